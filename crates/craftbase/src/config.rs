@@ -1,0 +1,72 @@
+//! Command-line flags and environment variables.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// A self-hosted, Supabase-compatible backend in one binary.
+#[derive(Parser, Debug)]
+#[command(name = "craftbase", version)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Start PostgreSQL (unless DATABASE_URL is set), apply migrations, and serve the API.
+    Start(StartArgs),
+    /// Print the API URL, database URL and keys of a data directory.
+    Status(StatusArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct StartArgs {
+    /// Where the embedded PostgreSQL cluster and the generated keys live.
+    #[arg(long, env = "CRAFTBASE_DATA_DIR", default_value = ".craftbase")]
+    pub data_dir: PathBuf,
+    /// Address the API listens on.
+    #[arg(long, env = "CRAFTBASE_HOST", default_value = "127.0.0.1")]
+    pub host: IpAddr,
+    /// Port of the API (`/rest/v1`, `/auth/v1`, `/realtime/v1`).
+    #[arg(long, env = "CRAFTBASE_PORT", default_value_t = 54321)]
+    pub port: u16,
+    /// Port of the embedded PostgreSQL on 127.0.0.1.
+    #[arg(long, env = "CRAFTBASE_DB_PORT", default_value_t = 54322)]
+    pub db_port: u16,
+    /// Use this PostgreSQL server (superuser, wal_level=logical) instead of an embedded one.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+    /// HS256 secret for all JWTs; generated and kept in the data directory when unset.
+    /// PGRST_JWT_SECRET and GOTRUE_JWT_SECRET are read too.
+    #[arg(long, env = "JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<String>,
+    /// Folder with a Supabase project (`supabase/migrations/*.sql`, `supabase/seed.sql`).
+    #[arg(long, env = "CRAFTBASE_PROJECT_DIR", default_value = ".")]
+    pub project_dir: PathBuf,
+    /// Connections in the services' pool.
+    #[arg(long, env = "PGRST_DB_POOL", default_value_t = 20)]
+    pub pool_size: usize,
+}
+
+impl StartArgs {
+    /// The secret from the flag or any of the variable names the replaced services use.
+    pub fn jwt_secret(&self) -> Option<String> {
+        self.jwt_secret
+            .clone()
+            .or_else(|| std::env::var("PGRST_JWT_SECRET").ok())
+            .or_else(|| std::env::var("GOTRUE_JWT_SECRET").ok())
+            .filter(|s| !s.is_empty())
+    }
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct StatusArgs {
+    /// Print one JSON object: api_url, db_url, anon_key, service_role_key, jwt_secret.
+    #[arg(long)]
+    pub json: bool,
+    /// The data directory `craftbase start` used.
+    #[arg(long, env = "CRAFTBASE_DATA_DIR", default_value = ".craftbase")]
+    pub data_dir: PathBuf,
+}

@@ -1,0 +1,137 @@
+//! What craftbase keeps in its data directory besides the cluster: the secrets it generated and
+//! where it last served, so that keys survive restarts and `craftbase status` can answer.
+
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use craftbase_shared::keys::{generate_secret, ApiKeys};
+use serde::{Deserialize, Serialize};
+
+/// Parent of the clusters of data directories the `postgres` user cannot reach.
+const CLUSTERS_FOR_ROOT: &str = "/var/lib/craftbase/clusters";
+
+/// The generated secrets, in `secrets.json` (mode 0600).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Secrets {
+    #[serde(flatten)]
+    pub keys: ApiKeys,
+    /// Password of the embedded cluster's `postgres` superuser.
+    pub db_password: String,
+}
+
+/// Where craftbase last served, in `status.json`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Endpoints {
+    pub api_url: String,
+    pub db_url: String,
+}
+
+/// The data directory.
+pub struct DataDir {
+    path: PathBuf,
+}
+
+impl DataDir {
+    /// Creates the directory if needed. It is searchable but not listable by others when root
+    /// runs craftbase, because the `postgres` user must reach the cluster inside it.
+    pub fn open(path: &Path) -> anyhow::Result<Self> {
+        fs::create_dir_all(path)?;
+        let mode = if craftbase_cluster::is_root() { 0o711 } else { 0o700 };
+        fs::set_permissions(path, fs::Permissions::from_mode(mode))?;
+        Ok(Self {
+            path: fs::canonicalize(path)?,
+        })
+    }
+
+    /// Opens an existing data directory without changing it.
+    pub fn existing(path: &Path) -> anyhow::Result<Self> {
+        anyhow::ensure!(
+            path.join("secrets.json").exists(),
+            "{} is not a craftbase data directory (run `craftbase start --data-dir {}` first)",
+            path.display(),
+            path.display()
+        );
+        Ok(Self {
+            path: path.to_owned(),
+        })
+    }
+
+    /// Where the embedded cluster lives: inside the data directory, unless we run as root and the
+    /// `postgres` user cannot reach it (say, under a private home or a `mktemp -d` folder); then
+    /// in a folder of its own under /var/lib/craftbase named after the data directory, so it is
+    /// found again on the next start.
+    pub fn cluster_root(&self) -> PathBuf {
+        if craftbase_cluster::reachable_by_postgres(&self.path) {
+            return self.path.join("postgres");
+        }
+        let name: String = self
+            .path
+            .to_string_lossy()
+            .trim_start_matches('/')
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() || c == '.' || c == '-' { c } else { '_' })
+            .collect();
+        let root = Path::new(CLUSTERS_FOR_ROOT).join(name);
+        tracing::info!(cluster = %root.display(), "the postgres user cannot reach the data directory; keeping the cluster outside it");
+        root
+    }
+
+    /// Loads the secrets, generating them on first start. A secret given in the environment
+    /// wins over the stored one; the keys are re-minted only when the secret changes.
+    pub fn secrets(&self, configured_secret: Option<String>, now: u64) -> anyhow::Result<Secrets> {
+        let stored: Option<Secrets> = self.read("secrets.json")?;
+        let secrets = match (stored, configured_secret) {
+            (Some(s), None) => return Ok(s),
+            (Some(s), Some(secret)) if s.keys.jwt_secret == secret => return Ok(s),
+            (Some(s), Some(secret)) => Secrets {
+                keys: ApiKeys::mint(&secret, now)?,
+                db_password: s.db_password,
+            },
+            (None, secret) => Secrets {
+                keys: ApiKeys::mint(&secret.unwrap_or_else(generate_secret), now)?,
+                db_password: generate_secret(),
+            },
+        };
+        self.write("secrets.json", &secrets)?;
+        Ok(secrets)
+    }
+
+    /// Reads the stored secrets.
+    pub fn stored_secrets(&self) -> anyhow::Result<Secrets> {
+        self.read("secrets.json")?
+            .ok_or_else(|| anyhow::anyhow!("no secrets.json in {}", self.path.display()))
+    }
+
+    pub fn endpoints(&self) -> anyhow::Result<Option<Endpoints>> {
+        self.read("status.json")
+    }
+
+    pub fn set_endpoints(&self, endpoints: &Endpoints) -> anyhow::Result<()> {
+        self.write("status.json", endpoints)
+    }
+
+    fn read<T: for<'de> Deserialize<'de>>(&self, name: &str) -> anyhow::Result<Option<T>> {
+        match fs::read(self.path.join(name)) {
+            Ok(bytes) => Ok(Some(serde_json::from_slice(&bytes)?)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Writes through a temporary file and a rename, so a crash never leaves half a file.
+    fn write<T: Serialize>(&self, name: &str, value: &T) -> anyhow::Result<()> {
+        let tmp = self.path.join(format!(".{name}.tmp"));
+        let mut file = fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)?;
+        file.write_all(&serde_json::to_vec_pretty(value)?)?;
+        file.sync_all()?;
+        fs::rename(&tmp, self.path.join(name))?;
+        Ok(())
+    }
+}

@@ -1,0 +1,185 @@
+//! The single API port: routes `/rest/v1`, `/auth/v1` and `/realtime/v1` to the three services
+//! with their prefixes stripped, and does what Supabase's Kong gateway does in front of them:
+//! the apikey check, the Authorization header derived from it, CORS, and a request id.
+
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderName, HeaderValue, Method, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use craftbase_shared::ServiceContext;
+use tower::ServiceBuilder;
+use tower_http::cors::{Any, CorsLayer};
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+
+/// Routes browsers reach through redirects and links, without an apikey.
+const OPEN_ROUTES: [&str; 4] = [
+    "/auth/v1/verify",
+    "/auth/v1/callback",
+    "/auth/v1/authorize",
+    "/auth/v1/.well-known/jwks.json",
+];
+
+/// Request headers supabase-js sends that a browser must be allowed to send.
+const ALLOWED_HEADERS: [&str; 14] = [
+    "authorization",
+    "apikey",
+    "x-client-info",
+    "content-type",
+    "accept",
+    "accept-profile",
+    "content-profile",
+    "prefer",
+    "range",
+    "range-unit",
+    "x-supabase-api-version",
+    "x-retry-count",
+    "traceparent",
+    "tracestate",
+];
+
+/// Response headers supabase-js reads, which a browser hides unless exposed.
+const EXPOSED_HEADERS: [&str; 9] = [
+    "content-range",
+    "range-unit",
+    "x-total-count",
+    "link",
+    "x-supabase-api-version",
+    "content-profile",
+    "location",
+    "preference-applied",
+    "retry-after",
+];
+
+/// The whole API on one router.
+pub fn app(ctx: ServiceContext) -> Router {
+    let services = Router::new()
+        .nest("/rest/v1", craftbase_gateway::router(ctx.clone()))
+        .nest("/auth/v1", craftbase_auth::router(ctx.clone()))
+        .nest("/realtime/v1", craftbase_realtime::router(ctx.clone()))
+        .layer(middleware::from_fn_with_state(ctx.clone(), require_apikey));
+    Router::new()
+        .route("/health", get(health))
+        .with_state(ctx)
+        .merge(services)
+        .layer(
+            ServiceBuilder::new()
+                .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+                .layer(TraceLayer::new_for_http().make_span_with(request_span))
+                .layer(PropagateRequestIdLayer::x_request_id())
+                .layer(cors()),
+        )
+}
+
+fn request_span(req: &Request<Body>) -> tracing::Span {
+    let id = req
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    // The path only: query strings may carry an apikey.
+    tracing::info_span!("request", id, method = %req.method(), path = req.uri().path())
+}
+
+fn cors() -> CorsLayer {
+    let names = |list: &[&'static str]| -> Vec<HeaderName> {
+        list.iter().map(|h| HeaderName::from_static(h)).collect()
+    };
+    let mut allowed = names(&ALLOWED_HEADERS);
+    allowed.push(HeaderName::from_static("baggage"));
+    CorsLayer::new()
+        .allow_origin(Any)
+        .allow_methods([
+            Method::GET,
+            Method::HEAD,
+            Method::POST,
+            Method::PUT,
+            Method::PATCH,
+            Method::DELETE,
+            Method::OPTIONS,
+        ])
+        .allow_headers(allowed)
+        .expose_headers(names(&EXPOSED_HEADERS))
+        .max_age(Duration::from_secs(3600))
+}
+
+/// `GET /health`: up when the database answers.
+async fn health(State(ctx): State<ServiceContext>) -> Response {
+    let db_ok = match ctx.db.get().await {
+        Ok(client) => client.simple_query("select 1").await.is_ok(),
+        Err(_) => false,
+    };
+    let status = if db_ok {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    let body = serde_json::json!({
+        "status": if db_ok { "ok" } else { "unavailable" },
+        "database": db_ok,
+        "version": env!("CARGO_PKG_VERSION"),
+    });
+    (status, Json(body)).into_response()
+}
+
+/// Kong's key-auth: a request needs the anon or service_role key (header `apikey`, or
+/// `?apikey=` for websockets); then `Authorization` defaults to that key.
+async fn require_apikey(
+    State(ctx): State<ServiceContext>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    if OPEN_ROUTES.contains(&req.uri().path()) {
+        return next.run(req).await;
+    }
+    let Some(key) = apikey(&req) else {
+        return unauthorized("No API key found in request");
+    };
+    if !is_valid_key(&ctx, &key) {
+        return unauthorized("Invalid authentication credentials");
+    }
+    let keep_authorization = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| !v.starts_with("Bearer sb_"));
+    let Ok(bearer) = HeaderValue::from_str(&format!("Bearer {key}")) else {
+        return unauthorized("Invalid authentication credentials");
+    };
+    if !keep_authorization {
+        req.headers_mut().insert(header::AUTHORIZATION, bearer);
+    }
+    if let Ok(value) = HeaderValue::from_str(&key) {
+        req.headers_mut()
+            .insert(HeaderName::from_static("x-api-key"), value);
+    }
+    next.run(req).await
+}
+
+fn apikey(req: &Request) -> Option<String> {
+    if let Some(v) = req.headers().get("apikey") {
+        return v.to_str().ok().map(str::to_owned);
+    }
+    form_urlencoded::parse(req.uri().query()?.as_bytes())
+        .find(|(k, _)| k == "apikey")
+        .map(|(_, v)| v.into_owned())
+}
+
+/// One of the two keys, or another unexpired token signed with the project's secret whose role
+/// is anon or service_role (as a key minted from the same secret elsewhere would be).
+fn is_valid_key(ctx: &ServiceContext, key: &str) -> bool {
+    ctx.keys.is_known(key) || ctx.jwt.verify_api_key(key).is_ok()
+}
+
+fn unauthorized(message: &'static str) -> Response {
+    (
+        StatusCode::UNAUTHORIZED,
+        Json(serde_json::json!({ "message": message })),
+    )
+        .into_response()
+}

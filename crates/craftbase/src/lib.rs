@@ -1,0 +1,7 @@
+//! craftbase: PostgreSQL, the REST gateway, auth and realtime started by one command on one port.
+
+pub mod config;
+pub mod datadir;
+pub mod edge;
+pub mod migrations;
+pub mod start;
