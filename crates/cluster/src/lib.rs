@@ -7,12 +7,12 @@
 pub mod binaries;
 pub mod cluster;
 pub mod migrate;
-pub mod server;
 mod process;
+pub mod server;
 mod statement;
 
 pub use binaries::find_bindir;
-pub use process::is_root;
 pub use cluster::{reachable_by_postgres, Cluster, ClusterError, ClusterSpec};
 pub use migrate::{apply, Migration, MigrationError};
+pub use process::is_root;
 pub use server::{check_server, ServerProblem};

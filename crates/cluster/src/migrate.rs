@@ -133,18 +133,8 @@ fn line_offset(sql: &str, e: &tokio_postgres::Error) -> usize {
             .take((*pos as usize).saturating_sub(1))
             .filter(|c| *c == '\n')
             .count(),
-        _ => leading_blank_lines(sql),
+        _ => 0,
     }
-}
-
-/// A statement's text starts right after the previous `;`; point at its first line of code.
-fn leading_blank_lines(sql: &str) -> usize {
-    sql.lines()
-        .take_while(|l| {
-            let t = l.trim();
-            t.is_empty() || t.starts_with("--")
-        })
-        .count()
 }
 
 /// PostgreSQL's message with its detail and hint, as psql shows them.

@@ -43,9 +43,7 @@ pub async fn check_server(client: &Client) -> Result<Vec<ServerProblem>, tokio_p
         ));
     }
     if row.get::<_, i32>(3) < 130000 {
-        problems.push(ServerProblem(
-            "PostgreSQL 13 or newer is required".into(),
-        ));
+        problems.push(ServerProblem("PostgreSQL 13 or newer is required".into()));
     }
     if !row.get::<_, Option<bool>>(4).unwrap_or(false) {
         problems.push(ServerProblem(
@@ -54,7 +52,8 @@ pub async fn check_server(client: &Client) -> Result<Vec<ServerProblem>, tokio_p
     }
     if !row.get::<_, Option<bool>>(5).unwrap_or(false) {
         problems.push(ServerProblem(
-            "the DATABASE_URL role needs CREATEROLE (or superuser) to create the platform roles".into(),
+            "the DATABASE_URL role needs CREATEROLE (or superuser) to create the platform roles"
+                .into(),
         ));
     }
     Ok(problems)

@@ -46,16 +46,20 @@ pub fn split(sql: &str) -> Vec<Statement<'_>> {
     out
 }
 
+/// Keeps `sql[start..end]` from its first character of code, so `line` is where the code starts.
 fn push<'a>(out: &mut Vec<Statement<'a>>, sql: &'a str, start: usize, end: usize) {
-    let text = &sql[start..end];
-    if has_code(text) {
+    if let Some(code) = first_code(&sql[start..end]) {
+        let start = start + code;
         let line = sql[..start].matches('\n').count() + 1;
-        out.push(Statement { sql: text, line });
+        out.push(Statement {
+            sql: &sql[start..end],
+            line,
+        });
     }
 }
 
-/// True unless `text` is only whitespace, comments and semicolons.
-fn has_code(text: &str) -> bool {
+/// Where the first code is: past whitespace, comments and stray semicolons.
+fn first_code(text: &str) -> Option<usize> {
     let bytes = text.as_bytes();
     let mut i = 0;
     while i < bytes.len() {
@@ -66,10 +70,10 @@ fn has_code(text: &str) -> bool {
             b'/' if bytes.get(i + 1) == Some(&b'*') => i = skip_block_comment(bytes, i),
             b';' => i += 1,
             c if c.is_ascii_whitespace() => i += 1,
-            _ => return true,
+            _ => return Some(i),
         }
     }
-    false
+    None
 }
 
 fn find(bytes: &[u8], from: usize, needle: &[u8]) -> Option<usize> {
@@ -135,7 +139,8 @@ fn skip_dollar_quote(bytes: &[u8], i: usize) -> usize {
     while j < bytes.len() && (bytes[j].is_ascii_alphanumeric() || bytes[j] == b'_') {
         j += 1;
     }
-    let tag_is_valid = bytes.get(j) == Some(&b'$') && !bytes.get(i + 1).is_some_and(u8::is_ascii_digit);
+    let tag_is_valid =
+        bytes.get(j) == Some(&b'$') && !bytes.get(i + 1).is_some_and(u8::is_ascii_digit);
     if !tag_is_valid {
         return i + 1;
     }
@@ -161,7 +166,7 @@ mod tests {
             texts(sql),
             [
                 ("create table a(x int);".to_owned(), 1),
-                ("-- c; not here\ninsert into a values (1);".to_owned(), 2)
+                ("insert into a values (1);".to_owned(), 4)
             ]
         );
     }
@@ -175,13 +180,21 @@ mod tests {
         assert_eq!(got.len(), 4, "{got:?}");
         assert_eq!(got[1].1, 2);
         assert_eq!(got[2].1, 3);
+        assert_eq!(got[3].1, 4);
         assert!(got[3].0.ends_with("select $1;"));
     }
 
     #[test]
     fn comment_only_tail_is_dropped_and_unterminated_input_does_not_panic() {
         assert_eq!(texts("select 1; -- end\n").len(), 1);
-        for bad in ["select 'abc", "select $x$ abc", "/* open", "select \"x", "$", "E'\\"] {
+        for bad in [
+            "select 'abc",
+            "select $x$ abc",
+            "/* open",
+            "select \"x",
+            "$",
+            "E'\\",
+        ] {
             let _ = split(bad);
         }
     }

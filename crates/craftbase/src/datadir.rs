@@ -38,7 +38,11 @@ impl DataDir {
     /// runs craftbase, because the `postgres` user must reach the cluster inside it.
     pub fn open(path: &Path) -> anyhow::Result<Self> {
         fs::create_dir_all(path)?;
-        let mode = if craftbase_cluster::is_root() { 0o711 } else { 0o700 };
+        let mode = if craftbase_cluster::is_root() {
+            0o711
+        } else {
+            0o700
+        };
         fs::set_permissions(path, fs::Permissions::from_mode(mode))?;
         Ok(Self {
             path: fs::canonicalize(path)?,
@@ -71,7 +75,13 @@ impl DataDir {
             .to_string_lossy()
             .trim_start_matches('/')
             .chars()
-            .map(|c| if c.is_ascii_alphanumeric() || c == '.' || c == '-' { c } else { '_' })
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
+                    c
+                } else {
+                    '_'
+                }
+            })
             .collect();
         let root = Path::new(CLUSTERS_FOR_ROOT).join(name);
         tracing::info!(cluster = %root.display(), "the postgres user cannot reach the data directory; keeping the cluster outside it");

@@ -26,9 +26,12 @@ async fn main() {
 fn status(args: &StatusArgs) -> anyhow::Result<()> {
     let dir = DataDir::existing(&args.data_dir)?;
     let secrets = dir.stored_secrets()?;
-    let endpoints = dir
-        .endpoints()?
-        .ok_or_else(|| anyhow::anyhow!("craftbase has not served from {} yet", args.data_dir.display()))?;
+    let endpoints = dir.endpoints()?.ok_or_else(|| {
+        anyhow::anyhow!(
+            "craftbase has not served from {} yet",
+            args.data_dir.display()
+        )
+    })?;
     let status = serde_json::json!({
         "api_url": endpoints.api_url,
         "db_url": endpoints.db_url,

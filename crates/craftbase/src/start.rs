@@ -89,7 +89,11 @@ impl Database {
         };
         loop {
             tokio::time::sleep(Duration::from_millis(500)).await;
-            if cluster.lock().unwrap_or_else(|e| e.into_inner()).has_exited() {
+            if cluster
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .has_exited()
+            {
                 return;
             }
         }
@@ -103,7 +107,12 @@ async fn stop_signal(database: Database) {
     }
 }
 
-type Connections = (Database, tokio_postgres::Config, tokio_postgres::Config, String);
+type Connections = (
+    Database,
+    tokio_postgres::Config,
+    tokio_postgres::Config,
+    String,
+);
 
 async fn start_embedded(
     args: &StartArgs,
@@ -132,7 +141,9 @@ async fn start_embedded(
 }
 
 async fn connect_external(url: &str) -> anyhow::Result<Connections> {
-    let mut config: tokio_postgres::Config = url.parse().context("DATABASE_URL is not a valid PostgreSQL URL")?;
+    let mut config: tokio_postgres::Config = url
+        .parse()
+        .context("DATABASE_URL is not a valid PostgreSQL URL")?;
     config.connect_timeout(Duration::from_secs(10));
     let (client, connection) = config
         .connect(tokio_postgres::NoTls)

@@ -170,8 +170,11 @@ mod tests {
         let none = "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.eyJyb2xlIjoic2VydmljZV9yb2xlIn0.";
         assert_eq!(v.verify(none), Err(JwtError::Invalid));
 
-        let expired =
-            sign(secret, &serde_json::json!({"role": "anon", "exp": now() - 120})).unwrap();
+        let expired = sign(
+            secret,
+            &serde_json::json!({"role": "anon", "exp": now() - 120}),
+        )
+        .unwrap();
         assert_eq!(v.verify(&expired), Err(JwtError::Expired));
 
         let user = sign(
@@ -188,7 +191,11 @@ mod tests {
     fn audience_is_enforced_when_configured() {
         let secret = "a-secret-of-enough-length-for-hs256-0123";
         let v = JwtVerifier::hs256(secret, Some("authenticated"));
-        let wrong = sign(secret, &serde_json::json!({"aud": "other", "exp": now() + 60})).unwrap();
+        let wrong = sign(
+            secret,
+            &serde_json::json!({"aud": "other", "exp": now() + 60}),
+        )
+        .unwrap();
         assert_eq!(v.verify(&wrong), Err(JwtError::Audience));
         let right = sign(
             secret,

@@ -5,9 +5,15 @@ use std::net::SocketAddr;
 use axum::Router;
 
 /// Builds the pool for `database_url` and the verifier for `jwt_secret`.
-pub fn context(database_url: &str, jwt_secret: &str, pool_size: usize) -> anyhow::Result<crate::ServiceContext> {
+pub fn context(
+    database_url: &str,
+    jwt_secret: &str,
+    pool_size: usize,
+) -> anyhow::Result<crate::ServiceContext> {
     let config: tokio_postgres::Config = database_url.parse()?;
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_secs();
     Ok(crate::ServiceContext {
         db: crate::pool::build(config, pool_size),
         jwt: std::sync::Arc::new(crate::JwtVerifier::hs256(jwt_secret, None)),

@@ -212,6 +212,19 @@ function waitExit(child) {
   });
 }
 
+/** Resolves like promise, or with 'timeout' after ms; never leaves a timer behind. */
+async function withTimeout(promise, ms) {
+  let timer;
+  const expired = new Promise((resolve) => {
+    timer = setTimeout(resolve, ms, 'timeout');
+  });
+  try {
+    return await Promise.race([promise, expired]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 function runCommand(bin, args, { env, timeoutMs = STATUS_TIMEOUT_MS } = {}) {
   return new Promise((resolve) => {
     execFile(bin, args, { env, timeout: timeoutMs, maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
@@ -505,7 +518,7 @@ class CraftbaseInstance {
     const exited = waitExit(child);
     const running = child.exitCode === null && child.signalCode === null;
     if (running) child.kill('SIGTERM');
-    const result = await Promise.race([exited, sleep(timeoutMs, 'timeout')]);
+    const result = await withTimeout(exited, timeoutMs);
     if (result === 'timeout') {
       child.kill('SIGKILL');
       await exited;
@@ -574,7 +587,7 @@ class CraftbaseInstance {
       if (this.child && this.child.exitCode === null && this.child.signalCode === null) {
         const exited = waitExit(this.child);
         this.child.kill('SIGTERM');
-        if ((await Promise.race([exited, sleep(10_000, 'timeout')])) === 'timeout') {
+        if ((await withTimeout(exited, 10_000)) === 'timeout') {
           this.child.kill('SIGKILL');
           await exited;
         }

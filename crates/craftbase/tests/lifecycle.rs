@@ -1,0 +1,107 @@
+//! Starting, stopping, killing and restarting the real binary.
+
+use std::time::Duration;
+
+use crate::support::{connect_url, gone_within, reachable_tempdir, Craftbase};
+
+#[tokio::test(flavor = "multi_thread")]
+async fn restart_keeps_rows_keys_and_secret_and_sigterm_leaves_no_postgres() {
+    let tmp = reachable_tempdir();
+    let data = tmp.path().join("data");
+    let mut cb = Craftbase::start(&data, tmp.path()).await;
+    let before = cb.status();
+    assert_eq!(before.api_url, cb.url(""));
+
+    let db = connect_url(&before.db_url).await;
+    db.execute(
+        "insert into public.connectors (name, slug) values ('Persisted', 'persisted')",
+        &[],
+    )
+    .await
+    .unwrap();
+    drop(db);
+
+    let postmaster = cb.postmaster_pid();
+    assert!(cb.signal_and_wait(libc::SIGTERM).success());
+    assert!(
+        gone_within(postmaster, Duration::from_secs(5)),
+        "postgres outlived craftbase"
+    );
+    assert!(!data.join("postgres/pgdata/postmaster.pid").exists());
+
+    let cb2 = cb.start_again(tmp.path()).await;
+    assert_eq!(
+        cb2.status(),
+        before,
+        "keys, secret or URLs changed across a restart"
+    );
+    let db = connect_url(&before.db_url).await;
+    let n: i64 = db
+        .query_one(
+            "select count(*) from public.connectors where slug = 'persisted'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ctrl_c_stops_postgres_and_kill_9_is_recovered_on_next_start() {
+    let tmp = reachable_tempdir();
+    let data = tmp.path().join("data");
+    let mut cb = Craftbase::start(&data, tmp.path()).await;
+    let postmaster = cb.postmaster_pid();
+    assert!(cb.signal_and_wait(libc::SIGINT).success());
+    assert!(
+        gone_within(postmaster, Duration::from_secs(5)),
+        "postgres outlived Ctrl-C"
+    );
+
+    let mut cb = cb.start_again(tmp.path()).await;
+    let postmaster = cb.postmaster_pid();
+    cb.signal_and_wait(libc::SIGKILL);
+    // The kernel tells PostgreSQL its parent died; it shuts down by itself.
+    assert!(
+        gone_within(postmaster, Duration::from_secs(30)),
+        "postgres outlived a killed craftbase"
+    );
+
+    let cb = cb.start_again(tmp.path()).await;
+    let db = connect_url(&cb.status().db_url).await;
+    let n: i64 = db
+        .query_one("select count(*) from public.connectors", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 8);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn database_url_without_logical_wal_is_refused_clearly() {
+    let tmp = reachable_tempdir();
+    let spec = craftbase_cluster::ClusterSpec {
+        bindir: craftbase_cluster::find_bindir().unwrap(),
+        root: tmp.path().join("replica-wal"),
+        port: crate::support::free_port(),
+        superuser_password: "pw".into(),
+        throwaway: true,
+        settings: vec!["wal_level=replica".into()],
+    };
+    let mut cluster = craftbase_cluster::Cluster::start(spec, |_| {})
+        .await
+        .unwrap();
+    let url = cluster.superuser_url("postgres");
+
+    let data = tmp.path().join("data");
+    let mut cb = Craftbase::spawn(&data, tmp.path(), &[("DATABASE_URL", url.as_str())]);
+    let status = cb
+        .wait_exit(Duration::from_secs(30))
+        .expect("craftbase must exit, not hang, on an unusable server");
+    assert!(!status.success());
+    let stderr = cb.stderr();
+    assert!(stderr.contains("wal_level is 'replica'"), "{stderr}");
+    assert!(stderr.contains("logical"), "{stderr}");
+    tokio::task::block_in_place(|| cluster.stop());
+}

@@ -1,0 +1,7 @@
+//! craftbase's integration tests: one binary, one PostgreSQL cluster per run.
+
+mod edge;
+mod lifecycle;
+mod migrations;
+mod policies;
+mod support;
