@@ -258,6 +258,21 @@ async function fetchStatus(url, timeoutMs = 2_000) {
   return res.status;
 }
 
+/**
+ * This process's environment without what would make craftbase use another
+ * database, secret or setting than the test asked for (it reads DATABASE_URL,
+ * JWT_SECRET, PGRST_*, GOTRUE_*, CRAFTBASE_*; libpq reads PG*). Tests pass
+ * such variables explicitly through startCraftbase({env}).
+ */
+export function hermeticEnv() {
+  const env = {};
+  for (const [k, v] of Object.entries(process.env)) {
+    if (/^(DATABASE_URL|JWT_SECRET|PGRST_.*|GOTRUE_.*|CRAFTBASE_.*|PG[A-Z_]*)$/.test(k)) continue;
+    env[k] = v;
+  }
+  return env;
+}
+
 const activeInstances = new Set();
 process.once('exit', () => {
   // Last resort when a test file dies without its after() hook: ask each
@@ -300,7 +315,7 @@ class CraftbaseInstance {
     this.bin = bin;
     this.opts = opts;
     this.projectDir = opts.projectDir ? path.resolve(opts.projectDir) : undefined;
-    this.env = { ...process.env, ...(opts.env ?? {}) };
+    this.env = { ...hermeticEnv(), ...(opts.env ?? {}) };
     this.child = null;
     this.stdoutLog = null;
     this.stderrLog = null;
@@ -446,6 +461,8 @@ class CraftbaseInstance {
     if (this.opts.args) args.push(...this.opts.args);
     const child = spawn(this.bin, args, {
       env: this.env,
+      // --project-dir defaults to the working directory: keep that empty.
+      cwd: this.tmpRoot ?? os.tmpdir(),
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     this.child = child;
