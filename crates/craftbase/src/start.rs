@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
 use craftbase_cluster::{Cluster, ClusterSpec};
-use craftbase_shared::{JwtVerifier, ServiceContext};
+use craftbase_shared::{JwtVerifier, RoleSwitch, ServiceContext};
 
 use crate::config::StartArgs;
 use crate::datadir::{DataDir, Endpoints, Secrets};
@@ -33,19 +33,23 @@ pub async fn run(args: StartArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}:{}", args.host, args.port))?;
 
-    let (database, superuser, service_config, db_url) = match &args.database_url {
+    let connections = match &args.database_url {
         Some(url) => connect_external(url).await?,
         None => start_embedded(&args, &data_dir, &secrets, &progress).await?,
     };
-    if let Err(e) = migrate(superuser, &args, &progress).await {
+    let database = connections.database.clone();
+    let db_url = connections.url.clone();
+    if let Err(e) = migrate(connections.owner.clone(), &args, &progress).await {
         database.stop();
         return Err(e);
     }
 
-    let ctx = ServiceContext {
-        db: craftbase_shared::pool::build(service_config, args.pool_size),
-        jwt: Arc::new(JwtVerifier::hs256(&secrets.keys.jwt_secret, None)),
-        keys: Arc::new(secrets.keys.clone()),
+    let ctx = match service_context(&connections, &secrets, args.pool_size).await {
+        Ok(ctx) => ctx,
+        Err(e) => {
+            database.stop();
+            return Err(e);
+        }
     };
     let api_url = format!("http://{}", listener.local_addr()?);
     data_dir.set_endpoints(&Endpoints {
@@ -107,12 +111,69 @@ async fn stop_signal(database: Database) {
     }
 }
 
-type Connections = (
-    Database,
-    tokio_postgres::Config,
-    tokio_postgres::Config,
-    String,
-);
+/// How to reach the database, once it is up.
+struct Connections {
+    database: Database,
+    /// The owner (a superuser): migrations, auth's tables, replication.
+    owner: tokio_postgres::Config,
+    /// `authenticator`, which requests switch roles from. `None` until its password is set on
+    /// a server craftbase does not run.
+    authenticator: Option<tokio_postgres::Config>,
+    /// A URL a superuser can connect with, for `craftbase status`.
+    url: String,
+}
+
+/// Pools for both roles and the roles a token may name.
+async fn service_context(
+    connections: &Connections,
+    secrets: &Secrets,
+    pool_size: usize,
+) -> anyhow::Result<ServiceContext> {
+    let authenticator = match &connections.authenticator {
+        Some(config) => config.clone(),
+        None => authenticator_with_password(&connections.owner, &secrets.db_password).await?,
+    };
+    let db = craftbase_shared::pool::build(authenticator, pool_size);
+    let roles = {
+        let client = db
+            .get()
+            .await
+            .context("cannot connect as the authenticator role")?;
+        RoleSwitch::load(&client).await?
+    };
+    Ok(ServiceContext {
+        db,
+        admin: craftbase_shared::pool::build(connections.owner.clone(), pool_size.div_ceil(2)),
+        admin_conninfo: craftbase_shared::pool::conninfo(&connections.owner),
+        jwt: Arc::new(JwtVerifier::hs256(&secrets.keys.jwt_secret, None)),
+        keys: Arc::new(secrets.keys.clone()),
+        roles: Arc::new(roles),
+    })
+}
+
+/// On a server craftbase does not run, `authenticator` logs in over the network like the owner
+/// does: give it the data directory's generated password.
+async fn authenticator_with_password(
+    owner: &tokio_postgres::Config,
+    password: &str,
+) -> anyhow::Result<tokio_postgres::Config> {
+    let (client, connection) = owner.connect(tokio_postgres::NoTls).await?;
+    let connection = tokio::spawn(connection);
+    // ALTER ROLE takes no parameters; format() quotes the password as a literal server-side.
+    let statement: String = client
+        .query_one(
+            "select format('alter role authenticator with login password %L', $1::text)",
+            &[&password],
+        )
+        .await?
+        .get(0);
+    client.batch_execute(&statement).await?;
+    drop(client);
+    let _ = connection.await;
+    let mut config = owner.clone();
+    config.user("authenticator").password(password);
+    Ok(config)
+}
 
 async fn start_embedded(
     args: &StartArgs,
@@ -129,15 +190,12 @@ async fn start_embedded(
         settings: Vec::new(),
     };
     let cluster = Cluster::start(spec, |step| progress.step(step)).await?;
-    let superuser = cluster.socket_config("postgres", "postgres");
-    let service = cluster.socket_config("authenticator", "postgres");
-    let url = cluster.superuser_url("postgres");
-    Ok((
-        Database::Embedded(Arc::new(Mutex::new(cluster))),
-        superuser,
-        service,
-        url,
-    ))
+    Ok(Connections {
+        owner: cluster.socket_config("postgres", "postgres"),
+        authenticator: Some(cluster.socket_config("authenticator", "postgres")),
+        url: cluster.superuser_url("postgres"),
+        database: Database::Embedded(Arc::new(Mutex::new(cluster))),
+    })
 }
 
 async fn connect_external(url: &str) -> anyhow::Result<Connections> {
@@ -158,7 +216,12 @@ async fn connect_external(url: &str) -> anyhow::Result<Connections> {
             list.join("\n")
         );
     }
-    Ok((Database::External, config.clone(), config, url.to_owned()))
+    Ok(Connections {
+        database: Database::External,
+        owner: config,
+        authenticator: None,
+        url: url.to_owned(),
+    })
 }
 
 async fn migrate(

@@ -105,3 +105,31 @@ async fn database_url_without_logical_wal_is_refused_clearly() {
     assert!(stderr.contains("logical"), "{stderr}");
     tokio::task::block_in_place(|| cluster.stop());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn database_url_with_logical_wal_is_served() {
+    let db = craftbase_testkit::TestDb::new(craftbase::migrations::platform_and_app).await;
+    let tmp = reachable_tempdir();
+    let url = db.url();
+    let mut cb = Craftbase::spawn(
+        &tmp.path().join("data"),
+        tmp.path(),
+        &[("DATABASE_URL", url.as_str())],
+    );
+    cb.wait_healthy().await;
+    let status = cb.status();
+    assert_eq!(status.db_url, url);
+    assert!(
+        !tmp.path().join("data/postgres").exists(),
+        "no embedded cluster with DATABASE_URL"
+    );
+    // Requests run as authenticator, which logs in with the data directory's password.
+    let resp = reqwest::Client::new()
+        .get(cb.url("/health"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let body: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(body["database"], true);
+}

@@ -25,7 +25,9 @@ struct Args {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let ctx = craftbase_shared::standalone::context(&args.db_uri, &args.jwt_secret, args.pool)?;
+    craftbase_shared::standalone::init_logging();
+    let ctx =
+        craftbase_shared::standalone::context(&args.db_uri, &args.jwt_secret, args.pool).await?;
     craftbase_shared::standalone::serve(
         craftbase_gateway::router(ctx),
         (args.host, args.port).into(),

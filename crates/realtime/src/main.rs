@@ -22,7 +22,9 @@ struct Args {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let ctx = craftbase_shared::standalone::context(&args.database_url, &args.jwt_secret, 10)?;
+    craftbase_shared::standalone::init_logging();
+    let ctx =
+        craftbase_shared::standalone::context(&args.database_url, &args.jwt_secret, 10).await?;
     craftbase_shared::standalone::serve(
         craftbase_realtime::router(ctx),
         (args.host, args.port).into(),

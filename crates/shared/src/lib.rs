@@ -1,25 +1,36 @@
-//! What every craftbase service shares: API keys and JWT verification, the database pool and the
-//! JSON error every service answers with.
+//! What every craftbase service shares: API keys and JWT verification, the roles a request may
+//! run as, the database pools and the JSON error every service answers with.
 
 pub mod error;
 pub mod keys;
 pub mod pool;
+pub mod role;
 pub mod shutdown;
 pub mod standalone;
 
-pub use error::ServiceError;
 /// The platform roles and their grants, applied before any service's own SQL.
 pub const ROLES_SQL: &str = include_str!("../sql/roles.sql");
 
+pub use error::ServiceError;
 pub use keys::{ApiKeys, Claims, JwtError, JwtVerifier};
+pub use role::{RoleError, RoleSwitch};
+
+use std::sync::Arc;
 
 /// What a service needs to serve requests, built once at start-up and shared by reference.
 #[derive(Clone)]
 pub struct ServiceContext {
-    /// Pool of connections as the `authenticator` role (or `DATABASE_URL`'s role).
+    /// Connections as `authenticator`, which switches to the request's role: REST requests and
+    /// realtime's per-subscriber RLS checks run here.
     pub db: deadpool_postgres::Pool,
+    /// Connections as the database owner: auth's private tables live here.
+    pub admin: deadpool_postgres::Pool,
+    /// libpq connection string of the owner, for the logical replication stream.
+    pub admin_conninfo: String,
     /// Verifies the JWTs clients present.
-    pub jwt: std::sync::Arc<JwtVerifier>,
+    pub jwt: Arc<JwtVerifier>,
     /// The anon and service_role keys and the secret they are signed with.
-    pub keys: std::sync::Arc<ApiKeys>,
+    pub keys: Arc<ApiKeys>,
+    /// The roles a token may name.
+    pub roles: Arc<RoleSwitch>,
 }

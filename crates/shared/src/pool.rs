@@ -1,6 +1,7 @@
-//! The connection pool every service uses.
+//! The connection pools every service uses.
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use tokio_postgres::config::Host;
 
 /// Builds a pool over `config` holding at most `max_size` connections.
 ///
@@ -19,4 +20,52 @@ pub fn build(config: tokio_postgres::Config, max_size: usize) -> Pool {
         .runtime(deadpool_postgres::Runtime::Tokio1)
         .build()
         .expect("a pool with a runtime and no hooks always builds")
+}
+
+/// The same settings as a libpq connection string (`host=... port=... user=...`), for libraries
+/// built on libpq such as the replication stream.
+pub fn conninfo(config: &tokio_postgres::Config) -> String {
+    let mut parts = Vec::new();
+    if let Some(host) = config.get_hosts().first() {
+        let host = match host {
+            Host::Tcp(name) => name.clone(),
+            Host::Unix(path) => path.display().to_string(),
+        };
+        parts.push(("host", host));
+    }
+    if let Some(port) = config.get_ports().first() {
+        parts.push(("port", port.to_string()));
+    }
+    if let Some(user) = config.get_user() {
+        parts.push(("user", user.to_owned()));
+    }
+    if let Some(password) = config.get_password() {
+        parts.push(("password", String::from_utf8_lossy(password).into_owned()));
+    }
+    if let Some(dbname) = config.get_dbname() {
+        parts.push(("dbname", dbname.to_owned()));
+    }
+    parts
+        .into_iter()
+        .map(|(k, v)| format!("{k}='{}'", v.replace('\\', "\\\\").replace('\'', "\\'")))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn conninfo_quotes_values() {
+        let mut config = tokio_postgres::Config::new();
+        config
+            .host_path("/tmp/run")
+            .port(5432)
+            .user("postgres")
+            .password("it's")
+            .dbname("db");
+        assert_eq!(
+            super::conninfo(&config),
+            r"host='/tmp/run' port='5432' user='postgres' password='it\'s' dbname='db'"
+        );
+    }
 }

@@ -1,34 +1,47 @@
 //! Serving one service on its own, behind a load balancer that checks API keys.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use axum::Router;
 
-/// Builds the pool for `database_url` and the verifier for `jwt_secret`.
-pub fn context(
+use crate::{ApiKeys, JwtVerifier, RoleSwitch, ServiceContext};
+
+/// Builds a service's context from one database URL: requests and owner work share it.
+pub async fn context(
     database_url: &str,
     jwt_secret: &str,
     pool_size: usize,
-) -> anyhow::Result<crate::ServiceContext> {
+) -> anyhow::Result<ServiceContext> {
     let config: tokio_postgres::Config = database_url.parse()?;
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)?
         .as_secs();
-    Ok(crate::ServiceContext {
-        db: crate::pool::build(config, pool_size),
-        jwt: std::sync::Arc::new(crate::JwtVerifier::hs256(jwt_secret, None)),
-        keys: std::sync::Arc::new(crate::ApiKeys::mint(jwt_secret, now)?),
+    let db = crate::pool::build(config.clone(), pool_size);
+    let roles = RoleSwitch::load(&**db.get().await?).await?;
+    Ok(ServiceContext {
+        admin: db.clone(),
+        db,
+        admin_conninfo: crate::pool::conninfo(&config),
+        jwt: Arc::new(JwtVerifier::hs256(jwt_secret, None)),
+        keys: Arc::new(ApiKeys::mint(jwt_secret, now)?),
+        roles: Arc::new(roles),
     })
+}
+
+/// Logs to stderr, filtered by `RUST_LOG` (default `info`).
+pub fn init_logging() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,tokio_postgres=warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
 }
 
 /// Serves `router` on `addr` until Ctrl-C or SIGTERM.
 pub async fn serve(router: Router, addr: SocketAddr) -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
     let listener = tokio::net::TcpListener::bind(addr).await?;
     tracing::info!(%addr, "listening");
     axum::serve(listener, router)
