@@ -1,19 +1,103 @@
-//! The GoTrue-compatible auth service served at `/auth/v1`: users, sessions, tokens, email flows.
+//! The GoTrue-compatible auth service served at `/auth/v1`: users, sessions, tokens, email flows
+//! and the admin API, on the `auth` schema GoTrue uses. The wire contract is §2 of the
+//! Supabase wire reference; each module names the part it implements.
 
-use axum::Router;
-use craftbase_shared::{ServiceContext, ServiceError};
+mod admin;
+mod body;
+pub mod error;
+mod jwt;
+mod limit;
+mod mail;
+mod otp;
+mod password;
+mod redirect;
+mod session;
+pub mod settings;
+mod signup;
+mod token;
+mod user;
+
+use std::sync::Arc;
+
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use craftbase_shared::ServiceContext;
+use serde_json::json;
+
+pub use error::AuthError;
+pub use settings::Settings;
 
 /// The `auth` schema GoTrue has (users, identities, sessions, refresh tokens) and the
 /// `auth.uid()` family of functions RLS policies call.
 pub const SCHEMA_SQL: &str = include_str!("../sql/auth_schema.sql");
 
-/// The auth routes, with the `/auth/v1` prefix already stripped.
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AuthState {
+    ctx: ServiceContext,
+    settings: Arc<Settings>,
+    mailer: Arc<mail::Mailer>,
+    limits: Arc<limit::RateLimits>,
+}
+
+/// The auth routes, with the `/auth/v1` prefix already stripped, configured from GoTrue's
+/// environment variables.
 pub fn router(ctx: ServiceContext) -> Router {
+    let settings = Settings::from_env().unwrap_or_else(|e| {
+        tracing::error!(error = %e, "invalid auth settings; using the defaults");
+        Settings::from_flags([]).expect("the defaults parse")
+    });
+    router_with(ctx, settings)
+}
+
+/// The auth routes with explicit settings.
+pub fn router_with(ctx: ServiceContext, settings: Settings) -> Router {
+    let state = AuthState {
+        ctx,
+        mailer: Arc::new(mail::Mailer::new(&settings)),
+        settings: Arc::new(settings),
+        limits: Arc::new(limit::RateLimits::default()),
+    };
     Router::new()
-        .fallback(|| async {
-            ServiceError::NotImplemented {
-                service: "auth (/auth/v1)",
-            }
-        })
-        .with_state(ctx)
+        .route("/signup", post(signup::signup))
+        .route("/token", post(token::grant))
+        .route("/user", get(user::get).put(user::update))
+        .route("/logout", post(session::logout))
+        .route("/otp", post(otp::send_otp))
+        .route("/magiclink", post(otp::send_otp))
+        .route("/verify", get(otp::verify_link).post(otp::verify))
+        .route("/recover", post(otp::recover))
+        .route("/resend", post(otp::resend))
+        .route("/invite", post(admin::invite))
+        .route("/admin/users", get(admin::list).post(admin::create))
+        .route(
+            "/admin/users/{id}",
+            get(admin::get).put(admin::update).delete(admin::delete),
+        )
+        .route("/admin/users/{id}/factors", get(admin::factors))
+        .route("/admin/generate_link", post(admin::generate_link))
+        .route("/settings", get(settings::show))
+        .route("/health", get(health))
+        .route("/.well-known/jwks.json", get(jwks))
+        .fallback(not_found)
+        .layer(axum::middleware::from_fn(error::versioned))
+        .with_state(state)
+}
+
+/// `GET /health`, in GoTrue's shape.
+async fn health() -> Json<serde_json::Value> {
+    Json(json!({
+        "version": env!("CARGO_PKG_VERSION"),
+        "name": "GoTrue",
+        "description": "craftbase auth: a GoTrue-compatible API for users and sessions",
+    }))
+}
+
+/// `GET /.well-known/jwks.json`: no public keys, as tokens are HS256 with the shared secret.
+async fn jwks() -> Json<serde_json::Value> {
+    Json(json!({"keys": []}))
+}
+
+async fn not_found() -> AuthError {
+    AuthError::NotFound
 }

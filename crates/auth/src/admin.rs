@@ -1,0 +1,524 @@
+//! The admin API (§2.7): users listed, created, read, updated and deleted with a token whose
+//! role is an admin role, links generated without mailing them, and invitations.
+
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use deadpool_postgres::GenericClient;
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+use uuid::Uuid;
+
+use crate::body::{self, Body, OptionalBody};
+use crate::error::AuthError;
+use crate::jwt::Admin;
+use crate::otp::{self, Kind};
+use crate::redirect::{self, Origin};
+use crate::user::{merge_metadata, NewUser, RedirectQuery, User};
+use crate::{mail, password, AuthState};
+
+/// `?page=&per_page=` of the list.
+#[derive(Deserialize)]
+pub struct ListQuery {
+    page: Option<i64>,
+    per_page: Option<i64>,
+}
+
+/// `GET /admin/users`: a page of users, with `X-Total-Count` and a `Link` header whose entries
+/// start with `page=` (auth-js reads the page number from just after the first `=`).
+pub async fn list(
+    State(state): State<AuthState>,
+    _admin: Admin,
+    Query(q): Query<ListQuery>,
+) -> Result<Response, AuthError> {
+    let page = q.page.unwrap_or(1).max(1);
+    let per_page = q.per_page.unwrap_or(50).clamp(1, 1000);
+    let db = state.ctx.admin.get().await?;
+    let total: i64 = db
+        .query_one("select count(*) from auth.users", &[])
+        .await?
+        .get(0);
+    let users = User::page(&db, per_page, (page - 1) * per_page).await?;
+    let mut list = Vec::with_capacity(users.len());
+    for u in &users {
+        list.push(u.to_json(&db).await?);
+    }
+    let last = ((total + per_page - 1) / per_page).max(1);
+    let mut links = Vec::new();
+    if page < last {
+        links.push(format!(
+            "</admin/users?page={}&per_page={per_page}>; rel=\"next\"",
+            page + 1
+        ));
+    }
+    links.push(format!(
+        "</admin/users?page={last}&per_page={per_page}>; rel=\"last\""
+    ));
+    let mut headers = HeaderMap::new();
+    headers.insert("x-total-count", HeaderValue::from(total));
+    if let Ok(v) = HeaderValue::from_str(&links.join(", ")) {
+        headers.insert("link", v);
+    }
+    let body = json!({"users": list, "aud": state.settings.jwt_aud});
+    Ok((headers, Json(body)).into_response())
+}
+
+/// The body of create and update.
+#[derive(Deserialize, Default)]
+pub struct UserAttributes {
+    id: Option<Uuid>,
+    email: Option<String>,
+    phone: Option<String>,
+    password: Option<String>,
+    password_hash: Option<String>,
+    email_confirm: Option<bool>,
+    user_metadata: Option<Map<String, Value>>,
+    app_metadata: Option<Map<String, Value>>,
+    role: Option<String>,
+    ban_duration: Option<String>,
+}
+
+/// GoTrue's ban durations: `none`, or a Go duration such as `24h`, `1h30m` or `90s`.
+fn ban_until(duration: &str) -> Result<Option<chrono::DateTime<chrono::Utc>>, AuthError> {
+    if duration == "none" {
+        return Ok(None);
+    }
+    let invalid = || AuthError::Validation("invalid format for ban duration".into());
+    let mut seconds = 0f64;
+    let mut number = String::new();
+    for c in duration.chars() {
+        if c.is_ascii_digit() || c == '.' {
+            number.push(c);
+            continue;
+        }
+        let n: f64 = number.parse().map_err(|_| invalid())?;
+        number.clear();
+        seconds += n * match c {
+            'h' => 3600.0,
+            'm' => 60.0,
+            's' => 1.0,
+            _ => return Err(invalid()),
+        };
+    }
+    if !number.is_empty() {
+        return Err(invalid());
+    }
+    Ok(Some(
+        chrono::Utc::now() + chrono::Duration::milliseconds((seconds * 1000.0) as i64),
+    ))
+}
+
+/// A hash given by an admin must be one bcrypt can check.
+fn checked_hash(attrs: &UserAttributes) -> Result<Option<String>, AuthError> {
+    match &attrs.password_hash {
+        Some(h) if h.starts_with("$2a$") || h.starts_with("$2b$") || h.starts_with("$2y$") => {
+            Ok(Some(h.clone()))
+        }
+        Some(_) => Err(AuthError::Validation(
+            "Invalid password hash: only bcrypt hashes are supported".into(),
+        )),
+        None => Ok(None),
+    }
+}
+
+/// `POST /admin/users`.
+pub async fn create(
+    State(state): State<AuthState>,
+    _admin: Admin,
+    Body(attrs): Body<UserAttributes>,
+) -> Result<Json<Value>, AuthError> {
+    if attrs.phone.is_some() && attrs.email.is_none() {
+        return Err(AuthError::Validation(
+            "Phone users are not supported".into(),
+        ));
+    }
+    let email = attrs.email.as_deref().map(body::email).transpose()?;
+    let mut hash = checked_hash(&attrs)?;
+    if let Some(pw) = &attrs.password {
+        password::check_strength(&state.settings, pw)?;
+        hash = Some(password::hash(pw.clone()).await?);
+    }
+    let banned_until = attrs
+        .ban_duration
+        .as_deref()
+        .map(ban_until)
+        .transpose()?
+        .flatten();
+    let meta = Value::Object(attrs.user_metadata.clone().unwrap_or_default());
+    let app = Value::Object(attrs.app_metadata.clone().unwrap_or_default());
+    let mut db = state.ctx.admin.get().await?;
+    let tx = db.transaction().await?;
+    if let Some(email) = &email {
+        if User::find_by_email(&tx, email).await?.is_some() {
+            return Err(AuthError::EmailExists);
+        }
+    }
+    let id = attrs.id.unwrap_or_else(Uuid::new_v4);
+    if User::find(&tx, id).await?.is_some() {
+        return Err(AuthError::Validation(
+            "A user with this id already exists".into(),
+        ));
+    }
+    let user = NewUser {
+        id,
+        aud: &state.settings.jwt_aud,
+        email: email.as_deref(),
+        encrypted_password: hash.as_deref(),
+        confirmed: attrs.email_confirm.unwrap_or(false),
+        user_metadata: &meta,
+        app_metadata: &app,
+        role: attrs.role.as_deref().unwrap_or("authenticated"),
+        is_anonymous: email.is_none(),
+        invited: false,
+    }
+    .insert(&tx)
+    .await?;
+    if banned_until.is_some() {
+        tx.execute(
+            "update auth.users set banned_until = $2 where id = $1",
+            &[&user.id, &banned_until],
+        )
+        .await?;
+    }
+    let user = User::find(&tx, user.id).await?.ok_or(AuthError::UserGone)?;
+    let json = user.to_json(&tx).await?;
+    tx.commit().await?;
+    Ok(Json(json))
+}
+
+fn parse_id(id: &str) -> Result<Uuid, AuthError> {
+    Uuid::parse_str(id).map_err(|_| AuthError::UserNotFound)
+}
+
+/// `GET /admin/users/{id}`.
+pub async fn get(
+    State(state): State<AuthState>,
+    _admin: Admin,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, AuthError> {
+    let id = parse_id(&id)?;
+    let db = state.ctx.admin.get().await?;
+    let user = User::find(&db, id).await?.ok_or(AuthError::UserNotFound)?;
+    Ok(Json(user.to_json(&db).await?))
+}
+
+/// `PUT /admin/users/{id}`: any attribute, applied directly (no confirmation mails).
+pub async fn update(
+    State(state): State<AuthState>,
+    _admin: Admin,
+    Path(id): Path<String>,
+    Body(attrs): Body<UserAttributes>,
+) -> Result<Json<Value>, AuthError> {
+    let id = parse_id(&id)?;
+    let email = attrs.email.as_deref().map(body::email).transpose()?;
+    let mut hash = checked_hash(&attrs)?;
+    if let Some(pw) = &attrs.password {
+        password::check_strength(&state.settings, pw)?;
+        hash = Some(password::hash(pw.clone()).await?);
+    }
+    let ban = attrs.ban_duration.as_deref().map(ban_until).transpose()?;
+    let mut db = state.ctx.admin.get().await?;
+    let tx = db.transaction().await?;
+    let user = User::lock(&tx, id).await?.ok_or(AuthError::UserNotFound)?;
+    if let Some(email) = email.filter(|e| Some(e.as_str()) != user.email.as_deref()) {
+        if User::find_by_email(&tx, &email).await?.is_some() {
+            return Err(AuthError::EmailExists);
+        }
+        tx.execute(
+            "update auth.users set email = $2, email_change = '' where id = $1",
+            &[&id, &email],
+        )
+        .await?;
+        otp::sync_email_identity(&tx, id, &email).await?;
+    }
+    if let Some(hash) = &hash {
+        tx.execute(
+            "update auth.users set encrypted_password = $2 where id = $1",
+            &[&id, hash],
+        )
+        .await?;
+    }
+    if let Some(confirm) = attrs.email_confirm {
+        tx.execute(
+            "update auth.users set email_confirmed_at = case when $2 \
+               then coalesce(email_confirmed_at, now()) end where id = $1",
+            &[&id, &confirm],
+        )
+        .await?;
+    }
+    if let Some(meta) = &attrs.user_metadata {
+        let merged = merge_metadata(&user.user_metadata, meta);
+        tx.execute(
+            "update auth.users set raw_user_meta_data = $2 where id = $1",
+            &[&id, &merged],
+        )
+        .await?;
+    }
+    if let Some(app) = &attrs.app_metadata {
+        let merged = merge_metadata(&user.app_metadata, app);
+        tx.execute(
+            "update auth.users set raw_app_meta_data = $2 where id = $1",
+            &[&id, &merged],
+        )
+        .await?;
+    }
+    if let Some(role) = &attrs.role {
+        tx.execute(
+            "update auth.users set role = $2 where id = $1",
+            &[&id, role],
+        )
+        .await?;
+    }
+    if let Some(until) = ban {
+        tx.execute(
+            "update auth.users set banned_until = $2 where id = $1",
+            &[&id, &until],
+        )
+        .await?;
+        if until.is_some() {
+            tx.execute("delete from auth.sessions where user_id = $1", &[&id])
+                .await?;
+        }
+    }
+    tx.execute(
+        "update auth.users set updated_at = now() where id = $1",
+        &[&id],
+    )
+    .await?;
+    let user = User::find(&tx, id).await?.ok_or(AuthError::UserNotFound)?;
+    let json = user.to_json(&tx).await?;
+    tx.commit().await?;
+    Ok(Json(json))
+}
+
+/// The optional body of a delete.
+#[derive(Deserialize, Default)]
+pub struct DeleteOptions {
+    should_soft_delete: Option<bool>,
+}
+
+/// `DELETE /admin/users/{id}` with `{"should_soft_delete": bool}`; answers `{}`.
+pub async fn delete(
+    State(state): State<AuthState>,
+    _admin: Admin,
+    Path(id): Path<String>,
+    OptionalBody(opts): OptionalBody<DeleteOptions>,
+) -> Result<Json<Value>, AuthError> {
+    let id = parse_id(&id)?;
+    let db = state.ctx.admin.get().await?;
+    let changed = if opts.should_soft_delete.unwrap_or(false) {
+        // The row stays for foreign keys; the account can no longer sign in or be found.
+        db.execute("delete from auth.sessions where user_id = $1", &[&id])
+            .await?;
+        db.execute("delete from auth.identities where user_id = $1", &[&id])
+            .await?;
+        db.execute(
+            "update auth.users set deleted_at = now(), email = null, phone = null, \
+               encrypted_password = '', raw_app_meta_data = '{}', raw_user_meta_data = '{}' \
+             where id = $1 and deleted_at is null",
+            &[&id],
+        )
+        .await?
+    } else {
+        db.execute("delete from auth.users where id = $1", &[&id])
+            .await?
+    };
+    if changed == 0 {
+        return Err(AuthError::UserNotFound);
+    }
+    Ok(Json(json!({})))
+}
+
+/// `GET /admin/users/{id}/factors`.
+pub async fn factors(
+    State(state): State<AuthState>,
+    _admin: Admin,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, AuthError> {
+    let id = parse_id(&id)?;
+    let db = state.ctx.admin.get().await?;
+    User::find(&db, id).await?.ok_or(AuthError::UserNotFound)?;
+    let rows = db
+        .query(
+            "select id, friendly_name, factor_type::text, status::text, created_at, updated_at \
+             from auth.mfa_factors where user_id = $1 order by created_at",
+            &[&id],
+        )
+        .await?;
+    let list: Vec<Value> = rows
+        .iter()
+        .map(|r| {
+            json!({
+                "id": r.get::<_, Uuid>(0),
+                "friendly_name": r.get::<_, Option<String>>(1),
+                "factor_type": r.get::<_, String>(2),
+                "status": r.get::<_, String>(3),
+                "created_at": r.get::<_, chrono::DateTime<chrono::Utc>>(4),
+                "updated_at": r.get::<_, chrono::DateTime<chrono::Utc>>(5),
+            })
+        })
+        .collect();
+    Ok(Json(Value::Array(list)))
+}
+
+/// The body of `generate_link`.
+#[derive(Deserialize)]
+pub struct LinkRequest {
+    #[serde(rename = "type")]
+    kind: String,
+    email: String,
+    password: Option<String>,
+    new_email: Option<String>,
+    data: Option<Map<String, Value>>,
+    redirect_to: Option<String>,
+}
+
+/// Finds the user for an invite or signup link, creating it when new.
+async fn user_for_link(
+    state: &AuthState,
+    db: &impl GenericClient,
+    email: &str,
+    hash: Option<&str>,
+    meta: &Value,
+    invited: bool,
+) -> Result<User, AuthError> {
+    match User::find_by_email(db, email).await? {
+        Some(u) if u.email_confirmed_at.is_some() => Err(AuthError::EmailExists),
+        Some(u) => {
+            if let Some(hash) = hash {
+                db.execute(
+                    "update auth.users set encrypted_password = $2 where id = $1",
+                    &[&u.id, &hash],
+                )
+                .await?;
+            }
+            Ok(u)
+        }
+        None => {
+            NewUser {
+                id: Uuid::new_v4(),
+                aud: &state.settings.jwt_aud,
+                email: Some(email),
+                encrypted_password: hash,
+                confirmed: false,
+                user_metadata: meta,
+                app_metadata: &json!({}),
+                role: "authenticated",
+                is_anonymous: false,
+                invited,
+            }
+            .insert(db)
+            .await
+        }
+    }
+}
+
+/// `POST /admin/generate_link`: the link and code a mail would carry, returned instead of sent.
+pub async fn generate_link(
+    State(state): State<AuthState>,
+    _admin: Admin,
+    origin: Origin,
+    Query(query): Query<RedirectQuery>,
+    Body(req): Body<LinkRequest>,
+) -> Result<Json<Value>, AuthError> {
+    let email = body::email(&req.email)?;
+    let hash = match &req.password {
+        Some(pw) => {
+            password::check_strength(&state.settings, pw)?;
+            Some(password::hash(pw.clone()).await?)
+        }
+        None => None,
+    };
+    let meta = Value::Object(req.data.clone().unwrap_or_default());
+    let mut db = state.ctx.admin.get().await?;
+    let tx = db.transaction().await?;
+    let prepared = match req.kind.as_str() {
+        "signup" => {
+            if hash.is_none() {
+                return Err(AuthError::Validation(
+                    "Signup requires a valid password".into(),
+                ));
+            }
+            let user = user_for_link(&state, &tx, &email, hash.as_deref(), &meta, false).await?;
+            otp::prepare(&state, &tx, &user, Kind::Signup, &email, None).await?
+        }
+        "invite" => {
+            let user = user_for_link(&state, &tx, &email, None, &meta, true).await?;
+            otp::prepare(&state, &tx, &user, Kind::Invite, &email, None).await?
+        }
+        "magiclink" | "recovery" => {
+            let user = User::find_by_email(&tx, &email)
+                .await?
+                .ok_or(AuthError::UserNotFound)?;
+            let kind = if req.kind == "magiclink" {
+                Kind::MagicLink
+            } else {
+                Kind::Recovery
+            };
+            otp::prepare(&state, &tx, &user, kind, &email, None).await?
+        }
+        "email_change_current" | "email_change_new" => {
+            let user = User::find_by_email(&tx, &email)
+                .await?
+                .ok_or(AuthError::UserNotFound)?;
+            let new_email = body::email(req.new_email.as_deref().unwrap_or(""))?;
+            if User::find_by_email(&tx, &new_email).await?.is_some() {
+                return Err(AuthError::EmailExists);
+            }
+            otp::prepare_email_change(&state, &tx, &user, &new_email, None).await?
+        }
+        _ => {
+            return Err(AuthError::Validation(
+                "Invalid email action link type requested".into(),
+            ))
+        }
+    };
+    let user = User::find_by_email(&tx, &email)
+        .await?
+        .ok_or(AuthError::UserGone)?;
+    let mut json = user.to_json(&tx).await?;
+    tx.commit().await?;
+    let requested = query.redirect_to.as_deref().or(req.redirect_to.as_deref());
+    let redirect_to = redirect::target(&state.settings, requested);
+    json["action_link"] = json!(mail::action_link(&origin, &prepared, &redirect_to));
+    json["email_otp"] = json!(prepared.otp);
+    json["hashed_token"] = json!(prepared.token_hash);
+    json["redirect_to"] = json!(redirect_to);
+    json["verification_type"] = json!(prepared.kind.as_str());
+    Ok(Json(json))
+}
+
+/// The body of `POST /invite`.
+#[derive(Deserialize)]
+pub struct InviteRequest {
+    email: String,
+    data: Option<Map<String, Value>>,
+}
+
+/// `POST /invite`: creates the user and mails the invitation.
+pub async fn invite(
+    State(state): State<AuthState>,
+    _admin: Admin,
+    origin: Origin,
+    Query(query): Query<RedirectQuery>,
+    Body(req): Body<InviteRequest>,
+) -> Result<Json<Value>, AuthError> {
+    let email = body::email(&req.email)?;
+    let meta = Value::Object(req.data.unwrap_or_default());
+    let mut db = state.ctx.admin.get().await?;
+    let tx = db.transaction().await?;
+    let user = user_for_link(&state, &tx, &email, None, &meta, true).await?;
+    tx.execute(
+        "update auth.users set invited_at = coalesce(invited_at, now()) where id = $1",
+        &[&user.id],
+    )
+    .await?;
+    let prepared = otp::prepare(&state, &tx, &user, Kind::Invite, &email, None).await?;
+    let user = User::find(&tx, user.id).await?.ok_or(AuthError::UserGone)?;
+    let json = user.to_json(&tx).await?;
+    tx.commit().await?;
+    let redirect_to = redirect::target(&state.settings, query.redirect_to.as_deref());
+    mail::send_prepared(&state, &origin, prepared, &redirect_to).await?;
+    Ok(Json(json))
+}

@@ -1,0 +1,228 @@
+//! Every error auth answers with, and the two JSON shapes auth-js reads them in.
+//!
+//! Handlers return [`AuthError`]; its response carries an [`ErrorReport`] extension and the
+//! legacy body. [`versioned`] then rewrites the body to the `{code, message}` shape when the
+//! request sent `X-Supabase-Api-Version`, because only the middleware sees the request.
+
+use axum::extract::Request;
+use axum::http::{HeaderName, HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::{json, Value};
+
+const API_VERSION: &str = "x-supabase-api-version";
+
+/// One failure, mapped to exactly one status and error code.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    #[error("Could not parse request body as JSON: {0}")]
+    BadJson(String),
+    #[error("{0}")]
+    Validation(String),
+    #[error("Request body is too large")]
+    TooLarge,
+    #[error("Invalid login credentials")]
+    InvalidCredentials,
+    #[error("Email not confirmed")]
+    EmailNotConfirmed,
+    #[error("User already registered")]
+    UserAlreadyExists,
+    #[error("A user with this email address has already been registered")]
+    EmailExists,
+    #[error("{message}")]
+    WeakPassword {
+        message: String,
+        reasons: Vec<&'static str>,
+    },
+    #[error("New password should be different from the old password.")]
+    SamePassword,
+    #[error("Signups not allowed for this instance")]
+    SignupDisabled,
+    #[error("Email logins are disabled")]
+    EmailProviderDisabled,
+    #[error("Anonymous sign-ins are disabled")]
+    AnonymousProviderDisabled,
+    #[error("This endpoint requires a valid Bearer token")]
+    NoAuthorization,
+    #[error("invalid JWT: unable to parse or verify signature, {0}")]
+    BadJwt(String),
+    #[error("User not allowed")]
+    NotAdmin,
+    #[error("User from sub claim in JWT does not exist")]
+    UserGone,
+    #[error("User not found")]
+    UserNotFound,
+    #[error("Session from session_id claim in JWT does not exist")]
+    SessionGone,
+    #[error("User is banned")]
+    UserBanned,
+    #[error("Invalid Refresh Token: Refresh Token Not Found")]
+    RefreshTokenNotFound,
+    #[error("Invalid Refresh Token: Already Used")]
+    RefreshTokenAlreadyUsed,
+    #[error("Invalid Refresh Token: Session Not Found")]
+    RefreshSessionNotFound,
+    #[error("Invalid Refresh Token: Session Expired")]
+    SessionExpired,
+    #[error("{description}")]
+    OAuth {
+        error: &'static str,
+        description: &'static str,
+    },
+    #[error("Token has expired or is invalid")]
+    OtpExpired,
+    #[error("invalid flow state, no valid flow state found")]
+    FlowStateNotFound,
+    #[error("invalid flow state, flow state has expired")]
+    FlowStateExpired,
+    #[error("code challenge does not match previously saved code verifier")]
+    BadCodeVerifier,
+    #[error("Request rate limit reached")]
+    RequestRateLimit,
+    #[error("Email rate limit exceeded")]
+    EmailRateLimit,
+    #[error("Error sending email")]
+    MailFailed,
+    #[error("Signups not allowed for otp")]
+    OtpDisabled,
+    #[error("Not found")]
+    NotFound,
+    #[error("Unexpected failure, please check server logs for more information")]
+    Internal(String),
+}
+
+impl AuthError {
+    /// The HTTP status and GoTrue's `error_code`.
+    fn status_and_code(&self) -> (StatusCode, &'static str) {
+        use AuthError::*;
+        match self {
+            BadJson(_) => (StatusCode::BAD_REQUEST, "bad_json"),
+            Validation(_) => (StatusCode::BAD_REQUEST, "validation_failed"),
+            TooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "request_too_large"),
+            InvalidCredentials => (StatusCode::BAD_REQUEST, "invalid_credentials"),
+            EmailNotConfirmed => (StatusCode::BAD_REQUEST, "email_not_confirmed"),
+            UserAlreadyExists => (StatusCode::UNPROCESSABLE_ENTITY, "user_already_exists"),
+            EmailExists => (StatusCode::UNPROCESSABLE_ENTITY, "email_exists"),
+            WeakPassword { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "weak_password"),
+            SamePassword => (StatusCode::UNPROCESSABLE_ENTITY, "same_password"),
+            SignupDisabled => (StatusCode::UNPROCESSABLE_ENTITY, "signup_disabled"),
+            EmailProviderDisabled => (StatusCode::UNPROCESSABLE_ENTITY, "email_provider_disabled"),
+            AnonymousProviderDisabled => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "anonymous_provider_disabled",
+            ),
+            NoAuthorization => (StatusCode::UNAUTHORIZED, "no_authorization"),
+            BadJwt(_) => (StatusCode::FORBIDDEN, "bad_jwt"),
+            NotAdmin => (StatusCode::FORBIDDEN, "not_admin"),
+            UserGone => (StatusCode::FORBIDDEN, "user_not_found"),
+            UserNotFound => (StatusCode::NOT_FOUND, "user_not_found"),
+            SessionGone => (StatusCode::FORBIDDEN, "session_not_found"),
+            UserBanned => (StatusCode::BAD_REQUEST, "user_banned"),
+            RefreshTokenNotFound => (StatusCode::BAD_REQUEST, "refresh_token_not_found"),
+            RefreshTokenAlreadyUsed => (StatusCode::BAD_REQUEST, "refresh_token_already_used"),
+            RefreshSessionNotFound => (StatusCode::BAD_REQUEST, "session_not_found"),
+            SessionExpired => (StatusCode::BAD_REQUEST, "session_expired"),
+            OAuth { .. } => (StatusCode::BAD_REQUEST, "invalid_request"),
+            OtpExpired => (StatusCode::FORBIDDEN, "otp_expired"),
+            FlowStateNotFound => (StatusCode::NOT_FOUND, "flow_state_not_found"),
+            FlowStateExpired => (StatusCode::UNPROCESSABLE_ENTITY, "flow_state_expired"),
+            BadCodeVerifier => (StatusCode::BAD_REQUEST, "bad_code_verifier"),
+            RequestRateLimit => (StatusCode::TOO_MANY_REQUESTS, "over_request_rate_limit"),
+            EmailRateLimit => (StatusCode::TOO_MANY_REQUESTS, "over_email_send_rate_limit"),
+            MailFailed => (StatusCode::INTERNAL_SERVER_ERROR, "unexpected_failure"),
+            OtpDisabled => (StatusCode::UNPROCESSABLE_ENTITY, "otp_disabled"),
+            NotFound => (StatusCode::NOT_FOUND, "not_found"),
+            Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "unexpected_failure"),
+        }
+    }
+
+    /// What the client is told: internal details stay in the log.
+    fn message(&self) -> String {
+        self.to_string()
+    }
+}
+
+impl From<tokio_postgres::Error> for AuthError {
+    fn from(e: tokio_postgres::Error) -> Self {
+        AuthError::Internal(format!("database: {e}"))
+    }
+}
+
+impl From<deadpool_postgres::PoolError> for AuthError {
+    fn from(e: deadpool_postgres::PoolError) -> Self {
+        AuthError::Internal(format!("database pool: {e}"))
+    }
+}
+
+/// What [`versioned`] needs to render an error in the client's preferred shape.
+#[derive(Clone, Debug)]
+pub struct ErrorReport {
+    code: &'static str,
+    message: String,
+    extra: Option<(&'static str, Value)>,
+}
+
+impl IntoResponse for AuthError {
+    fn into_response(self) -> Response {
+        if let AuthError::Internal(detail) = &self {
+            tracing::error!(%detail, "auth request failed");
+        }
+        let (status, code) = self.status_and_code();
+        if let AuthError::OAuth { error, description } = self {
+            // OAuth endpoints' own shape, whatever version the client speaks.
+            let body = json!({"error": error, "error_description": description});
+            return (status, Json(body)).into_response();
+        }
+        let extra = match &self {
+            AuthError::WeakPassword { reasons, .. } => {
+                Some(("weak_password", json!({ "reasons": reasons })))
+            }
+            _ => None,
+        };
+        let report = ErrorReport {
+            code,
+            message: self.message(),
+            extra,
+        };
+        let mut body = json!({
+            "code": status.as_u16(),
+            "error_code": code,
+            "msg": report.message,
+        });
+        if let Some((key, value)) = &report.extra {
+            body[*key] = value.clone();
+        }
+        let mut response = (status, Json(body)).into_response();
+        if let Ok(v) = HeaderValue::from_str(code) {
+            response
+                .headers_mut()
+                .insert(HeaderName::from_static("x-sb-error-code"), v);
+        }
+        response.extensions_mut().insert(report);
+        response
+    }
+}
+
+/// Renders errors as `{code, message}` and echoes the version header when the client sent one.
+pub async fn versioned(request: Request, next: Next) -> Response {
+    let version = request.headers().get(API_VERSION).cloned();
+    let mut response = next.run(request).await;
+    let Some(version) = version else {
+        return response;
+    };
+    response
+        .headers_mut()
+        .insert(HeaderName::from_static(API_VERSION), version.clone());
+    let Some(report) = response.extensions_mut().remove::<ErrorReport>() else {
+        return response;
+    };
+    let mut body = json!({"code": report.code, "message": report.message});
+    if let Some((key, value)) = report.extra {
+        body[key] = value;
+    }
+    let (mut parts, _) = response.into_parts();
+    parts.headers.remove(axum::http::header::CONTENT_LENGTH);
+    let bytes = serde_json::to_vec(&body).unwrap_or_default();
+    Response::from_parts(parts, axum::body::Body::from(bytes))
+}

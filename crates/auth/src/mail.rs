@@ -1,0 +1,128 @@
+//! Outgoing mail over SMTP: the confirmation, magic-link, recovery, invite and email-change
+//! messages, each with its link and its one-time code.
+
+use lettre::message::{header::ContentType, Mailbox, MultiPart, SinglePart};
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+
+use crate::error::AuthError;
+use crate::otp::{Kind, Prepared};
+use crate::redirect::Origin;
+use crate::settings::Settings;
+use crate::AuthState;
+
+/// The SMTP connection settings, or nothing when mail is not configured.
+pub struct Mailer {
+    transport: Option<AsyncSmtpTransport<Tokio1Executor>>,
+    from: Option<Mailbox>,
+}
+
+impl Mailer {
+    pub fn new(settings: &Settings) -> Mailer {
+        let transport = settings.smtp_host.as_deref().map(|host| {
+            // Plain SMTP as GoTrue's local setups use it (Inbucket, Mailpit); STARTTLS relays
+            // need a TLS feature this build does not carry.
+            let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host)
+                .port(settings.smtp_port);
+            if let (Some(user), Some(pass)) = (&settings.smtp_user, &settings.smtp_pass) {
+                builder = builder.credentials(Credentials::new(user.clone(), pass.clone()));
+            }
+            builder.build()
+        });
+        let name =
+            (!settings.smtp_sender_name.is_empty()).then(|| settings.smtp_sender_name.clone());
+        let from = settings
+            .smtp_admin_email
+            .parse()
+            .ok()
+            .map(|email| Mailbox::new(name, email));
+        Mailer { transport, from }
+    }
+
+    async fn send(
+        &self,
+        to: &str,
+        subject: &str,
+        text: String,
+        html: String,
+    ) -> Result<(), AuthError> {
+        let (Some(transport), Some(from)) = (&self.transport, &self.from) else {
+            tracing::warn!(
+                subject,
+                "no SMTP server configured (GOTRUE_SMTP_HOST); mail not sent"
+            );
+            return Ok(());
+        };
+        let to: Mailbox = to.parse().map_err(|_| {
+            AuthError::Validation("Unable to validate email address: invalid format".into())
+        })?;
+        let message = Message::builder()
+            .from(from.clone())
+            .to(to)
+            .subject(subject)
+            .multipart(
+                MultiPart::alternative()
+                    .singlepart(
+                        SinglePart::builder()
+                            .header(ContentType::TEXT_PLAIN)
+                            .body(text),
+                    )
+                    .singlepart(
+                        SinglePart::builder()
+                            .header(ContentType::TEXT_HTML)
+                            .body(html),
+                    ),
+            )
+            .map_err(|e| AuthError::Internal(format!("building a mail: {e}")))?;
+        transport.send(message).await.map_err(|e| {
+            tracing::error!(error = %e, subject, "smtp send failed");
+            AuthError::MailFailed
+        })?;
+        Ok(())
+    }
+}
+
+/// The link a mail carries: `/verify` with the hashed token, type and redirect.
+pub fn action_link(origin: &Origin, prepared: &Prepared, redirect_to: &str) -> String {
+    let query = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("token", &prepared.token_hash)
+        .append_pair("type", prepared.kind.as_str())
+        .append_pair("redirect_to", redirect_to)
+        .finish();
+    format!("{}/verify?{query}", origin.0)
+}
+
+/// Sends the mail for a prepared one-time token.
+pub async fn send_prepared(
+    state: &AuthState,
+    origin: &Origin,
+    prepared: Prepared,
+    redirect_to: &str,
+) -> Result<(), AuthError> {
+    let link = action_link(origin, &prepared, redirect_to);
+    let (subject, action) = match prepared.kind {
+        Kind::Signup => ("Confirm Your Signup", "confirm your email address"),
+        Kind::Invite => ("You have been invited", "accept the invite"),
+        Kind::MagicLink => ("Your Magic Link", "sign in"),
+        Kind::Recovery => ("Reset Your Password", "reset your password"),
+        Kind::EmailChange => ("Confirm Email Change", "confirm your new email address"),
+    };
+    let code = &prepared.otp;
+    let text = format!(
+        "Follow this link to {action}:\n\n{link}\n\nAlternatively, enter the code: {code}\n"
+    );
+    let html = format!(
+        "<h2>{subject}</h2>\n<p>Follow this link to {action}:</p>\n<p><a href=\"{}\">{}</a></p>\n\
+         <p>Alternatively, enter the code: {code}</p>\n",
+        html_escape(&link),
+        subject
+    );
+    state.mailer.send(&prepared.to, subject, text, html).await
+}
+
+fn html_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('"', "&quot;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}

@@ -1,0 +1,161 @@
+//! Auth's configuration, read from GoTrue's environment variable names so a Supabase setup's
+//! `.env` carries over, and the `GET /settings` document auth-js apps may read.
+
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::Json;
+use clap::builder::BoolishValueParser;
+use clap::Parser;
+
+use crate::AuthState;
+
+/// GoTrue-compatible settings; every one has GoTrue's variable and the `supabase start` default.
+#[derive(Parser, Debug, Clone)]
+#[command(name = "craftbase-auth", no_binary_name = true)]
+pub struct Settings {
+    /// Lifetime of access tokens, in seconds.
+    #[arg(long, env = "GOTRUE_JWT_EXP", default_value_t = 3600)]
+    pub jwt_exp: u64,
+    /// The `iss` claim of access tokens; defaults to the external URL of this service.
+    #[arg(long, env = "GOTRUE_JWT_ISSUER")]
+    pub jwt_issuer: Option<String>,
+    /// The `aud` of new users and their tokens.
+    #[arg(long, env = "GOTRUE_JWT_AUD", default_value = "authenticated")]
+    pub jwt_aud: String,
+    /// Roles whose tokens may call the admin API.
+    #[arg(
+        long,
+        env = "GOTRUE_JWT_ADMIN_ROLES",
+        value_delimiter = ',',
+        default_value = "service_role,supabase_admin"
+    )]
+    pub jwt_admin_roles: Vec<String>,
+    /// Confirm email addresses at sign-up without sending a confirmation mail.
+    #[arg(long, env = "GOTRUE_MAILER_AUTOCONFIRM", default_value = "true", value_parser = BoolishValueParser::new(), action = clap::ArgAction::Set)]
+    pub mailer_autoconfirm: bool,
+    /// Refuse new sign-ups (admins may still create users).
+    #[arg(long, env = "GOTRUE_DISABLE_SIGNUP", default_value = "false", value_parser = BoolishValueParser::new(), action = clap::ArgAction::Set)]
+    pub disable_signup: bool,
+    /// Allow email sign-up and sign-in.
+    #[arg(long, env = "GOTRUE_EXTERNAL_EMAIL_ENABLED", default_value = "true", value_parser = BoolishValueParser::new(), action = clap::ArgAction::Set)]
+    pub email_enabled: bool,
+    /// Allow anonymous sign-ins (`supabase start` turns them on).
+    #[arg(long, env = "GOTRUE_EXTERNAL_ANONYMOUS_USERS_ENABLED", default_value = "true", value_parser = BoolishValueParser::new(), action = clap::ArgAction::Set)]
+    pub anonymous_users_enabled: bool,
+    /// Rotate refresh tokens and revoke a family when a used token comes back late.
+    #[arg(long, env = "GOTRUE_SECURITY_REFRESH_TOKEN_ROTATION_ENABLED", default_value = "true", value_parser = BoolishValueParser::new(), action = clap::ArgAction::Set)]
+    pub refresh_token_rotation_enabled: bool,
+    /// Seconds during which a just-rotated refresh token may still be exchanged.
+    #[arg(
+        long,
+        env = "GOTRUE_SECURITY_REFRESH_TOKEN_REUSE_INTERVAL",
+        default_value_t = 10
+    )]
+    pub refresh_token_reuse_interval: u64,
+    /// Shortest password accepted.
+    #[arg(long, env = "GOTRUE_PASSWORD_MIN_LENGTH", default_value_t = 6)]
+    pub password_min_length: usize,
+    /// Character classes a password must draw from, as GoTrue writes them: groups separated by
+    /// `:`, e.g. `abcdefghijklmnopqrstuvwxyz:ABCDEFGHIJKLMNOPQRSTUVWXYZ:0123456789`.
+    #[arg(long, env = "GOTRUE_PASSWORD_REQUIRED_CHARACTERS", default_value = "")]
+    pub password_required_characters: String,
+    /// Where users land after email links when no allowed `redirect_to` is given.
+    #[arg(long, env = "GOTRUE_SITE_URL", default_value = "http://localhost:3000")]
+    pub site_url: String,
+    /// Other allowed `redirect_to` targets (comma separated; `*` and `**` globs).
+    #[arg(
+        long,
+        env = "GOTRUE_URI_ALLOW_LIST",
+        value_delimiter = ',',
+        default_value = ""
+    )]
+    pub uri_allow_list: Vec<String>,
+    /// Public URL of this service (e.g. `http://127.0.0.1:54321/auth/v1`), the base of mailed
+    /// links; defaults to the request's own host followed by `/auth/v1`.
+    #[arg(long, env = "API_EXTERNAL_URL")]
+    pub api_external_url: Option<String>,
+    /// SMTP server; without one, mail is logged as not sent.
+    #[arg(long, env = "GOTRUE_SMTP_HOST")]
+    pub smtp_host: Option<String>,
+    #[arg(long, env = "GOTRUE_SMTP_PORT", default_value_t = 25)]
+    pub smtp_port: u16,
+    #[arg(long, env = "GOTRUE_SMTP_USER")]
+    pub smtp_user: Option<String>,
+    #[arg(long, env = "GOTRUE_SMTP_PASS", hide_env_values = true)]
+    pub smtp_pass: Option<String>,
+    /// The From address of every mail.
+    #[arg(
+        long,
+        env = "GOTRUE_SMTP_ADMIN_EMAIL",
+        default_value = "admin@example.com"
+    )]
+    pub smtp_admin_email: String,
+    #[arg(long, env = "GOTRUE_SMTP_SENDER_NAME", default_value = "")]
+    pub smtp_sender_name: String,
+    /// Lifetime of emailed codes and links, in seconds.
+    #[arg(long, env = "GOTRUE_MAILER_OTP_EXP", default_value_t = 3600)]
+    pub mailer_otp_exp: u64,
+    /// Digits of emailed one-time codes.
+    #[arg(long, env = "GOTRUE_MAILER_OTP_LENGTH", default_value_t = 6)]
+    pub mailer_otp_length: usize,
+    /// Emails one client address may cause per hour.
+    #[arg(long, env = "GOTRUE_RATE_LIMIT_EMAIL_SENT", default_value_t = 30)]
+    pub rate_limit_email_sent: u32,
+    /// Token refreshes per client address per 5 minutes.
+    #[arg(long, env = "GOTRUE_RATE_LIMIT_TOKEN_REFRESH", default_value_t = 150)]
+    pub rate_limit_token_refresh: u32,
+    /// Sign-ins and sign-ups per client address per 5 minutes.
+    #[arg(long, env = "GOTRUE_RATE_LIMIT_SIGN_IN_SIGN_UPS", default_value_t = 30)]
+    pub rate_limit_sign_in_sign_ups: u32,
+    /// OTP and link verifications per client address per 5 minutes.
+    #[arg(long, env = "GOTRUE_RATE_LIMIT_VERIFY", default_value_t = 30)]
+    pub rate_limit_verify: u32,
+    /// Anonymous sign-ins per client address per hour.
+    #[arg(long, env = "GOTRUE_RATE_LIMIT_ANONYMOUS_USERS", default_value_t = 30)]
+    pub rate_limit_anonymous_users: u32,
+    /// Header naming the client address (e.g. `X-Forwarded-For`), trusted only when set.
+    #[arg(long, env = "GOTRUE_RATE_LIMIT_HEADER")]
+    pub rate_limit_header: Option<String>,
+}
+
+impl Settings {
+    /// Settings from the environment alone (no command line: the `craftbase` binary owns it).
+    pub fn from_env() -> anyhow::Result<Self> {
+        Ok(Self::try_parse_from(std::iter::empty::<String>())?)
+    }
+
+    /// Settings from explicit flags (`--mailer-autoconfirm false`), then the environment.
+    pub fn from_flags<I: IntoIterator<Item = &'static str>>(flags: I) -> anyhow::Result<Self> {
+        Ok(Self::try_parse_from(flags)?)
+    }
+
+    /// How long a rotated refresh token may still be exchanged.
+    pub fn reuse_interval(&self) -> Duration {
+        Duration::from_secs(self.refresh_token_reuse_interval)
+    }
+}
+
+/// `GET /settings`: which sign-in methods are on, in GoTrue's shape.
+pub async fn show(State(state): State<AuthState>) -> Json<serde_json::Value> {
+    let s = &state.settings;
+    Json(serde_json::json!({
+        "external": {
+            "anonymous_users": s.anonymous_users_enabled,
+            "apple": false, "azure": false, "bitbucket": false, "discord": false,
+            "facebook": false, "figma": false, "fly": false, "github": false, "gitlab": false,
+            "google": false, "keycloak": false, "kakao": false, "linkedin": false,
+            "linkedin_oidc": false, "notion": false, "spotify": false, "slack": false,
+            "slack_oidc": false, "workos": false, "twitch": false, "twitter": false,
+            "zoom": false,
+            "email": s.email_enabled,
+            "phone": false,
+        },
+        "disable_signup": s.disable_signup,
+        "mailer_autoconfirm": s.mailer_autoconfirm,
+        "phone_autoconfirm": false,
+        "sms_provider": "",
+        "saml_enabled": false,
+        "passkeys_enabled": false,
+    }))
+}

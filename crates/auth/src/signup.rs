@@ -1,0 +1,172 @@
+//! `POST /signup`: email and password accounts, and anonymous users when neither email nor
+//! phone is given.
+
+use axum::extract::{Query, State};
+use axum::Json;
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+use uuid::Uuid;
+
+use crate::body::{self, Body};
+use crate::error::AuthError;
+use crate::limit::Client;
+use crate::otp::{self, Kind};
+use crate::redirect::{self, Origin};
+use crate::token::pkce::FlowRequest;
+use crate::user::{NewUser, RedirectQuery, User};
+use crate::{mail, password, session, AuthState};
+
+/// What auth-js sends; unknown fields (`gotrue_meta_security`, ...) are ignored.
+#[derive(Deserialize)]
+pub struct Signup {
+    email: Option<String>,
+    phone: Option<String>,
+    password: Option<String>,
+    data: Option<Map<String, Value>>,
+    code_challenge: Option<String>,
+    code_challenge_method: Option<String>,
+}
+
+pub async fn signup(
+    State(state): State<AuthState>,
+    origin: Origin,
+    client: Client,
+    Query(query): Query<RedirectQuery>,
+    Body(req): Body<Signup>,
+) -> Result<Json<Value>, AuthError> {
+    let blank = |v: &Option<String>| v.as_deref().is_none_or(|s| s.trim().is_empty());
+    if blank(&req.email) && blank(&req.phone) {
+        return anonymous(&state, &origin, &client, req).await.map(Json);
+    }
+    if blank(&req.email) {
+        return Err(AuthError::Validation(
+            "Phone signups are not supported".into(),
+        ));
+    }
+    if state.settings.disable_signup {
+        return Err(AuthError::SignupDisabled);
+    }
+    if !state.settings.email_enabled {
+        return Err(AuthError::EmailProviderDisabled);
+    }
+    let email = body::email(req.email.as_deref().unwrap_or(""))?;
+    let pw = req
+        .password
+        .as_deref()
+        .filter(|p| !p.is_empty())
+        .ok_or_else(|| AuthError::Validation("Signup requires a valid password".into()))?;
+    password::check_strength(&state.settings, pw)?;
+    let flow = FlowRequest::from_parts(
+        req.code_challenge.as_deref(),
+        req.code_challenge_method.as_deref(),
+    )?;
+    state.limits.sign_in(&state.settings, &client)?;
+    let autoconfirm = state.settings.mailer_autoconfirm;
+    let hash = password::hash(pw.to_owned()).await?;
+    let meta = Value::Object(req.data.unwrap_or_default());
+
+    let mut db = state.ctx.admin.get().await?;
+    let tx = db.transaction().await?;
+    let (user, fresh) = match User::find_by_email(&tx, &email).await? {
+        Some(_) if autoconfirm => return Err(AuthError::UserAlreadyExists),
+        Some(existing) if existing.email_confirmed_at.is_some() => {
+            // Answer as for a new sign-up, without revealing the account.
+            return Ok(Json(fake_user(&state, &email, &meta)));
+        }
+        Some(existing) => (existing, false),
+        None => {
+            let user = NewUser {
+                id: Uuid::new_v4(),
+                aud: &state.settings.jwt_aud,
+                email: Some(&email),
+                encrypted_password: Some(&hash),
+                confirmed: autoconfirm,
+                user_metadata: &meta,
+                app_metadata: &json!({}),
+                role: "authenticated",
+                is_anonymous: false,
+                invited: false,
+            }
+            .insert(&tx)
+            .await?;
+            (user, true)
+        }
+    };
+    if autoconfirm {
+        let issued = session::create(&state, &tx, &origin, &user, "password").await?;
+        tx.commit().await?;
+        return Ok(Json(issued.to_json(&state)));
+    }
+    if !fresh {
+        // An unconfirmed account signing up again: its password and data are replaced.
+        tx.execute(
+            "update auth.users set encrypted_password = $2, raw_user_meta_data = $3, \
+               updated_at = now() where id = $1",
+            &[&user.id, &hash, &meta],
+        )
+        .await?;
+    }
+    state.limits.email(&state.settings, &client)?;
+    let prepared = otp::prepare(&state, &tx, &user, Kind::Signup, &email, flow).await?;
+    let user = User::find(&tx, user.id).await?.ok_or(AuthError::UserGone)?;
+    let json = user.to_json(&tx).await?;
+    tx.commit().await?;
+    let redirect = redirect::target(&state.settings, query.redirect_to.as_deref());
+    mail::send_prepared(&state, &origin, prepared, &redirect).await?;
+    Ok(Json(json))
+}
+
+/// An anonymous user and its session.
+async fn anonymous(
+    state: &AuthState,
+    origin: &Origin,
+    client: &Client,
+    req: Signup,
+) -> Result<Value, AuthError> {
+    if !state.settings.anonymous_users_enabled {
+        return Err(AuthError::AnonymousProviderDisabled);
+    }
+    if state.settings.disable_signup {
+        return Err(AuthError::SignupDisabled);
+    }
+    state.limits.anonymous(&state.settings, client)?;
+    let meta = Value::Object(req.data.unwrap_or_default());
+    let mut db = state.ctx.admin.get().await?;
+    let tx = db.transaction().await?;
+    let user = NewUser {
+        id: Uuid::new_v4(),
+        aud: &state.settings.jwt_aud,
+        email: None,
+        encrypted_password: None,
+        confirmed: false,
+        user_metadata: &meta,
+        app_metadata: &json!({}),
+        role: "authenticated",
+        is_anonymous: true,
+        invited: false,
+    }
+    .insert(&tx)
+    .await?;
+    let issued = session::create(state, &tx, origin, &user, "anonymous").await?;
+    tx.commit().await?;
+    Ok(issued.to_json(state))
+}
+
+/// A plausible user for an address that is already registered: no identities, nothing saved.
+fn fake_user(state: &AuthState, email: &str, meta: &Value) -> Value {
+    let now = chrono::Utc::now();
+    json!({
+        "id": Uuid::new_v4(),
+        "aud": state.settings.jwt_aud,
+        "role": "authenticated",
+        "email": email,
+        "phone": "",
+        "confirmation_sent_at": now,
+        "app_metadata": {"provider": "email", "providers": ["email"]},
+        "user_metadata": meta,
+        "identities": [],
+        "created_at": now,
+        "updated_at": now,
+        "is_anonymous": false,
+    })
+}

@@ -1,0 +1,6 @@
+//! Auth integration tests: one binary, one PostgreSQL cluster per run, a database per test.
+
+mod input;
+mod password;
+mod refresh;
+mod support;

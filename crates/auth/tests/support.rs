@@ -1,0 +1,141 @@
+//! An auth router over a fresh test database, called in-process.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use axum::Router;
+use craftbase_auth::Settings;
+use craftbase_cluster::Migration;
+use craftbase_shared::{ApiKeys, JwtVerifier, RoleSwitch, ServiceContext};
+use craftbase_testkit::TestDb;
+use serde_json::Value;
+use tower::ServiceExt;
+
+const SECRET: &str = "auth-tests-secret-auth-tests-secret-0123456789";
+
+/// The platform SQL auth needs: the roles, then the auth schema.
+fn migrations() -> Vec<Migration> {
+    vec![
+        Migration::embedded("craftbase/roles.sql", craftbase_shared::ROLES_SQL),
+        Migration::embedded("craftbase/auth_schema.sql", craftbase_auth::SCHEMA_SQL),
+    ]
+}
+
+/// A router and the database behind it.
+pub struct App {
+    pub router: Router,
+    pub db: TestDb,
+    pub keys: ApiKeys,
+}
+
+/// A response: status, headers and the JSON body (null when empty).
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: axum::http::HeaderMap,
+    pub body: Value,
+}
+
+impl App {
+    /// A fresh database and a router with `flags` as settings (`--flag value` pairs).
+    pub async fn new(flags: &[&'static str]) -> App {
+        let db = TestDb::new(migrations).await;
+        let pool = craftbase_shared::pool::build(db.config("postgres"), 8);
+        let now = chrono::Utc::now().timestamp() as u64;
+        let keys = ApiKeys::mint(SECRET, now).unwrap();
+        let ctx = ServiceContext {
+            db: pool.clone(),
+            admin: pool,
+            admin_conninfo: String::new(),
+            jwt: Arc::new(JwtVerifier::hs256(SECRET, None)),
+            keys: Arc::new(keys.clone()),
+            roles: Arc::new(RoleSwitch::new(
+                ["anon", "authenticated", "service_role"].map(String::from),
+            )),
+        };
+        let settings = Settings::from_flags(flags.iter().copied()).unwrap();
+        App {
+            router: craftbase_auth::router_with(ctx, settings),
+            db,
+            keys,
+        }
+    }
+
+    /// Sends one request; `body` is sent verbatim, `bearer` as `Authorization`.
+    pub async fn raw(
+        &self,
+        method: &str,
+        uri: &str,
+        bearer: Option<&str>,
+        body: Option<String>,
+    ) -> Reply {
+        let mut req = Request::builder()
+            .method(method)
+            .uri(uri)
+            .header("host", "127.0.0.1:54321")
+            .header("content-type", "application/json");
+        let bearer = bearer.unwrap_or(&self.keys.anon_key).to_owned();
+        req = req.header("authorization", format!("Bearer {bearer}"));
+        let req = req
+            .body(body.map(Body::from).unwrap_or_else(Body::empty))
+            .unwrap();
+        let res = self.router.clone().oneshot(req).await.unwrap();
+        let status = res.status();
+        let headers = res.headers().clone();
+        let bytes = axum::body::to_bytes(res.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes)
+                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()))
+        };
+        Reply {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    /// Sends JSON.
+    pub async fn call(&self, method: &str, uri: &str, bearer: Option<&str>, body: Value) -> Reply {
+        self.raw(method, uri, bearer, Some(body.to_string())).await
+    }
+
+    /// Signs up `email` with a password; returns the session.
+    pub async fn sign_up(&self, email: &str) -> Value {
+        let r = self
+            .call(
+                "POST",
+                "/signup",
+                None,
+                serde_json::json!({"email": email, "password": "secret-pw-1"}),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        r.body
+    }
+
+    /// Refreshes with `token`.
+    pub async fn refresh(&self, token: &str) -> Reply {
+        self.call(
+            "POST",
+            "/token?grant_type=refresh_token",
+            None,
+            serde_json::json!({"refresh_token": token}),
+        )
+        .await
+    }
+
+    /// One value from the database as the superuser.
+    pub async fn count(&self, sql: &str) -> i64 {
+        self.db
+            .superuser()
+            .await
+            .query_one(sql, &[])
+            .await
+            .unwrap()
+            .get(0)
+    }
+}
