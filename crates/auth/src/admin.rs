@@ -21,8 +21,15 @@ use crate::{mail, password, AuthState};
 /// `?page=&per_page=` of the list.
 #[derive(Deserialize)]
 pub struct ListQuery {
-    page: Option<i64>,
-    per_page: Option<i64>,
+    page: Option<String>,
+    per_page: Option<String>,
+}
+
+/// auth-js sends `page=&per_page=` when not given: empty or unparsable means the default.
+fn number(v: &Option<String>, default: i64) -> i64 {
+    v.as_deref()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(default)
 }
 
 /// `GET /admin/users`: a page of users, with `X-Total-Count` and a `Link` header whose entries
@@ -32,8 +39,8 @@ pub async fn list(
     _admin: Admin,
     Query(q): Query<ListQuery>,
 ) -> Result<Response, AuthError> {
-    let page = q.page.unwrap_or(1).max(1);
-    let per_page = q.per_page.unwrap_or(50).clamp(1, 1000);
+    let page = number(&q.page, 1).max(1);
+    let per_page = number(&q.per_page, 50).clamp(1, 1000);
     let db = state.ctx.admin.get().await?;
     let total: i64 = db
         .query_one("select count(*) from auth.users", &[])
@@ -360,6 +367,28 @@ pub async fn factors(
         })
         .collect();
     Ok(Json(Value::Array(list)))
+}
+
+/// `DELETE /admin/users/{id}/factors/{factor_id}`: answers the removed factor's id.
+pub async fn delete_factor(
+    State(state): State<AuthState>,
+    _admin: Admin,
+    Path((id, factor)): Path<(String, String)>,
+) -> Result<Json<Value>, AuthError> {
+    let id = parse_id(&id)?;
+    let factor =
+        Uuid::parse_str(&factor).map_err(|_| AuthError::Validation("invalid factor id".into()))?;
+    let db = state.ctx.admin.get().await?;
+    let n = db
+        .execute(
+            "delete from auth.mfa_factors where id = $1 and user_id = $2",
+            &[&factor, &id],
+        )
+        .await?;
+    if n == 0 {
+        return Err(AuthError::NotFound);
+    }
+    Ok(Json(json!({"id": factor})))
 }
 
 /// The body of `generate_link`.

@@ -75,6 +75,10 @@ pub fn router_with(ctx: ServiceContext, settings: Settings) -> Router {
             get(admin::get).put(admin::update).delete(admin::delete),
         )
         .route("/admin/users/{id}/factors", get(admin::factors))
+        .route(
+            "/admin/users/{id}/factors/{factor_id}",
+            axum::routing::delete(admin::delete_factor),
+        )
         .route("/admin/generate_link", post(admin::generate_link))
         .route("/settings", get(settings::show))
         .route("/health", get(health))

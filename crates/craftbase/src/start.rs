@@ -68,7 +68,9 @@ pub async fn run(args: StartArgs) -> anyhow::Result<()> {
     ] {
         println!("{label:>16}: {value}");
     }
-    let served = axum::serve(listener, edge::app(ctx))
+    // The peer address reaches the services, for auth's per-client rate limits.
+    let app = edge::app(ctx).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let served = axum::serve(listener, app)
         .with_graceful_shutdown(stop_signal(database.clone()))
         .await;
     database.stop();

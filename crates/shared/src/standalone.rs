@@ -44,7 +44,9 @@ pub fn init_logging() {
 pub async fn serve(router: Router, addr: SocketAddr) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
     tracing::info!(%addr, "listening");
-    axum::serve(listener, router)
+    // The peer address reaches the service, for per-client rate limits.
+    let app = router.into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, app)
         .with_graceful_shutdown(crate::shutdown::signal())
         .await?;
     Ok(())

@@ -1,0 +1,609 @@
+// Auth (/auth/v1) through @supabase/supabase-js: accounts, sessions, refresh rotation,
+// sign-out scopes, the admin API and the email flows, with a local SMTP sink standing in for
+// the mailbox. Three servers: defaults (autoconfirm on), autoconfirm off with a 1 s reuse
+// interval, and tight rate limits.
+
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+import { anonClient, createClient, decodeJwt, pgQuery, serviceClient, startCraftbase } from './lib/craftbase.mjs';
+import { startSmtpSink } from './lib/smtp-sink.mjs';
+
+const SITE = 'http://localhost:3000';
+const PASSWORD = 'correct-horse-battery';
+let sink;
+/** autoconfirm on, as `supabase start` */
+let cb;
+/** autoconfirm off, reuse interval 1 s */
+let strict;
+/** tight rate limits, client address from X-Forwarded-For */
+let limited;
+
+let seq = 0;
+const email = (tag) => `${tag}-${Date.now()}-${seq++}@example.com`;
+
+function smtpEnv() {
+  return {
+    GOTRUE_SMTP_HOST: '127.0.0.1',
+    GOTRUE_SMTP_PORT: String(sink.port),
+    GOTRUE_SMTP_ADMIN_EMAIL: 'auth@craftbase.test',
+    GOTRUE_SITE_URL: SITE,
+    GOTRUE_URI_ALLOW_LIST: 'http://localhost:3000/**',
+    GOTRUE_RATE_LIMIT_SIGN_IN_SIGN_UPS: '10000',
+    GOTRUE_RATE_LIMIT_EMAIL_SENT: '10000',
+    GOTRUE_RATE_LIMIT_VERIFY: '10000',
+  };
+}
+
+before(
+  async () => {
+    sink = await startSmtpSink();
+    [cb, strict, limited] = await Promise.all([
+      startCraftbase({ env: smtpEnv() }),
+      startCraftbase({
+        env: {
+          ...smtpEnv(),
+          GOTRUE_MAILER_AUTOCONFIRM: 'false',
+          GOTRUE_SECURITY_REFRESH_TOKEN_REUSE_INTERVAL: '1',
+        },
+      }),
+      startCraftbase({
+        env: {
+          ...smtpEnv(),
+          GOTRUE_RATE_LIMIT_HEADER: 'X-Forwarded-For',
+          GOTRUE_RATE_LIMIT_SIGN_IN_SIGN_UPS: '5',
+          GOTRUE_RATE_LIMIT_EMAIL_SENT: '2',
+        },
+      }),
+    ]);
+  },
+  { timeout: 240_000 },
+);
+
+after(
+  async () => {
+    await Promise.all([cb, strict, limited].filter(Boolean).map((c) => c.stop()));
+    if (sink) await sink.stop();
+  },
+  { timeout: 60_000 },
+);
+
+/** A client and a confirmed user signed in with a password. */
+async function signedIn(server = cb, tag = 'user') {
+  const address = email(tag);
+  const admin = serviceClient(server);
+  const { error } = await admin.auth.admin.createUser({ email: address, password: PASSWORD, email_confirm: true });
+  assert.equal(error, null);
+  const client = anonClient(server);
+  const { data, error: signInError } = await client.auth.signInWithPassword({ email: address, password: PASSWORD });
+  assert.equal(signInError, null);
+  return { client, session: data.session, user: data.user, email: address };
+}
+
+/** Follows a mailed link like a browser: one GET, no redirect following. */
+async function follow(link) {
+  const res = await fetch(link, { redirect: 'manual' });
+  assert.equal(res.status, 303, `GET ${link} answered ${res.status}`);
+  return new URL(res.headers.get('location'));
+}
+
+describe('accounts and sessions', () => {
+  test('signUp returns a session whose token carries the §2.4 claims', async () => {
+    const supabase = anonClient(cb);
+    const address = email('signup');
+    const { data, error } = await supabase.auth.signUp({ email: address, password: PASSWORD, options: { data: { name: 'Ada' } } });
+    assert.equal(error, null);
+    assert.ok(data.session, 'autoconfirm on: a session');
+    assert.equal(data.user.email, address);
+    assert.equal(data.user.aud, 'authenticated');
+    assert.equal(data.user.role, 'authenticated');
+    assert.equal(data.user.user_metadata.name, 'Ada');
+    assert.deepEqual(data.user.app_metadata, { provider: 'email', providers: ['email'] });
+    assert.equal(data.user.identities.length, 1);
+    assert.equal(data.user.identities[0].provider, 'email');
+    assert.ok(data.user.email_confirmed_at);
+    assert.equal(data.user.phone, '');
+    assert.equal(data.session.token_type, 'bearer');
+    assert.equal(data.session.expires_in, 3600);
+    assert.match(data.session.refresh_token, /^[A-Za-z0-9]{12}$/);
+    const { payload } = decodeJwt(data.session.access_token);
+    assert.equal(payload.sub, data.user.id);
+    assert.equal(payload.aud, 'authenticated');
+    assert.equal(payload.role, 'authenticated');
+    assert.equal(payload.email, address);
+    assert.equal(payload.phone, '');
+    assert.equal(payload.aal, 'aal1');
+    assert.equal(payload.exp - payload.iat, 3600);
+    assert.equal(payload.is_anonymous, false);
+    assert.equal(payload.amr[0].method, 'password');
+    assert.equal(payload.user_metadata.name, 'Ada');
+    assert.equal(payload.iss, `${cb.url}/auth/v1`);
+    const rows = await pgQuery(cb.dbUrl, 'select user_id from auth.sessions where id = $1', [payload.session_id]);
+    assert.equal(rows[0].user_id, data.user.id);
+  });
+
+  test('signing up an existing email again is refused with user_already_exists', async () => {
+    const supabase = anonClient(cb);
+    const address = email('twice');
+    await supabase.auth.signUp({ email: address, password: PASSWORD });
+    const { error } = await anonClient(cb).auth.signUp({ email: address, password: PASSWORD });
+    assert.equal(error.status, 422);
+    assert.equal(error.code, 'user_already_exists');
+  });
+
+  test('a short password is a weak_password with reasons', async () => {
+    const { error } = await anonClient(cb).auth.signUp({ email: email('weak'), password: '123' });
+    assert.equal(error.name, 'AuthWeakPasswordError');
+    assert.equal(error.code, 'weak_password');
+    assert.deepEqual(error.reasons, ['length']);
+  });
+
+  test('signInWithPassword, and a wrong password is 400 invalid_credentials', async () => {
+    const { client, session, email: address } = await signedIn();
+    assert.ok(session.access_token);
+    const { data } = await client.auth.getSession();
+    assert.equal(data.session.user.email, address);
+    const { error } = await anonClient(cb).auth.signInWithPassword({ email: address, password: 'not-the-password' });
+    assert.equal(error.status, 400);
+    assert.equal(error.code, 'invalid_credentials');
+    assert.equal(error.message, 'Invalid login credentials');
+    const unknown = await anonClient(cb).auth.signInWithPassword({ email: email('nobody'), password: PASSWORD });
+    assert.equal(unknown.error.code, 'invalid_credentials');
+  });
+
+  test('getUser and updateUser (metadata, password, email)', async () => {
+    const { client, user } = await signedIn();
+    const got = await client.auth.getUser();
+    assert.equal(got.error, null);
+    assert.equal(got.data.user.id, user.id);
+
+    const meta = await client.auth.updateUser({ data: { theme: 'dark' } });
+    assert.equal(meta.error, null);
+    assert.equal(meta.data.user.user_metadata.theme, 'dark');
+
+    const pw = await client.auth.updateUser({ password: 'a-brand-new-password' });
+    assert.equal(pw.error, null);
+    const same = await client.auth.updateUser({ password: 'a-brand-new-password' });
+    assert.equal(same.error.code, 'same_password');
+    const relog = await anonClient(cb).auth.signInWithPassword({ email: user.email, password: 'a-brand-new-password' });
+    assert.equal(relog.error, null);
+
+    const newEmail = email('moved');
+    const moved = await client.auth.updateUser({ email: newEmail });
+    assert.equal(moved.error, null);
+    assert.equal(moved.data.user.email, newEmail, 'autoconfirm on: the change applies at once');
+  });
+
+  test('refreshSession rotates the refresh token and keeps the session', async () => {
+    const { client, session } = await signedIn();
+    const { data, error } = await client.auth.refreshSession();
+    assert.equal(error, null);
+    assert.notEqual(data.session.refresh_token, session.refresh_token);
+    assert.equal(decodeJwt(data.session.access_token).payload.session_id, decodeJwt(session.access_token).payload.session_id);
+    const user = await client.auth.getUser();
+    assert.equal(user.error, null);
+  });
+
+  test('concurrent refreshes of one token all get the same child', async () => {
+    const { session } = await signedIn();
+    const results = await Promise.all(
+      Array.from({ length: 6 }, () => anonClient(cb).auth.refreshSession({ refresh_token: session.refresh_token })),
+    );
+    const children = new Set(
+      results.map((r) => {
+        assert.equal(r.error, null);
+        return r.data.session.refresh_token;
+      }),
+    );
+    assert.equal(children.size, 1);
+  });
+
+  test('signOut: local ends this session, others the rest, global all', async () => {
+    const address = email('scopes');
+    await serviceClient(cb).auth.admin.createUser({ email: address, password: PASSWORD, email_confirm: true });
+    const devices = [];
+    for (let i = 0; i < 4; i++) {
+      const client = anonClient(cb);
+      const { data } = await client.auth.signInWithPassword({ email: address, password: PASSWORD });
+      devices.push({ client, session: data.session });
+    }
+    const alive = async ({ session }) => !(await anonClient(cb).auth.getUser(session.access_token)).error;
+
+    assert.equal((await devices[0].client.auth.signOut({ scope: 'local' })).error, null);
+    assert.equal(await alive(devices[0]), false);
+    assert.equal(await alive(devices[1]), true);
+    assert.equal((await devices[0].client.auth.getSession()).data.session, null);
+
+    assert.equal((await devices[1].client.auth.signOut({ scope: 'others' })).error, null);
+    assert.equal(await alive(devices[1]), true);
+    assert.equal(await alive(devices[2]), false);
+    assert.equal(await alive(devices[3]), false);
+    const stale = await anonClient(cb).auth.refreshSession({ refresh_token: devices[2].session.refresh_token });
+    assert.equal(stale.error.code, 'refresh_token_not_found');
+
+    assert.equal((await devices[1].client.auth.signOut()).error, null);
+    assert.equal(await alive(devices[1]), false);
+    const gone = await anonClient(cb).auth.getUser(devices[1].session.access_token);
+    assert.equal(gone.error.name, 'AuthSessionMissingError');
+  });
+
+  test('signInAnonymously gives an is_anonymous session', async () => {
+    const supabase = anonClient(cb);
+    const { data, error } = await supabase.auth.signInAnonymously({ options: { data: { guest: true } } });
+    assert.equal(error, null);
+    assert.equal(data.user.is_anonymous, true);
+    assert.equal(data.user.email, '');
+    assert.deepEqual(data.user.identities, []);
+    const { payload } = decodeJwt(data.session.access_token);
+    assert.equal(payload.is_anonymous, true);
+    assert.equal(payload.role, 'authenticated');
+    assert.equal(payload.amr[0].method, 'anonymous');
+    const me = await supabase.auth.getUser();
+    assert.equal(me.data.user.is_anonymous, true);
+  });
+
+  test('onAuthStateChange sees the sequence hosted Supabase produces', async () => {
+    const address = email('events');
+    await serviceClient(cb).auth.admin.createUser({ email: address, password: PASSWORD, email_confirm: true });
+    const supabase = anonClient(cb);
+    const events = [];
+    const { data: sub } = supabase.auth.onAuthStateChange((event, session) => events.push([event, !!session]));
+    await supabase.auth.signInWithPassword({ email: address, password: PASSWORD });
+    await supabase.auth.refreshSession();
+    await supabase.auth.updateUser({ data: { step: 1 } });
+    await supabase.auth.signOut();
+    await sleep(50);
+    sub.subscription.unsubscribe();
+    assert.deepEqual(events, [
+      ['INITIAL_SESSION', false],
+      ['SIGNED_IN', true],
+      ['TOKEN_REFRESHED', true],
+      ['USER_UPDATED', true],
+      ['SIGNED_OUT', false],
+    ]);
+  });
+
+  test('settings, health and an empty JWKS', async () => {
+    const headers = { apikey: cb.anonKey };
+    const settings = await (await fetch(`${cb.url}/auth/v1/settings`, { headers })).json();
+    assert.equal(settings.mailer_autoconfirm, true);
+    assert.equal(settings.external.email, true);
+    assert.equal(settings.external.anonymous_users, true);
+    const health = await (await fetch(`${cb.url}/auth/v1/health`, { headers })).json();
+    assert.equal(health.name, 'GoTrue');
+    const jwks = await fetch(`${cb.url}/auth/v1/.well-known/jwks.json`);
+    assert.equal(jwks.status, 200);
+    assert.deepEqual(await jwks.json(), { keys: [] });
+  });
+});
+
+describe('refresh-token reuse', () => {
+  test('a rotated token presented after the interval revokes the whole session', async () => {
+    const { session, user } = await signedIn(strict, 'reuse');
+    const t0 = session.refresh_token;
+    const first = await anonClient(strict).auth.refreshSession({ refresh_token: t0 });
+    const t1 = first.data.session.refresh_token;
+    const second = await anonClient(strict).auth.refreshSession({ refresh_token: t1 });
+    const t2 = second.data.session.refresh_token;
+    await sleep(1500);
+    const reused = await anonClient(strict).auth.refreshSession({ refresh_token: t0 });
+    assert.equal(reused.error.status, 400);
+    assert.equal(reused.error.code, 'refresh_token_already_used');
+    const live = await pgQuery(
+      strict.dbUrl,
+      'select count(*)::int as n from auth.refresh_tokens where user_id = $1 and not revoked',
+      [user.id],
+    );
+    assert.equal(live[0].n, 0);
+    const legit = await anonClient(strict).auth.refreshSession({ refresh_token: t2 });
+    assert.equal(legit.error.code, 'refresh_token_already_used');
+  });
+});
+
+describe('admin API', () => {
+  test('create, get, update, list with pagination, factors, sign out and delete', async () => {
+    const admin = serviceClient(cb).auth.admin;
+    const created = [];
+    for (let i = 0; i < 3; i++) {
+      const { data, error } = await admin.createUser({
+        email: email('admin'),
+        password: PASSWORD,
+        email_confirm: true,
+        user_metadata: { i },
+        app_metadata: { plan: 'pro' },
+      });
+      assert.equal(error, null);
+      assert.equal(data.user.app_metadata.plan, 'pro');
+      assert.equal(data.user.app_metadata.provider, 'email');
+      created.push(data.user);
+    }
+    const got = await admin.getUserById(created[0].id);
+    assert.equal(got.data.user.email, created[0].email);
+
+    const updated = await admin.updateUserById(created[0].id, { user_metadata: { nick: 'zero' }, ban_duration: '1h' });
+    assert.equal(updated.error, null);
+    assert.equal(updated.data.user.user_metadata.nick, 'zero');
+    assert.equal(updated.data.user.user_metadata.i, 0);
+    assert.ok(updated.data.user.banned_until);
+    const banned = await anonClient(cb).auth.signInWithPassword({ email: created[0].email, password: PASSWORD });
+    assert.equal(banned.error.code, 'user_banned');
+    await admin.updateUserById(created[0].id, { ban_duration: 'none' });
+
+    const page1 = await admin.listUsers({ page: 1, perPage: 2 });
+    assert.equal(page1.error, null);
+    assert.equal(page1.data.users.length, 2);
+    assert.ok(page1.data.total >= 3);
+    assert.equal(page1.data.nextPage, 2);
+    assert.ok(page1.data.lastPage >= 2);
+    assert.equal(page1.data.aud, 'authenticated');
+
+    const factors = await admin.mfa.listFactors({ userId: created[1].id });
+    assert.deepEqual(factors.data.factors, []);
+
+    const client = anonClient(cb);
+    const { data: s } = await client.auth.signInWithPassword({ email: created[1].email, password: PASSWORD });
+    const out = await admin.signOut(s.session.access_token, 'global');
+    assert.equal(out.error, null);
+    assert.ok((await anonClient(cb).auth.getUser(s.session.access_token)).error);
+
+    const deleted = await admin.deleteUser(created[2].id);
+    assert.equal(deleted.error, null);
+    const missing = await admin.getUserById(created[2].id);
+    assert.equal(missing.error.status, 404);
+    assert.equal(missing.error.code, 'user_not_found');
+    const soft = await admin.deleteUser(created[1].id, true);
+    assert.equal(soft.error, null);
+    const softRow = await pgQuery(cb.dbUrl, 'select deleted_at from auth.users where id = $1', [created[1].id]);
+    assert.ok(softRow[0].deleted_at);
+  });
+
+  test('the admin API refuses a user token with not_admin', async () => {
+    const { session } = await signedIn();
+    const asUser = createClient(cb.url, cb.anonKey, { global: { headers: { Authorization: `Bearer ${session.access_token}` } } });
+    const { error } = await asUser.auth.admin.listUsers();
+    assert.equal(error.status, 403);
+    assert.equal(error.code, 'not_admin');
+  });
+
+  test('generateLink returns a link that signs the user in', async () => {
+    const { email: address } = await signedIn();
+    const { data, error } = await serviceClient(cb).auth.admin.generateLink({ type: 'magiclink', email: address });
+    assert.equal(error, null);
+    assert.equal(data.user.email, address);
+    assert.equal(data.properties.verification_type, 'magiclink');
+    assert.match(data.properties.email_otp, /^\d{6}$/);
+    assert.ok(data.properties.hashed_token);
+    const location = await follow(data.properties.action_link);
+    const fragment = new URLSearchParams(location.hash.slice(1));
+    assert.equal(location.origin, SITE);
+    assert.ok(fragment.get('access_token'));
+    assert.equal(fragment.get('type'), 'magiclink');
+
+    const recovery = await serviceClient(cb).auth.admin.generateLink({ type: 'recovery', email: address });
+    const verified = await anonClient(cb).auth.verifyOtp({ email: address, token: recovery.data.properties.email_otp, type: 'recovery' });
+    assert.equal(verified.error, null);
+    assert.ok(verified.data.session);
+  });
+
+  test('inviteUserByEmail mails an invite whose link signs the new user in', async () => {
+    const address = email('invited');
+    const since = sink.messages.length;
+    const { data, error } = await serviceClient(cb).auth.admin.inviteUserByEmail(address, { data: { team: 'a' } });
+    assert.equal(error, null);
+    assert.equal(data.user.email, address);
+    assert.ok(data.user.invited_at);
+    const mail = await sink.next(address, since);
+    assert.match(mail.subject, /invited/i);
+    const location = await follow(mail.link);
+    const fragment = new URLSearchParams(location.hash.slice(1));
+    assert.equal(fragment.get('type'), 'invite');
+    const supabase = anonClient(cb);
+    const { data: set, error: setError } = await supabase.auth.setSession({
+      access_token: fragment.get('access_token'),
+      refresh_token: fragment.get('refresh_token'),
+    });
+    assert.equal(setError, null);
+    assert.equal(set.user.email, address);
+    assert.ok(set.user.email_confirmed_at);
+  });
+});
+
+describe('email flows', () => {
+  test('resetPasswordForEmail, then verifyOtp with the mailed code, then a new password', async () => {
+    const { email: address } = await signedIn();
+    const since = sink.messages.length;
+    const supabase = anonClient(cb);
+    const { error } = await supabase.auth.resetPasswordForEmail(address, { redirectTo: `${SITE}/reset` });
+    assert.equal(error, null);
+    const mail = await sink.next(address, since);
+    assert.match(mail.subject, /reset/i);
+    assert.match(mail.code, /^\d{6}$/);
+    const { data, error: verifyError } = await supabase.auth.verifyOtp({ email: address, token: mail.code, type: 'recovery' });
+    assert.equal(verifyError, null);
+    assert.equal(data.user.email, address);
+    assert.equal((await supabase.auth.updateUser({ password: 'recovered-password' })).error, null);
+    const relog = await anonClient(cb).auth.signInWithPassword({ email: address, password: 'recovered-password' });
+    assert.equal(relog.error, null);
+    // The code is single-use.
+    const again = await anonClient(cb).auth.verifyOtp({ email: address, token: mail.code, type: 'recovery' });
+    assert.equal(again.error.code, 'otp_expired');
+    // Recovery for an unknown address looks the same and sends nothing.
+    const before = sink.messages.length;
+    assert.equal((await supabase.auth.resetPasswordForEmail(email('ghost'))).error, null);
+    await sleep(200);
+    assert.equal(sink.messages.length, before);
+  });
+
+  test('signInWithOtp mails a magic link that signs a new user in', async () => {
+    const address = email('magic');
+    const since = sink.messages.length;
+    const supabase = anonClient(cb);
+    const { error } = await supabase.auth.signInWithOtp({ email: address, options: { emailRedirectTo: `${SITE}/welcome` } });
+    assert.equal(error, null);
+    const mail = await sink.next(address, since);
+    assert.ok(mail.link, mail.text);
+    const location = await follow(mail.link);
+    assert.equal(`${location.origin}${location.pathname}`, `${SITE}/welcome`);
+    const fragment = new URLSearchParams(location.hash.slice(1));
+    assert.equal(fragment.get('token_type'), 'bearer');
+    const { data, error: setError } = await supabase.auth.setSession({
+      access_token: fragment.get('access_token'),
+      refresh_token: fragment.get('refresh_token'),
+    });
+    assert.equal(setError, null);
+    assert.equal(data.user.email, address);
+    // A used link sends the browser back with the error in the fragment.
+    const reused = await follow(mail.link);
+    const err = new URLSearchParams(reused.hash.slice(1));
+    assert.equal(err.get('error_code'), 'otp_expired');
+    // With shouldCreateUser false an unknown address is refused.
+    const refused = await anonClient(cb).auth.signInWithOtp({ email: email('nouser'), options: { shouldCreateUser: false } });
+    assert.equal(refused.error.code, 'otp_disabled');
+  });
+
+  test('signInWithOtp with a mailed code (verifyOtp type email)', async () => {
+    const { email: address } = await signedIn();
+    const since = sink.messages.length;
+    const supabase = anonClient(cb);
+    assert.equal((await supabase.auth.signInWithOtp({ email: address })).error, null);
+    const mail = await sink.next(address, since);
+    const { data, error } = await supabase.auth.verifyOtp({ email: address, token: mail.code, type: 'email' });
+    assert.equal(error, null);
+    assert.equal(data.session.user.email, address);
+    assert.equal(decodeJwt(data.session.access_token).payload.amr[0].method, 'magiclink');
+  });
+
+  test('exchangeCodeForSession: the PKCE flow from a magic link', async () => {
+    const { email: address } = await signedIn();
+    const supabase = anonClient(cb, { auth: { flowType: 'pkce' } });
+    const since = sink.messages.length;
+    assert.equal((await supabase.auth.signInWithOtp({ email: address, options: { emailRedirectTo: `${SITE}/cb` } })).error, null);
+    const mail = await sink.next(address, since);
+    const location = await follow(mail.link);
+    const code = location.searchParams.get('code');
+    assert.ok(code, `no code in ${location}`);
+    assert.equal(location.hash, '');
+    const { data, error } = await supabase.auth.exchangeCodeForSession(code);
+    assert.equal(error, null);
+    assert.equal(data.user.email, address);
+    const replay = await supabase.auth.exchangeCodeForSession(code);
+    assert.ok(replay.error);
+  });
+
+  test('PKCE with a wrong verifier is bad_code_verifier', async () => {
+    const { email: address, user } = await signedIn();
+    const verifier = randomBytes(32).toString('base64url');
+    const challenge = createHash('sha256').update(verifier).digest('base64url');
+    const since = sink.messages.length;
+    const res = await fetch(`${cb.url}/auth/v1/otp`, {
+      method: 'POST',
+      headers: { apikey: cb.anonKey, 'content-type': 'application/json', 'x-supabase-api-version': '2024-01-01' },
+      body: JSON.stringify({ email: address, code_challenge: challenge, code_challenge_method: 's256' }),
+    });
+    assert.equal(res.status, 200);
+    const mail = await sink.next(address, since);
+    const code = (await follow(mail.link)).searchParams.get('code');
+    const token = (body) =>
+      fetch(`${cb.url}/auth/v1/token?grant_type=pkce`, {
+        method: 'POST',
+        headers: { apikey: cb.anonKey, 'content-type': 'application/json', 'x-supabase-api-version': '2024-01-01' },
+        body: JSON.stringify(body),
+      });
+    const bad = await token({ auth_code: code, code_verifier: randomBytes(32).toString('base64url') });
+    assert.equal(bad.status, 400);
+    assert.equal((await bad.json()).code, 'bad_code_verifier');
+    const good = await token({ auth_code: code, code_verifier: verifier });
+    assert.equal(good.status, 200);
+    assert.equal((await good.json()).user.id, user.id);
+  });
+
+  test('with autoconfirm off, signUp mails a confirmation whose link and code both work', async () => {
+    const supabase = anonClient(strict);
+    const address = email('confirm');
+    const since = sink.messages.length;
+    const { data, error } = await supabase.auth.signUp({ email: address, password: PASSWORD });
+    assert.equal(error, null);
+    assert.equal(data.session, null);
+    assert.equal(data.user.email, address);
+    assert.ok(data.user.confirmation_sent_at);
+    assert.equal(data.user.email_confirmed_at, undefined);
+    const early = await anonClient(strict).auth.signInWithPassword({ email: address, password: PASSWORD });
+    assert.equal(early.error.code, 'email_not_confirmed');
+    const mail = await sink.next(address, since);
+    assert.match(mail.subject, /confirm/i);
+    const location = await follow(mail.link);
+    const fragment = new URLSearchParams(location.hash.slice(1));
+    assert.equal(fragment.get('type'), 'signup');
+    assert.ok(fragment.get('access_token'));
+    const relog = await anonClient(strict).auth.signInWithPassword({ email: address, password: PASSWORD });
+    assert.equal(relog.error, null);
+
+    // The code path, on another account, after a resend.
+    const other = email('confirm-code');
+    await anonClient(strict).auth.signUp({ email: other, password: PASSWORD });
+    const first = await sink.next(other, since);
+    const sinceResend = sink.messages.length;
+    assert.equal((await anonClient(strict).auth.resend({ type: 'signup', email: other })).error, null);
+    const resent = await sink.next(other, sinceResend);
+    assert.notEqual(resent.code, first.code);
+    const stale = await anonClient(strict).auth.verifyOtp({ email: other, token: first.code, type: 'signup' });
+    assert.equal(stale.error.code, 'otp_expired');
+    const ok = await anonClient(strict).auth.verifyOtp({ email: other, token: resent.code, type: 'signup' });
+    assert.equal(ok.error, null);
+    assert.ok(ok.data.session);
+
+    // Signing up a confirmed address again reveals nothing: a user with no identities.
+    const again = await anonClient(strict).auth.signUp({ email: address, password: PASSWORD });
+    assert.equal(again.error, null);
+    assert.deepEqual(again.data.user.identities, []);
+  });
+
+  test('with autoconfirm off, an email change is confirmed from the new address', async () => {
+    const { client, email: address } = await signedIn(strict, 'changer');
+    const target = email('changed');
+    const since = sink.messages.length;
+    const { data, error } = await client.auth.updateUser({ email: target });
+    assert.equal(error, null);
+    assert.equal(data.user.email, address);
+    assert.equal(data.user.new_email, target);
+    const mail = await sink.next(target, since);
+    const { error: verifyError } = await client.auth.verifyOtp({ email: target, token: mail.code, type: 'email_change' });
+    assert.equal(verifyError, null);
+    const me = await client.auth.getUser();
+    assert.equal(me.data.user.email, target);
+  });
+});
+
+describe('rate limits', () => {
+  test('wrong passwords past the limit get 429 over_request_rate_limit, per client address', async () => {
+    const admin = serviceClient(limited).auth.admin;
+    const address = email('limited');
+    await admin.createUser({ email: address, password: PASSWORD, email_confirm: true });
+    const from = (ip) => createClient(limited.url, limited.anonKey, { global: { headers: { 'X-Forwarded-For': ip } } });
+    const attacker = from('203.0.113.7');
+    const codes = [];
+    for (let i = 0; i < 7; i++) {
+      const { error } = await attacker.auth.signInWithPassword({ email: address, password: 'guess' + i });
+      codes.push(`${error.status} ${error.code}`);
+    }
+    assert.deepEqual(codes, [
+      ...Array(5).fill('400 invalid_credentials'),
+      '429 over_request_rate_limit',
+      '429 over_request_rate_limit',
+    ]);
+    const other = await from('198.51.100.2').auth.signInWithPassword({ email: address, password: PASSWORD });
+    assert.equal(other.error, null);
+  });
+
+  test('emails past the limit get 429 over_email_send_rate_limit', async () => {
+    const client = createClient(limited.url, limited.anonKey, { global: { headers: { 'X-Forwarded-For': '192.0.2.9' } } });
+    const results = [];
+    for (let i = 0; i < 3; i++) {
+      const { error } = await client.auth.resetPasswordForEmail(email('flood'));
+      results.push(error ? `${error.status} ${error.code}` : 'ok');
+    }
+    assert.deepEqual(results, ['ok', 'ok', '429 over_email_send_rate_limit']);
+  });
+});
