@@ -1,18 +1,52 @@
 //! The PostgREST-compatible REST gateway served at `/rest/v1`.
 //!
 //! Each request becomes one parameterised SQL statement run in a transaction as the JWT's role,
-//! so that PostgreSQL's row-level security decides what it may see and change.
+//! so that PostgreSQL's row-level security decides what it may see and change. The flow of a
+//! request reads top to bottom in `handler`: authenticate → parse → plan → execute → respond.
 
+mod auth;
+pub mod config;
+mod error;
+mod execute;
+mod handler;
+mod plan;
+mod preferences;
+pub mod query;
+mod response;
+pub mod schema_cache;
+mod sql;
+
+use std::sync::Arc;
+
+use axum::extract::DefaultBodyLimit;
 use axum::Router;
-use craftbase_shared::{ServiceContext, ServiceError};
+use craftbase_shared::ServiceContext;
 
-/// The REST routes, with the `/rest/v1` prefix already stripped.
+pub use config::GatewayConfig;
+pub use error::ApiError;
+use schema_cache::SchemaCacheHandle;
+
+/// What every request shares.
+pub struct Gateway {
+    ctx: ServiceContext,
+    config: GatewayConfig,
+    cache: SchemaCacheHandle,
+}
+
+/// The REST routes, with the `/rest/v1` prefix already stripped; settings from the environment.
 pub fn router(ctx: ServiceContext) -> Router {
+    router_with(ctx, GatewayConfig::from_env())
+}
+
+/// The REST routes with explicit settings. Starts the schema cache's loader, so it must be
+/// called inside a Tokio runtime.
+pub fn router_with(ctx: ServiceContext, config: GatewayConfig) -> Router {
+    // The listener needs its own connection; the owner's conninfo reaches the same database.
+    let listen = ctx.admin_conninfo.parse::<tokio_postgres::Config>().ok();
+    let cache = schema_cache::spawn(ctx.db.clone(), listen, config.schemas.clone());
+    let gateway = Arc::new(Gateway { ctx, config, cache });
     Router::new()
-        .fallback(|| async {
-            ServiceError::NotImplemented {
-                service: "the REST gateway (/rest/v1)",
-            }
-        })
-        .with_state(ctx)
+        .fallback(handler::handle)
+        .layer(DefaultBodyLimit::disable())
+        .with_state(gateway)
 }

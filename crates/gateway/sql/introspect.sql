@@ -1,0 +1,123 @@
+-- The whole schema cache in one query: tables and views with their columns and keys, foreign keys,
+-- functions with their arguments, and the names of types a cast may name. $1 = exposed schemas.
+with rels as (
+    select c.oid, n.nspname as schema, c.relname as name, c.relkind
+    from pg_class c
+    join pg_namespace n on n.oid = c.relnamespace
+    where c.relkind in ('r', 'v', 'm', 'p', 'f') and n.nspname = any ($1::text[])
+),
+tables as (
+    select json_agg(json_build_object(
+        'schema', r.schema,
+        'name', r.name,
+        'is_view', r.relkind in ('v', 'm'),
+        'columns', coalesce((
+            select json_agg(json_build_object(
+                'name', a.attname,
+                'type', format_type(a.atttypid, a.atttypmod),
+                'type_name', t.typname,
+                'nullable', not a.attnotnull,
+                'default', pg_get_expr(d.adbin, d.adrelid),
+                'generated', a.attgenerated <> '' or a.attidentity = 'a'
+            ) order by a.attnum)
+            from pg_attribute a
+            join pg_type t on t.oid = a.atttypid
+            left join pg_attrdef d on d.adrelid = a.attrelid and d.adnum = a.attnum
+            where a.attrelid = r.oid and a.attnum > 0 and not a.attisdropped
+        ), '[]'),
+        'primary_key', coalesce((
+            select json_agg(a.attname order by k.ord)
+            from pg_constraint con
+            cross join lateral unnest(con.conkey) with ordinality as k(attnum, ord)
+            join pg_attribute a on a.attrelid = con.conrelid and a.attnum = k.attnum
+            where con.conrelid = r.oid and con.contype = 'p'
+        ), '[]'),
+        'unique_keys', coalesce((
+            select json_agg((
+                select json_agg(a.attname order by k.ord)
+                from unnest(con.conkey) with ordinality as k(attnum, ord)
+                join pg_attribute a on a.attrelid = con.conrelid and a.attnum = k.attnum
+            ))
+            from pg_constraint con
+            where con.conrelid = r.oid and con.contype in ('p', 'u')
+        ), '[]')
+    )) as v
+    from rels r
+),
+fks as (
+    select json_agg(json_build_object(
+        'name', con.conname,
+        'schema', sn.nspname,
+        'table', sc.relname,
+        'columns', (
+            select json_agg(a.attname order by k.ord)
+            from unnest(con.conkey) with ordinality as k(attnum, ord)
+            join pg_attribute a on a.attrelid = con.conrelid and a.attnum = k.attnum
+        ),
+        'foreign_schema', fn.nspname,
+        'foreign_table', fc.relname,
+        'foreign_columns', (
+            select json_agg(a.attname order by k.ord)
+            from unnest(con.confkey) with ordinality as k(attnum, ord)
+            join pg_attribute a on a.attrelid = con.confrelid and a.attnum = k.attnum
+        )
+    )) as v
+    from pg_constraint con
+    join pg_class sc on sc.oid = con.conrelid
+    join pg_namespace sn on sn.oid = sc.relnamespace
+    join pg_class fc on fc.oid = con.confrelid
+    join pg_namespace fn on fn.oid = fc.relnamespace
+    where con.contype = 'f'
+      and sn.nspname = any ($1::text[])
+      and fn.nspname = any ($1::text[])
+),
+functions as (
+    select json_agg(json_build_object(
+        'schema', n.nspname,
+        'name', p.proname,
+        'args', coalesce((
+            select json_agg(json_build_object(
+                'name', coalesce(p.proargnames[a.ord], ''),
+                'type', format_type(a.type_oid, null),
+                'has_default', a.ord > p.pronargs - p.pronargdefaults and a.ord <= p.pronargs,
+                'variadic', coalesce(p.proargmodes[a.ord], 'i') = 'v'
+            ) order by a.ord)
+            from unnest(coalesce(p.proallargtypes, p.proargtypes::oid[])) with ordinality as a(type_oid, ord)
+            where coalesce(p.proargmodes[a.ord], 'i') in ('i', 'b', 'v')
+        ), '[]'),
+        'columns', coalesce(
+            (
+                select json_agg(json_build_object('name', p.proargnames[a.ord], 'type', format_type(a.type_oid, null)) order by a.ord)
+                from unnest(p.proallargtypes) with ordinality as a(type_oid, ord)
+                where p.proargmodes[a.ord] in ('o', 'b', 't')
+            ),
+            (
+                select json_agg(json_build_object('name', a.attname, 'type', format_type(a.atttypid, a.atttypmod)) order by a.attnum)
+                from pg_attribute a
+                where a.attrelid = rt.typrelid and rt.typrelid <> 0 and a.attnum > 0 and not a.attisdropped
+            ),
+            '[]'),
+        'return_type', format_type(p.prorettype, null),
+        'returns_set', p.proretset,
+        'returns_composite', rt.typtype = 'c' or (rt.oid = 'record'::regtype and p.proallargtypes is not null),
+        'volatility', p.provolatile
+    )) as v
+    from pg_proc p
+    join pg_namespace n on n.oid = p.pronamespace
+    join pg_type rt on rt.oid = p.prorettype
+    where n.nspname = any ($1::text[]) and p.prokind = 'f'
+),
+types as (
+    select json_agg(distinct t.typname) as v
+    from pg_type t
+    join pg_namespace n on n.oid = t.typnamespace
+    where (n.nspname = 'pg_catalog' or n.nspname = any ($1::text[]))
+      and t.typtype in ('b', 'c', 'd', 'e', 'r', 'm')
+      and t.typname !~ '^_'
+)
+select json_build_object(
+    'tables', coalesce((select v from tables), '[]'),
+    'foreign_keys', coalesce((select v from fks), '[]'),
+    'functions', coalesce((select v from functions), '[]'),
+    'types', coalesce((select v from types), '[]')
+)::text

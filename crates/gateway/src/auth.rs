@@ -1,0 +1,74 @@
+//! Who a request runs as: the bearer JWT, verified with the pinned algorithm, and the role it
+//! names, which must be one `authenticator` may switch to. Nothing here reaches the database.
+
+use axum::http::{header, HeaderMap};
+use craftbase_shared::{JwtError, ServiceContext};
+
+use crate::error::ApiError;
+
+/// The role and claims a request runs with.
+#[derive(Debug, Clone)]
+pub struct Identity {
+    pub role: String,
+    /// All claims as JSON, the role filled in; `{"role":"anon"}` without a token.
+    pub claims_json: String,
+}
+
+impl Identity {
+    /// PostgREST answers 42501 with 403 to a signed-in role and 401 to anon.
+    pub fn is_authenticated(&self) -> bool {
+        self.role != craftbase_shared::role::ANON_ROLE
+    }
+}
+
+/// Verifies the `Authorization: Bearer` token (anon without one).
+pub fn authenticate(ctx: &ServiceContext, headers: &HeaderMap) -> Result<Identity, ApiError> {
+    let token = match headers.get(header::AUTHORIZATION) {
+        None => None,
+        Some(value) => {
+            let value = value
+                .to_str()
+                .map_err(|_| ApiError::JwtInvalid("Invalid Authorization header".into()))?;
+            let (scheme, token) = value.split_once(' ').unwrap_or((value, ""));
+            if !scheme.eq_ignore_ascii_case("bearer") {
+                // PostgREST ignores other schemes, as if no token were sent.
+                None
+            } else {
+                let token = token.trim();
+                if token.is_empty() {
+                    return Err(ApiError::JwtInvalid(
+                        "Empty JWT is sent in Authorization header".into(),
+                    ));
+                }
+                Some(token)
+            }
+        }
+    };
+    let claims = match token {
+        None => None,
+        Some(token) => Some(ctx.jwt.verify(token).map_err(|e| match e {
+            JwtError::Expired => ApiError::JwtClaims("JWT expired".into()),
+            JwtError::NotYetValid => ApiError::JwtClaims("JWT not yet valid".into()),
+            JwtError::Audience => ApiError::JwtClaims("JWT not in audience".into()),
+            JwtError::MissingClaim(c) => {
+                ApiError::JwtClaims(format!("JWT is missing the required claim {c}"))
+            }
+            JwtError::Invalid => {
+                ApiError::JwtInvalid("JWT could not be decoded or its signature is invalid".into())
+            }
+        })?),
+    };
+    let role = ctx.roles.resolve(claims.as_ref()).map_err(|e| match e {
+        craftbase_shared::RoleError::NotAllowed(role) => ApiError::RoleNotAllowed(role),
+        craftbase_shared::RoleError::NotAString => {
+            ApiError::JwtClaims("The JWT role claim must be a string".into())
+        }
+    })?;
+    let role = role.to_owned();
+    let mut claims = claims.unwrap_or_default();
+    claims.insert("role".into(), serde_json::Value::String(role.clone()));
+    Ok(Identity {
+        role,
+        claims_json: serde_json::Value::Object(claims).to_string(),
+    })
+}

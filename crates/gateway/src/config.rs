@@ -1,0 +1,78 @@
+//! The gateway's settings, read once from PostgREST's variable names.
+
+use std::time::Duration;
+
+use axum::http::{HeaderMap, Method};
+
+use crate::error::ApiError;
+
+/// Settings shared by every request.
+#[derive(Debug, Clone)]
+pub struct GatewayConfig {
+    /// Exposed schemas, the first being the default (`PGRST_DB_SCHEMAS`, default `public`).
+    pub schemas: Vec<String>,
+    /// The most rows a read returns (`PGRST_DB_MAX_ROWS`), unlimited when unset.
+    pub max_rows: Option<u64>,
+    /// The largest request body accepted (`PGRST_SERVER_MAX_BODY_BYTES`, default 10 MiB).
+    pub max_body_bytes: usize,
+    /// How long a request waits for a pooled connection (`PGRST_DB_POOL_ACQUISITION_TIMEOUT`, s).
+    pub pool_timeout: Duration,
+    /// How long a request waits for the first schema cache load.
+    pub schema_cache_timeout: Duration,
+}
+
+impl Default for GatewayConfig {
+    fn default() -> Self {
+        GatewayConfig {
+            schemas: vec!["public".into()],
+            max_rows: None,
+            max_body_bytes: 10 * 1024 * 1024,
+            pool_timeout: Duration::from_secs(10),
+            schema_cache_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+impl GatewayConfig {
+    /// Reads the environment.
+    pub fn from_env() -> Self {
+        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+        let mut config = GatewayConfig::default();
+        if let Some(s) = var("PGRST_DB_SCHEMAS") {
+            let schemas: Vec<String> = s
+                .split(',')
+                .map(|s| s.trim().to_owned())
+                .filter(|s| !s.is_empty())
+                .collect();
+            if !schemas.is_empty() {
+                config.schemas = schemas;
+            }
+        }
+        config.max_rows = var("PGRST_DB_MAX_ROWS").and_then(|v| v.parse().ok());
+        if let Some(n) = var("PGRST_SERVER_MAX_BODY_BYTES").and_then(|v| v.parse().ok()) {
+            config.max_body_bytes = n;
+        }
+        if let Some(n) = var("PGRST_DB_POOL_ACQUISITION_TIMEOUT").and_then(|v| v.parse().ok()) {
+            config.pool_timeout = Duration::from_secs(n);
+        }
+        config
+    }
+
+    /// The schema a request targets: `Accept-Profile` on GET/HEAD, `Content-Profile`
+    /// otherwise, the first exposed schema by default (406 PGRST106 if not exposed).
+    pub fn schema_for(&self, method: &Method, headers: &HeaderMap) -> Result<String, ApiError> {
+        let name = if method == Method::GET || method == Method::HEAD {
+            "accept-profile"
+        } else {
+            "content-profile"
+        };
+        match headers.get(name).map(|v| v.to_str().unwrap_or("")) {
+            None => Ok(self.schemas[0].clone()),
+            Some(s) if self.schemas.iter().any(|e| e == s) => Ok(s.to_owned()),
+            Some(s) => Err(ApiError::Schema {
+                schema: s.to_owned(),
+                exposed: self.schemas.clone(),
+            }),
+        }
+    }
+}

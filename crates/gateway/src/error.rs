@@ -1,0 +1,324 @@
+//! Every error the gateway answers with, mapped to PostgREST's status, code and JSON body (§1.7).
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+/// A failed request; each variant maps to one exact HTTP response.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// The JWT could not be decoded or verified (PGRST301).
+    #[error("{0}")]
+    JwtInvalid(String),
+    /// The JWT's claims are invalid, e.g. it expired (PGRST303).
+    #[error("{0}")]
+    JwtClaims(String),
+    /// The token names a role the gateway may not switch to.
+    #[error("permission denied to set role \"{0}\"")]
+    RoleNotAllowed(String),
+    /// The query string does not parse (PGRST100).
+    #[error("{message}")]
+    Parse { message: String, details: String },
+    /// The body is not valid JSON of the expected shape (PGRST102).
+    #[error("{0}")]
+    Body(String),
+    /// The body is larger than the configured limit.
+    #[error("Request body exceeds the limit of {0} bytes")]
+    BodyTooLarge(usize),
+    /// The offset is past the total (PGRST103).
+    #[error("Requested range not satisfiable")]
+    Range { total: i64 },
+    /// The profile names a schema that is not exposed (PGRST106).
+    #[error("Invalid schema: {schema}")]
+    Schema {
+        schema: String,
+        exposed: Vec<String>,
+    },
+    /// Accept asks for a media type the gateway cannot produce (PGRST107).
+    #[error("None of these media types are available: {0}")]
+    Accept(String),
+    /// A singular response found another number of rows (PGRST116).
+    #[error("Cannot coerce the result to a single JSON object")]
+    Singular { rows: i64 },
+    /// A filter on an embed other than is.null (PGRST120) or on a non-selected one (PGRST108).
+    #[error("{message}")]
+    EmbedFilter { code: &'static str, message: String },
+    /// No relationship between two tables (PGRST200).
+    #[error("Could not find a relationship between '{from}' and '{to}' in the schema cache")]
+    NoRelationship { from: String, to: String },
+    /// More than one relationship fits the embed (PGRST201).
+    #[error(
+        "Could not embed because more than one relationship was found for '{from}' and '{to}'"
+    )]
+    AmbiguousEmbed {
+        from: String,
+        to: String,
+        candidates: Vec<String>,
+    },
+    /// The function does not exist with these arguments (PGRST202).
+    #[error("Could not find the function {schema}.{name}({args}) in the schema cache")]
+    FunctionNotFound {
+        schema: String,
+        name: String,
+        args: String,
+    },
+    /// A column of the body or `columns` does not exist (PGRST204).
+    #[error("Could not find the '{column}' column of '{table}' in the schema cache")]
+    ColumnNotFound { table: String, column: String },
+    /// A column named in select, filters or order does not exist (42703).
+    #[error("column {table}.{column} does not exist")]
+    UnknownColumn { table: String, column: String },
+    /// The table or view does not exist (PGRST205).
+    #[error("Could not find the table '{schema}.{name}' in the schema cache")]
+    TableNotFound { schema: String, name: String },
+    /// The path is not a table, a function or the root (PGRST125).
+    #[error("Invalid path specified in request URL")]
+    InvalidPath,
+    /// The HTTP verb is not supported here (PGRST101 for RPC, PGRST117 otherwise).
+    #[error("{message}")]
+    Method { code: &'static str, message: String },
+    /// A feature the gateway does not implement (PGRST127).
+    #[error("{0}")]
+    NotImplemented(String),
+    /// The PUT body does not match the filters (PGRST115) or uses limits (PGRST114).
+    #[error("{message}")]
+    Put { code: &'static str, message: String },
+    /// The schema cache has not loaded yet (PGRST002).
+    #[error("Could not query the database for the schema cache. Retrying.")]
+    SchemaCacheNotLoaded,
+    /// No connection in time (PGRST003).
+    #[error("Timed out acquiring connection from connection pool.")]
+    PoolTimeout,
+    /// The database is unreachable (PGRST000).
+    #[error("Database client error. Retrying the connection.")]
+    Connection,
+    /// PostgreSQL refused the statement.
+    #[error("{message}")]
+    Db {
+        sqlstate: String,
+        message: String,
+        details: Option<String>,
+        hint: Option<String>,
+        authenticated: bool,
+    },
+    /// A bug in the gateway; details only go to the log.
+    #[error("Internal server error")]
+    Internal,
+}
+
+impl ApiError {
+    /// A PGRST100 error for the query-string parameter `key`.
+    pub fn parse(message: impl Into<String>, details: impl Into<String>) -> Self {
+        ApiError::Parse {
+            message: message.into(),
+            details: details.into(),
+        }
+    }
+
+    /// Maps a database error to PostgREST's answer; `authenticated` tells 42501 apart.
+    pub fn from_db(e: &tokio_postgres::Error, authenticated: bool) -> Self {
+        let Some(db) = e.as_db_error() else {
+            if e.is_closed() {
+                return ApiError::Connection;
+            }
+            tracing::error!(error = %e, "database client error");
+            return ApiError::Connection;
+        };
+        let sqlstate = db.code().code().to_owned();
+        // A syntax error can only come from the generated SQL: never show its text.
+        if sqlstate == "42601" || sqlstate == "42P18" || sqlstate == "42P08" {
+            tracing::error!(
+                sqlstate,
+                message = db.message(),
+                "generated SQL was rejected"
+            );
+            return ApiError::Internal;
+        }
+        ApiError::Db {
+            sqlstate,
+            message: db.message().to_owned(),
+            details: db.detail().map(str::to_owned),
+            hint: db.hint().map(str::to_owned),
+            authenticated,
+        }
+    }
+
+    fn status(&self) -> StatusCode {
+        use ApiError::*;
+        match self {
+            JwtInvalid(_) | JwtClaims(_) | RoleNotAllowed(_) => StatusCode::UNAUTHORIZED,
+            Parse { .. } | Body(_) | EmbedFilter { .. } | NoRelationship { .. } => {
+                StatusCode::BAD_REQUEST
+            }
+            ColumnNotFound { .. } | UnknownColumn { .. } | NotImplemented(_) | Put { .. } => {
+                StatusCode::BAD_REQUEST
+            }
+            BodyTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Range { .. } => StatusCode::RANGE_NOT_SATISFIABLE,
+            Schema { .. } | Accept(_) | Singular { .. } => StatusCode::NOT_ACCEPTABLE,
+            AmbiguousEmbed { .. } => StatusCode::MULTIPLE_CHOICES,
+            FunctionNotFound { .. } | TableNotFound { .. } | InvalidPath => StatusCode::NOT_FOUND,
+            Method { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            SchemaCacheNotLoaded | Connection => StatusCode::SERVICE_UNAVAILABLE,
+            PoolTimeout => StatusCode::GATEWAY_TIMEOUT,
+            Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            Db {
+                sqlstate,
+                message,
+                authenticated,
+                ..
+            } => sqlstate_status(sqlstate, message, *authenticated),
+        }
+    }
+
+    fn code(&self) -> String {
+        use ApiError::*;
+        match self {
+            JwtInvalid(_) => "PGRST301",
+            JwtClaims(_) => "PGRST303",
+            RoleNotAllowed(_) => "42501",
+            Parse { .. } => "PGRST100",
+            Body(_) => "PGRST102",
+            BodyTooLarge(_) => "PGRST102",
+            Range { .. } => "PGRST103",
+            Schema { .. } => "PGRST106",
+            Accept(_) => "PGRST107",
+            Singular { .. } => "PGRST116",
+            EmbedFilter { code, .. } | Method { code, .. } | Put { code, .. } => code,
+            NoRelationship { .. } => "PGRST200",
+            AmbiguousEmbed { .. } => "PGRST201",
+            FunctionNotFound { .. } => "PGRST202",
+            ColumnNotFound { .. } => "PGRST204",
+            UnknownColumn { .. } => "42703",
+            TableNotFound { .. } => "PGRST205",
+            InvalidPath => "PGRST125",
+            NotImplemented(_) => "PGRST127",
+            SchemaCacheNotLoaded => "PGRST002",
+            PoolTimeout => "PGRST003",
+            Connection => "PGRST000",
+            Internal => "PGRSTX00",
+            Db { sqlstate, .. } => return sqlstate.clone(),
+        }
+        .to_owned()
+    }
+
+    fn details_and_hint(&self) -> (Option<String>, Option<String>) {
+        use ApiError::*;
+        match self {
+            Parse { details, .. } => (Some(details.clone()), None),
+            Range { total } => (
+                Some(format!(
+                    "An offset was requested past the end of the {total} available rows"
+                )),
+                None,
+            ),
+            Schema { exposed, .. } => (
+                None,
+                Some(format!(
+                    "Only the following schemas are exposed: {}",
+                    exposed.join(", ")
+                )),
+            ),
+            Singular { rows } => (Some(format!("The result contains {rows} rows")), None),
+            AmbiguousEmbed { candidates, .. } => (
+                Some(candidates.join(", ")),
+                Some("Try changing the embed to one of the listed relationships, using '!' with the relationship name".into()),
+            ),
+            NoRelationship { .. } => (
+                Some("Searched for a foreign key relationship in the schema cache, but no matches were found.".into()),
+                None,
+            ),
+            Db { details, hint, .. } => (details.clone(), hint.clone()),
+            _ => (None, None),
+        }
+    }
+}
+
+/// PostgREST's SQLSTATE → HTTP status table (§1.7).
+fn sqlstate_status(code: &str, message: &str, authenticated: bool) -> StatusCode {
+    let s = |n: u16| StatusCode::from_u16(n).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    if let Some(n) = code.strip_prefix("PT").and_then(|n| n.parse::<u16>().ok()) {
+        return s(n);
+    }
+    let class = code.get(..2).unwrap_or("");
+    match code {
+        "23503" | "23505" => return s(409),
+        "25006" => return s(405),
+        "21000" if message.ends_with("requires a WHERE clause") => return s(400),
+        "21000" => return s(500),
+        "22023" if message.starts_with("role") && message.ends_with("does not exist") => {
+            return s(401)
+        }
+        "42883" | "42P01" => return s(404),
+        "42P17" => return s(500),
+        "42501" => return if authenticated { s(403) } else { s(401) },
+        "53400" => return s(500),
+        "57P01" => return s(503),
+        "P0001" => return s(400),
+        _ => {}
+    }
+    match class {
+        "08" | "53" => s(503),
+        "09" | "25" | "2D" | "38" | "39" | "3B" | "40" | "54" | "55" | "57" | "58" | "F0"
+        | "HV" | "XX" | "P0" => s(500),
+        "0L" | "0P" | "28" => s(403),
+        _ => s(400),
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        let code = self.code();
+        let (details, hint) = self.details_and_hint();
+        let body = json!({
+            "code": code,
+            "message": self.to_string(),
+            "details": details,
+            "hint": hint,
+        });
+        let mut response = (status, body.to_string()).into_response();
+        let headers = response.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json; charset=utf-8"),
+        );
+        if let Ok(v) = HeaderValue::from_str(&format!("PostgREST; error={code}")) {
+            headers.insert("proxy-status", v);
+        }
+        if status == StatusCode::UNAUTHORIZED {
+            let value = match &self {
+                ApiError::JwtInvalid(m) | ApiError::JwtClaims(m) => format!(
+                    "Bearer error=\"invalid_token\", error_description=\"{}\"",
+                    m.replace('"', "'")
+                ),
+                _ => "Bearer".to_owned(),
+            };
+            if let Ok(v) = HeaderValue::from_str(&value) {
+                headers.insert(header::WWW_AUTHENTICATE, v);
+            }
+        }
+        response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlstates_map_like_postgrest() {
+        assert_eq!(sqlstate_status("23505", "", true), StatusCode::CONFLICT);
+        assert_eq!(sqlstate_status("42501", "", true), StatusCode::FORBIDDEN);
+        assert_eq!(
+            sqlstate_status("42501", "", false),
+            StatusCode::UNAUTHORIZED
+        );
+        assert_eq!(sqlstate_status("PT402", "", false).as_u16(), 402);
+        assert_eq!(sqlstate_status("08006", "", false).as_u16(), 503);
+        assert_eq!(sqlstate_status("22P02", "", false).as_u16(), 400);
+        assert_eq!(sqlstate_status("P0001", "", false).as_u16(), 400);
+        assert_eq!(sqlstate_status("P0002", "", false).as_u16(), 500);
+        assert_eq!(sqlstate_status("25006", "", false).as_u16(), 405);
+    }
+}

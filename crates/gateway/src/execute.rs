@@ -1,0 +1,214 @@
+//! One transaction per request on a pooled `authenticator` connection: BEGIN, the request's
+//! settings, the statement and the response GUCs are sent pipelined in one round trip; then
+//! COMMIT, or ROLLBACK on error, on `Prefer: tx=rollback`, or when the result breaks a rule.
+
+use std::future::Future;
+use std::pin::pin;
+use std::task::Poll;
+use std::time::Duration;
+
+use deadpool_postgres::{PoolError, Timeouts};
+use tokio_postgres::types::{ToSql, Type};
+
+use crate::error::ApiError;
+use crate::sql::Sql;
+
+/// The transaction-local settings of a request (§1.8).
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub search_path: String,
+    pub role: String,
+    pub claims: String,
+    pub method: String,
+    pub path: String,
+    pub headers: String,
+    pub cookies: String,
+    /// Whether a 42501 answers 403 (signed in) or 401 (anon).
+    pub authenticated: bool,
+}
+
+const SETUP_SQL: &str =
+    "select set_config('search_path', $1, true), set_config('role', $2, true), \
+     set_config('request.jwt.claims', $3, true), set_config('request.method', $4, true), \
+     set_config('request.path', $5, true), set_config('request.headers', $6, true), \
+     set_config('request.cookies', $7, true)";
+
+const RESPONSE_GUCS_SQL: &str = "select current_setting('response.status', true), \
+     current_setting('response.headers', true)";
+
+/// What the statement returned.
+#[derive(Debug, Clone, Default)]
+pub struct Outcome {
+    pub total: Option<i64>,
+    pub rows: i64,
+    pub body: Option<String>,
+    /// Rows newly inserted by an insert or upsert.
+    pub inserted: Option<i64>,
+    pub location: Option<String>,
+    /// `response.status` set by SQL.
+    pub status: Option<String>,
+    /// `response.headers` set by SQL.
+    pub headers: Option<String>,
+}
+
+/// How the transaction runs.
+pub struct Transaction {
+    pub read_only: bool,
+    pub rollback: bool,
+    pub pool_timeout: Duration,
+}
+
+/// Runs `sql` as described, on its own task so that a client hanging up cannot leave a
+/// connection mid-transaction. `check` may refuse the outcome, which rolls back.
+pub async fn run(
+    pool: &deadpool_postgres::Pool,
+    settings: Settings,
+    sql: Sql,
+    tx: Transaction,
+    check: impl FnOnce(&Outcome) -> Result<(), ApiError> + Send + 'static,
+) -> Result<Outcome, ApiError> {
+    let pool = pool.clone();
+    let task = tokio::spawn(async move { run_inner(&pool, settings, sql, tx, check).await });
+    task.await.map_err(|e| {
+        tracing::error!(error = %e, "request task failed");
+        ApiError::Internal
+    })?
+}
+
+async fn run_inner(
+    pool: &deadpool_postgres::Pool,
+    settings: Settings,
+    sql: Sql,
+    tx: Transaction,
+    check: impl FnOnce(&Outcome) -> Result<(), ApiError>,
+) -> Result<Outcome, ApiError> {
+    let client = pool
+        .timeout_get(&Timeouts {
+            wait: Some(tx.pool_timeout),
+            ..Timeouts::default()
+        })
+        .await
+        .map_err(|e| match e {
+            PoolError::Timeout(_) => ApiError::PoolTimeout,
+            e => {
+                tracing::error!(error = %e, "cannot get a database connection");
+                ApiError::Connection
+            }
+        })?;
+    let begin = if tx.read_only {
+        "BEGIN ISOLATION LEVEL READ COMMITTED READ ONLY"
+    } else {
+        "BEGIN ISOLATION LEVEL READ COMMITTED"
+    };
+    let setup: [&(dyn ToSql + Sync); 7] = [
+        &settings.search_path,
+        &settings.role,
+        &settings.claims,
+        &settings.method,
+        &settings.path,
+        &settings.headers,
+        &settings.cookies,
+    ];
+    let setup: Vec<(&(dyn ToSql + Sync), Type)> =
+        setup.into_iter().map(|p| (p, Type::TEXT)).collect();
+    let params = sql.typed_params();
+    let (begun, set, main, gucs) = in_order(
+        client.batch_execute(begin),
+        client.query_typed(SETUP_SQL, &setup),
+        client.query_typed(&sql.text, &params),
+        client.query_typed(RESPONSE_GUCS_SQL, &[]),
+    )
+    .await;
+    let authenticated = settings.authenticated;
+    let result = (|| {
+        begun.map_err(|e| ApiError::from_db(&e, authenticated))?;
+        set.map_err(|e| ApiError::from_db(&e, authenticated))?;
+        let rows = main.map_err(|e| ApiError::from_db(&e, authenticated))?;
+        let gucs = gucs.map_err(|e| ApiError::from_db(&e, authenticated))?;
+        let row = rows.first().ok_or(ApiError::Internal)?;
+        let guc = gucs.first();
+        let outcome = Outcome {
+            total: row.try_get(0).map_err(internal)?,
+            rows: row.try_get(1).map_err(internal)?,
+            body: row.try_get(2).map_err(internal)?,
+            inserted: if row.len() > 3 {
+                row.try_get(3).map_err(internal)?
+            } else {
+                None
+            },
+            location: if row.len() > 4 {
+                row.try_get(4).map_err(internal)?
+            } else {
+                None
+            },
+            status: guc
+                .and_then(|g| g.get::<_, Option<String>>(0))
+                .filter(|s| !s.is_empty()),
+            headers: guc
+                .and_then(|g| g.get::<_, Option<String>>(1))
+                .filter(|s| !s.is_empty()),
+        };
+        check(&outcome)?;
+        Ok(outcome)
+    })();
+    let end = if result.is_ok() && !tx.rollback {
+        "COMMIT"
+    } else {
+        "ROLLBACK"
+    };
+    if let Err(e) = client.batch_execute(end).await {
+        if result.is_ok() {
+            return Err(ApiError::from_db(&e, authenticated));
+        }
+    }
+    result
+}
+
+fn internal(e: tokio_postgres::Error) -> ApiError {
+    tracing::error!(error = %e, "unexpected result shape");
+    ApiError::Internal
+}
+
+/// Awaits four futures, polling them first in this order so that their messages reach the
+/// connection in order and travel pipelined.
+async fn in_order<A, B, C, D>(
+    a: impl Future<Output = A>,
+    b: impl Future<Output = B>,
+    c: impl Future<Output = C>,
+    d: impl Future<Output = D>,
+) -> (A, B, C, D) {
+    let (mut a, mut b, mut c, mut d) = (pin!(a), pin!(b), pin!(c), pin!(d));
+    let (mut ra, mut rb, mut rc, mut rd) = (None, None, None, None);
+    std::future::poll_fn(|cx| {
+        if ra.is_none() {
+            if let Poll::Ready(v) = a.as_mut().poll(cx) {
+                ra = Some(v);
+            }
+        }
+        if rb.is_none() {
+            if let Poll::Ready(v) = b.as_mut().poll(cx) {
+                rb = Some(v);
+            }
+        }
+        if rc.is_none() {
+            if let Poll::Ready(v) = c.as_mut().poll(cx) {
+                rc = Some(v);
+            }
+        }
+        if rd.is_none() {
+            if let Poll::Ready(v) = d.as_mut().poll(cx) {
+                rd = Some(v);
+            }
+        }
+        if ra.is_some() && rb.is_some() && rc.is_some() && rd.is_some() {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    })
+    .await;
+    match (ra, rb, rc, rd) {
+        (Some(a), Some(b), Some(c), Some(d)) => (a, b, c, d),
+        _ => unreachable!("poll_fn returns only when all four are ready"),
+    }
+}

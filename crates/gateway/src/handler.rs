@@ -1,0 +1,428 @@
+//! A request from top to bottom: authenticate, find the target in the schema cache, parse the
+//! query string and body, build one statement, run it in the request's transaction, respond.
+
+use std::sync::Arc;
+
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderMap, Method};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Map, Value};
+
+use crate::auth::{self, Identity};
+use crate::error::ApiError;
+use crate::execute::{self, Settings, Transaction};
+use crate::plan::read::ReadOptions;
+use crate::plan::rpc::{self, Arguments};
+use crate::plan::write::{self, WriteKind};
+use crate::plan::{read, Builder};
+use crate::preferences::{Format, FormatKind, Preferences, Resolution, Return};
+use crate::query::ApiQuery;
+use crate::response;
+use crate::schema_cache::{SchemaCache, Table};
+use crate::sql::quote_ident;
+use crate::Gateway;
+
+/// Every request under `/rest/v1`.
+pub async fn handle(State(gw): State<Arc<Gateway>>, req: Request) -> Response {
+    match serve(&gw, req).await {
+        Ok(response) => response,
+        Err(e) => e.into_response(),
+    }
+}
+
+/// What the path names.
+enum Target {
+    Root,
+    Table(String),
+    Rpc(String),
+}
+
+/// What every branch needs from the request.
+struct Incoming<'a> {
+    gw: &'a Gateway,
+    cache: &'a SchemaCache,
+    method: Method,
+    schema: String,
+    query: &'a str,
+    prefs: Preferences,
+    format: Format,
+    body: axum::body::Bytes,
+    settings: Settings,
+}
+
+async fn serve(gw: &Gateway, req: Request) -> Result<Response, ApiError> {
+    let (parts, body) = req.into_parts();
+    let identity = auth::authenticate(&gw.ctx, &parts.headers)?;
+    let target = route(parts.uri.path())?;
+    if parts.method == Method::OPTIONS {
+        return Ok(response::options(matches!(target, Target::Rpc(_))));
+    }
+    let schema = gw.config.schema_for(&parts.method, &parts.headers)?;
+    let cache = gw
+        .cache
+        .get(gw.config.schema_cache_timeout)
+        .await
+        .ok_or(ApiError::SchemaCacheNotLoaded)?;
+    let prefs = Preferences::parse(
+        parts
+            .headers
+            .get_all("prefer")
+            .iter()
+            .filter_map(|v| v.to_str().ok()),
+    );
+    let format = Format::from_accept(
+        parts
+            .headers
+            .get(header::ACCEPT)
+            .and_then(|v| v.to_str().ok()),
+    )?;
+    let body = axum::body::to_bytes(body, gw.config.max_body_bytes)
+        .await
+        .map_err(|_| ApiError::BodyTooLarge(gw.config.max_body_bytes))?;
+    let settings = settings(
+        &parts.method,
+        parts.uri.path(),
+        &parts.headers,
+        &identity,
+        &schema,
+    );
+    let incoming = Incoming {
+        gw,
+        cache: &cache,
+        method: parts.method.clone(),
+        schema,
+        query: parts.uri.query().unwrap_or(""),
+        prefs,
+        format,
+        body,
+        settings,
+    };
+    let mut response = match target {
+        Target::Root => response::openapi(&cache, &incoming.schema),
+        Target::Table(name) => table(incoming, &name).await?,
+        Target::Rpc(name) => rpc(incoming, &name).await?,
+    };
+    if gw.config.schemas.len() > 1 {
+        let profile = gw.config.schema_for(&parts.method, &parts.headers)?;
+        if let Ok(v) = profile.parse() {
+            response.headers_mut().insert("content-profile", v);
+        }
+    }
+    Ok(response)
+}
+
+fn route(path: &str) -> Result<Target, ApiError> {
+    let segments: Vec<String> = path
+        .trim_start_matches('/')
+        .split('/')
+        .map(|s| percent_decode(s).ok_or(ApiError::InvalidPath))
+        .collect::<Result<_, _>>()?;
+    match segments.as_slice() {
+        [root] if root.is_empty() => Ok(Target::Root),
+        [name] => Ok(Target::Table(name.clone())),
+        [rpc, name] if rpc == "rpc" && !name.is_empty() => Ok(Target::Rpc(name.clone())),
+        _ => Err(ApiError::InvalidPath),
+    }
+}
+
+fn percent_decode(s: &str) -> Option<String> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok().filter(|s| !s.contains('\0'))
+}
+
+/// The transaction settings of §1.8.
+fn settings(
+    method: &Method,
+    path: &str,
+    headers: &HeaderMap,
+    identity: &Identity,
+    schema: &str,
+) -> Settings {
+    let mut header_map = Map::new();
+    for (name, value) in headers {
+        if let Ok(v) = value.to_str() {
+            header_map.insert(name.as_str().to_owned(), Value::String(v.to_owned()));
+        }
+    }
+    let mut cookies = Map::new();
+    for value in headers.get_all(header::COOKIE) {
+        for pair in value.to_str().unwrap_or("").split(';') {
+            if let Some((k, v)) = pair.trim().split_once('=') {
+                cookies.insert(k.to_owned(), Value::String(v.to_owned()));
+            }
+        }
+    }
+    let mut search_path = vec![quote_ident(schema)];
+    for extra in ["public", "extensions"] {
+        if schema != extra {
+            search_path.push(quote_ident(extra));
+        }
+    }
+    Settings {
+        search_path: search_path.join(", "),
+        role: identity.role.clone(),
+        claims: identity.claims_json.clone(),
+        method: method.as_str().to_owned(),
+        path: path.to_owned(),
+        headers: Value::Object(header_map).to_string(),
+        cookies: Value::Object(cookies).to_string(),
+        authenticated: identity.is_authenticated(),
+    }
+}
+
+async fn table(r: Incoming<'_>, name: &str) -> Result<Response, ApiError> {
+    let table = r
+        .cache
+        .table(&r.schema, name)
+        .ok_or_else(|| ApiError::TableNotFound {
+            schema: r.schema.clone(),
+            name: name.to_owned(),
+        })?;
+    let query = ApiQuery::parse(r.query, &[])?;
+    let mut builder = Builder::new(r.cache, &query);
+    let head = r.method == Method::HEAD;
+    match r.method {
+        Method::GET | Method::HEAD => {
+            let opts = ReadOptions {
+                format: r.format,
+                count: r.prefs.count.is_some(),
+                max_rows: r.gw.config.max_rows,
+            };
+            let sql = read::build(&mut builder, table, &opts)?;
+            let outcome = run(&r, sql, true, |_| Ok(())).await?;
+            response::read(&outcome, r.format, &r.prefs, query.root().offset, head)
+        }
+        Method::POST | Method::PATCH | Method::DELETE | Method::PUT => {
+            let kind = write_kind(&r, table, &query)?;
+            let representation = r.prefs.return_ == Return::Representation;
+            let format = representation.then_some(r.format);
+            let sql = write::build(&mut builder, table, &kind, format)?;
+            let singular = r.format.kind == FormatKind::Object;
+            let max_affected = r.prefs.max_affected.filter(|_| r.prefs.strict);
+            let outcome = run(&r, sql, false, move |o| {
+                if singular && o.rows != 1 {
+                    return Err(ApiError::Singular { rows: o.rows });
+                }
+                if let Some(max) = max_affected {
+                    if o.rows > max {
+                        return Err(ApiError::Method {
+                            code: "PGRST124",
+                            message: format!(
+                                "Query result exceeds max-affected preference constraint: {} rows",
+                                o.rows
+                            ),
+                        });
+                    }
+                }
+                Ok(())
+            })
+            .await?;
+            response::write(&r.method, &outcome, r.format, &r.prefs, &table.name)
+        }
+        _ => Err(ApiError::Method {
+            code: "PGRST117",
+            message: format!("Unsupported HTTP method: {}", r.method),
+        }),
+    }
+}
+
+fn write_kind(r: &Incoming, table: &Table, query: &ApiQuery) -> Result<WriteKind, ApiError> {
+    match r.method {
+        Method::DELETE => Ok(WriteKind::Delete),
+        Method::PATCH => match parse_body(&r.body)? {
+            Value::Object(row) => Ok(WriteKind::Update { row }),
+            _ => Err(ApiError::Body("Expected a JSON object".into())),
+        },
+        Method::PUT => {
+            let Value::Object(row) = parse_body(&r.body)? else {
+                return Err(ApiError::Body("Expected a JSON object".into()));
+            };
+            check_put(table, query, &row)?;
+            Ok(WriteKind::Insert {
+                rows: vec![row],
+                resolution: Some(Resolution::MergeDuplicates),
+                missing_default: false,
+            })
+        }
+        _ => {
+            let rows = match parse_body(&r.body)? {
+                Value::Object(row) => vec![row],
+                Value::Array(items) => items
+                    .into_iter()
+                    .map(|v| match v {
+                        Value::Object(row) => Ok(row),
+                        _ => Err(ApiError::Body(
+                            "All elements of the array must be JSON objects".into(),
+                        )),
+                    })
+                    .collect::<Result<_, _>>()?,
+                _ => return Err(ApiError::Body("Expected a JSON object or array".into())),
+            };
+            Ok(WriteKind::Insert {
+                rows,
+                resolution: r.prefs.resolution,
+                missing_default: r.prefs.missing_default,
+            })
+        }
+    }
+}
+
+/// PUT replaces one row named by `pk=eq.value` filters that the body must match.
+fn check_put(table: &Table, query: &ApiQuery, row: &Map<String, Value>) -> Result<(), ApiError> {
+    use crate::query::filter::{Condition, Operation, Operator};
+    let root = query.root();
+    if root.limit.is_some() || root.offset.is_some() {
+        return Err(ApiError::Put {
+            code: "PGRST114",
+            message: "limit/offset querystring parameters are not allowed for PUT".into(),
+        });
+    }
+    let mismatch = || ApiError::Put {
+        code: "PGRST115",
+        message: "Payload values do not match URL in primary key column(s)".into(),
+    };
+    if table.primary_key.is_empty() || root.conditions.len() != table.primary_key.len() {
+        return Err(ApiError::Method {
+            code: "PGRST105",
+            message: "Filters must include all and only primary key columns with 'eq' operators"
+                .into(),
+        });
+    }
+    for c in &root.conditions {
+        let Condition::Filter {
+            field,
+            negate: false,
+            op:
+                Operation::Binary {
+                    op: Operator::Eq,
+                    value,
+                },
+        } = c
+        else {
+            return Err(mismatch());
+        };
+        if !table.primary_key.contains(&field.name) {
+            return Err(mismatch());
+        }
+        let given = match row.get(&field.name) {
+            Some(Value::String(s)) => s.clone(),
+            Some(Value::Null) | None => return Err(mismatch()),
+            Some(other) => other.to_string(),
+        };
+        if &given != value {
+            return Err(mismatch());
+        }
+    }
+    Ok(())
+}
+
+fn parse_body(body: &[u8]) -> Result<Value, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::Body("Empty or invalid json".into()));
+    }
+    serde_json::from_slice(body).map_err(|e| ApiError::Body(format!("Empty or invalid json: {e}")))
+}
+
+async fn rpc(r: Incoming<'_>, name: &str) -> Result<Response, ApiError> {
+    let functions = r.cache.functions(&r.schema, name);
+    let is_get = r.method == Method::GET || r.method == Method::HEAD;
+    if !is_get && r.method != Method::POST {
+        return Err(ApiError::Method {
+            code: "PGRST101",
+            message: "Cannot use the method on RPC".into(),
+        });
+    }
+    let arg_names: Vec<String> = if is_get {
+        functions
+            .iter()
+            .flat_map(|f| f.args.iter().map(|a| a.name.clone()))
+            .filter(|n| !n.is_empty())
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let query = ApiQuery::parse(r.query, &arg_names)?;
+    let body = if is_get {
+        Value::Object(
+            query
+                .plain
+                .iter()
+                .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+                .collect(),
+        )
+    } else if r.body.iter().all(u8::is_ascii_whitespace) {
+        Value::Object(Map::new())
+    } else {
+        parse_body(&r.body)?
+    };
+    let given: Vec<&str> = match &body {
+        Value::Object(map) => map.keys().map(String::as_str).collect(),
+        _ => Vec::new(),
+    };
+    let (function, single) = rpc::choose(functions, &r.schema, name, &given, body.is_object())?;
+    let args = match (single, body) {
+        (true, body) => Arguments::Single(body),
+        (false, Value::Object(map)) => Arguments::Named(map),
+        (false, _) => return Err(ApiError::Body("Expected a JSON object of arguments".into())),
+    };
+    let mut builder = Builder::new(r.cache, &query);
+    let sql = rpc::build(
+        &mut builder,
+        function,
+        &args,
+        r.format,
+        r.prefs.count.is_some(),
+        r.gw.config.max_rows,
+    )?;
+    let read_only = is_get || function.is_read_only();
+    let singular = r.format.kind == FormatKind::Object && function.returns_set;
+    let outcome = run(&r, sql, read_only, move |o| {
+        if singular && o.rows != 1 {
+            return Err(ApiError::Singular { rows: o.rows });
+        }
+        Ok(())
+    })
+    .await?;
+    let void = function.return_type == "void";
+    response::rpc(
+        &outcome,
+        r.format,
+        &r.prefs,
+        query.root().offset,
+        r.method == Method::HEAD,
+        void,
+        function.returns_set,
+    )
+}
+
+async fn run(
+    r: &Incoming<'_>,
+    sql: crate::sql::Sql,
+    read_only: bool,
+    check: impl FnOnce(&execute::Outcome) -> Result<(), ApiError> + Send + 'static,
+) -> Result<execute::Outcome, ApiError> {
+    execute::run(
+        &r.gw.ctx.db,
+        r.settings.clone(),
+        sql,
+        Transaction {
+            read_only,
+            rollback: r.prefs.rollback,
+            pool_timeout: r.gw.config.pool_timeout,
+        },
+        check,
+    )
+    .await
+}

@@ -1,0 +1,127 @@
+//! From a parsed request and the schema cache to one SQL statement. Names are checked here;
+//! the SQL that comes out quotes every identifier and carries every value as a parameter.
+
+mod expr;
+pub mod read;
+pub mod rpc;
+pub mod write;
+
+use std::collections::BTreeSet;
+
+use crate::error::ApiError;
+use crate::preferences::{Format, FormatKind};
+use crate::query::ApiQuery;
+use crate::schema_cache::{Column, SchemaCache, Table};
+use crate::sql::Sql;
+
+/// What the rows of a statement are read from.
+#[derive(Clone, Copy)]
+pub struct Source<'a> {
+    /// For error messages.
+    pub name: &'a str,
+    pub columns: &'a [Column],
+    /// The table, when rows come from one (embeds need it).
+    pub table: Option<&'a Table>,
+}
+
+impl<'a> Source<'a> {
+    pub fn table(table: &'a Table) -> Self {
+        Source {
+            name: &table.name,
+            columns: &table.columns,
+            table: Some(table),
+        }
+    }
+
+    pub fn column(&self, name: &str) -> Result<&'a Column, ApiError> {
+        self.columns
+            .iter()
+            .find(|c| c.name == name)
+            .ok_or_else(|| ApiError::UnknownColumn {
+                table: self.name.to_owned(),
+                column: name.to_owned(),
+            })
+    }
+}
+
+/// Builds one statement, numbering table aliases and remembering which embed paths of the query
+/// string were used.
+pub struct Builder<'a> {
+    pub cache: &'a SchemaCache,
+    pub query: &'a ApiQuery,
+    pub sql: Sql,
+    aliases: usize,
+    used_paths: BTreeSet<Vec<String>>,
+}
+
+impl<'a> Builder<'a> {
+    pub fn new(cache: &'a SchemaCache, query: &'a ApiQuery) -> Self {
+        Builder {
+            cache,
+            query,
+            sql: Sql::default(),
+            aliases: 0,
+            used_paths: BTreeSet::new(),
+        }
+    }
+
+    /// A fresh table alias (`t1`, `t2`, ...).
+    pub fn alias(&mut self) -> String {
+        self.aliases += 1;
+        format!("t{}", self.aliases)
+    }
+
+    /// Fails with PGRST108 when the query string filters or orders an embed it did not select.
+    pub fn check_paths_used(&self) -> Result<(), ApiError> {
+        for path in self.query.modifiers.keys() {
+            if !path.is_empty() && !self.used_paths.contains(path) {
+                return Err(ApiError::EmbedFilter {
+                    code: "PGRST108",
+                    message: format!(
+                        "'{}' is not an embedded resource in this request",
+                        path.join(".")
+                    ),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The expression that turns the rows of `_s` into the response body.
+pub fn body_expression(sql: &mut Sql, format: Format, scalar: bool) {
+    let rows = if scalar { "_s.v" } else { "_s" };
+    let agg = format!("json_agg({rows})");
+    match format.kind {
+        FormatKind::Json if format.strip_nulls => {
+            sql.push(&format!(
+                "coalesce((select json_agg(json_strip_nulls(x)) from json_array_elements({agg}) x), '[]')::text"
+            ));
+        }
+        FormatKind::Json => {
+            sql.push(&format!("coalesce({agg}, '[]')::text"));
+        }
+        FormatKind::Object if format.strip_nulls => {
+            sql.push(&format!("json_strip_nulls({agg}->0)::text"));
+        }
+        FormatKind::Object => {
+            sql.push(&format!("({agg}->0)::text"));
+        }
+        FormatKind::Csv => {
+            // A header from the first row's keys, then one line per row.
+            sql.push(&format!(
+                "(select coalesce((select string_agg({csv_k}, ',' order by o) from json_object_keys(a->0) with ordinality k(k, o)), '') \
+                 || coalesce((select string_agg(E'\\n' || (select string_agg(coalesce({csv_v}, ''), ',' order by o) from json_each_text(r) with ordinality e(k, v, o)), '' order by i) \
+                 from json_array_elements(a) with ordinality x(r, i)), '') from (select {agg} as a) q)",
+                csv_k = csv_quote("k"),
+                csv_v = csv_quote("v"),
+            ));
+        }
+    }
+}
+
+fn csv_quote(x: &str) -> String {
+    format!(
+        "(case when {x} ~ '[\",\\r\\n]' then '\"' || replace({x}, '\"', '\"\"') || '\"' else {x} end)"
+    )
+}

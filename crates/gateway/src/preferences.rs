@@ -1,0 +1,189 @@
+//! The request headers that shape a response: `Prefer` (§1.2) and `Accept` (§1.6).
+
+use crate::error::ApiError;
+
+/// What to return from a write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Return {
+    #[default]
+    Minimal,
+    HeadersOnly,
+    Representation,
+}
+
+/// How an insert treats conflicting rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resolution {
+    MergeDuplicates,
+    IgnoreDuplicates,
+}
+
+/// The honoured tokens of `Prefer`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Preferences {
+    pub return_: Return,
+    /// `count=exact|planned|estimated`.
+    pub count: Option<&'static str>,
+    pub resolution: Option<Resolution>,
+    pub missing_default: bool,
+    pub rollback: bool,
+    /// `max-affected=N`, enforced with `handling=strict`.
+    pub max_affected: Option<i64>,
+    pub strict: bool,
+}
+
+impl Preferences {
+    /// Parses every `Prefer` header; unknown tokens are ignored, as PostgREST does by default.
+    pub fn parse<'a>(values: impl Iterator<Item = &'a str>) -> Self {
+        let mut p = Preferences::default();
+        for token in values.flat_map(|v| v.split(',')).map(str::trim) {
+            match token {
+                "return=minimal" => p.return_ = Return::Minimal,
+                "return=headers-only" => p.return_ = Return::HeadersOnly,
+                "return=representation" => p.return_ = Return::Representation,
+                "count=exact" => p.count = Some("exact"),
+                "count=planned" => p.count = Some("planned"),
+                "count=estimated" => p.count = Some("estimated"),
+                "resolution=merge-duplicates" => p.resolution = Some(Resolution::MergeDuplicates),
+                "resolution=ignore-duplicates" => p.resolution = Some(Resolution::IgnoreDuplicates),
+                "missing=default" => p.missing_default = true,
+                "tx=rollback" => p.rollback = true,
+                "tx=commit" => p.rollback = false,
+                "handling=strict" => p.strict = true,
+                "handling=lenient" => p.strict = false,
+                _ => {
+                    if let Some(n) = token.strip_prefix("max-affected=") {
+                        p.max_affected = n.parse().ok();
+                    }
+                }
+            }
+        }
+        p
+    }
+
+    /// The `Preference-Applied` header value for what was honoured.
+    pub fn applied(&self, is_write: bool) -> Option<String> {
+        let mut out = Vec::new();
+        if let Some(r) = self.resolution {
+            out.push(match r {
+                Resolution::MergeDuplicates => "resolution=merge-duplicates",
+                Resolution::IgnoreDuplicates => "resolution=ignore-duplicates",
+            });
+        }
+        if self.missing_default {
+            out.push("missing=default");
+        }
+        if is_write {
+            out.push(match self.return_ {
+                Return::Minimal => "return=minimal",
+                Return::HeadersOnly => "return=headers-only",
+                Return::Representation => "return=representation",
+            });
+        }
+        if let Some(c) = self.count {
+            out.push(match c {
+                "exact" => "count=exact",
+                "planned" => "count=planned",
+                _ => "count=estimated",
+            });
+        }
+        if self.rollback {
+            out.push("tx=rollback");
+        }
+        (!out.is_empty()).then(|| out.join(", "))
+    }
+}
+
+/// The body format a client asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Format {
+    pub kind: FormatKind,
+    pub strip_nulls: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FormatKind {
+    Json,
+    Object,
+    Csv,
+}
+
+impl Format {
+    /// Picks the first supported media type of `Accept` (JSON when absent).
+    pub fn from_accept(accept: Option<&str>) -> Result<Self, ApiError> {
+        let Some(accept) = accept.filter(|a| !a.trim().is_empty()) else {
+            return Ok(Format {
+                kind: FormatKind::Json,
+                strip_nulls: false,
+            });
+        };
+        for range in accept.split(',') {
+            let mut parts = range.split(';').map(str::trim);
+            let media = parts.next().unwrap_or("").to_ascii_lowercase();
+            let strip_nulls = parts.any(|p| p.eq_ignore_ascii_case("nulls=stripped"));
+            let kind = match media.as_str() {
+                "application/json"
+                | "*/*"
+                | "application/*"
+                | "application/vnd.pgrst.array+json" => FormatKind::Json,
+                "application/vnd.pgrst.object+json" => FormatKind::Object,
+                "text/csv" => FormatKind::Csv,
+                _ => continue,
+            };
+            return Ok(Format { kind, strip_nulls });
+        }
+        Err(ApiError::Accept(accept.to_owned()))
+    }
+
+    /// The response's Content-Type.
+    pub fn content_type(&self) -> &'static str {
+        match (self.kind, self.strip_nulls) {
+            (FormatKind::Json, false) => "application/json; charset=utf-8",
+            (FormatKind::Json, true) => {
+                "application/vnd.pgrst.array+json; nulls=stripped; charset=utf-8"
+            }
+            (FormatKind::Object, false) => "application/vnd.pgrst.object+json; charset=utf-8",
+            (FormatKind::Object, true) => {
+                "application/vnd.pgrst.object+json; nulls=stripped; charset=utf-8"
+            }
+            (FormatKind::Csv, _) => "text/csv; charset=utf-8",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefer_tokens_arrive_joined() {
+        let p = Preferences::parse(
+            [
+                "resolution=ignore-duplicates, count=exact, return=representation",
+                "tx=rollback",
+            ]
+            .into_iter(),
+        );
+        assert_eq!(p.return_, Return::Representation);
+        assert_eq!(p.count, Some("exact"));
+        assert_eq!(p.resolution, Some(Resolution::IgnoreDuplicates));
+        assert!(p.rollback);
+    }
+
+    #[test]
+    fn accept_picks_a_supported_type() {
+        assert_eq!(Format::from_accept(None).unwrap().kind, FormatKind::Json);
+        assert_eq!(
+            Format::from_accept(Some("application/vnd.pgrst.object+json"))
+                .unwrap()
+                .kind,
+            FormatKind::Object
+        );
+        assert!(
+            Format::from_accept(Some("application/vnd.pgrst.array+json;nulls=stripped"))
+                .unwrap()
+                .strip_nulls
+        );
+        assert!(Format::from_accept(Some("image/png")).is_err());
+    }
+}

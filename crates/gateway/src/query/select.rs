@@ -1,0 +1,331 @@
+//! The `select=` grammar (§1.3): columns, aliases, casts, JSON paths, embeds and spreads.
+
+use super::{Field, ParseError};
+
+/// One item of a select list.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SelectItem {
+    /// `*`: every column of the table.
+    Star,
+    /// `alias:col->a->>b::type`.
+    Column {
+        field: Field,
+        alias: Option<String>,
+        cast: Option<String>,
+    },
+    /// `alias:rel!hint!inner(items)` or `...rel(items)`.
+    Embed(Embed),
+}
+
+/// An embedded resource.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Embed {
+    /// The relation: a table name, a foreign-key name or a column.
+    pub name: String,
+    pub alias: Option<String>,
+    /// A foreign-key or column hint after `!`.
+    pub hint: Option<String>,
+    /// `!inner`: parents without a match are dropped.
+    pub inner: bool,
+    /// `...rel`: the embed's columns are hoisted into the parent.
+    pub spread: bool,
+    pub items: Vec<SelectItem>,
+}
+
+impl Embed {
+    /// The key the embed's JSON value gets, and the prefix of its query parameters.
+    pub fn key(&self) -> &str {
+        self.alias.as_deref().unwrap_or(&self.name)
+    }
+}
+
+/// Parses a whole `select=` value.
+pub fn parse(input: &str) -> Result<Vec<SelectItem>, ParseError> {
+    let mut p = Parser {
+        chars: input.chars().collect(),
+        pos: 0,
+    };
+    let items = p.items(0)?;
+    if p.pos < p.chars.len() {
+        return Err(p.error("unexpected character"));
+    }
+    Ok(items)
+}
+
+/// Embeds deeper than this are refused, which also bounds the parser's recursion.
+const MAX_DEPTH: usize = 16;
+
+struct Parser {
+    chars: Vec<char>,
+    pos: usize,
+}
+
+impl Parser {
+    fn error(&self, what: &str) -> ParseError {
+        let near: String = self.chars.iter().skip(self.pos).take(20).collect();
+        ParseError::new(
+            "failed to parse select parameter",
+            format!("{what} at position {} near \"{near}\"", self.pos),
+        )
+    }
+
+    fn peek(&self) -> Option<char> {
+        self.chars.get(self.pos).copied()
+    }
+
+    fn eat(&mut self, s: &str) -> bool {
+        let n = s.chars().count();
+        if self.chars.len() >= self.pos + n
+            && self.chars[self.pos..self.pos + n]
+                .iter()
+                .copied()
+                .eq(s.chars())
+        {
+            self.pos += n;
+            true
+        } else {
+            false
+        }
+    }
+
+    fn items(&mut self, depth: usize) -> Result<Vec<SelectItem>, ParseError> {
+        if depth > MAX_DEPTH {
+            return Err(self.error("embedding is nested too deeply"));
+        }
+        let mut items = Vec::new();
+        loop {
+            // An empty select (`select=`) or an empty embed list means all columns.
+            if matches!(self.peek(), None | Some(')')) && items.is_empty() {
+                items.push(SelectItem::Star);
+                return Ok(items);
+            }
+            items.push(self.item(depth)?);
+            if !self.eat(",") {
+                return Ok(items);
+            }
+        }
+    }
+
+    fn item(&mut self, depth: usize) -> Result<SelectItem, ParseError> {
+        if self.eat("*") {
+            return Ok(SelectItem::Star);
+        }
+        if self.eat("...") {
+            let name = self.name()?;
+            return self.embed(name, None, true, depth);
+        }
+        let first = self.name()?;
+        let (alias, name) = if self.peek() == Some(':') && !self.starts_cast() {
+            self.pos += 1;
+            (Some(first), self.name()?)
+        } else {
+            (None, first)
+        };
+        if matches!(self.peek(), Some('(' | '!')) {
+            return self.embed(name, alias, false, depth);
+        }
+        let path = self.json_path()?;
+        let cast = if self.eat("::") {
+            Some(self.type_name()?)
+        } else {
+            None
+        };
+        if self.peek() == Some('.') {
+            return Err(self.error("aggregates are not enabled (PGRST123)"));
+        }
+        Ok(SelectItem::Column {
+            field: Field { name, path },
+            alias,
+            cast,
+        })
+    }
+
+    fn starts_cast(&self) -> bool {
+        self.chars.get(self.pos + 1) == Some(&':')
+    }
+
+    fn embed(
+        &mut self,
+        name: String,
+        alias: Option<String>,
+        spread: bool,
+        depth: usize,
+    ) -> Result<SelectItem, ParseError> {
+        let mut hint = None;
+        let mut inner = false;
+        while self.eat("!") {
+            let word = self.name()?;
+            match word.as_str() {
+                "inner" => inner = true,
+                "left" => inner = false,
+                _ if hint.is_none() => hint = Some(word),
+                _ => return Err(self.error("more than one hint")),
+            }
+        }
+        if !self.eat("(") {
+            return Err(self.error("expected \"(\""));
+        }
+        let items = self.items(depth + 1)?;
+        if !self.eat(")") {
+            return Err(self.error("expected \")\""));
+        }
+        Ok(SelectItem::Embed(Embed {
+            name,
+            alias,
+            hint,
+            inner,
+            spread,
+            items,
+        }))
+    }
+
+    /// `->key` / `->>key` steps after a column.
+    fn json_path(&mut self) -> Result<Vec<super::JsonStep>, ParseError> {
+        let mut path = Vec::new();
+        loop {
+            let text = if self.eat("->>") {
+                true
+            } else if self.eat("->") {
+                false
+            } else {
+                return Ok(path);
+            };
+            let key = self.name()?;
+            path.push(super::JsonStep { key, text });
+        }
+    }
+
+    /// A bare word or a double-quoted name.
+    fn name(&mut self) -> Result<String, ParseError> {
+        if self.eat("\"") {
+            let mut out = String::new();
+            loop {
+                match self.peek() {
+                    None => return Err(self.error("unterminated quoted name")),
+                    Some('"') => {
+                        self.pos += 1;
+                        if self.peek() == Some('"') {
+                            self.pos += 1;
+                            out.push('"');
+                        } else {
+                            break;
+                        }
+                    }
+                    Some('\\') if matches!(self.chars.get(self.pos + 1), Some('"' | '\\')) => {
+                        out.push(self.chars[self.pos + 1]);
+                        self.pos += 2;
+                    }
+                    Some(c) => {
+                        out.push(c);
+                        self.pos += 1;
+                    }
+                }
+            }
+            return nonempty(out).ok_or_else(|| self.error("empty name"));
+        }
+        let start = self.pos;
+        while let Some(c) = self.peek() {
+            let arrow = c == '-' && self.chars.get(self.pos + 1) == Some(&'>');
+            if is_name_char(c) && !arrow {
+                self.pos += 1;
+            } else {
+                break;
+            }
+        }
+        let word: String = self.chars[start..self.pos].iter().collect();
+        nonempty(word).ok_or_else(|| self.error("expected a name"))
+    }
+
+    /// A type name after `::`, e.g. `text`, `int4[]`, `character varying`.
+    fn type_name(&mut self) -> Result<String, ParseError> {
+        let start = self.pos;
+        while let Some(c) = self.peek() {
+            if c.is_ascii_alphanumeric() || c == '_' || c == '[' || c == ']' || c == ' ' {
+                self.pos += 1;
+            } else {
+                break;
+            }
+        }
+        let word: String = self.chars[start..self.pos].iter().collect();
+        nonempty(word.trim().to_owned()).ok_or_else(|| self.error("expected a type name"))
+    }
+}
+
+/// Characters a bare name may hold.
+pub fn is_name_char(c: char) -> bool {
+    !matches!(
+        c,
+        ',' | ':' | '(' | ')' | '!' | '.' | '"' | '*' | '>' | '\'' | '\\' | '\0'
+    ) && !c.is_whitespace()
+}
+
+fn nonempty(s: String) -> Option<String> {
+    (!s.is_empty()).then_some(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn col(name: &str) -> SelectItem {
+        SelectItem::Column {
+            field: Field {
+                name: name.into(),
+                path: vec![],
+            },
+            alias: None,
+            cast: None,
+        }
+    }
+
+    #[test]
+    fn columns_aliases_casts_and_paths() {
+        assert_eq!(parse("*").unwrap(), vec![SelectItem::Star]);
+        assert_eq!(parse("").unwrap(), vec![SelectItem::Star]);
+        assert_eq!(parse("id,name").unwrap(), vec![col("id"), col("name")]);
+        let items = parse("n:name::text,data->a->>b,\"odd name\"").unwrap();
+        assert_eq!(
+            items[0],
+            SelectItem::Column {
+                field: Field {
+                    name: "name".into(),
+                    path: vec![]
+                },
+                alias: Some("n".into()),
+                cast: Some("text".into())
+            }
+        );
+        let SelectItem::Column { field, .. } = &items[1] else {
+            panic!()
+        };
+        assert_eq!(field.name, "data");
+        assert_eq!(field.path.len(), 2);
+        assert!(field.path[1].text && !field.path[0].text);
+        assert_eq!(items[2], col("odd name"));
+    }
+
+    #[test]
+    fn embeds_with_hints_inner_and_spread() {
+        let items =
+            parse("id,c:connectors!fk!inner(name,tools:connector_tools(*)),...x(a)").unwrap();
+        let SelectItem::Embed(e) = &items[1] else {
+            panic!()
+        };
+        assert_eq!(e.name, "connectors");
+        assert_eq!(e.alias.as_deref(), Some("c"));
+        assert_eq!(e.hint.as_deref(), Some("fk"));
+        assert!(e.inner);
+        assert_eq!(e.items.len(), 2);
+        let SelectItem::Embed(s) = &items[2] else {
+            panic!()
+        };
+        assert!(s.spread);
+    }
+
+    #[test]
+    fn malformed_selects_are_errors() {
+        for bad in ["id,", "a(", "a(b", "\"x", "a::", "a)", "a.sum()"] {
+            assert!(parse(bad).is_err(), "{bad}");
+        }
+    }
+}

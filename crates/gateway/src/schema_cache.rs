@@ -1,0 +1,339 @@
+//! What the gateway knows of the database: tables, views, columns, keys, foreign keys and
+//! functions of the exposed schemas, loaded by one query and swapped whole on reload.
+//!
+//! Every identifier a request names is looked up here before it reaches SQL.
+
+mod openapi;
+mod relationship;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use serde::Deserialize;
+use tokio::sync::watch;
+
+pub use relationship::{Join, Relationship};
+
+const INTROSPECT_SQL: &str = include_str!("../sql/introspect.sql");
+
+/// A table or view.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Table {
+    pub schema: String,
+    pub name: String,
+    pub is_view: bool,
+    pub columns: Vec<Column>,
+    pub primary_key: Vec<String>,
+    pub unique_keys: Vec<Vec<String>>,
+}
+
+impl Table {
+    pub fn column(&self, name: &str) -> Option<&Column> {
+        self.columns.iter().find(|c| c.name == name)
+    }
+}
+
+/// A column of a table, view or function result.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Column {
+    pub name: String,
+    /// `format_type` of the column, e.g. `text[]` or `timestamp with time zone`.
+    #[serde(rename = "type")]
+    pub data_type: String,
+    #[serde(default)]
+    pub type_name: String,
+    #[serde(default)]
+    pub nullable: bool,
+    #[serde(default)]
+    pub default: Option<String>,
+    #[serde(default)]
+    pub generated: bool,
+}
+
+/// A foreign key between two tables of exposed schemas.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ForeignKey {
+    pub name: String,
+    pub schema: String,
+    pub table: String,
+    pub columns: Vec<String>,
+    pub foreign_schema: String,
+    pub foreign_table: String,
+    pub foreign_columns: Vec<String>,
+}
+
+/// A function callable at `/rpc/name`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Function {
+    pub schema: String,
+    pub name: String,
+    pub args: Vec<Argument>,
+    /// Result columns when it returns a composite or a table.
+    pub columns: Vec<Column>,
+    pub return_type: String,
+    pub returns_set: bool,
+    pub returns_composite: bool,
+    /// `i`mmutable, `s`table or `v`olatile.
+    pub volatility: String,
+}
+
+impl Function {
+    /// True for functions that may run in a read-only transaction.
+    pub fn is_read_only(&self) -> bool {
+        self.volatility != "v"
+    }
+}
+
+/// An input argument of a function.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Argument {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub data_type: String,
+    pub has_default: bool,
+    pub variadic: bool,
+}
+
+#[derive(Deserialize)]
+struct Raw {
+    tables: Vec<Table>,
+    foreign_keys: Vec<ForeignKey>,
+    functions: Vec<Function>,
+    types: Vec<String>,
+}
+
+/// The loaded cache.
+#[derive(Debug, Default)]
+pub struct SchemaCache {
+    tables: HashMap<(String, String), Table>,
+    foreign_keys: Vec<ForeignKey>,
+    functions: HashMap<(String, String), Vec<Function>>,
+    types: HashSet<String>,
+}
+
+impl SchemaCache {
+    /// Builds the cache from the introspection query's JSON.
+    pub fn from_json(json: &str) -> Result<Self, serde_json::Error> {
+        let raw: Raw = serde_json::from_str(json)?;
+        let mut functions: HashMap<_, Vec<Function>> = HashMap::new();
+        for f in raw.functions {
+            functions
+                .entry((f.schema.clone(), f.name.clone()))
+                .or_default()
+                .push(f);
+        }
+        Ok(SchemaCache {
+            tables: raw
+                .tables
+                .into_iter()
+                .map(|t| ((t.schema.clone(), t.name.clone()), t))
+                .collect(),
+            foreign_keys: raw.foreign_keys,
+            functions,
+            types: raw.types.into_iter().collect(),
+        })
+    }
+
+    /// Runs the introspection query for `schemas`.
+    pub async fn load(client: &tokio_postgres::Client, schemas: &[String]) -> anyhow::Result<Self> {
+        let row = client.query_one(INTROSPECT_SQL, &[&schemas]).await?;
+        let json: String = row.get(0);
+        Ok(Self::from_json(&json)?)
+    }
+
+    pub fn table(&self, schema: &str, name: &str) -> Option<&Table> {
+        self.tables.get(&(schema.to_owned(), name.to_owned()))
+    }
+
+    pub fn functions(&self, schema: &str, name: &str) -> &[Function] {
+        self.functions
+            .get(&(schema.to_owned(), name.to_owned()))
+            .map(Vec::as_slice)
+            .unwrap_or(&[])
+    }
+
+    /// True when `name` (without `[]`) is a type a cast may name.
+    pub fn is_type(&self, name: &str) -> bool {
+        const ALIASES: [&str; 14] = [
+            "int",
+            "integer",
+            "smallint",
+            "bigint",
+            "real",
+            "boolean",
+            "decimal",
+            "character",
+            "character varying",
+            "double precision",
+            "timestamp with time zone",
+            "timestamp without time zone",
+            "time with time zone",
+            "time without time zone",
+        ];
+        let base = name.trim_end_matches("[]");
+        ALIASES.contains(&base) || self.types.contains(base)
+    }
+
+    pub fn foreign_keys(&self) -> &[ForeignKey] {
+        &self.foreign_keys
+    }
+
+    pub fn table_count(&self) -> usize {
+        self.tables.len()
+    }
+}
+
+/// The current cache, shared by every request; `None` until the first load.
+#[derive(Clone)]
+pub struct SchemaCacheHandle {
+    rx: watch::Receiver<Option<Arc<SchemaCache>>>,
+}
+
+impl SchemaCacheHandle {
+    /// Waits up to `timeout` for the first load, then returns the current cache.
+    pub async fn get(&self, timeout: std::time::Duration) -> Option<Arc<SchemaCache>> {
+        if let Some(cache) = self.rx.borrow().clone() {
+            return Some(cache);
+        }
+        let mut rx = self.rx.clone();
+        let waited = tokio::time::timeout(timeout, rx.wait_for(Option::is_some)).await;
+        match waited {
+            Ok(Ok(cache)) => cache.clone(),
+            _ => None,
+        }
+    }
+}
+
+/// Starts the task that loads the cache and reloads it on `NOTIFY pgrst`.
+pub fn spawn(
+    pool: deadpool_postgres::Pool,
+    listen: Option<tokio_postgres::Config>,
+    schemas: Vec<String>,
+) -> SchemaCacheHandle {
+    let (tx, rx) = watch::channel(None);
+    tokio::spawn(reload::run(pool, listen, schemas, tx));
+    SchemaCacheHandle { rx }
+}
+
+/// A handle over a cache that is already loaded, for tests.
+pub fn fixed(cache: SchemaCache) -> SchemaCacheHandle {
+    let (_tx, rx) = watch::channel(Some(Arc::new(cache)));
+    SchemaCacheHandle { rx }
+}
+
+mod reload {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use tokio::sync::{mpsc, watch};
+    use tokio_postgres::AsyncMessage;
+
+    use super::SchemaCache;
+
+    const RETRY: Duration = Duration::from_secs(2);
+
+    /// Loads now, then again on each notification; reconnects the listener when it drops.
+    pub(super) async fn run(
+        pool: deadpool_postgres::Pool,
+        listen: Option<tokio_postgres::Config>,
+        schemas: Vec<String>,
+        tx: watch::Sender<Option<Arc<SchemaCache>>>,
+    ) {
+        loop {
+            let (notify_tx, mut notify_rx) = mpsc::unbounded_channel::<()>();
+            let listener = match &listen {
+                Some(config) => listen_task(config, notify_tx).await,
+                None => None,
+            };
+            // Load after LISTEN is in place, so no change between the two is missed.
+            while !load_into(&pool, &schemas, &tx).await {
+                if tx.is_closed() {
+                    return;
+                }
+                tokio::time::sleep(RETRY).await;
+            }
+            if listener.is_none() {
+                // Without a listener, reload now and then instead.
+                tokio::time::sleep(Duration::from_secs(30)).await;
+                if tx.is_closed() {
+                    return;
+                }
+                continue;
+            }
+            while notify_rx.recv().await.is_some() {
+                // Coalesce a burst of notifications into one reload.
+                while notify_rx.try_recv().is_ok() {}
+                load_into(&pool, &schemas, &tx).await;
+            }
+            tracing::warn!("schema cache listener disconnected; reconnecting");
+            tokio::time::sleep(RETRY).await;
+        }
+    }
+
+    async fn load_into(
+        pool: &deadpool_postgres::Pool,
+        schemas: &[String],
+        tx: &watch::Sender<Option<Arc<SchemaCache>>>,
+    ) -> bool {
+        let started = std::time::Instant::now();
+        let loaded = match pool.get().await {
+            Ok(client) => SchemaCache::load(&client, schemas).await,
+            Err(e) => Err(e.into()),
+        };
+        match loaded {
+            Ok(cache) => {
+                tracing::info!(
+                    tables = cache.table_count(),
+                    ms = started.elapsed().as_millis() as u64,
+                    "schema cache loaded"
+                );
+                tx.send_replace(Some(Arc::new(cache)));
+                true
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "schema cache load failed");
+                false
+            }
+        }
+    }
+
+    /// Opens a dedicated connection, LISTENs on `pgrst` and forwards reload requests; the
+    /// returned client keeps the connection open.
+    async fn listen_task(
+        config: &tokio_postgres::Config,
+        notify: mpsc::UnboundedSender<()>,
+    ) -> Option<tokio_postgres::Client> {
+        let (client, mut connection) = match config.connect(tokio_postgres::NoTls).await {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(error = %e, "schema cache listener cannot connect");
+                return None;
+            }
+        };
+        tokio::spawn(async move {
+            loop {
+                let message = std::future::poll_fn(|cx| connection.poll_message(cx)).await;
+                match message {
+                    Some(Ok(AsyncMessage::Notification(n))) => {
+                        let payload = n.payload();
+                        if n.channel() == "pgrst"
+                            && (payload.is_empty() || payload == "reload schema")
+                            && notify.send(()).is_err()
+                        {
+                            return;
+                        }
+                    }
+                    Some(Ok(_)) => {}
+                    Some(Err(_)) | None => return,
+                }
+            }
+        });
+        match client.batch_execute("LISTEN pgrst").await {
+            Ok(()) => Some(client),
+            Err(e) => {
+                tracing::warn!(error = %e, "schema cache listener cannot LISTEN");
+                None
+            }
+        }
+    }
+}
