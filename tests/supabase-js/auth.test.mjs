@@ -9,11 +9,15 @@ import { createHash, randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 import { anonClient, createClient, decodeJwt, pgQuery, serviceClient, startCraftbase } from './lib/craftbase.mjs';
+import { startOAuthProvider } from './lib/oauth-provider.mjs';
 import { startSmtpSink } from './lib/smtp-sink.mjs';
 
 const SITE = 'http://localhost:3000';
 const PASSWORD = 'correct-horse-battery';
 let sink;
+/** a GitHub look-alike */
+let github;
+const GITHUB_EMAIL = `octo-${Date.now()}@example.com`;
 /** autoconfirm on, as `supabase start` */
 let cb;
 /** autoconfirm off, reuse interval 1 s */
@@ -40,8 +44,23 @@ function smtpEnv() {
 before(
   async () => {
     sink = await startSmtpSink();
+    github = await startOAuthProvider({
+      user: { id: 4242, login: 'octo', name: 'Octo Cat', email: null, avatar_url: 'https://example.com/octo.png' },
+      emails: [
+        { email: 'old@example.com', primary: false, verified: true },
+        { email: GITHUB_EMAIL, primary: true, verified: true },
+      ],
+    });
     [cb, strict, limited] = await Promise.all([
-      startCraftbase({ env: smtpEnv() }),
+      startCraftbase({
+        env: {
+          ...smtpEnv(),
+          GOTRUE_EXTERNAL_GITHUB_ENABLED: 'true',
+          GOTRUE_EXTERNAL_GITHUB_CLIENT_ID: github.clientId,
+          GOTRUE_EXTERNAL_GITHUB_SECRET: github.clientSecret,
+          GOTRUE_EXTERNAL_GITHUB_URL: github.url,
+        },
+      }),
       startCraftbase({
         env: {
           ...smtpEnv(),
@@ -66,6 +85,7 @@ after(
   async () => {
     await Promise.all([cb, strict, limited].filter(Boolean).map((c) => c.stop()));
     if (sink) await sink.stop();
+    if (github) await github.stop();
   },
   { timeout: 60_000 },
 );
@@ -605,5 +625,79 @@ describe('rate limits', () => {
       results.push(error ? `${error.status} ${error.code}` : 'ok');
     }
     assert.deepEqual(results, ['ok', 'ok', '429 over_email_send_rate_limit']);
+  });
+});
+
+/** Follows redirects like a browser until it lands on the app (SITE), which is not fetched. */
+async function browse(start) {
+  let url = start;
+  for (let hop = 0; hop < 10; hop++) {
+    if (url.startsWith(SITE)) return new URL(url);
+    const res = await fetch(url, { redirect: 'manual' });
+    const location = res.headers.get('location');
+    assert.ok([302, 303].includes(res.status) && location, `GET ${url} answered ${res.status}: ${await res.text()}`);
+    url = new URL(location, url).toString();
+  }
+  throw new Error(`too many redirects from ${start}`);
+}
+
+describe('OAuth sign-in', () => {
+  test('signInWithOAuth through the local provider links to the account with that email', async () => {
+    const admin = serviceClient(cb).auth.admin;
+    const { data: existing } = await admin.createUser({ email: GITHUB_EMAIL, password: PASSWORD, email_confirm: true });
+    const supabase = anonClient(cb);
+    const { data, error } = await supabase.auth.signInWithOAuth({
+      provider: 'github',
+      options: { redirectTo: `${SITE}/oauth`, skipBrowserRedirect: true },
+    });
+    assert.equal(error, null);
+    assert.ok(data.url.startsWith(`${cb.url}/auth/v1/authorize?provider=github`), data.url);
+    const landed = await browse(data.url);
+    assert.equal(landed.pathname, '/oauth');
+    const fragment = new URLSearchParams(landed.hash.slice(1));
+    assert.match(fragment.get('provider_token'), /^gho_/);
+    assert.match(fragment.get('provider_refresh_token'), /^ghr_/);
+    const { data: set, error: setError } = await supabase.auth.setSession({
+      access_token: fragment.get('access_token'),
+      refresh_token: fragment.get('refresh_token'),
+    });
+    assert.equal(setError, null);
+    assert.equal(set.user.id, existing.user.id, 'the verified email links the GitHub identity to the account');
+    assert.equal(set.user.email, GITHUB_EMAIL);
+    assert.deepEqual(set.user.app_metadata.providers.sort(), ['email', 'github']);
+    const identity = set.user.identities.find((i) => i.provider === 'github');
+    assert.equal(identity.id, '4242');
+    assert.equal(identity.identity_data.user_name, 'octo');
+    assert.equal(decodeJwt(fragment.get('access_token')).payload.amr[0].method, 'oauth');
+    assert.ok(github.requests.includes('POST /login/oauth/access_token'));
+  });
+
+  test('exchangeCodeForSession after an OAuth redirect (PKCE) hands back the provider token', async () => {
+    const supabase = anonClient(cb, { auth: { flowType: 'pkce' } });
+    const { data } = await supabase.auth.signInWithOAuth({
+      provider: 'github',
+      options: { redirectTo: `${SITE}/pkce`, skipBrowserRedirect: true },
+    });
+    assert.match(data.url, /code_challenge=/);
+    const landed = await browse(data.url);
+    const code = landed.searchParams.get('code');
+    assert.ok(code, landed.toString());
+    const { data: exchanged, error } = await supabase.auth.exchangeCodeForSession(code);
+    assert.equal(error, null);
+    assert.equal(exchanged.user.email, GITHUB_EMAIL);
+    assert.match(exchanged.session.provider_token, /^gho_/);
+    const me = await supabase.auth.getUser();
+    assert.equal(me.data.user.identities.filter((i) => i.provider === 'github').length, 1);
+  });
+
+  test('an unknown provider is refused and a forged state goes back to the site with an error', async () => {
+    const res = await fetch(`${cb.url}/auth/v1/authorize?provider=gitlab`, { redirect: 'manual' });
+    assert.equal(res.status, 400);
+    assert.equal((await res.json()).error_code, 'validation_failed');
+    const forged = await fetch(`${cb.url}/auth/v1/callback?code=x&state=not-a-jwt`, { redirect: 'manual' });
+    assert.equal(forged.status, 302);
+    const location = new URL(forged.headers.get('location'));
+    assert.equal(location.origin, SITE);
+    assert.equal(new URLSearchParams(location.hash.slice(1)).get('error_code'), 'bad_oauth_state');
   });
 });

@@ -178,6 +178,7 @@ pub async fn create(
         role: attrs.role.as_deref().unwrap_or("authenticated"),
         is_anonymous: email.is_none(),
         invited: false,
+        provider: None,
     }
     .insert(&tx)
     .await?;
@@ -436,6 +437,7 @@ async fn user_for_link(
                 role: "authenticated",
                 is_anonymous: false,
                 invited,
+                provider: None,
             }
             .insert(db)
             .await

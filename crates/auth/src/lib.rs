@@ -8,6 +8,7 @@ pub mod error;
 mod jwt;
 mod limit;
 mod mail;
+mod oauth;
 mod otp;
 mod password;
 mod redirect;
@@ -38,6 +39,8 @@ pub struct AuthState {
     settings: Arc<Settings>,
     mailer: Arc<mail::Mailer>,
     limits: Arc<limit::RateLimits>,
+    providers: Arc<std::collections::BTreeMap<String, oauth::provider::Provider>>,
+    http: reqwest::Client,
 }
 
 /// The auth routes, with the `/auth/v1` prefix already stripped, configured from GoTrue's
@@ -57,6 +60,12 @@ pub fn router_with(ctx: ServiceContext, settings: Settings) -> Router {
         mailer: Arc::new(mail::Mailer::new(&settings)),
         settings: Arc::new(settings),
         limits: Arc::new(limit::RateLimits::default()),
+        providers: Arc::new(oauth::provider::from_env()),
+        http: reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(10))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap_or_default(),
     };
     Router::new()
         .route("/signup", post(signup::signup))
@@ -80,6 +89,8 @@ pub fn router_with(ctx: ServiceContext, settings: Settings) -> Router {
             axum::routing::delete(admin::delete_factor),
         )
         .route("/admin/generate_link", post(admin::generate_link))
+        .route("/authorize", get(oauth::authorize))
+        .route("/callback", get(oauth::callback))
         .route("/settings", get(settings::show))
         .route("/health", get(health))
         .route("/.well-known/jwks.json", get(jwks))

@@ -123,7 +123,7 @@ pub async fn prepare(
     )
     .await?;
     if let Some(flow) = flow {
-        flow.save(db, user.id, kind.as_str()).await?;
+        flow.save(db, Some(user.id), "email", kind.as_str()).await?;
     }
     Ok(Prepared {
         to: to.to_owned(),
@@ -237,6 +237,7 @@ pub async fn send_otp(
                 role: "authenticated",
                 is_anonymous: false,
                 invited: false,
+                provider: None,
             }
             .insert(&tx)
             .await?

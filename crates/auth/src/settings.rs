@@ -143,8 +143,8 @@ pub async fn show(State(state): State<AuthState>) -> Json<serde_json::Value> {
         "external": {
             "anonymous_users": s.anonymous_users_enabled,
             "apple": false, "azure": false, "bitbucket": false, "discord": false,
-            "facebook": false, "figma": false, "fly": false, "github": false, "gitlab": false,
-            "google": false, "keycloak": false, "kakao": false, "linkedin": false,
+            "facebook": false, "figma": false, "fly": false, "github": state.providers.contains_key("github"), "gitlab": false,
+            "google": state.providers.contains_key("google"), "keycloak": false, "kakao": false, "linkedin": false,
             "linkedin_oidc": false, "notion": false, "spotify": false, "slack": false,
             "slack_oidc": false, "workos": false, "twitch": false, "twitter": false,
             "zoom": false,

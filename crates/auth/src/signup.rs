@@ -86,6 +86,7 @@ pub async fn signup(
                 role: "authenticated",
                 is_anonymous: false,
                 invited: false,
+                provider: None,
             }
             .insert(&tx)
             .await?;
@@ -144,6 +145,7 @@ async fn anonymous(
         role: "authenticated",
         is_anonymous: true,
         invited: false,
+        provider: None,
     }
     .insert(&tx)
     .await?;

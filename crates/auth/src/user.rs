@@ -224,6 +224,8 @@ pub struct NewUser<'a> {
     pub role: &'a str,
     pub is_anonymous: bool,
     pub invited: bool,
+    /// An external provider the user signs up through; its identity is the caller's to add.
+    pub provider: Option<&'a str>,
 }
 
 impl NewUser<'_> {
@@ -263,7 +265,7 @@ impl NewUser<'_> {
             ],
         )
         .await?;
-        if let Some(email) = self.email {
+        if let (Some(email), None) = (self.email, self.provider) {
             let data = json!({
                 "sub": self.id.to_string(),
                 "email": email,

@@ -54,29 +54,32 @@ impl FlowRequest {
         }))
     }
 
-    /// Saves the flow state; returns the auth code the redirect will carry.
+    /// Saves the flow state (its user is set later for OAuth); returns its id and auth code.
     pub async fn save(
         &self,
         db: &impl GenericClient,
-        user_id: Uuid,
+        user_id: Option<Uuid>,
+        provider_type: &str,
         authentication_method: &str,
-    ) -> Result<String, AuthError> {
+    ) -> Result<(Uuid, String), AuthError> {
+        let id = Uuid::new_v4();
         let auth_code = Uuid::new_v4().to_string();
         db.execute(
             "insert into auth.flow_state (id, user_id, auth_code, code_challenge_method, \
                code_challenge, provider_type, created_at, updated_at, authentication_method) \
-             values ($1, $2, $3, $4::text::auth.code_challenge_method, $5, 'email', now(), now(), $6)",
+             values ($1, $2, $3, $4::text::auth.code_challenge_method, $5, $6, now(), now(), $7)",
             &[
-                &Uuid::new_v4(),
+                &id,
                 &user_id,
                 &auth_code,
                 &self.method,
                 &self.challenge,
+                &provider_type,
                 &authentication_method,
             ],
         )
         .await?;
-        Ok(auth_code)
+        Ok((id, auth_code))
     }
 }
 
@@ -122,7 +125,8 @@ pub async fn grant(
         .query_opt(
             "delete from auth.flow_state where auth_code = $1 returning user_id, \
                code_challenge_method::text, code_challenge, authentication_method, \
-               now() > created_at + make_interval(secs => $2)",
+               now() > created_at + make_interval(secs => $2), provider_access_token, \
+               provider_refresh_token",
             &[&code, &FLOW_STATE_TTL_SECONDS],
         )
         .await?;
@@ -151,5 +155,12 @@ pub async fn grant(
     let user = User::find(&tx, user_id).await?.ok_or(AuthError::UserGone)?;
     let issued = session::create(state, &tx, origin, &user, &auth_method).await?;
     tx.commit().await?;
-    Ok(issued.to_json(state))
+    let mut body = issued.to_json(state);
+    if let Some(token) = row.get::<_, Option<String>>(5) {
+        body["provider_token"] = token.into();
+    }
+    if let Some(token) = row.get::<_, Option<String>>(6) {
+        body["provider_refresh_token"] = token.into();
+    }
+    Ok(body)
 }

@@ -1,0 +1,287 @@
+//! External OAuth 2.0 / OpenID Connect providers, configured from the environment with
+//! GoTrue's names: `GOTRUE_EXTERNAL_<NAME>_ENABLED`, `_CLIENT_ID`, `_SECRET`, `_REDIRECT_URI`,
+//! `_URL` (a GitHub Enterprise or self-hosted base URL). GitHub and Google are presets; any
+//! other name is a generic OIDC provider that also needs `_AUTHORIZE_URL`, `_TOKEN_URL` and
+//! `_USERINFO_URL` (and may set `_SCOPES`), listed in `GOTRUE_EXTERNAL_PROVIDERS`.
+
+use std::collections::BTreeMap;
+
+use serde_json::{json, Value};
+
+use crate::error::AuthError;
+
+/// How a provider's user record is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Flavor {
+    GitHub,
+    Oidc,
+}
+
+/// One enabled provider.
+#[derive(Debug, Clone)]
+pub struct Provider {
+    pub client_id: String,
+    secret: String,
+    pub redirect_uri: Option<String>,
+    pub authorize_url: String,
+    token_url: String,
+    userinfo_url: String,
+    emails_url: Option<String>,
+    pub scopes: String,
+    flavor: Flavor,
+}
+
+/// A provider's account, as auth keeps it in `auth.identities`.
+pub struct ProviderUser {
+    pub id: String,
+    pub email: Option<String>,
+    pub email_verified: bool,
+    pub data: Value,
+}
+
+/// The tokens a provider answered the code exchange with.
+pub struct ProviderTokens {
+    pub access_token: String,
+    pub refresh_token: Option<String>,
+}
+
+/// Every enabled provider, read once from the environment.
+pub fn from_env() -> BTreeMap<String, Provider> {
+    let var = |name: &str, key: &str| {
+        std::env::var(format!(
+            "GOTRUE_EXTERNAL_{}_{key}",
+            name.to_ascii_uppercase()
+        ))
+        .ok()
+        .filter(|v| !v.is_empty())
+    };
+    let mut names = vec!["github".to_owned(), "google".to_owned()];
+    if let Ok(extra) = std::env::var("GOTRUE_EXTERNAL_PROVIDERS") {
+        names.extend(
+            extra
+                .split(',')
+                .map(|s| s.trim().to_ascii_lowercase())
+                .filter(|s| !s.is_empty()),
+        );
+    }
+    let mut out = BTreeMap::new();
+    for name in names {
+        let enabled =
+            var(&name, "ENABLED").is_some_and(|v| matches!(v.as_str(), "true" | "1" | "yes"));
+        let (Some(client_id), Some(secret)) = (var(&name, "CLIENT_ID"), var(&name, "SECRET"))
+        else {
+            continue;
+        };
+        if !enabled {
+            continue;
+        }
+        let base = var(&name, "URL").map(|u| u.trim_end_matches('/').to_owned());
+        let provider = match name.as_str() {
+            "github" => {
+                let (auth, api) = match &base {
+                    Some(b) => (b.clone(), format!("{b}/api/v3")),
+                    None => (
+                        "https://github.com".to_owned(),
+                        "https://api.github.com".to_owned(),
+                    ),
+                };
+                Provider {
+                    authorize_url: format!("{auth}/login/oauth/authorize"),
+                    token_url: format!("{auth}/login/oauth/access_token"),
+                    userinfo_url: format!("{api}/user"),
+                    emails_url: Some(format!("{api}/user/emails")),
+                    scopes: "user:email".into(),
+                    flavor: Flavor::GitHub,
+                    client_id,
+                    secret,
+                    redirect_uri: var(&name, "REDIRECT_URI"),
+                }
+            }
+            "google" => {
+                let (auth, token, userinfo) = match &base {
+                    Some(b) => (
+                        format!("{b}/o/oauth2/v2/auth"),
+                        format!("{b}/token"),
+                        format!("{b}/v1/userinfo"),
+                    ),
+                    None => (
+                        "https://accounts.google.com/o/oauth2/v2/auth".to_owned(),
+                        "https://oauth2.googleapis.com/token".to_owned(),
+                        "https://openidconnect.googleapis.com/v1/userinfo".to_owned(),
+                    ),
+                };
+                Provider {
+                    authorize_url: auth,
+                    token_url: token,
+                    userinfo_url: userinfo,
+                    emails_url: None,
+                    scopes: "openid email profile".into(),
+                    flavor: Flavor::Oidc,
+                    client_id,
+                    secret,
+                    redirect_uri: var(&name, "REDIRECT_URI"),
+                }
+            }
+            _ => {
+                let (Some(authorize_url), Some(token_url), Some(userinfo_url)) = (
+                    var(&name, "AUTHORIZE_URL"),
+                    var(&name, "TOKEN_URL"),
+                    var(&name, "USERINFO_URL"),
+                ) else {
+                    tracing::warn!(provider = %name, "OIDC provider lacks AUTHORIZE_URL, TOKEN_URL or USERINFO_URL; disabled");
+                    continue;
+                };
+                Provider {
+                    authorize_url,
+                    token_url,
+                    userinfo_url,
+                    emails_url: None,
+                    scopes: var(&name, "SCOPES").unwrap_or_else(|| "openid email profile".into()),
+                    flavor: Flavor::Oidc,
+                    client_id,
+                    secret,
+                    redirect_uri: var(&name, "REDIRECT_URI"),
+                }
+            }
+        };
+        out.insert(name, provider);
+    }
+    out
+}
+
+fn upstream(e: impl std::fmt::Display) -> AuthError {
+    AuthError::Internal(format!("OAuth provider: {e}"))
+}
+
+impl Provider {
+    /// Trades the authorization code for the provider's tokens.
+    pub async fn exchange(
+        &self,
+        http: &reqwest::Client,
+        code: &str,
+        redirect_uri: &str,
+    ) -> Result<ProviderTokens, AuthError> {
+        let form = [
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", redirect_uri),
+            ("client_id", &self.client_id),
+            ("client_secret", &self.secret),
+        ];
+        let body = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(form)
+            .finish();
+        let res = http
+            .post(&self.token_url)
+            .header("accept", "application/json")
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+            .await
+            .map_err(upstream)?;
+        let status = res.status();
+        let json: Value = res.json().await.map_err(upstream)?;
+        let access_token = json["access_token"]
+            .as_str()
+            .filter(|_| status.is_success());
+        let Some(access_token) = access_token else {
+            return Err(upstream(format!("token endpoint answered {status}")));
+        };
+        Ok(ProviderTokens {
+            access_token: access_token.to_owned(),
+            refresh_token: json["refresh_token"].as_str().map(str::to_owned),
+        })
+    }
+
+    /// Reads the signed-in account from the provider.
+    pub async fn user(
+        &self,
+        http: &reqwest::Client,
+        token: &str,
+    ) -> Result<ProviderUser, AuthError> {
+        let get = |url: String| {
+            http.get(url)
+                .bearer_auth(token)
+                .header("accept", "application/json")
+                .header("user-agent", "craftbase-auth")
+                .send()
+        };
+        let info: Value = get(self.userinfo_url.clone())
+            .await
+            .map_err(upstream)?
+            .error_for_status()
+            .map_err(upstream)?
+            .json()
+            .await
+            .map_err(upstream)?;
+        match self.flavor {
+            Flavor::GitHub => {
+                let id = match &info["id"] {
+                    Value::Number(n) => n.to_string(),
+                    Value::String(s) => s.clone(),
+                    _ => return Err(upstream("the user has no id")),
+                };
+                let (mut email, mut verified) = (info["email"].as_str().map(str::to_owned), false);
+                if let Some(url) = &self.emails_url {
+                    let emails: Value = get(url.clone())
+                        .await
+                        .map_err(upstream)?
+                        .json()
+                        .await
+                        .unwrap_or(Value::Null);
+                    if let Some(primary) = emails.as_array().and_then(|list| {
+                        list.iter()
+                            .find(|e| e["primary"] == true && e["verified"] == true)
+                    }) {
+                        email = primary["email"].as_str().map(str::to_owned);
+                        verified = true;
+                    }
+                }
+                let email = email.map(|e| e.to_lowercase());
+                let data = json!({
+                    "iss": self.userinfo_url.trim_end_matches("/user"),
+                    "sub": id,
+                    "provider_id": id,
+                    "email": email,
+                    "email_verified": verified,
+                    "phone_verified": false,
+                    "name": info["name"],
+                    "full_name": info["name"],
+                    "user_name": info["login"],
+                    "preferred_username": info["login"],
+                    "avatar_url": info["avatar_url"],
+                });
+                Ok(ProviderUser {
+                    id,
+                    email,
+                    email_verified: verified,
+                    data,
+                })
+            }
+            Flavor::Oidc => {
+                let id = info["sub"]
+                    .as_str()
+                    .ok_or_else(|| upstream("userinfo has no sub"))?
+                    .to_owned();
+                let email = info["email"].as_str().map(str::to_lowercase);
+                let verified = info["email_verified"] == true || info["email_verified"] == "true";
+                let mut data = info.as_object().cloned().unwrap_or_default();
+                data.insert("provider_id".into(), json!(id));
+                data.insert("email_verified".into(), json!(verified));
+                data.insert("phone_verified".into(), json!(false));
+                if let Some(name) = info["name"].as_str() {
+                    data.insert("full_name".into(), json!(name));
+                }
+                if let Some(picture) = info["picture"].as_str() {
+                    data.insert("avatar_url".into(), json!(picture));
+                }
+                Ok(ProviderUser {
+                    id,
+                    email,
+                    email_verified: verified,
+                    data: Value::Object(data),
+                })
+            }
+        }
+    }
+}
