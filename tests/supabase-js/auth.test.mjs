@@ -22,7 +22,7 @@ const GITHUB_EMAIL = `octo-${Date.now()}@example.com`;
 let cb;
 /** autoconfirm off, reuse interval 1 s */
 let strict;
-/** tight rate limits, client address from X-Forwarded-For */
+/** tight rate limits, client address from X-Forwarded-For, 5 s access tokens */
 let limited;
 
 let seq = 0;
@@ -74,6 +74,7 @@ before(
           GOTRUE_RATE_LIMIT_HEADER: 'X-Forwarded-For',
           GOTRUE_RATE_LIMIT_SIGN_IN_SIGN_UPS: '5',
           GOTRUE_RATE_LIMIT_EMAIL_SENT: '2',
+          GOTRUE_JWT_EXP: '5',
         },
       }),
     ]);
@@ -699,5 +700,72 @@ describe('OAuth sign-in', () => {
     const location = new URL(forged.headers.get('location'));
     assert.equal(location.origin, SITE);
     assert.equal(new URLSearchParams(location.hash.slice(1)).get('error_code'), 'bad_oauth_state');
+  });
+});
+
+describe('sessions against /rest/v1', () => {
+  test('Tool Connect Craft: sign up, connect, run a job, read own jobs; another user sees none', async () => {
+    const alice = anonClient(cb);
+    const { data: signUp, error } = await alice.auth.signUp({ email: email('alice'), password: PASSWORD });
+    assert.equal(error, null);
+    const uid = signUp.user.id;
+    const connectors = await alice.from('connectors').select('id, slug').eq('is_active', true).limit(1);
+    assert.equal(connectors.error, null);
+    const connector = connectors.data[0];
+    const connected = await alice
+      .from('user_connections')
+      .upsert({ user_id: uid, connector_id: connector.id, status: 'active' }, { onConflict: 'user_id,connector_id' })
+      .select()
+      .single();
+    assert.equal(connected.error, null, JSON.stringify(connected.error));
+    const job = await alice
+      .from('pipeline_jobs')
+      .insert({ user_id: uid, connector_id: connector.id, type: 'tool_run', input: { q: 1 } })
+      .select()
+      .single();
+    assert.equal(job.error, null, JSON.stringify(job.error));
+    const mine = await alice.from('pipeline_jobs').select('id, user_id').order('created_at', { ascending: false });
+    assert.equal(mine.error, null);
+    assert.deepEqual(mine.data.map((j) => j.id), [job.data.id]);
+
+    const bob = anonClient(cb);
+    await bob.auth.signUp({ email: email('bob'), password: PASSWORD });
+    const theirs = await bob.from('pipeline_jobs').select('id');
+    assert.equal(theirs.error, null);
+    assert.deepEqual(theirs.data, []);
+    const forged = await bob.from('pipeline_jobs').insert({ user_id: uid, connector_id: connector.id, type: 'x' });
+    assert.ok(forged.error, 'RLS refuses a job in another user\'s name');
+    // Without a session (anon) none of it is visible either.
+    const anon = anonClient(cb);
+    assert.deepEqual((await anon.from('pipeline_jobs').select('id')).data, []);
+  });
+
+  test('with 5 s access tokens, auto-refresh keeps a session working for 30 s', { timeout: 60_000 }, async () => {
+    const address = email('auto');
+    await serviceClient(limited).auth.admin.createUser({ email: address, password: PASSWORD, email_confirm: true });
+    const supabase = createClient(limited.url, limited.anonKey, { auth: { autoRefreshToken: true } });
+    const events = [];
+    supabase.auth.onAuthStateChange((event) => events.push(event));
+    const { data, error } = await supabase.auth.signInWithPassword({ email: address, password: PASSWORD });
+    assert.equal(error, null);
+    assert.equal(data.session.expires_in, 5);
+    const tokens = new Set([data.session.access_token]);
+    const started = Date.now();
+    try {
+      while (Date.now() - started < 30_000) {
+        const me = await supabase.auth.getUser();
+        assert.equal(me.error, null, `after ${Date.now() - started} ms: ${me.error?.message}`);
+        assert.equal(me.data.user.email, address);
+        const { data: s } = await supabase.auth.getSession();
+        tokens.add(s.session.access_token);
+        assert.ok(s.session.expires_at * 1000 > Date.now(), 'the stored token is never expired');
+        await sleep(2_500);
+      }
+    } finally {
+      supabase.auth.stopAutoRefresh();
+    }
+    assert.ok(tokens.size >= 6, `the token was refreshed along the way (${tokens.size} tokens)`);
+    assert.ok(events.includes('TOKEN_REFRESHED'));
+    assert.ok(!events.includes('SIGNED_OUT'));
   });
 });
