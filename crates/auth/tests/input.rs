@@ -167,3 +167,94 @@ async fn user_routes_need_a_user_token_and_admin_routes_an_admin() {
     assert_eq!(r.status, 404);
     assert_eq!(r.body["error_code"], "user_not_found");
 }
+
+/// Row counts of every table a request could write.
+async fn snapshot(app: &App) -> Vec<i64> {
+    let mut counts = Vec::new();
+    for table in [
+        "users",
+        "identities",
+        "sessions",
+        "refresh_tokens",
+        "one_time_tokens",
+        "flow_state",
+        "mfa_amr_claims",
+    ] {
+        counts.push(
+            app.count(&format!("select count(*) from auth.{table}"))
+                .await,
+        );
+    }
+    counts.push(
+        app.count("select count(*) from auth.users where raw_user_meta_data <> '{}' or email_change <> ''")
+            .await,
+    );
+    counts
+}
+
+#[tokio::test]
+async fn every_endpoint_answers_bad_input_with_a_4xx_and_writes_nothing() {
+    let app = App::new(&[]).await;
+    let session = app.sign_up("someone@example.com").await;
+    let user_token = session["access_token"].as_str().unwrap().to_owned();
+    let user_id = session["user"]["id"].as_str().unwrap().to_owned();
+    let admin = app.keys.service_role_key.clone();
+    let before = snapshot(&app).await;
+    let long = "x".repeat(70_000);
+    let cases: Vec<(&str, String, Option<&str>, String)> = vec![
+        ("POST", "/signup".into(), None, r#"{"email":"a@b.c","password":"secret-pw","data":"not an object"}"#.into()),
+        ("POST", "/signup".into(), None, r#"{"phone":"+15550100","password":"secret-pw"}"#.into()),
+        ("POST", "/signup".into(), None, r#"{"email":"new@b.c","password":"secret-pw","code_challenge":"short","code_challenge_method":"s256"}"#.into()),
+        ("POST", "/token?grant_type=password".into(), None, r#"{"email":"someone@example.com","password":""}"#.into()),
+        ("POST", "/token?grant_type=refresh_token".into(), None, r#"{"refresh_token":42}"#.into()),
+        ("POST", "/token?grant_type=pkce".into(), None, r#"{"auth_code":"x"}"#.into()),
+        ("POST", "/token?grant_type=pkce".into(), None, r#"{"auth_code":"x","code_verifier":"y"}"#.into()),
+        ("POST", "/token?grant_type=magic".into(), None, "{}".into()),
+        ("POST", "/token".into(), None, "{".into()),
+        ("PUT", "/user".into(), Some(&user_token), r#"{"data":[1,2]}"#.into()),
+        ("PUT", "/user".into(), Some(&user_token), r#"{"password":"123","data":{"a":1}}"#.into()),
+        ("PUT", "/user".into(), Some(&user_token), r#"{"email":"nope","data":{"a":1}}"#.into()),
+        ("PUT", "/user".into(), Some(&user_token), long.clone()),
+        ("POST", "/logout?scope=everything".into(), Some(&user_token), String::new()),
+        ("POST", "/otp".into(), None, r#"{"email":"x@y.z","create_user":"yes"}"#.into()),
+        ("POST", "/otp".into(), None, r#"{"email":"fresh@y.z","create_user":false}"#.into()),
+        ("POST", "/verify".into(), None, r#"{"type":"signup","email":"someone@example.com","token":"123456"}"#.into()),
+        ("POST", "/verify".into(), None, r#"{"type":"teleport","token_hash":"abc"}"#.into()),
+        ("POST", "/recover".into(), None, "null".into()),
+        ("POST", "/resend".into(), None, r#"{"type":"sms","email":"someone@example.com"}"#.into()),
+        ("POST", "/invite".into(), Some(&admin), r#"{"data":{}}"#.into()),
+        ("POST", "/invite".into(), Some(&admin), r#"{"email":"someone@example.com"}"#.into()),
+        ("POST", "/admin/users".into(), Some(&admin), r#"{"email":"someone@example.com","password":"secret-pw"}"#.into()),
+        ("POST", "/admin/users".into(), Some(&admin), r#"{"email":"z@y.x","password_hash":"md5:abc"}"#.into()),
+        ("POST", "/admin/users".into(), Some(&admin), r#"{"email":"z@y.x","ban_duration":"forever"}"#.into()),
+        ("PUT", format!("/admin/users/{user_id}"), Some(&admin), r#"{"user_metadata":{"a":1},"password":"1"}"#.into()),
+        ("PUT", format!("/admin/users/{user_id}"), Some(&admin), r#"{"user_metadata":"x"}"#.into()),
+        ("DELETE", format!("/admin/users/{user_id}"), Some(&admin), r#"{"should_soft_delete":"maybe"}"#.into()),
+        ("DELETE", "/admin/users/00000000-0000-0000-0000-000000000001".into(), Some(&admin), String::new()),
+        ("POST", "/admin/generate_link".into(), Some(&admin), r#"{"type":"signup","email":"q@r.s"}"#.into()),
+        ("POST", "/admin/generate_link".into(), Some(&admin), r#"{"type":"wormhole","email":"q@r.s"}"#.into()),
+        ("POST", "/admin/generate_link".into(), Some(&admin), r#"{"type":"recovery","email":"ghost@r.s"}"#.into()),
+        ("GET", "/nowhere".into(), None, String::new()),
+    ];
+    for (method, uri, bearer, body) in cases {
+        let shown: String = body.chars().take(80).collect();
+        let body = (!body.is_empty()).then_some(body);
+        let r = app.raw(method, &uri, bearer, body).await;
+        assert!(
+            r.status.is_client_error(),
+            "{method} {uri} {shown}: {} {}",
+            r.status,
+            r.body
+        );
+        assert!(
+            r.body["error_code"].is_string() || r.body["error"].is_string(),
+            "{method} {uri}: {}",
+            r.body
+        );
+        assert_eq!(
+            snapshot(&app).await,
+            before,
+            "{method} {uri} {shown} wrote something"
+        );
+    }
+}
