@@ -11,6 +11,7 @@ pub fn platform_and_app() -> Vec<Migration> {
         Migration::embedded("craftbase/roles.sql", craftbase_shared::ROLES_SQL),
         Migration::embedded("craftbase/auth_schema.sql", craftbase_auth::SCHEMA_SQL),
         Migration::embedded("craftbase/realtime.sql", craftbase_realtime::SCHEMA_SQL),
+        Migration::embedded("craftbase/gateway.sql", craftbase_gateway::SCHEMA_SQL),
         Migration::embedded("schema.sql", include_str!("../../../schema.sql")),
         Migration::embedded("policies.sql", include_str!("../../../policies.sql")),
         Migration::embedded("seed.sql", include_str!("../../../seed.sql")),

@@ -22,7 +22,11 @@ impl Identity {
 }
 
 /// Verifies the `Authorization: Bearer` token (anon without one).
-pub fn authenticate(ctx: &ServiceContext, headers: &HeaderMap) -> Result<Identity, ApiError> {
+pub fn authenticate(
+    ctx: &ServiceContext,
+    audience: Option<&str>,
+    headers: &HeaderMap,
+) -> Result<Identity, ApiError> {
     let token = match headers.get(header::AUTHORIZATION) {
         None => None,
         Some(value) => {
@@ -58,6 +62,19 @@ pub fn authenticate(ctx: &ServiceContext, headers: &HeaderMap) -> Result<Identit
             }
         })?),
     };
+    if let (Some(aud), Some(claims)) = (audience, &claims) {
+        let matches = match claims.get("aud") {
+            None | Some(serde_json::Value::Null) => true,
+            Some(serde_json::Value::String(s)) => s.is_empty() || s == aud,
+            Some(serde_json::Value::Array(list)) => {
+                list.is_empty() || list.iter().any(|a| a.as_str() == Some(aud))
+            }
+            Some(_) => false,
+        };
+        if !matches {
+            return Err(ApiError::JwtClaims("JWT not in audience".into()));
+        }
+    }
     let role = ctx.roles.resolve(claims.as_ref()).map_err(|e| match e {
         craftbase_shared::RoleError::NotAllowed(role) => ApiError::RoleNotAllowed(role),
         craftbase_shared::RoleError::NotAString => {

@@ -19,6 +19,10 @@ pub struct GatewayConfig {
     pub pool_timeout: Duration,
     /// How long a request waits for the first schema cache load.
     pub schema_cache_timeout: Duration,
+    /// The audience a token's `aud` must name when it has one (`PGRST_JWT_AUD`).
+    pub jwt_aud: Option<String>,
+    /// A function run before each statement, already quoted (`PGRST_DB_PRE_REQUEST`).
+    pub pre_request: Option<String>,
 }
 
 impl Default for GatewayConfig {
@@ -29,6 +33,8 @@ impl Default for GatewayConfig {
             max_body_bytes: 10 * 1024 * 1024,
             pool_timeout: Duration::from_secs(10),
             schema_cache_timeout: Duration::from_secs(10),
+            jwt_aud: None,
+            pre_request: None,
         }
     }
 }
@@ -55,6 +61,8 @@ impl GatewayConfig {
         if let Some(n) = var("PGRST_DB_POOL_ACQUISITION_TIMEOUT").and_then(|v| v.parse().ok()) {
             config.pool_timeout = Duration::from_secs(n);
         }
+        config.jwt_aud = var("PGRST_JWT_AUD");
+        config.pre_request = var("PGRST_DB_PRE_REQUEST").map(|f| pre_request_call(&f));
         config
     }
 
@@ -75,4 +83,13 @@ impl GatewayConfig {
             }),
         }
     }
+}
+
+/// `select "schema"."fn"()` for a configured `schema.fn` (or `fn`).
+pub fn pre_request_call(name: &str) -> String {
+    let quoted: Vec<String> = name
+        .split('.')
+        .map(|part| crate::sql::quote_ident(part.trim().trim_matches('"')))
+        .collect();
+    format!("select {}()", quoted.join("."))
 }

@@ -101,6 +101,13 @@ pub enum ApiError {
         hint: Option<String>,
         authenticated: bool,
     },
+    /// `RAISE SQLSTATE 'PGRST'` with a JSON message and detail: the function chose the answer.
+    #[error("{}", body["message"].as_str().unwrap_or(""))]
+    Custom {
+        status: u16,
+        body: serde_json::Value,
+        headers: Vec<(String, String)>,
+    },
     /// A bug in the gateway; details only go to the log.
     #[error("Internal server error")]
     Internal,
@@ -125,6 +132,9 @@ impl ApiError {
             return ApiError::Connection;
         };
         let sqlstate = db.code().code().to_owned();
+        if sqlstate == "PGRST" {
+            return custom(db.message(), db.detail());
+        }
         // A syntax error can only come from the generated SQL: never show its text.
         if sqlstate == "42601" || sqlstate == "42P18" || sqlstate == "42P08" {
             tracing::error!(
@@ -161,6 +171,9 @@ impl ApiError {
             Method { .. } => StatusCode::METHOD_NOT_ALLOWED,
             SchemaCacheNotLoaded | Connection => StatusCode::SERVICE_UNAVAILABLE,
             PoolTimeout => StatusCode::GATEWAY_TIMEOUT,
+            Custom { status, .. } => {
+                StatusCode::from_u16(*status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+            }
             Internal => StatusCode::INTERNAL_SERVER_ERROR,
             Db {
                 sqlstate,
@@ -197,6 +210,7 @@ impl ApiError {
             PoolTimeout => "PGRST003",
             Connection => "PGRST000",
             Internal => "PGRSTX00",
+            Custom { body, .. } => return body["code"].as_str().unwrap_or("").to_owned(),
             Db { sqlstate, .. } => return sqlstate.clone(),
         }
         .to_owned()
@@ -231,6 +245,52 @@ impl ApiError {
             Db { details, hint, .. } => (details.clone(), hint.clone()),
             _ => (None, None),
         }
+    }
+}
+
+/// A `RAISE SQLSTATE 'PGRST'`: message `{"code","message","details","hint"}`, detail
+/// `{"status","headers"}`; PGRST121 when either is not that JSON.
+fn custom(message: &str, detail: Option<&str>) -> ApiError {
+    let body: Option<serde_json::Value> = serde_json::from_str(message)
+        .ok()
+        .filter(|v: &serde_json::Value| v.is_object());
+    let detail: Option<serde_json::Value> = detail
+        .and_then(|d| serde_json::from_str(d).ok())
+        .filter(|v: &serde_json::Value| v.is_object());
+    let (Some(body), Some(detail)) = (body, detail) else {
+        return ApiError::Custom {
+            status: 500,
+            body: json!({
+                "code": "PGRST121",
+                "message": "Could not parse JSON in the \"RAISE SQLSTATE 'PGRST'\" error",
+                "details": null,
+                "hint": null,
+            }),
+            headers: Vec::new(),
+        };
+    };
+    let status = detail["status"]
+        .as_u64()
+        .and_then(|s| u16::try_from(s).ok())
+        .unwrap_or(500);
+    let headers = detail["headers"]
+        .as_object()
+        .map(|h| {
+            h.iter()
+                .filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_owned())))
+                .collect()
+        })
+        .unwrap_or_default();
+    let field = |k: &str| body.get(k).cloned().unwrap_or(serde_json::Value::Null);
+    ApiError::Custom {
+        status,
+        body: json!({
+            "code": field("code"),
+            "message": field("message"),
+            "details": field("details"),
+            "hint": field("hint"),
+        }),
+        headers,
     }
 }
 
@@ -269,6 +329,23 @@ fn sqlstate_status(code: &str, message: &str, authenticated: bool) -> StatusCode
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
+        if let ApiError::Custom { body, headers, .. } = &self {
+            let mut response = (status, body.to_string()).into_response();
+            let h = response.headers_mut();
+            h.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json; charset=utf-8"),
+            );
+            for (k, v) in headers {
+                if let (Ok(k), Ok(v)) = (
+                    axum::http::HeaderName::from_bytes(k.as_bytes()),
+                    HeaderValue::from_str(v),
+                ) {
+                    h.insert(k, v);
+                }
+            }
+            return response;
+        }
         let code = self.code();
         let (details, hint) = self.details_and_hint();
         let body = json!({

@@ -56,6 +56,8 @@ pub struct Transaction {
     pub read_only: bool,
     pub rollback: bool,
     pub pool_timeout: Duration,
+    /// `select "schema"."fn"()`, run after the settings and before the statement.
+    pub pre_request: Option<String>,
 }
 
 /// Runs `sql` as described, on its own task so that a client hanging up cannot leave a
@@ -112,9 +114,16 @@ async fn run_inner(
     let setup: Vec<(&(dyn ToSql + Sync), Type)> =
         setup.into_iter().map(|p| (p, Type::TEXT)).collect();
     let params = sql.typed_params();
-    let (begun, set, main, gucs) = in_order(
+    let pre_request = async {
+        match &tx.pre_request {
+            Some(call) => client.query_typed(call, &[]).await.map(drop),
+            None => Ok(()),
+        }
+    };
+    let (begun, set, pre, main, gucs) = in_order(
         client.batch_execute(begin),
         client.query_typed(SETUP_SQL, &setup),
+        pre_request,
         client.query_typed(&sql.text, &params),
         client.query_typed(RESPONSE_GUCS_SQL, &[]),
     )
@@ -123,6 +132,7 @@ async fn run_inner(
     let result = (|| {
         begun.map_err(|e| ApiError::from_db(&e, authenticated))?;
         set.map_err(|e| ApiError::from_db(&e, authenticated))?;
+        pre.map_err(|e| ApiError::from_db(&e, authenticated))?;
         let rows = main.map_err(|e| ApiError::from_db(&e, authenticated))?;
         let gucs = gucs.map_err(|e| ApiError::from_db(&e, authenticated))?;
         let row = rows.first().ok_or(ApiError::Internal)?;
@@ -169,46 +179,45 @@ fn internal(e: tokio_postgres::Error) -> ApiError {
     ApiError::Internal
 }
 
-/// Awaits four futures, polling them first in this order so that their messages reach the
+/// Awaits five futures, polling them first in this order so that their messages reach the
 /// connection in order and travel pipelined.
-async fn in_order<A, B, C, D>(
+async fn in_order<A, B, C, D, E>(
     a: impl Future<Output = A>,
     b: impl Future<Output = B>,
     c: impl Future<Output = C>,
     d: impl Future<Output = D>,
-) -> (A, B, C, D) {
-    let (mut a, mut b, mut c, mut d) = (pin!(a), pin!(b), pin!(c), pin!(d));
-    let (mut ra, mut rb, mut rc, mut rd) = (None, None, None, None);
+    e: impl Future<Output = E>,
+) -> (A, B, C, D, E) {
+    let (mut a, mut b, mut c, mut d, mut e) = (pin!(a), pin!(b), pin!(c), pin!(d), pin!(e));
+    let (mut ra, mut rb, mut rc, mut rd, mut re) = (None, None, None, None, None);
     std::future::poll_fn(|cx| {
-        if ra.is_none() {
-            if let Poll::Ready(v) = a.as_mut().poll(cx) {
-                ra = Some(v);
-            }
-        }
-        if rb.is_none() {
-            if let Poll::Ready(v) = b.as_mut().poll(cx) {
-                rb = Some(v);
-            }
-        }
-        if rc.is_none() {
-            if let Poll::Ready(v) = c.as_mut().poll(cx) {
-                rc = Some(v);
-            }
-        }
-        if rd.is_none() {
-            if let Poll::Ready(v) = d.as_mut().poll(cx) {
-                rd = Some(v);
-            }
-        }
-        if ra.is_some() && rb.is_some() && rc.is_some() && rd.is_some() {
+        poll_once(a.as_mut(), &mut ra, cx);
+        poll_once(b.as_mut(), &mut rb, cx);
+        poll_once(c.as_mut(), &mut rc, cx);
+        poll_once(d.as_mut(), &mut rd, cx);
+        poll_once(e.as_mut(), &mut re, cx);
+        if ra.is_some() && rb.is_some() && rc.is_some() && rd.is_some() && re.is_some() {
             Poll::Ready(())
         } else {
             Poll::Pending
         }
     })
     .await;
-    match (ra, rb, rc, rd) {
-        (Some(a), Some(b), Some(c), Some(d)) => (a, b, c, d),
-        _ => unreachable!("poll_fn returns only when all four are ready"),
+    match (ra, rb, rc, rd, re) {
+        (Some(a), Some(b), Some(c), Some(d), Some(e)) => (a, b, c, d, e),
+        _ => unreachable!("poll_fn returns only when all five are ready"),
+    }
+}
+
+/// Polls `f` unless it already finished, keeping its output in `slot`.
+fn poll_once<T>(
+    f: std::pin::Pin<&mut impl Future<Output = T>>,
+    slot: &mut Option<T>,
+    cx: &mut std::task::Context<'_>,
+) {
+    if slot.is_none() {
+        if let Poll::Ready(v) = f.poll(cx) {
+            *slot = Some(v);
+        }
     }
 }

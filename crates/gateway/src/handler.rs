@@ -48,11 +48,13 @@ struct Incoming<'a> {
     format: Format,
     body: axum::body::Bytes,
     settings: Settings,
+    /// `Range: first-last` of a read, used when the query string has no limit or offset.
+    range: Option<(u64, Option<u64>)>,
 }
 
 async fn serve(gw: &Gateway, req: Request) -> Result<Response, ApiError> {
     let (parts, body) = req.into_parts();
-    let identity = auth::authenticate(&gw.ctx, &parts.headers)?;
+    let identity = auth::authenticate(&gw.ctx, gw.config.jwt_aud.as_deref(), &parts.headers)?;
     let target = route(parts.uri.path())?;
     if parts.method == Method::OPTIONS {
         return Ok(response::options(matches!(target, Target::Rpc(_))));
@@ -96,6 +98,7 @@ async fn serve(gw: &Gateway, req: Request) -> Result<Response, ApiError> {
         format,
         body,
         settings,
+        range: range_header(&parts.headers),
     };
     let mut response = match target {
         Target::Root => response::openapi(&cache, &incoming.schema),
@@ -123,6 +126,19 @@ fn route(path: &str) -> Result<Target, ApiError> {
         [rpc, name] if rpc == "rpc" && !name.is_empty() => Ok(Target::Rpc(name.clone())),
         _ => Err(ApiError::InvalidPath),
     }
+}
+
+/// `Range: 0-9` or `Range: 10-` (with `Range-Unit: items`).
+fn range_header(headers: &HeaderMap) -> Option<(u64, Option<u64>)> {
+    let value = headers.get(header::RANGE)?.to_str().ok()?;
+    let value = value.strip_prefix("items=").unwrap_or(value);
+    let (first, last) = value.split_once('-')?;
+    let first = first.trim().parse().ok()?;
+    let last = match last.trim() {
+        "" => None,
+        l => Some(l.parse().ok().filter(|l| *l >= first)?),
+    };
+    Some((first, last))
 }
 
 fn percent_decode(s: &str) -> Option<String> {
@@ -190,7 +206,17 @@ async fn table(r: Incoming<'_>, name: &str) -> Result<Response, ApiError> {
             schema: r.schema.clone(),
             name: name.to_owned(),
         })?;
-    let query = ApiQuery::parse(r.query, &[])?;
+    let mut query = ApiQuery::parse(r.query, &[])?;
+    if let Some((first, last)) = r
+        .range
+        .filter(|_| r.method == Method::GET || r.method == Method::HEAD)
+    {
+        let root = query.modifiers.entry(Vec::new()).or_default();
+        if root.limit.is_none() && root.offset.is_none() {
+            root.offset = Some(first);
+            root.limit = last.map(|l| (l + 1).saturating_sub(first));
+        }
+    }
     let mut builder = Builder::new(r.cache, &query);
     let head = r.method == Method::HEAD;
     match r.method {
@@ -421,6 +447,7 @@ async fn run(
             read_only,
             rollback: r.prefs.rollback,
             pool_timeout: r.gw.config.pool_timeout,
+            pre_request: r.gw.config.pre_request.clone(),
         },
         check,
     )

@@ -23,6 +23,9 @@ use axum::Router;
 use craftbase_shared::ServiceContext;
 
 pub use config::GatewayConfig;
+
+/// The event trigger that reloads the schema cache after DDL, applied as a migration.
+pub const SCHEMA_SQL: &str = include_str!("../sql/schema_reload.sql");
 pub use error::ApiError;
 use schema_cache::SchemaCacheHandle;
 

@@ -2,6 +2,7 @@
 //! its own migrated database and a router over it, called without a socket.
 
 mod auth;
+mod features;
 mod reads;
 mod rpc;
 mod support;

@@ -65,6 +65,11 @@ pub fn service_token() -> String {
 
 impl Api {
     pub async fn new() -> Api {
+        Self::with_config(craftbase_gateway::GatewayConfig::default()).await
+    }
+
+    /// A router with explicit settings.
+    pub async fn with_config(config: craftbase_gateway::GatewayConfig) -> Api {
         let db = TestDb::new(craftbase::migrations::platform_and_app).await;
         let admin = db.superuser().await;
         admin
@@ -85,8 +90,7 @@ impl Api {
             keys: Arc::new(ApiKeys::mint(SECRET, now()).unwrap()),
             roles: Arc::new(roles),
         };
-        let router =
-            craftbase_gateway::router_with(ctx, craftbase_gateway::GatewayConfig::default());
+        let router = craftbase_gateway::router_with(ctx, config);
         Api { router, db }
     }
 
@@ -128,6 +132,17 @@ impl Api {
             headers,
             body: String::from_utf8(bytes.to_vec()).unwrap(),
         }
+    }
+
+    /// Waits until `path` is known to the schema cache (after a reload).
+    pub async fn wait_for(&self, path: &str, token: Option<&str>) {
+        for _ in 0..100 {
+            if self.get(path, token).await.status != 404 {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("{path} never appeared in the schema cache");
     }
 
     pub async fn get(&self, uri: &str, token: Option<&str>) -> Reply {

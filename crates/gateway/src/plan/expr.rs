@@ -60,11 +60,6 @@ impl<'a> Builder<'a> {
                     self.sql.push(" AS ").ident(&output);
                 }
                 SelectItem::Embed(embed) => {
-                    if embed.spread {
-                        return Err(ApiError::NotImplemented(
-                            "Spread embeds (...rel) are not supported yet".into(),
-                        ));
-                    }
                     let table = src.table.ok_or_else(|| ApiError::NoRelationship {
                         from: src.name.to_owned(),
                         to: embed.name.clone(),
@@ -74,8 +69,12 @@ impl<'a> Builder<'a> {
                         .relationship(table, &embed.name, embed.hint.as_deref())?;
                     let mut child_path = path.to_vec();
                     child_path.push(embed.key().to_owned());
-                    self.embed_value(&rel, alias, &embed.items, &child_path)?;
-                    self.sql.push(" AS ").ident(embed.key());
+                    if embed.spread {
+                        self.spread(&rel, alias, &embed.items, &child_path)?;
+                    } else {
+                        self.embed_value(&rel, alias, &embed.items, &child_path)?;
+                        self.sql.push(" AS ").ident(embed.key());
+                    }
                 }
             }
         }
@@ -131,6 +130,66 @@ impl<'a> Builder<'a> {
             self.sql.push(" LIMIT 1");
         }
         self.sql.push(") _e)");
+        Ok(())
+    }
+
+    /// `...rel(a, b)`: each column of the embed hoisted into the parent, as a value for to-one
+    /// and as an array of values for to-many.
+    fn spread(
+        &mut self,
+        rel: &Relationship,
+        parent_alias: &str,
+        items: &[SelectItem],
+        path: &[String],
+    ) -> Result<(), ApiError> {
+        let cache = self.cache;
+        let target = cache
+            .table(&rel.target_schema, &rel.target)
+            .ok_or_else(|| ApiError::TableNotFound {
+                schema: rel.target_schema.clone(),
+                name: rel.target.clone(),
+            })?;
+        let src = Source::table(target);
+        let items = super::expand_star(target, items);
+        let modifiers = self.query.modifiers.get(path).cloned().unwrap_or_default();
+        for (i, item) in items.iter().enumerate() {
+            let name = match item {
+                SelectItem::Column { field, alias, .. } => alias
+                    .clone()
+                    .or_else(|| field.path.last().map(|s| s.key.clone()))
+                    .unwrap_or_else(|| field.name.clone()),
+                SelectItem::Embed(e) if !e.spread => e.key().to_owned(),
+                _ => {
+                    return Err(ApiError::NotImplemented(
+                        "A spread inside a spread is not supported".into(),
+                    ))
+                }
+            };
+            if i > 0 {
+                self.sql.push(", ");
+            }
+            if rel.to_one {
+                self.sql
+                    .push("(SELECT _e.")
+                    .ident(&name)
+                    .push(" FROM (SELECT ");
+            } else {
+                self.sql
+                    .push("(SELECT coalesce(json_agg(_e.")
+                    .ident(&name)
+                    .push("), '[]') FROM (SELECT ");
+            }
+            let child = self.alias();
+            self.select_list(&src, &child, std::slice::from_ref(item), path)?;
+            self.embed_from_where(rel, parent_alias, &child, &items, path)?;
+            if rel.to_one {
+                self.sql.push(" LIMIT 1");
+            } else {
+                self.order_by(&src, &child, &modifiers.order)?;
+                self.limit_offset(modifiers.limit, modifiers.offset, None);
+            }
+            self.sql.push(") _e) AS ").ident(&name);
+        }
         Ok(())
     }
 

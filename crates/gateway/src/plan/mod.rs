@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 
 use crate::error::ApiError;
 use crate::preferences::{Format, FormatKind};
-use crate::query::ApiQuery;
+use crate::query::{ApiQuery, Field, SelectItem};
 use crate::schema_cache::{Column, SchemaCache, Table};
 use crate::sql::Sql;
 
@@ -86,6 +86,25 @@ impl<'a> Builder<'a> {
         }
         Ok(())
     }
+}
+
+/// `*` becomes the table's columns, so helper columns of a CTE never reach the body.
+pub fn expand_star(table: &Table, items: &[SelectItem]) -> Vec<SelectItem> {
+    let mut out = Vec::new();
+    for item in items {
+        match item {
+            SelectItem::Star => out.extend(table.columns.iter().map(|c| SelectItem::Column {
+                field: Field {
+                    name: c.name.clone(),
+                    path: vec![],
+                },
+                alias: None,
+                cast: None,
+            })),
+            other => out.push(other.clone()),
+        }
+    }
+    out
 }
 
 /// The expression that turns the rows of `_s` into the response body.

@@ -6,7 +6,7 @@ use serde_json::{Map, Value};
 use super::{body_expression, Builder, Source};
 use crate::error::ApiError;
 use crate::preferences::{Format, Resolution};
-use crate::query::{Field, SelectItem};
+use crate::query::SelectItem;
 use crate::schema_cache::Table;
 use crate::sql::Sql;
 
@@ -31,7 +31,8 @@ pub fn build(
     format: Option<Format>,
 ) -> Result<Sql, ApiError> {
     let star = [SelectItem::Star];
-    let items: Vec<SelectItem> = expand_star(table, b.query.select.as_deref().unwrap_or(&star));
+    let items: Vec<SelectItem> =
+        super::expand_star(table, b.query.select.as_deref().unwrap_or(&star));
     let src = Source::table(table);
     let mut has_inserted = false;
     b.sql.push("WITH ");
@@ -78,25 +79,6 @@ pub fn build(
         .push(") _s");
     b.check_paths_used()?;
     Ok(std::mem::take(&mut b.sql))
-}
-
-/// `*` becomes the table's columns, so helper columns of the CTE never reach the body.
-fn expand_star(table: &Table, items: &[SelectItem]) -> Vec<SelectItem> {
-    let mut out = Vec::new();
-    for item in items {
-        match item {
-            SelectItem::Star => out.extend(table.columns.iter().map(|c| SelectItem::Column {
-                field: Field {
-                    name: c.name.clone(),
-                    path: vec![],
-                },
-                alias: None,
-                cast: None,
-            })),
-            other => out.push(other.clone()),
-        }
-    }
-    out
 }
 
 /// The columns a write names, each checked against the table (PGRST204).

@@ -1,0 +1,186 @@
+//! Less common PostgREST features: spread embeds, the Range header, errors raised from SQL,
+//! response GUCs, the pre-request hook, audience checks, DDL reloads and the OpenAPI root.
+
+use craftbase_gateway::GatewayConfig;
+
+use crate::support::{now, service_token, user_token, Api, ALICE, SECRET};
+
+#[tokio::test]
+async fn spread_embeds_hoist_columns() {
+    let api = Api::new().await;
+    let r = api
+        .get("/connector_tools?select=name,...connectors(connector:slug)&connector_id=eq.1755f4f1-8698-5730-b75e-b8a7aafeaedc&limit=1", None)
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()[0]["connector"], "github");
+    let r = api
+        .get(
+            "/connectors?select=slug,...connector_tools(tool:name)&slug=eq.github",
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.json()[0]["tool"].is_array());
+}
+
+#[tokio::test]
+async fn range_header_pages_a_read() {
+    let api = Api::new().await;
+    let r = api
+        .call(
+            "GET",
+            "/connectors?select=slug&order=slug",
+            None,
+            &[("range", "1-2"), ("prefer", "count=exact")],
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 206);
+    assert_eq!(r.header("content-range"), "1-2/8");
+    assert_eq!(r.json()[0]["slug"], "custom-mcp");
+}
+
+#[tokio::test]
+async fn sql_chooses_errors_statuses_and_headers() {
+    let api = Api::new().await;
+    api.sql(
+        r#"create function public.pay() returns int language plpgsql as $$ begin
+             raise sqlstate 'PGRST' using message = '{"code":"123","message":"Payment Required","details":"Quota exceeded","hint":"Upgrade"}',
+               detail = '{"status":402,"headers":{"X-Powered-By":"Nerd Rage"}}';
+           end $$;
+           create function public.bad_raise() returns int language plpgsql as $$ begin
+             raise sqlstate 'PGRST' using message = 'not json';
+           end $$;
+           create function public.teapot() returns int language plpgsql as $$ begin
+             perform set_config('response.status', '418', true);
+             perform set_config('response.headers', '[{"X-Tea":"earl grey"}]', true);
+             return 1;
+           end $$;"#,
+    )
+    .await;
+    api.wait_for("/rpc/teapot", None).await;
+    let r = api.call("POST", "/rpc/pay", None, &[], Some("{}")).await;
+    assert_eq!(r.status, 402);
+    assert_eq!(r.header("x-powered-by"), "Nerd Rage");
+    assert_eq!(
+        r.json(),
+        serde_json::json!({"code":"123","message":"Payment Required","details":"Quota exceeded","hint":"Upgrade"})
+    );
+    let r = api
+        .call("POST", "/rpc/bad_raise", None, &[], Some("{}"))
+        .await;
+    assert_eq!(
+        (r.status.as_u16(), r.json()["code"].as_str()),
+        (500, Some("PGRST121"))
+    );
+    let r = api.call("POST", "/rpc/teapot", None, &[], Some("{}")).await;
+    assert_eq!(r.status, 418);
+    assert_eq!(r.header("x-tea"), "earl grey");
+}
+
+#[tokio::test]
+async fn pre_request_hook_runs_as_the_request_and_may_refuse_it() {
+    let config = GatewayConfig {
+        pre_request: Some(craftbase_gateway::config::pre_request_call(
+            "public.check_request",
+        )),
+        ..GatewayConfig::default()
+    };
+    let api = Api::with_config(config).await;
+    api.sql(
+        r#"create function public.check_request() returns void language plpgsql as $$ begin
+             if current_setting('request.headers', true)::json->>'x-block' = 'yes' then
+               raise sqlstate 'PT403' using message = 'blocked';
+             end if;
+             perform set_config('response.headers', json_build array_placeholder, true);
+           end $$;"#
+            .replace(
+                "json_build array_placeholder",
+                "json_build_array(json_build_object('x-role', current_user))::text",
+            )
+            .as_str(),
+    )
+    .await;
+    api.wait_for("/connectors?limit=1", Some(&user_token(ALICE)))
+        .await;
+    let r = api
+        .get("/connectors?limit=1", Some(&user_token(ALICE)))
+        .await;
+    assert_eq!(r.header("x-role"), "authenticated");
+    let r = api
+        .call("GET", "/connectors", None, &[("x-block", "yes")], None)
+        .await;
+    assert_eq!(
+        (r.status.as_u16(), r.json()["message"].as_str()),
+        (403, Some("blocked"))
+    );
+}
+
+#[tokio::test]
+async fn audience_is_checked_when_configured() {
+    let config = GatewayConfig {
+        jwt_aud: Some("authenticated".into()),
+        ..GatewayConfig::default()
+    };
+    let api = Api::with_config(config).await;
+    assert_eq!(
+        api.get("/connectors?limit=1", Some(&user_token(ALICE)))
+            .await
+            .status,
+        200
+    );
+    let wrong = craftbase_shared::keys::sign(
+        SECRET,
+        &serde_json::json!({"sub": ALICE, "role": "authenticated", "aud": "other", "exp": now() + 60}),
+    )
+    .unwrap();
+    let r = api.get("/connectors?limit=1", Some(&wrong)).await;
+    assert_eq!(
+        (r.status.as_u16(), r.json()["code"].as_str()),
+        (401, Some("PGRST303"))
+    );
+}
+
+#[tokio::test]
+async fn ddl_reloads_the_schema_cache_and_the_root_describes_it() {
+    let api = Api::new().await;
+    api.sql("create table public.fresh (id int primary key, label text); grant all on public.fresh to service_role;")
+        .await;
+    api.wait_for("/fresh", Some(&service_token())).await;
+    let r = api.get("/", None).await;
+    assert_eq!(r.status, 200);
+    assert!(r
+        .header("content-type")
+        .starts_with("application/openapi+json"));
+    let doc = r.json();
+    assert_eq!(doc["swagger"], "2.0");
+    assert!(doc["paths"]["/fresh"].is_object());
+    assert_eq!(
+        doc["definitions"]["fresh"]["properties"]["label"]["format"],
+        "text"
+    );
+}
+
+#[tokio::test]
+async fn a_thousand_tables_load_quickly() {
+    let api = Api::new().await;
+    api.sql(
+        "do $$ begin for i in 1..1000 loop
+           execute format('create table public.bulk_%s (id int primary key, parent int references public.bulk_%s, name text not null, data jsonb)', i, greatest(i - 1, 1));
+         end loop; end $$;",
+    )
+    .await;
+    let client = api.db.superuser().await;
+    let started = std::time::Instant::now();
+    let cache = craftbase_gateway::schema_cache::SchemaCache::load(&client, &["public".to_owned()])
+        .await
+        .unwrap();
+    let elapsed = started.elapsed();
+    eprintln!(
+        "schema cache: {} tables loaded in {elapsed:?}",
+        cache.table_count()
+    );
+    assert!(cache.table("public", "bulk_1000").is_some());
+    assert!(elapsed < std::time::Duration::from_secs(5), "{elapsed:?}");
+    api.wait_for("/bulk_1000", Some(&service_token())).await;
+}
