@@ -1,5 +1,5 @@
 //! One transaction per request on a pooled `authenticator` connection: BEGIN, the request's
-//! settings, the statement and the response GUCs are sent pipelined in one round trip; then
+//! settings, the pre-request hook and the statement are sent pipelined in one round trip; then
 //! COMMIT, or ROLLBACK on error, on `Prefer: tx=rollback`, or when the result breaks a rule.
 
 use std::future::Future;
@@ -32,9 +32,6 @@ const SETUP_SQL: &str =
      set_config('request.jwt.claims', $3, true), set_config('request.method', $4, true), \
      set_config('request.path', $5, true), set_config('request.headers', $6, true), \
      set_config('request.cookies', $7, true)";
-
-const RESPONSE_GUCS_SQL: &str = "select current_setting('response.status', true), \
-     current_setting('response.headers', true)";
 
 /// What the statement returned.
 #[derive(Debug, Clone, Default)]
@@ -120,12 +117,11 @@ async fn run_inner(
             None => Ok(()),
         }
     };
-    let (begun, set, pre, main, gucs) = in_order(
+    let (begun, set, pre, main) = in_order(
         client.batch_execute(begin),
         client.query_typed(SETUP_SQL, &setup),
         pre_request,
         client.query_typed(&sql.text, &params),
-        client.query_typed(RESPONSE_GUCS_SQL, &[]),
     )
     .await;
     let authenticated = settings.authenticated;
@@ -134,29 +130,31 @@ async fn run_inner(
         set.map_err(|e| ApiError::from_db(&e, authenticated))?;
         pre.map_err(|e| ApiError::from_db(&e, authenticated))?;
         let rows = main.map_err(|e| ApiError::from_db(&e, authenticated))?;
-        let gucs = gucs.map_err(|e| ApiError::from_db(&e, authenticated))?;
         let row = rows.first().ok_or(ApiError::Internal)?;
-        let guc = gucs.first();
+        // Columns: total, rows, body, [inserted, location,] response.status, response.headers.
+        let n = row.len();
+        let text = |i: usize| -> Result<Option<String>, ApiError> {
+            Ok(row
+                .try_get::<_, Option<String>>(i)
+                .map_err(internal)?
+                .filter(|s| !s.is_empty()))
+        };
         let outcome = Outcome {
             total: row.try_get(0).map_err(internal)?,
             rows: row.try_get(1).map_err(internal)?,
             body: row.try_get(2).map_err(internal)?,
-            inserted: if row.len() > 3 {
+            inserted: if n > 5 {
                 row.try_get(3).map_err(internal)?
             } else {
                 None
             },
-            location: if row.len() > 4 {
+            location: if n > 5 {
                 row.try_get(4).map_err(internal)?
             } else {
                 None
             },
-            status: guc
-                .and_then(|g| g.get::<_, Option<String>>(0))
-                .filter(|s| !s.is_empty()),
-            headers: guc
-                .and_then(|g| g.get::<_, Option<String>>(1))
-                .filter(|s| !s.is_empty()),
+            status: text(n - 2)?,
+            headers: text(n - 1)?,
         };
         check(&outcome)?;
         Ok(outcome)
@@ -179,33 +177,31 @@ fn internal(e: tokio_postgres::Error) -> ApiError {
     ApiError::Internal
 }
 
-/// Awaits five futures, polling them first in this order so that their messages reach the
+/// Awaits four futures, polling them first in this order so that their messages reach the
 /// connection in order and travel pipelined.
-async fn in_order<A, B, C, D, E>(
+async fn in_order<A, B, C, D>(
     a: impl Future<Output = A>,
     b: impl Future<Output = B>,
     c: impl Future<Output = C>,
     d: impl Future<Output = D>,
-    e: impl Future<Output = E>,
-) -> (A, B, C, D, E) {
-    let (mut a, mut b, mut c, mut d, mut e) = (pin!(a), pin!(b), pin!(c), pin!(d), pin!(e));
-    let (mut ra, mut rb, mut rc, mut rd, mut re) = (None, None, None, None, None);
+) -> (A, B, C, D) {
+    let (mut a, mut b, mut c, mut d) = (pin!(a), pin!(b), pin!(c), pin!(d));
+    let (mut ra, mut rb, mut rc, mut rd) = (None, None, None, None);
     std::future::poll_fn(|cx| {
         poll_once(a.as_mut(), &mut ra, cx);
         poll_once(b.as_mut(), &mut rb, cx);
         poll_once(c.as_mut(), &mut rc, cx);
         poll_once(d.as_mut(), &mut rd, cx);
-        poll_once(e.as_mut(), &mut re, cx);
-        if ra.is_some() && rb.is_some() && rc.is_some() && rd.is_some() && re.is_some() {
+        if ra.is_some() && rb.is_some() && rc.is_some() && rd.is_some() {
             Poll::Ready(())
         } else {
             Poll::Pending
         }
     })
     .await;
-    match (ra, rb, rc, rd, re) {
-        (Some(a), Some(b), Some(c), Some(d), Some(e)) => (a, b, c, d, e),
-        _ => unreachable!("poll_fn returns only when all five are ready"),
+    match (ra, rb, rc, rd) {
+        (Some(a), Some(b), Some(c), Some(d)) => (a, b, c, d),
+        _ => unreachable!("poll_fn returns only when all four are ready"),
     }
 }
 

@@ -107,6 +107,14 @@ pub fn expand_star(table: &Table, items: &[SelectItem]) -> Vec<SelectItem> {
     out
 }
 
+/// The response GUCs as the statement's last two columns: the projection runs after the rows
+/// (and any function they called), so it sees what SQL set.
+pub fn response_gucs(sql: &mut Sql) {
+    sql.push(
+        ", current_setting('response.status', true), current_setting('response.headers', true)",
+    );
+}
+
 /// The expression that turns the rows of `_s` into the response body.
 pub fn body_expression(sql: &mut Sql, format: Format, scalar: bool) {
     let rows = if scalar { "_s.v" } else { "_s" };

@@ -36,6 +36,7 @@ pub fn build(b: &mut Builder, table: &Table, opts: &ReadOptions) -> Result<Sql, 
     }
     b.sql.push(", count(*), ");
     body_expression(&mut b.sql, opts.format, false);
+    super::response_gucs(&mut b.sql);
     let alias = b.alias();
     b.sql.push(" FROM (SELECT ");
     b.select_list(&src, &alias, items, &[])?;

@@ -120,6 +120,7 @@ pub fn build(
         };
         body_expression(&mut b.sql, format, scalar);
     }
+    super::response_gucs(&mut b.sql);
     b.sql.push(" FROM (SELECT ");
     if scalar {
         b.sql.push("\"t1\".\"pgrst_scalar\" AS v");

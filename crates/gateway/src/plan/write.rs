@@ -70,6 +70,7 @@ pub fn build(
     }
     b.sql.push(", ");
     location(&mut b.sql, table);
+    super::response_gucs(&mut b.sql);
     let alias = b.alias();
     b.sql.push(" FROM (SELECT ");
     b.select_list(&src, &alias, &items, &[])?;

@@ -1,0 +1,288 @@
+//! Load generator: GET by primary key and a filtered list on `pipeline_jobs`, both under RLS as
+//! an authenticated user, through the gateway over HTTP at 1, 10 and 50 concurrent connections;
+//! and, in the same run, the ceiling: the same transaction (set_config + statement) sent straight
+//! to PostgreSQL with tokio-postgres over a pool of the same size.
+//!
+//! `cargo run --release -p craftbase-gateway --example load -- [seconds per run]`
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use craftbase_shared::{keys, ApiKeys, JwtVerifier, RoleSwitch, ServiceContext};
+use craftbase_testkit::TestDb;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+use tokio_postgres::types::{ToSql, Type};
+
+const USER: &str = "11111111-1111-4111-8111-111111111111";
+const OTHER: &str = "22222222-2222-4222-8222-222222222222";
+const SECRET: &str = "load-test-secret-of-enough-length-0123456789";
+const CONCURRENCY: [usize; 3] = [1, 10, 50];
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let seconds: u64 = std::env::args()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(10);
+    let db = TestDb::new(craftbase::migrations::platform_and_app).await;
+    seed(&db).await?;
+    let ids = job_ids(&db).await?;
+
+    let pool_size = *CONCURRENCY.iter().max().unwrap_or(&50);
+    let pool = craftbase_shared::pool::build(db.config("authenticator"), pool_size);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_secs();
+    let ctx = ServiceContext {
+        roles: Arc::new(RoleSwitch::load(&**pool.get().await?).await?),
+        db: pool,
+        admin: craftbase_shared::pool::build(db.config("postgres"), 2),
+        admin_conninfo: craftbase_shared::pool::conninfo(&db.config("postgres")),
+        jwt: Arc::new(JwtVerifier::hs256(SECRET, None)),
+        keys: Arc::new(ApiKeys::mint(SECRET, now)?),
+    };
+    let router = craftbase_gateway::router(ctx);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    let token = keys::sign(
+        SECRET,
+        &serde_json::json!({"sub": USER, "role": "authenticated", "aud": "authenticated", "exp": now + 86_400}),
+    )?;
+    let claims = serde_json::json!({"sub": USER, "role": "authenticated", "aud": "authenticated"})
+        .to_string();
+    let direct = craftbase_shared::pool::build(db.config("authenticator"), pool_size);
+
+    println!("| scenario | connections | gateway req/s | p50 ms | p99 ms | ceiling req/s | p50 ms | p99 ms | ratio |");
+    println!("|---|---|---|---|---|---|---|---|---|");
+    for scenario in [Scenario::ByKey, Scenario::List] {
+        for &n in &CONCURRENCY {
+            let duration = Duration::from_secs(seconds);
+            let http = run(n, duration, |i| {
+                let (ids, token) = (ids.clone(), token.clone());
+                async move { http_worker(addr, &token, scenario, &ids, i, duration).await }
+            })
+            .await?;
+            let ceiling = run(n, duration, |i| {
+                let (ids, claims, pool) = (ids.clone(), claims.clone(), direct.clone());
+                async move { sql_worker(&pool, &claims, scenario, &ids, i, duration).await }
+            })
+            .await?;
+            println!(
+                "| {} | {n} | {:.0} | {:.2} | {:.2} | {:.0} | {:.2} | {:.2} | {:.2} |",
+                scenario.name(),
+                http.rate,
+                http.p50,
+                http.p99,
+                ceiling.rate,
+                ceiling.p50,
+                ceiling.p99,
+                http.rate / ceiling.rate
+            );
+        }
+    }
+    Ok(())
+}
+
+#[derive(Clone, Copy)]
+enum Scenario {
+    ByKey,
+    List,
+}
+
+impl Scenario {
+    fn name(self) -> &'static str {
+        match self {
+            Scenario::ByKey => "GET by primary key",
+            Scenario::List => "filtered list",
+        }
+    }
+
+    fn path(self, id: &str) -> String {
+        match self {
+            Scenario::ByKey => format!("/pipeline_jobs?id=eq.{id}"),
+            Scenario::List => format!(
+                "/pipeline_jobs?select=*&user_id=eq.{USER}&status=eq.succeeded&order=created_at.desc&limit=10"
+            ),
+        }
+    }
+
+    /// What the gateway sends for the same request, written by hand.
+    fn sql(self) -> &'static str {
+        match self {
+            Scenario::ByKey => "select null::int8, count(*), coalesce(json_agg(_s), '[]')::text from \
+                 (select t.* from public.pipeline_jobs t where t.id = $1::uuid) _s",
+            Scenario::List => "select null::int8, count(*), coalesce(json_agg(_s), '[]')::text from \
+                 (select t.* from public.pipeline_jobs t where t.user_id = $1::uuid and t.status = 'succeeded' \
+                 order by t.created_at desc limit 10) _s",
+        }
+    }
+}
+
+struct Stats {
+    rate: f64,
+    p50: f64,
+    p99: f64,
+}
+
+/// Runs `n` workers for `duration` and merges their latencies (microseconds).
+async fn run<F, Fut>(n: usize, duration: Duration, worker: F) -> anyhow::Result<Stats>
+where
+    F: Fn(usize) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<Vec<u32>>> + Send + 'static,
+{
+    let tasks: Vec<_> = (0..n).map(|i| tokio::spawn(worker(i))).collect();
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await??);
+    }
+    all.sort_unstable();
+    let pct = |p: f64| {
+        all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1)))
+            .map_or(0.0, |v| *v as f64 / 1000.0)
+    };
+    Ok(Stats {
+        rate: all.len() as f64 / duration.as_secs_f64(),
+        p50: pct(0.50),
+        p99: pct(0.99),
+    })
+}
+
+/// One keep-alive HTTP/1.1 connection sending requests back to back.
+async fn http_worker(
+    addr: std::net::SocketAddr,
+    token: &str,
+    scenario: Scenario,
+    ids: &[String],
+    seed: usize,
+    duration: Duration,
+) -> anyhow::Result<Vec<u32>> {
+    let stream = TcpStream::connect(addr).await?;
+    stream.set_nodelay(true)?;
+    let (read, mut write) = stream.into_split();
+    let mut read = BufReader::new(read);
+    let mut latencies = Vec::new();
+    let deadline = Instant::now() + duration;
+    let mut i = seed;
+    let mut line = String::new();
+    while Instant::now() < deadline {
+        let path = scenario.path(&ids[i % ids.len()]);
+        i += 7;
+        let started = Instant::now();
+        let request = format!(
+            "GET {path} HTTP/1.1\r\nhost: bench\r\nauthorization: Bearer {token}\r\naccept-profile: public\r\n\r\n"
+        );
+        write.write_all(request.as_bytes()).await?;
+        let mut length = 0usize;
+        let mut status_ok = false;
+        loop {
+            line.clear();
+            read.read_line(&mut line).await?;
+            if line.starts_with("HTTP/1.1 ") {
+                status_ok = line.starts_with("HTTP/1.1 200");
+            }
+            if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                length = v.trim().parse()?;
+            }
+            if line == "\r\n" || line.is_empty() {
+                break;
+            }
+        }
+        let mut body = vec![0u8; length];
+        read.read_exact(&mut body).await?;
+        anyhow::ensure!(
+            status_ok,
+            "request failed: {}",
+            String::from_utf8_lossy(&body)
+        );
+        latencies.push(started.elapsed().as_micros() as u32);
+    }
+    Ok(latencies)
+}
+
+/// The same transaction straight to PostgreSQL: BEGIN, the settings, the statement, COMMIT.
+async fn sql_worker(
+    pool: &deadpool_postgres::Pool,
+    claims: &str,
+    scenario: Scenario,
+    ids: &[String],
+    seed: usize,
+    duration: Duration,
+) -> anyhow::Result<Vec<u32>> {
+    let mut latencies = Vec::new();
+    let deadline = Instant::now() + duration;
+    let mut i = seed;
+    while Instant::now() < deadline {
+        let key = match scenario {
+            Scenario::ByKey => ids[i % ids.len()].clone(),
+            Scenario::List => USER.to_owned(),
+        };
+        i += 7;
+        let started = Instant::now();
+        let client = pool.get().await?;
+        let setup: [&(dyn ToSql + Sync); 7] = [
+            &"\"public\", \"extensions\"",
+            &"authenticated",
+            &claims,
+            &"GET",
+            &"/pipeline_jobs",
+            &"{}",
+            &"{}",
+        ];
+        let setup: Vec<_> = setup.into_iter().map(|p| (p, Type::TEXT)).collect();
+        let params: [(&(dyn ToSql + Sync), Type); 1] = [(&key, Type::TEXT)];
+        let (begun, set, rows) = tokio::join!(
+            client.batch_execute("BEGIN ISOLATION LEVEL READ COMMITTED READ ONLY"),
+            client.query_typed(
+                "select set_config('search_path', $1, true), set_config('role', $2, true), \
+                 set_config('request.jwt.claims', $3, true), set_config('request.method', $4, true), \
+                 set_config('request.path', $5, true), set_config('request.headers', $6, true), \
+                 set_config('request.cookies', $7, true)",
+                &setup
+            ),
+            client.query_typed(scenario.sql(), &params),
+        );
+        begun?;
+        set?;
+        let rows = rows?;
+        anyhow::ensure!(!rows.is_empty());
+        client.batch_execute("COMMIT").await?;
+        latencies.push(started.elapsed().as_micros() as u32);
+    }
+    Ok(latencies)
+}
+
+async fn seed(db: &TestDb) -> anyhow::Result<()> {
+    let admin = db.superuser().await;
+    admin
+        .batch_execute(&format!(
+            "insert into auth.users (id, aud, role, email, created_at, updated_at)
+             values ('{USER}', 'authenticated', 'authenticated', 'load@example.com', now(), now()),
+                    ('{OTHER}', 'authenticated', 'authenticated', 'other@example.com', now(), now());
+             insert into public.pipeline_jobs (user_id, connector_id, type, status, input, created_at)
+             select case when g % 2 = 0 then '{USER}'::uuid else '{OTHER}'::uuid end,
+                    (select id from public.connectors order by slug limit 1 offset g % 8),
+                    'tool_execution',
+                    (array['queued','running','succeeded','failed'])[1 + g % 4]::public.job_status,
+                    jsonb_build_object('n', g),
+                    now() - g * interval '1 minute'
+             from generate_series(1, 10000) g;
+             analyze public.pipeline_jobs;"
+        ))
+        .await?;
+    Ok(())
+}
+
+async fn job_ids(db: &TestDb) -> anyhow::Result<Vec<String>> {
+    let admin = db.superuser().await;
+    let rows = admin
+        .query(
+            &format!(
+                "select id::text from public.pipeline_jobs where user_id = '{USER}' limit 1000"
+            ),
+            &[],
+        )
+        .await?;
+    Ok(rows.iter().map(|r| r.get(0)).collect())
+}
