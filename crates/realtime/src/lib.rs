@@ -1,19 +1,70 @@
 //! The Supabase-Realtime-compatible service served at `/realtime/v1`: Phoenix channels carrying
 //! `postgres_changes`, broadcast and presence.
 
+pub mod changes;
+pub mod hub;
+pub mod private;
+pub mod protocol;
+mod rest;
+pub mod session;
+mod socket;
+pub mod token;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use axum::routing::{get, post};
 use axum::Router;
-use craftbase_shared::{ServiceContext, ServiceError};
+use craftbase_shared::ServiceContext;
+
+use changes::catalog::Catalog;
+use hub::Hub;
 
 /// The `supabase_realtime` publication and the `realtime` schema (private-channel messages).
 pub const SCHEMA_SQL: &str = include_str!("../sql/realtime.sql");
 
-/// The realtime routes, with the `/realtime/v1` prefix already stripped.
-pub fn router(ctx: ServiceContext) -> Router {
-    Router::new()
-        .fallback(|| async {
-            ServiceError::NotImplemented {
-                service: "realtime (/realtime/v1)",
-            }
+/// The service's shared state: the context, who listens, and the catalog cache.
+pub struct Realtime {
+    pub ctx: ServiceContext,
+    pub hub: Hub,
+    pub catalog: Catalog,
+    streaming: AtomicBool,
+}
+
+impl Realtime {
+    /// State for `ctx`, without starting replication (tests drive sessions directly).
+    pub fn new(ctx: ServiceContext) -> Arc<Realtime> {
+        Arc::new(Realtime {
+            catalog: Catalog::new(ctx.admin.clone()),
+            ctx,
+            hub: Hub::default(),
+            streaming: AtomicBool::new(false),
         })
-        .with_state(ctx)
+    }
+
+    /// Whether the replication stream has connected at least once.
+    pub fn is_streaming(&self) -> bool {
+        self.streaming.load(Ordering::Relaxed)
+    }
+
+    fn replication_up(&self) {
+        self.streaming.store(true, Ordering::Relaxed);
+    }
+}
+
+/// The realtime routes, with the `/realtime/v1` prefix already stripped. Starts the replication
+/// task, which retries on its own when the database is unavailable.
+pub fn router(ctx: ServiceContext) -> Router {
+    let rt = Realtime::new(ctx);
+    tokio::spawn(changes::stream::run(rt.clone()));
+    routes(rt)
+}
+
+/// The routes over existing state.
+pub fn routes(rt: Arc<Realtime>) -> Router {
+    Router::new()
+        .route("/websocket", get(socket::upgrade))
+        .route("/api/broadcast", post(rest::batch))
+        .route("/api/broadcast/{topic}/events/{event}", post(rest::single))
+        .with_state(rt)
 }

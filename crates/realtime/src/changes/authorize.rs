@@ -1,0 +1,358 @@
+//! Who receives a committed change (realtime-authorization.md): a subscriber whose binding
+//! matches the change receives it only if its role may SELECT the row's primary key and the
+//! table's SELECT policies, evaluated for its claims on the values that were committed, let it
+//! see the row. DELETEs are checked on the old row, so a hidden row's deletion reaches nobody.
+//!
+//! Subscribers with equal claims share one check, and one statement per (table, role) checks
+//! every (claims group, row) pair of a batch of changes.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use serde_json::{json, Map, Value};
+
+use super::catalog::{Access, Probe, Table, TypeKind};
+use super::payload::{self, Data};
+use crate::hub::{Identity, PgSubscription};
+use crate::protocol::Message;
+use crate::Realtime;
+
+/// Subscriptions paired with the position of the row they want.
+type Pairs<'a> = Vec<(usize, &'a Arc<PgSubscription>)>;
+
+/// A row as the WAL carried it: column name and text value (`None` = NULL). Columns missing
+/// from the list were not sent (unchanged TOAST).
+pub type Row = Vec<(Arc<str>, Option<String>)>;
+
+/// One decoded change.
+#[derive(Debug, Clone)]
+pub struct Change {
+    pub table_oid: u32,
+    /// INSERT, UPDATE or DELETE.
+    pub kind: &'static str,
+    pub new: Option<Row>,
+    pub old: Option<Row>,
+}
+
+/// A committed transaction's changes.
+#[derive(Debug, Clone)]
+pub struct Transaction {
+    pub commit_timestamp: String,
+    pub changes: Vec<Change>,
+}
+
+fn cell<'a>(row: &'a Row, column: &str) -> Option<Option<&'a str>> {
+    row.iter()
+        .find(|(n, _)| &**n == column)
+        .map(|(_, v)| v.as_deref())
+}
+
+/// The row the decision is made on: the new row (old values filling unchanged TOAST) for
+/// INSERT and UPDATE, the old row for DELETE.
+fn decision_row(change: &Change) -> Row {
+    match (change.kind, &change.new, &change.old) {
+        ("DELETE", _, Some(old)) => old.clone(),
+        (_, Some(new), old) => {
+            let mut row = new.clone();
+            if let Some(old) = old {
+                for (name, value) in old {
+                    if !row.iter().any(|(n, _)| n == name) {
+                        row.push((name.clone(), value.clone()));
+                    }
+                }
+            }
+            row
+        }
+        _ => Vec::new(),
+    }
+}
+
+/// Whether a subscription's event and filters accept the change.
+fn wants(sub: &PgSubscription, table: &Table, change: &Change, row: &Row) -> bool {
+    sub.event.accepts(change.kind)
+        && sub.conditions.iter().all(|c| {
+            let kind = table
+                .column(&c.column)
+                .map_or(TypeKind::Text, |col| col.kind);
+            c.matches(kind, cell(row, &c.column))
+        })
+}
+
+/// Delivers a batch of committed transactions to their subscribers, in commit order.
+pub async fn deliver(rt: &Realtime, batch: &[Transaction]) {
+    // Every change of the batch, flattened, with its transaction's commit time.
+    let changes: Vec<(&str, &Change)> = batch
+        .iter()
+        .flat_map(|t| {
+            t.changes
+                .iter()
+                .map(move |c| (t.commit_timestamp.as_str(), c))
+        })
+        .collect();
+    let mut by_table: HashMap<u32, Vec<usize>> = HashMap::new();
+    for (i, (_, c)) in changes.iter().enumerate() {
+        by_table.entry(c.table_oid).or_default().push(i);
+    }
+    // (change index) → the subscriptions that receive it, with the payload's role access.
+    let mut receivers: Vec<Vec<(Arc<PgSubscription>, Arc<Access>)>> =
+        vec![Vec::new(); changes.len()];
+    let mut tables: HashMap<u32, Arc<Table>> = HashMap::new();
+    for (oid, indices) in by_table {
+        let subs = rt.hub.subscriptions(oid);
+        if subs.is_empty() {
+            continue;
+        }
+        let table = match table_for(rt, oid, &changes, &indices).await {
+            Ok(t) => t,
+            Err(e) => {
+                tracing::warn!(error = %e, oid, "cannot read a published table's definition");
+                continue;
+            }
+        };
+        let rows: Vec<Row> = indices
+            .iter()
+            .map(|&i| decision_row(changes[i].1))
+            .collect();
+        tracing::debug!(table = %table.name, changes = indices.len(), subscriptions = subs.len(), "authorizing changes");
+        // role → identity → [(position in `indices`, subscription)]
+        let mut wanted: HashMap<&str, HashMap<&Identity, Pairs>> = HashMap::new();
+        for (pos, &i) in indices.iter().enumerate() {
+            for sub in &subs {
+                if wants(sub, &table, changes[i].1, &rows[pos]) {
+                    wanted
+                        .entry(sub.identity.role.as_str())
+                        .or_default()
+                        .entry(&sub.identity)
+                        .or_default()
+                        .push((pos, sub));
+                }
+            }
+        }
+        for (role, groups) in wanted {
+            let access = match rt.catalog.access(&table, role).await {
+                Ok(a) => a,
+                Err(e) => {
+                    tracing::warn!(error = %e, role, "cannot read a role's access; change withheld");
+                    continue;
+                }
+            };
+            if !access.sees_primary_key && !table.primary_key.is_empty() {
+                continue;
+            }
+            let visible = match &access.probe {
+                None => groups.into_values().flatten().collect(),
+                Some(Probe::DenyAll) => Vec::new(),
+                Some(Probe::Sql(sql)) => probe(rt, &table, sql, &rows, groups).await,
+            };
+            tracing::debug!(role, visible = visible.len(), "visibility decided");
+            for (pos, sub) in visible {
+                receivers[indices[pos]].push((sub.clone(), access.clone()));
+            }
+        }
+        tables.insert(oid, table);
+    }
+    for (i, (commit_ts, change)) in changes.iter().enumerate() {
+        if receivers[i].is_empty() {
+            continue;
+        }
+        send(&tables[&change.table_oid], commit_ts, change, &receivers[i]);
+    }
+}
+
+/// The table's definition, reloaded when the WAL carries a column the cache does not know.
+async fn table_for(
+    rt: &Realtime,
+    oid: u32,
+    changes: &[(&str, &Change)],
+    indices: &[usize],
+) -> Result<Arc<Table>, anyhow::Error> {
+    let table = rt.catalog.table(oid).await?;
+    let stale = indices.iter().any(|&i| {
+        let c = changes[i].1;
+        c.new
+            .iter()
+            .chain(c.old.iter())
+            .flatten()
+            .any(|(n, _)| table.column(n).is_none())
+    });
+    if stale {
+        rt.catalog.invalidate(oid);
+        return rt.catalog.table(oid).await;
+    }
+    Ok(table)
+}
+
+/// Runs the policy probe for every claims group of one role; returns the visible pairs. A
+/// failed round trip withholds the rows (fails closed) and is logged.
+async fn probe<'a>(
+    rt: &Realtime,
+    table: &Table,
+    sql: &str,
+    rows: &[Row],
+    groups: HashMap<&Identity, Pairs<'a>>,
+) -> Pairs<'a> {
+    let groups: Vec<(&Identity, Pairs)> = groups.into_iter().collect();
+    let wal_rows: Vec<Value> = rows.iter().map(|r| row_json(table, r)).collect();
+    let spec: Vec<Value> = groups
+        .iter()
+        .map(|(id, pairs)| {
+            let mut positions: Vec<usize> = pairs.iter().map(|(p, _)| p + 1).collect();
+            positions.dedup();
+            json!({"role": id.role, "claims": id.claims, "rows": positions})
+        })
+        .collect();
+    let result = async {
+        let client = rt.ctx.db.get().await?;
+        let rows = client
+            .query(
+                "select grp, idx from realtime.craftbase_visible($1, $2::text::jsonb, $3::text::jsonb)",
+                &[
+                    &sql,
+                    &Value::Array(spec).to_string(),
+                    &Value::Array(wal_rows).to_string(),
+                ],
+            )
+            .await?;
+        Ok::<_, anyhow::Error>(
+            rows.iter()
+                .map(|r| (r.get::<_, i32>(0) as usize, r.get::<_, i32>(1) as usize - 1))
+                .collect::<Vec<_>>(),
+        )
+    }
+    .await;
+    let seen = match result {
+        Ok(seen) => seen,
+        Err(e) => {
+            tracing::warn!(error = %e, table = %table.name, "visibility check failed; changes withheld");
+            return Vec::new();
+        }
+    };
+    let mut visible = Vec::new();
+    for (g, pos) in seen {
+        if let Some((_, pairs)) = groups.get(g) {
+            visible.extend(pairs.iter().filter(|(p, _)| *p == pos).cloned());
+        }
+    }
+    visible
+}
+
+/// The row as `jsonb_populate_recordset` reads it: text values, JSON values for json columns.
+fn row_json(table: &Table, row: &Row) -> Value {
+    let mut m = Map::new();
+    for (name, value) in row {
+        let v = match (value, table.column(name)) {
+            (None, _) => Value::Null,
+            (Some(t), Some(col)) if col.kind == TypeKind::Json => {
+                serde_json::from_str(t).unwrap_or(Value::Null)
+            }
+            (Some(t), _) => Value::String(t.clone()),
+        };
+        m.insert(name.to_string(), v);
+    }
+    Value::Object(m)
+}
+
+/// The JSON record of a row, keeping only columns the role may see (and `keep` allows).
+fn record(
+    table: &Table,
+    row: &Row,
+    access: &Access,
+    keep: &dyn Fn(&str) -> bool,
+) -> Map<String, Value> {
+    let mut m = Map::new();
+    for col in &table.columns {
+        if !access.columns.contains(&col.name) || !keep(&col.name) {
+            continue;
+        }
+        if let Some(v) = cell(row, &col.name) {
+            m.insert(col.name.clone(), payload::value(col, v));
+        }
+    }
+    m
+}
+
+/// Sends one change to its receivers: one payload per role, one message per channel listing
+/// the ids of that channel's matching bindings.
+fn send(
+    table: &Table,
+    commit_ts: &str,
+    change: &Change,
+    receivers: &[(Arc<PgSubscription>, Arc<Access>)],
+) {
+    let mut by_role: HashMap<&str, (Value, Vec<&Arc<PgSubscription>>)> = HashMap::new();
+    for (sub, access) in receivers {
+        let entry = by_role
+            .entry(sub.identity.role.as_str())
+            .or_insert_with(|| (data(table, commit_ts, change, access), Vec::new()));
+        entry.1.push(sub);
+    }
+    for (data, subs) in by_role.into_values() {
+        // (socket, topic) → the ids of its bindings that match, and one of its subscriptions.
+        type Channel<'s> = ((u64, &'s str), Vec<u32>, &'s Arc<PgSubscription>);
+        let mut channels: Vec<Channel> = Vec::new();
+        for sub in subs {
+            let key = (sub.outlet.socket, sub.topic.as_str());
+            match channels.iter_mut().find(|(k, _, _)| *k == key) {
+                Some((_, ids, _)) => {
+                    if !ids.contains(&sub.id) {
+                        ids.push(sub.id)
+                    }
+                }
+                None => channels.push((key, vec![sub.id], sub)),
+            }
+        }
+        for ((_, topic), ids, sub) in channels {
+            sub.outlet.send(Message::push(
+                topic,
+                "postgres_changes",
+                json!({"ids": ids, "data": data}),
+            ));
+        }
+    }
+}
+
+fn data(table: &Table, commit_ts: &str, change: &Change, access: &Access) -> Value {
+    let columns: Vec<&super::catalog::Column> = table
+        .columns
+        .iter()
+        .filter(|c| access.columns.contains(&c.name))
+        .collect();
+    let all = |_: &str| true;
+    let new = change.new.as_ref().map(|n| {
+        // Unchanged TOAST values come from the old row when it has them.
+        let mut row = n.clone();
+        if let Some(old) = &change.old {
+            for (name, value) in old {
+                if !row.iter().any(|(k, _)| k == name) {
+                    row.push((name.clone(), value.clone()));
+                }
+            }
+        }
+        record(table, &row, access, &all)
+    });
+    let old = change.old.as_ref().map(|o| {
+        if change.kind == "DELETE" && table.rls {
+            // As Supabase: on RLS tables a DELETE carries only the primary key.
+            let pk = |c: &str| table.primary_key.iter().any(|k| k == c);
+            record(table, o, access, &pk)
+        } else {
+            record(table, o, access, &all)
+        }
+    });
+    let (record, old_record) = match change.kind {
+        "INSERT" => (new, None),
+        "UPDATE" => (new, Some(old.unwrap_or_default())),
+        _ => (None, Some(old.unwrap_or_default())),
+    };
+    Data {
+        schema: &table.schema,
+        table: &table.name,
+        commit_timestamp: commit_ts,
+        kind: change.kind,
+        columns: &columns,
+        record,
+        old_record,
+        errors: None,
+    }
+    .to_value()
+}

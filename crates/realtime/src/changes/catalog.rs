@@ -1,0 +1,310 @@
+//! What realtime reads from the catalog, as the database owner: the published tables, their
+//! columns with type names, primary keys, and for each role its column grants and the SELECT
+//! policies that apply to it. Cached, and reloaded when a Relation message or a timeout says the
+//! definition may have changed.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use deadpool_postgres::Pool;
+
+/// How long role access (grants, policies) is trusted before it is read again.
+const ACCESS_TTL: Duration = Duration::from_secs(2);
+
+/// How a column's text form is compared and turned into JSON.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TypeKind {
+    Integer,
+    Float,
+    Bool,
+    Json,
+    Uuid,
+    Timestamp,
+    Array,
+    Text,
+}
+
+impl TypeKind {
+    /// The kind of a type, by its `pg_type.typname` and category.
+    pub fn of(typname: &str, category: &str) -> TypeKind {
+        match typname {
+            "int2" | "int4" | "int8" | "oid" => TypeKind::Integer,
+            "float4" | "float8" | "numeric" => TypeKind::Float,
+            "bool" => TypeKind::Bool,
+            "json" | "jsonb" => TypeKind::Json,
+            "uuid" => TypeKind::Uuid,
+            "timestamptz" | "timestamp" => TypeKind::Timestamp,
+            _ if category == "A" => TypeKind::Array,
+            _ => TypeKind::Text,
+        }
+    }
+}
+
+/// A column of a published table.
+#[derive(Clone, Debug)]
+pub struct Column {
+    pub name: String,
+    /// `pg_type.typname`, as Supabase sends it in `columns` (`int4`, `_text`, an enum's name).
+    pub typname: String,
+    pub kind: TypeKind,
+    /// For arrays, the kind of the elements.
+    pub element: TypeKind,
+}
+
+/// A published table.
+#[derive(Debug)]
+pub struct Table {
+    pub oid: u32,
+    pub schema: String,
+    pub name: String,
+    /// In attnum order, dropped columns left out.
+    pub columns: Vec<Column>,
+    /// Primary-key column names (from `pg_index`, not the Relation message's identity flags).
+    pub primary_key: Vec<String>,
+    pub rls: bool,
+}
+
+impl Table {
+    /// The column named `name`.
+    pub fn column(&self, name: &str) -> Option<&Column> {
+        self.columns.iter().find(|c| c.name == name)
+    }
+
+    /// `"schema"."name"`, quoted.
+    pub fn qualified(&self) -> String {
+        format!("{}.{}", quote_ident(&self.schema), quote_ident(&self.name))
+    }
+}
+
+/// What one role may see of one table.
+#[derive(Debug)]
+pub struct Access {
+    /// Columns the role may SELECT, in table order.
+    pub columns: Vec<String>,
+    /// Whether the role may SELECT every primary-key column.
+    pub sees_primary_key: bool,
+    /// The probe to run under the role, or `None` when RLS does not apply to it (no RLS, a
+    /// superuser or BYPASSRLS role, or the owner without FORCE).
+    pub probe: Option<Probe>,
+}
+
+/// The SELECT policies of a table as they apply to one role, evaluated over WAL rows.
+#[derive(Debug, Clone)]
+pub enum Probe {
+    /// No permissive policy applies: RLS hides every row.
+    DenyAll,
+    /// `select ordinality from jsonb_populate_recordset(null::t, $1) with ordinality as t
+    /// where ordinality = any($2) and <policies>`.
+    Sql(Arc<str>),
+}
+
+/// Quotes an identifier for SQL.
+pub fn quote_ident(s: &str) -> String {
+    format!("\"{}\"", s.replace('"', "\"\""))
+}
+
+/// Role access by (table oid, role), with when it was read.
+type AccessCache = HashMap<(u32, String), (Instant, Arc<Access>)>;
+
+/// The catalog cache.
+pub struct Catalog {
+    admin: Pool,
+    tables: Mutex<HashMap<u32, Arc<Table>>>,
+    access: Mutex<AccessCache>,
+}
+
+impl Catalog {
+    pub fn new(admin: Pool) -> Catalog {
+        Catalog {
+            admin,
+            tables: Mutex::new(HashMap::new()),
+            access: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Forgets what is known of `oid` (its definition changed).
+    pub fn invalidate(&self, oid: u32) {
+        lock(&self.tables).remove(&oid);
+        lock(&self.access).retain(|(t, _), _| *t != oid);
+    }
+
+    /// The published tables matching a binding's schema and table (`*` = any), as (schema, name).
+    pub async fn published(
+        &self,
+        schema: &str,
+        table: &str,
+    ) -> Result<Vec<(String, String)>, anyhow::Error> {
+        let client = self.admin.get().await?;
+        let rows = client
+            .query(
+                "select schemaname::text, tablename::text from pg_publication_tables
+                 where pubname = 'supabase_realtime'
+                   and ($1 = '*' or schemaname = $1) and ($2 = '*' or tablename = $2)",
+                &[&schema, &table],
+            )
+            .await?;
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+    }
+
+    /// The table with `oid`, loaded on first use.
+    pub async fn table(&self, oid: u32) -> Result<Arc<Table>, anyhow::Error> {
+        if let Some(t) = lock(&self.tables).get(&oid) {
+            return Ok(t.clone());
+        }
+        let client = self.admin.get().await?;
+        let head = client
+            .query_one(
+                "select n.nspname::text, c.relname::text, c.relrowsecurity
+                 from pg_class c join pg_namespace n on n.oid = c.relnamespace where c.oid = $1",
+                &[&oid],
+            )
+            .await?;
+        let columns = client
+            .query(
+                "select a.attname::text, t.typname::text, t.typcategory::text,
+                        coalesce(e.typname::text, ''), coalesce(e.typcategory::text, '')
+                 from pg_attribute a join pg_type t on t.oid = a.atttypid
+                 left join pg_type e on e.oid = t.typelem and t.typcategory = 'A'
+                 where a.attrelid = $1 and a.attnum > 0 and not a.attisdropped
+                 order by a.attnum",
+                &[&oid],
+            )
+            .await?;
+        let pk = client
+            .query(
+                "select a.attname::text from pg_index i
+                 join pg_attribute a on a.attrelid = i.indrelid and a.attnum = any(i.indkey)
+                 where i.indrelid = $1 and i.indisprimary order by a.attnum",
+                &[&oid],
+            )
+            .await?;
+        let table = Arc::new(Table {
+            oid,
+            schema: head.get(0),
+            name: head.get(1),
+            rls: head.get(2),
+            columns: columns
+                .iter()
+                .map(|r| {
+                    let typname: String = r.get(1);
+                    let category: String = r.get(2);
+                    let (ename, ecat): (String, String) = (r.get(3), r.get(4));
+                    Column {
+                        name: r.get(0),
+                        kind: TypeKind::of(&typname, &category),
+                        element: TypeKind::of(&ename, &ecat),
+                        typname,
+                    }
+                })
+                .collect(),
+            primary_key: pk.iter().map(|r| r.get(0)).collect(),
+        });
+        lock(&self.tables).insert(oid, table.clone());
+        Ok(table)
+    }
+
+    /// The oid of `schema.name`.
+    pub async fn oid_of(&self, schema: &str, name: &str) -> Result<u32, anyhow::Error> {
+        let client = self.admin.get().await?;
+        let row = client
+            .query_one(
+                "select c.oid from pg_class c join pg_namespace n on n.oid = c.relnamespace
+                 where n.nspname = $1 and c.relname = $2",
+                &[&schema, &name],
+            )
+            .await?;
+        Ok(row.get(0))
+    }
+
+    /// What `role` may see of `table`.
+    pub async fn access(&self, table: &Table, role: &str) -> Result<Arc<Access>, anyhow::Error> {
+        let key = (table.oid, role.to_owned());
+        if let Some((at, a)) = lock(&self.access).get(&key) {
+            if at.elapsed() < ACCESS_TTL {
+                return Ok(a.clone());
+            }
+        }
+        let client = self.admin.get().await?;
+        let flags = client
+            .query_one(
+                "select c.relrowsecurity
+                        and not (r.rolsuper or r.rolbypassrls)
+                        and not (pg_has_role(r.oid, c.relowner, 'usage') and not c.relforcerowsecurity)
+                 from pg_class c, pg_roles r where c.oid = $1 and r.rolname = $2",
+                &[&table.oid, &role],
+            )
+            .await?;
+        let rls_applies: bool = flags.get(0);
+        let columns: Vec<String> = client
+            .query(
+                "select a.attname::text from pg_attribute a
+                 where a.attrelid = $1 and a.attnum > 0 and not a.attisdropped
+                   and has_column_privilege($2::text::regrole::oid, a.attrelid, a.attnum, 'SELECT')
+                 order by a.attnum",
+                &[&table.oid, &role],
+            )
+            .await?
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        let sees_primary_key =
+            !table.primary_key.is_empty() && table.primary_key.iter().all(|k| columns.contains(k));
+        let probe = if rls_applies {
+            let policies = client
+                .query(
+                    "select p.polpermissive, pg_get_expr(p.polqual, p.polrelid)
+                     from pg_policy p
+                     where p.polrelid = $1 and p.polcmd in ('r', '*')
+                       and (0::oid = any(p.polroles) or exists (
+                            select 1 from unnest(p.polroles) pr
+                            where pg_has_role($2::text::regrole::oid, pr, 'usage')))",
+                    &[&table.oid, &role],
+                )
+                .await?;
+            let qual = |r: &tokio_postgres::Row| -> String {
+                r.get::<_, Option<String>>(1)
+                    .map(|q| format!("({q})"))
+                    .unwrap_or_else(|| "false".into())
+            };
+            let permissive: Vec<String> = policies.iter().filter(|r| r.get(0)).map(qual).collect();
+            let restrictive: Vec<String> = policies
+                .iter()
+                .filter(|r| !r.get::<_, bool>(0))
+                .map(qual)
+                .collect();
+            if permissive.is_empty() {
+                Some(Probe::DenyAll)
+            } else {
+                let mut cond = format!("({})", permissive.join(" or "));
+                for r in restrictive {
+                    cond.push_str(" and ");
+                    cond.push_str(&r);
+                }
+                Some(Probe::Sql(
+                    format!(
+                        "select ordinality::int from jsonb_populate_recordset(null::{}, $1) \
+                         with ordinality as {} where ordinality = any($2) and {cond}",
+                        table.qualified(),
+                        quote_ident(&table.name)
+                    )
+                    .into(),
+                ))
+            }
+        } else {
+            None
+        };
+        let access = Arc::new(Access {
+            columns,
+            sees_primary_key,
+            probe,
+        });
+        lock(&self.access).insert(key, (Instant::now(), access.clone()));
+        Ok(access)
+    }
+}
+
+/// Locks a mutex, recovering it if a panicking holder poisoned it (the data is a cache).
+pub fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}

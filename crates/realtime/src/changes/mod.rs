@@ -1,0 +1,8 @@
+//! `postgres_changes`: the replication stream, decoding, subscriptions and authorization.
+
+pub mod authorize;
+pub mod catalog;
+pub mod filter;
+pub mod payload;
+pub mod stream;
+pub mod subscribe;

@@ -1,0 +1,275 @@
+//! The `postgres_changes` payload (§3.4, realtime-authorization.md §2): WAL text values turned
+//! into JSON by column type, `columns` from the catalog, UTC commit time with milliseconds.
+
+use serde_json::{json, Map, Value};
+
+use super::catalog::{Column, TypeKind};
+
+/// Records larger than this are sent in Supabase's 413 form.
+pub const MAX_RECORD_BYTES: usize = 1024 * 1024;
+
+/// Values kept in a 413 payload are at most this long in JSON.
+const SMALL_VALUE_BYTES: usize = 64;
+
+/// The JSON of one WAL text value of a column.
+pub fn value(column: &Column, text: Option<&str>) -> Value {
+    match text {
+        None => Value::Null,
+        Some(t) => scalar(column.kind, column.element, t),
+    }
+}
+
+fn scalar(kind: TypeKind, element: TypeKind, t: &str) -> Value {
+    match kind {
+        TypeKind::Integer => t
+            .parse::<i64>()
+            .map(Value::from)
+            .or_else(|_| t.parse::<u64>().map(Value::from))
+            .unwrap_or_else(|_| Value::String(t.into())),
+        TypeKind::Float => match t.parse::<f64>() {
+            Ok(f) if f.is_finite() => {
+                serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)
+            }
+            _ => Value::Null,
+        },
+        TypeKind::Bool => Value::Bool(t == "t" || t == "true"),
+        TypeKind::Json => serde_json::from_str(t).unwrap_or_else(|_| Value::String(t.into())),
+        TypeKind::Timestamp => Value::String(iso_timestamp(t)),
+        TypeKind::Array => parse_array(t, element).unwrap_or_else(|| Value::String(t.into())),
+        TypeKind::Uuid | TypeKind::Text => Value::String(t.into()),
+    }
+}
+
+/// `2024-01-02 03:04:05.5+00` → `2024-01-02T03:04:05.5+00:00`, as Supabase prints timestamps.
+fn iso_timestamp(t: &str) -> String {
+    let mut s = t.replacen(' ', "T", 1);
+    let tail = s.len().saturating_sub(3);
+    if s.len() > 19
+        && matches!(s.as_bytes()[tail], b'+' | b'-')
+        && s[tail + 1..].bytes().all(|b| b.is_ascii_digit())
+    {
+        s.push_str(":00");
+    }
+    s
+}
+
+/// Parses a one- or many-dimensional array literal (`{1,NULL,"a b"}`) into nested JSON arrays.
+fn parse_array(t: &str, element: TypeKind) -> Option<Value> {
+    let bytes = t.as_bytes();
+    // Arrays with explicit bounds (`[0:1]={…}`) start with '['.
+    let start = t.find('{')?;
+    let (v, end) = parse_level(bytes, start, element)?;
+    (end == bytes.len()).then_some(v)
+}
+
+fn parse_level(b: &[u8], mut i: usize, element: TypeKind) -> Option<(Value, usize)> {
+    if b.get(i) != Some(&b'{') {
+        return None;
+    }
+    i += 1;
+    let mut items = Vec::new();
+    if b.get(i) == Some(&b'}') {
+        return Some((Value::Array(items), i + 1));
+    }
+    loop {
+        match b.get(i)? {
+            b'{' => {
+                let (v, next) = parse_level(b, i, element)?;
+                items.push(v);
+                i = next;
+            }
+            b'"' => {
+                let mut s = Vec::new();
+                i += 1;
+                loop {
+                    match b.get(i)? {
+                        b'\\' => {
+                            s.push(*b.get(i + 1)?);
+                            i += 2;
+                        }
+                        b'"' => {
+                            i += 1;
+                            break;
+                        }
+                        c => {
+                            s.push(*c);
+                            i += 1;
+                        }
+                    }
+                }
+                items.push(scalar(element, TypeKind::Text, &String::from_utf8(s).ok()?));
+            }
+            _ => {
+                let from = i;
+                while !matches!(b.get(i)?, b',' | b'}') {
+                    i += 1;
+                }
+                let raw = std::str::from_utf8(&b[from..i]).ok()?;
+                items.push(if raw == "NULL" {
+                    Value::Null
+                } else {
+                    scalar(element, TypeKind::Text, raw)
+                });
+            }
+        }
+        match b.get(i)? {
+            b',' => i += 1,
+            b'}' => return Some((Value::Array(items), i + 1)),
+            _ => return None,
+        }
+    }
+}
+
+/// `YYYY-MM-DDTHH:MM:SS.mmmZ` from microseconds since the Unix epoch, milliseconds truncated.
+pub fn commit_timestamp(unix_micros: i64) -> String {
+    let millis = unix_micros.div_euclid(1000);
+    let secs = millis.div_euclid(1000);
+    let ms = millis.rem_euclid(1000);
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{ms:03}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+/// The `data` of a `postgres_changes` message for one group of subscribers.
+pub struct Data<'a> {
+    pub schema: &'a str,
+    pub table: &'a str,
+    pub commit_timestamp: &'a str,
+    pub kind: &'a str,
+    pub columns: &'a [&'a Column],
+    pub record: Option<Map<String, Value>>,
+    pub old_record: Option<Map<String, Value>>,
+    pub errors: Option<Vec<&'static str>>,
+}
+
+impl Data<'_> {
+    /// Serializes the data; a record over the size limit keeps only its small values and
+    /// carries `Error 413: Payload Too Large`.
+    pub fn to_value(mut self) -> Value {
+        let size = |m: &Option<Map<String, Value>>| {
+            m.as_ref().map_or(0, |m| {
+                m.values().map(|v| v.to_string().len()).sum::<usize>()
+            })
+        };
+        if size(&self.record) + size(&self.old_record) > MAX_RECORD_BYTES {
+            for m in [&mut self.record, &mut self.old_record]
+                .into_iter()
+                .flatten()
+            {
+                m.retain(|_, v| !v.is_null() && v.to_string().len() <= SMALL_VALUE_BYTES);
+            }
+            self.errors = Some(vec!["Error 413: Payload Too Large"]);
+        }
+        let columns: Vec<Value> = self
+            .columns
+            .iter()
+            .map(|c| json!({"name": c.name, "type": c.typname}))
+            .collect();
+        let mut data = json!({
+            "schema": self.schema,
+            "table": self.table,
+            "commit_timestamp": self.commit_timestamp,
+            "type": self.kind,
+            "columns": columns,
+            "errors": self.errors,
+        });
+        if let Some(r) = self.record {
+            data["record"] = Value::Object(r);
+        }
+        if let Some(r) = self.old_record {
+            data["old_record"] = Value::Object(r);
+        }
+        data
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn col(typname: &str, kind: TypeKind, element: TypeKind) -> Column {
+        Column {
+            name: "c".into(),
+            typname: typname.into(),
+            kind,
+            element,
+        }
+    }
+
+    #[test]
+    fn values_take_their_json_types() {
+        let int = col("int8", TypeKind::Integer, TypeKind::Text);
+        assert_eq!(
+            value(&int, Some("9007199254740993")),
+            json!(9007199254740993i64)
+        );
+        assert_eq!(value(&int, None), Value::Null);
+        let num = col("numeric", TypeKind::Float, TypeKind::Text);
+        assert_eq!(value(&num, Some("1.5")), json!(1.5));
+        assert_eq!(value(&num, Some("NaN")), Value::Null);
+        let b = col("bool", TypeKind::Bool, TypeKind::Text);
+        assert_eq!(value(&b, Some("t")), json!(true));
+        let j = col("jsonb", TypeKind::Json, TypeKind::Text);
+        assert_eq!(value(&j, Some(r#"{"a": [1]}"#)), json!({"a":[1]}));
+        let ts = col("timestamptz", TypeKind::Timestamp, TypeKind::Text);
+        assert_eq!(
+            value(&ts, Some("2024-01-02 03:04:05.5+00")),
+            json!("2024-01-02T03:04:05.5+00:00")
+        );
+        let arr = col("_int4", TypeKind::Array, TypeKind::Integer);
+        assert_eq!(value(&arr, Some("{1,NULL,3}")), json!([1, null, 3]));
+        let texts = col("_text", TypeKind::Array, TypeKind::Text);
+        assert_eq!(
+            value(&texts, Some(r#"{{a,"b c"},{"d\"",e}}"#)),
+            json!([["a", "b c"], ["d\"", "e"]])
+        );
+        assert_eq!(value(&texts, Some("{}")), json!([]));
+    }
+
+    #[test]
+    fn commit_time_is_utc_with_truncated_millis() {
+        assert_eq!(commit_timestamp(0), "1970-01-01T00:00:00.000Z");
+        // 2024-02-29T12:34:56.999900Z
+        assert_eq!(
+            commit_timestamp(1_709_210_096_999_900),
+            "2024-02-29T12:34:56.999Z"
+        );
+    }
+
+    #[test]
+    fn oversized_records_keep_small_values_and_say_413() {
+        let c = col("text", TypeKind::Text, TypeKind::Text);
+        let mut record = Map::new();
+        record.insert("id".into(), json!(1));
+        record.insert("big".into(), json!("x".repeat(MAX_RECORD_BYTES + 1)));
+        record.insert("none".into(), Value::Null);
+        let data = Data {
+            schema: "public",
+            table: "t",
+            commit_timestamp: "x",
+            kind: "INSERT",
+            columns: &[&c],
+            record: Some(record),
+            old_record: None,
+            errors: None,
+        }
+        .to_value();
+        assert_eq!(data["record"], json!({"id": 1}));
+        assert_eq!(data["errors"], json!(["Error 413: Payload Too Large"]));
+    }
+}

@@ -1,0 +1,199 @@
+//! The one logical replication stream of the database (pgoutput, publication
+//! `supabase_realtime`, durable slot `craftbase_realtime`): decodes committed transactions,
+//! hands them to `authorize::deliver`, and acknowledges the slot after each commit and, when
+//! idle, up to the server's position. A lost connection is retried with backoff, resuming from
+//! the last acknowledged commit, so no change after it is lost and none delivered twice.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use pg_walstream::CancellationToken;
+use pg_walstream::{
+    ColumnValue, EventType, LogicalReplicationStream, ReplicationStreamConfig, RetryConfig,
+    RowData, StreamingMode,
+};
+
+use super::authorize::{self, Change, Row, Transaction};
+use super::payload;
+use crate::Realtime;
+
+/// The durable slot realtime reads.
+pub const SLOT: &str = "craftbase_realtime";
+/// The publication whose tables stream changes.
+pub const PUBLICATION: &str = "supabase_realtime";
+/// How long without events before the slot is acknowledged up to the server's position.
+const IDLE_ACK: Duration = Duration::from_secs(2);
+/// Most changes batched into one delivery round.
+const MAX_BATCH_CHANGES: usize = 2000;
+
+/// Runs replication until the process ends, reconnecting with backoff; never panics the process.
+pub async fn run(rt: Arc<Realtime>) {
+    let mut backoff = Duration::from_millis(500);
+    loop {
+        let started = Instant::now();
+        match replicate(&rt).await {
+            Ok(()) => return,
+            Err(e) => {
+                if started.elapsed() > Duration::from_secs(30) {
+                    backoff = Duration::from_millis(500);
+                }
+                tracing::warn!(error = %e, retry_in_ms = backoff.as_millis() as u64, "realtime replication stopped; reconnecting");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(10));
+            }
+        }
+    }
+}
+
+/// Creates the slot when it does not exist yet.
+async fn ensure_slot(rt: &Realtime) -> Result<(), anyhow::Error> {
+    let client = rt.ctx.admin.get().await?;
+    client
+        .execute(
+            "select pg_create_logical_replication_slot($1, 'pgoutput')
+             where not exists (select 1 from pg_replication_slots where slot_name = $1)",
+            &[&SLOT],
+        )
+        .await?;
+    Ok(())
+}
+
+async fn replicate(rt: &Realtime) -> Result<(), anyhow::Error> {
+    ensure_slot(rt).await?;
+    let config = ReplicationStreamConfig::builder(SLOT, PUBLICATION)
+        .with_protocol_version(1)
+        .with_streaming_mode(StreamingMode::Off)
+        .with_feedback_interval(Duration::from_secs(1))
+        .with_connection_timeout(Duration::from_secs(10))
+        .with_existing_slot_required(true)
+        .with_retry_config(RetryConfig {
+            max_attempts: 1,
+            ..RetryConfig::default()
+        });
+    let conninfo = format!("{} replication=database", rt.ctx.admin_conninfo);
+    let mut stream = LogicalReplicationStream::new(&conninfo, config).await?;
+    stream.start(None).await?;
+    tracing::info!(slot = SLOT, "realtime replication streaming");
+    rt.replication_up();
+    let cancel = CancellationToken::new();
+    let feedback = stream.shared_lsn_feedback.clone();
+    let mut open: Option<Transaction> = None;
+    let mut ready: Vec<Transaction> = Vec::new();
+    let mut ready_changes = 0usize;
+    let mut ready_lsn = 0u64;
+    loop {
+        // Deliver what is committed as soon as nothing more is immediately available.
+        let wait = if ready.is_empty() {
+            IDLE_ACK
+        } else {
+            Duration::ZERO
+        };
+        let event = match tokio::time::timeout(wait, stream.next_event(&cancel)).await {
+            Ok(event) => Some(event?),
+            Err(_) => None,
+        };
+        let Some(event) = event else {
+            if !ready.is_empty() {
+                authorize::deliver(rt, &ready).await;
+                ready.clear();
+                ready_changes = 0;
+                feedback.update_flushed_lsn(ready_lsn);
+                feedback.update_applied_lsn(ready_lsn);
+            } else if open.is_none() {
+                // Idle between transactions: everything received was handled.
+                let lsn = stream.current_lsn();
+                feedback.update_flushed_lsn(lsn);
+                feedback.update_applied_lsn(lsn);
+                stream.maybe_send_feedback().await;
+            }
+            continue;
+        };
+        tracing::trace!(event = ?event.event_type, "replication event");
+        match event.event_type {
+            EventType::Begin {
+                commit_timestamp, ..
+            } => {
+                open = Some(Transaction {
+                    commit_timestamp: payload::commit_timestamp(
+                        commit_timestamp.timestamp_micros(),
+                    ),
+                    changes: Vec::new(),
+                });
+            }
+            EventType::Insert {
+                relation_oid, data, ..
+            } => push(&mut open, relation_oid, "INSERT", Some(&data), None),
+            EventType::Update {
+                relation_oid,
+                old_data,
+                new_data,
+                ..
+            } => push(
+                &mut open,
+                relation_oid,
+                "UPDATE",
+                Some(&new_data),
+                old_data.as_ref(),
+            ),
+            EventType::Delete {
+                relation_oid,
+                old_data,
+                ..
+            } => push(&mut open, relation_oid, "DELETE", None, Some(&old_data)),
+            EventType::Relation { relation_id, .. } => rt.catalog.invalidate(relation_id),
+            EventType::Commit { end_lsn, .. } => {
+                if let Some(t) = open.take() {
+                    ready_lsn = end_lsn.value();
+                    if !t.changes.is_empty() && rt.hub.has_subscriptions() {
+                        ready_changes += t.changes.len();
+                        ready.push(t);
+                    }
+                    if ready.is_empty() {
+                        feedback.update_flushed_lsn(ready_lsn);
+                        feedback.update_applied_lsn(ready_lsn);
+                    } else if ready_changes >= MAX_BATCH_CHANGES {
+                        authorize::deliver(rt, &ready).await;
+                        ready.clear();
+                        ready_changes = 0;
+                        feedback.update_flushed_lsn(ready_lsn);
+                        feedback.update_applied_lsn(ready_lsn);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+fn push(
+    open: &mut Option<Transaction>,
+    table_oid: u32,
+    kind: &'static str,
+    new: Option<&RowData>,
+    old: Option<&RowData>,
+) {
+    if let Some(t) = open {
+        t.changes.push(Change {
+            table_oid,
+            kind,
+            new: new.map(row),
+            old: old.map(row),
+        });
+    }
+}
+
+/// A decoded tuple; binary values (never requested) are passed as hex.
+fn row(data: &RowData) -> Row {
+    data.iter()
+        .map(|(name, value)| {
+            let text = match value {
+                ColumnValue::Null => None,
+                ColumnValue::Text(b) => Some(String::from_utf8_lossy(b).into_owned()),
+                ColumnValue::Binary(b) => {
+                    Some(b.iter().map(|x| format!("{x:02x}")).collect::<String>())
+                }
+            };
+            (name.clone(), text)
+        })
+        .collect()
+}

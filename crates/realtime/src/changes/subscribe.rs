@@ -1,0 +1,128 @@
+//! Turning a join's `postgres_changes` bindings into subscriptions (§3.5.2): wildcards resolved
+//! against the publication, filters parsed and their columns checked against what the
+//! subscriber's role may SELECT (so a filter is never an oracle on a hidden column).
+
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use super::filter::{self, Condition, FilterError};
+use crate::hub::{EventFilter, Identity, Outlet, PgSubscription};
+use crate::Realtime;
+
+/// One binding as the client sent it.
+#[derive(Debug, Clone)]
+pub struct Binding {
+    /// The id echoed in the join reply and listed in `ids`.
+    pub id: u32,
+    pub event: Option<EventFilter>,
+    pub schema: String,
+    pub table: String,
+    pub filter: Result<Vec<Condition>, FilterError>,
+    raw_event: String,
+    raw_filter: Option<String>,
+}
+
+impl Binding {
+    /// Reads a binding; its id is a hash of its parameters, so equal bindings share an id.
+    pub fn from_config(v: &Value) -> Binding {
+        let s = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_owned);
+        let raw_event = s("event").unwrap_or_else(|| "*".into());
+        let table = s("table").unwrap_or_else(|| "*".into());
+        let schema = s("schema").unwrap_or_else(|| {
+            if table == "*" {
+                "*".into()
+            } else {
+                "public".into()
+            }
+        });
+        let raw_filter = s("filter");
+        let mut hash: u32 = 0x811c_9dc5;
+        for part in [
+            &raw_event,
+            &schema,
+            &table,
+            raw_filter.as_deref().unwrap_or(""),
+        ] {
+            for b in part.bytes().chain([0]) {
+                hash = (hash ^ u32::from(b)).wrapping_mul(0x0100_0193);
+            }
+        }
+        Binding {
+            id: (hash & 0x3fff_ffff).max(1),
+            event: EventFilter::parse(&raw_event),
+            filter: filter::parse(raw_filter.as_deref()),
+            schema,
+            table,
+            raw_event,
+            raw_filter,
+        }
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "[event: {}, schema: {}, table: {}, filters: {}]",
+            self.raw_event,
+            self.schema,
+            self.table,
+            self.raw_filter.as_deref().unwrap_or("")
+        )
+    }
+}
+
+/// Why a join's bindings could not be subscribed.
+#[derive(Debug, thiserror::Error)]
+pub enum SubscribeError {
+    #[error("Unable to subscribe to changes with given parameters. Please check Realtime is enabled for the given connect parameters: {0}")]
+    NotPublished(String),
+    #[error("{0}")]
+    Filter(#[from] FilterError),
+    #[error("Error parsing `filter` params: invalid column for filter {0}")]
+    Column(String),
+    #[error("Unable to subscribe to changes: invalid event {0}")]
+    Event(String),
+    #[error("Unable to subscribe to changes: the database is not reachable")]
+    Database(#[from] anyhow::Error),
+}
+
+/// Registers every binding of a join, or none of them.
+pub async fn register(
+    rt: &Realtime,
+    outlet: &Outlet,
+    topic: &str,
+    bindings: &[Binding],
+    identity: Arc<Identity>,
+) -> Result<(), SubscribeError> {
+    let mut subs = Vec::new();
+    for b in bindings {
+        let event = b
+            .event
+            .ok_or_else(|| SubscribeError::Event(b.raw_event.clone()))?;
+        let conditions = b.filter.clone()?;
+        let tables = rt.catalog.published(&b.schema, &b.table).await?;
+        if tables.is_empty() {
+            return Err(SubscribeError::NotPublished(b.describe()));
+        }
+        for (schema, name) in tables {
+            let oid = rt.catalog.oid_of(&schema, &name).await?;
+            let table = rt.catalog.table(oid).await?;
+            let access = rt.catalog.access(&table, &identity.role).await?;
+            for c in &conditions {
+                if !access.columns.contains(&c.column) {
+                    return Err(SubscribeError::Column(c.column.clone()));
+                }
+            }
+            subs.push(PgSubscription {
+                outlet: outlet.clone(),
+                topic: topic.to_owned(),
+                id: b.id,
+                event,
+                table_oid: oid,
+                conditions: conditions.clone(),
+                identity: identity.clone(),
+            });
+        }
+    }
+    rt.hub.subscribe(topic, outlet.socket, subs);
+    Ok(())
+}

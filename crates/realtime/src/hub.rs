@@ -1,0 +1,327 @@
+//! Who is listening: every socket's outgoing queue, the members (and presences) of each topic,
+//! and the `postgres_changes` subscriptions by table. Locks here are never held across an await.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use serde_json::{json, Map, Value};
+use tokio::sync::{mpsc, Notify};
+
+use crate::changes::catalog::lock;
+use crate::changes::filter::Condition;
+use crate::protocol::Message;
+
+/// Messages a socket may have queued before it is closed as too slow.
+pub const SOCKET_QUEUE: usize = 1024;
+
+/// The sending half of one socket: its bounded queue and the signal that closes it.
+#[derive(Clone)]
+pub struct Outlet {
+    pub socket: u64,
+    tx: mpsc::Sender<Message>,
+    overflow: Arc<Notify>,
+}
+
+impl Outlet {
+    /// A new outlet, its receiver and the notifier fired when the queue overflowed.
+    pub fn new(socket: u64) -> (Outlet, mpsc::Receiver<Message>, Arc<Notify>) {
+        let (tx, rx) = mpsc::channel(SOCKET_QUEUE);
+        let overflow = Arc::new(Notify::new());
+        (
+            Outlet {
+                socket,
+                tx,
+                overflow: overflow.clone(),
+            },
+            rx,
+            overflow,
+        )
+    }
+
+    /// Queues a message without waiting; a full queue closes the socket instead of stalling
+    /// the sender (and every other subscriber behind it).
+    pub fn send(&self, msg: Message) {
+        if let Err(mpsc::error::TrySendError::Full(_)) = self.tx.try_send(msg) {
+            self.overflow.notify_one();
+        }
+    }
+}
+
+/// The database identity a subscriber's changes are authorized with.
+#[derive(Debug, PartialEq, Eq, Hash, Clone)]
+pub struct Identity {
+    pub role: String,
+    /// The verified claims as JSON text; equal texts share one visibility check.
+    pub claims: String,
+}
+
+/// Which changes a binding wants.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EventFilter {
+    All,
+    Insert,
+    Update,
+    Delete,
+}
+
+impl EventFilter {
+    pub fn parse(s: &str) -> Option<EventFilter> {
+        match s.to_ascii_uppercase().as_str() {
+            "*" => Some(EventFilter::All),
+            "INSERT" => Some(EventFilter::Insert),
+            "UPDATE" => Some(EventFilter::Update),
+            "DELETE" => Some(EventFilter::Delete),
+            _ => None,
+        }
+    }
+
+    /// Whether a change of `kind` (INSERT, UPDATE, DELETE) passes.
+    pub fn accepts(self, kind: &str) -> bool {
+        match self {
+            EventFilter::All => true,
+            EventFilter::Insert => kind == "INSERT",
+            EventFilter::Update => kind == "UPDATE",
+            EventFilter::Delete => kind == "DELETE",
+        }
+    }
+}
+
+/// One `postgres_changes` binding on one published table.
+pub struct PgSubscription {
+    pub outlet: Outlet,
+    pub topic: String,
+    /// The id returned in the join reply.
+    pub id: u32,
+    pub event: EventFilter,
+    pub table_oid: u32,
+    pub conditions: Vec<Condition>,
+    pub identity: Arc<Identity>,
+}
+
+/// One presence entry.
+#[derive(Clone)]
+struct Presence {
+    key: String,
+    phx_ref: String,
+    meta: Map<String, Value>,
+}
+
+/// A socket's membership of a topic.
+#[derive(Clone)]
+struct Member {
+    outlet: Outlet,
+    /// The topic as the client named it (the registry key differs for private channels).
+    topic: String,
+    join_ref: String,
+    broadcast_self: bool,
+    presence: Option<Presence>,
+}
+
+/// The shared registry.
+#[derive(Default)]
+pub struct Hub {
+    next_socket: AtomicU64,
+    topics: Mutex<HashMap<String, Vec<Member>>>,
+    subscriptions: Mutex<HashMap<u32, Vec<Arc<PgSubscription>>>>,
+}
+
+impl Hub {
+    /// A fresh socket id.
+    pub fn socket_id(&self) -> u64 {
+        self.next_socket.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    /// Adds a socket to a topic (replacing an earlier join of the same socket). `key` separates
+    /// private channels from public ones of the same name.
+    pub fn join(
+        &self,
+        key: &str,
+        topic: &str,
+        outlet: Outlet,
+        join_ref: &str,
+        broadcast_self: bool,
+    ) {
+        let mut topics = lock(&self.topics);
+        let members = topics.entry(key.to_owned()).or_default();
+        members.retain(|m| m.outlet.socket != outlet.socket);
+        members.push(Member {
+            outlet,
+            topic: topic.to_owned(),
+            join_ref: join_ref.to_owned(),
+            broadcast_self,
+            presence: None,
+        });
+    }
+
+    /// Removes a socket from a topic; peers are told its presence left.
+    pub fn leave(&self, topic: &str, socket: u64) {
+        let left = {
+            let mut topics = lock(&self.topics);
+            let Some(members) = topics.get_mut(topic) else {
+                return;
+            };
+            let left = members
+                .iter()
+                .find(|m| m.outlet.socket == socket)
+                .and_then(|m| m.presence.clone());
+            members.retain(|m| m.outlet.socket != socket);
+            if members.is_empty() {
+                topics.remove(topic);
+            }
+            left
+        };
+        if let Some(p) = left {
+            self.presence_diff(topic, None, Some(&p));
+        }
+    }
+
+    /// Sends a broadcast to a topic's members; the sender too when it asked for `self`.
+    /// Returns how many sockets received it.
+    pub fn broadcast(&self, topic: &str, from: Option<u64>, payload: &Value) -> usize {
+        let members = lock(&self.topics).get(topic).cloned().unwrap_or_default();
+        let mut sent = 0;
+        for m in members {
+            if Some(m.outlet.socket) == from && !m.broadcast_self {
+                continue;
+            }
+            m.outlet
+                .send(Message::push(&m.topic, "broadcast", payload.clone()));
+            sent += 1;
+        }
+        sent
+    }
+
+    /// The topic's presences as `presence_state` wants them.
+    pub fn presence_state(&self, topic: &str) -> Value {
+        let topics = lock(&self.topics);
+        let mut state = Map::new();
+        for p in topics
+            .get(topic)
+            .into_iter()
+            .flatten()
+            .filter_map(|m| m.presence.as_ref())
+        {
+            push_meta(&mut state, p);
+        }
+        Value::Object(state)
+    }
+
+    /// Tracks (or updates) a socket's presence under `key`.
+    pub fn track(&self, topic: &str, socket: u64, key: &str, meta: Map<String, Value>) {
+        let (old, new) = {
+            let mut topics = lock(&self.topics);
+            let Some(m) = topics
+                .get_mut(topic)
+                .and_then(|ms| ms.iter_mut().find(|m| m.outlet.socket == socket))
+            else {
+                return;
+            };
+            if m.presence
+                .as_ref()
+                .is_some_and(|p| p.meta == meta && p.key == key)
+            {
+                return;
+            }
+            let new = Presence {
+                key: key.to_owned(),
+                phx_ref: uuid::Uuid::new_v4().simple().to_string(),
+                meta,
+            };
+            (m.presence.replace(new.clone()), new)
+        };
+        self.presence_diff(topic, Some(&new), old.as_ref());
+    }
+
+    /// Withdraws a socket's presence.
+    pub fn untrack(&self, topic: &str, socket: u64) {
+        let old = {
+            let mut topics = lock(&self.topics);
+            topics
+                .get_mut(topic)
+                .and_then(|ms| ms.iter_mut().find(|m| m.outlet.socket == socket))
+                .and_then(|m| m.presence.take())
+        };
+        if let Some(p) = old {
+            self.presence_diff(topic, None, Some(&p));
+        }
+    }
+
+    fn presence_diff(&self, topic: &str, joined: Option<&Presence>, left: Option<&Presence>) {
+        let (mut joins, mut leaves) = (Map::new(), Map::new());
+        if let Some(p) = joined {
+            push_meta(&mut joins, p);
+        }
+        if let Some(p) = left {
+            push_meta(&mut leaves, p);
+        }
+        let payload = json!({"joins": joins, "leaves": leaves});
+        let members = lock(&self.topics).get(topic).cloned().unwrap_or_default();
+        for m in members {
+            let mut msg = Message::push(&m.topic, "presence_diff", payload.clone());
+            msg.join_ref = Some(m.join_ref.clone());
+            m.outlet.send(msg);
+        }
+    }
+
+    /// Registers a socket's postgres_changes subscriptions on a topic, replacing its earlier ones.
+    pub fn subscribe(&self, topic: &str, socket: u64, subs: Vec<PgSubscription>) {
+        let mut all = lock(&self.subscriptions);
+        for list in all.values_mut() {
+            list.retain(|s| !(s.outlet.socket == socket && s.topic == topic));
+        }
+        for s in subs {
+            all.entry(s.table_oid).or_default().push(Arc::new(s));
+        }
+        all.retain(|_, l| !l.is_empty());
+    }
+
+    /// Swaps the identity of a socket's subscriptions on a topic (after an `access_token`).
+    pub fn reidentify(&self, topic: &str, socket: u64, identity: Arc<Identity>) {
+        let mut all = lock(&self.subscriptions);
+        for list in all.values_mut() {
+            for s in list.iter_mut() {
+                if s.outlet.socket == socket && s.topic == topic {
+                    *s = Arc::new(PgSubscription {
+                        outlet: s.outlet.clone(),
+                        topic: s.topic.clone(),
+                        id: s.id,
+                        event: s.event,
+                        table_oid: s.table_oid,
+                        conditions: s.conditions.clone(),
+                        identity: identity.clone(),
+                    });
+                }
+            }
+        }
+    }
+
+    /// Drops a socket's postgres_changes subscriptions on a topic.
+    pub fn unsubscribe(&self, topic: &str, socket: u64) {
+        self.subscribe(topic, socket, Vec::new());
+    }
+
+    /// The subscriptions on a table, as they are now.
+    pub fn subscriptions(&self, table_oid: u32) -> Vec<Arc<PgSubscription>> {
+        lock(&self.subscriptions)
+            .get(&table_oid)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// Whether anyone subscribes to changes at all.
+    pub fn has_subscriptions(&self) -> bool {
+        !lock(&self.subscriptions).is_empty()
+    }
+}
+
+fn push_meta(map: &mut Map<String, Value>, p: &Presence) {
+    let mut meta = p.meta.clone();
+    meta.insert("phx_ref".into(), Value::String(p.phx_ref.clone()));
+    let entry = map
+        .entry(p.key.clone())
+        .or_insert_with(|| json!({"metas": []}));
+    if let Some(metas) = entry.get_mut("metas").and_then(Value::as_array_mut) {
+        metas.push(Value::Object(meta));
+    }
+}

@@ -1,0 +1,235 @@
+//! Phoenix channel framing (§3.2): vsn 1.0.0 JSON objects, vsn 2.0.0 JSON arrays and the
+//! binary user-broadcast frames (kind 3 from clients, kind 4 to clients).
+
+use serde_json::{json, Value};
+
+/// The serializer a socket negotiated with `?vsn=`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Vsn {
+    /// JSON objects `{"topic","event","payload","ref","join_ref"}`.
+    V1,
+    /// JSON arrays `[join_ref, ref, topic, event, payload]` plus binary broadcast frames.
+    V2,
+}
+
+impl Vsn {
+    /// Parses the `vsn` query value; Phoenix defaults to 1.0.0 when it is absent.
+    pub fn parse(value: Option<&str>) -> Option<Vsn> {
+        match value {
+            None | Some("1.0.0") => Some(Vsn::V1),
+            Some("2.0.0") => Some(Vsn::V2),
+            Some(_) => None,
+        }
+    }
+}
+
+/// One Phoenix message, in either direction.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Message {
+    pub join_ref: Option<String>,
+    pub msg_ref: Option<String>,
+    pub topic: String,
+    pub event: String,
+    pub payload: Value,
+}
+
+impl Message {
+    /// A message without refs (pushes from the server).
+    pub fn push(topic: &str, event: &str, payload: Value) -> Message {
+        Message {
+            join_ref: None,
+            msg_ref: None,
+            topic: topic.to_owned(),
+            event: event.to_owned(),
+            payload,
+        }
+    }
+
+    /// The `phx_reply` to this message with `status` and `response`.
+    pub fn reply(&self, status: &str, response: Value) -> Message {
+        Message {
+            join_ref: self.join_ref.clone(),
+            msg_ref: self.msg_ref.clone(),
+            topic: self.topic.clone(),
+            event: "phx_reply".into(),
+            payload: json!({ "status": status, "response": response }),
+        }
+    }
+}
+
+/// Why a frame could not be read.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum FrameError {
+    #[error("frame is not valid JSON")]
+    Json,
+    #[error("frame does not have the Phoenix message shape")]
+    Shape,
+    #[error("binary frame is truncated or of an unknown kind")]
+    Binary,
+}
+
+/// Reads a text frame.
+pub fn decode_text(vsn: Vsn, text: &str) -> Result<Message, FrameError> {
+    let value: Value = serde_json::from_str(text).map_err(|_| FrameError::Json)?;
+    let refstr = |v: Option<&Value>| -> Result<Option<String>, FrameError> {
+        match v {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.clone())),
+            Some(Value::Number(n)) => Ok(Some(n.to_string())),
+            Some(_) => Err(FrameError::Shape),
+        }
+    };
+    let string = |v: Option<&Value>| -> Result<String, FrameError> {
+        v.and_then(Value::as_str)
+            .map(str::to_owned)
+            .ok_or(FrameError::Shape)
+    };
+    match (vsn, value) {
+        (Vsn::V2, Value::Array(items)) if items.len() == 5 => Ok(Message {
+            join_ref: refstr(items.first())?,
+            msg_ref: refstr(items.get(1))?,
+            topic: string(items.get(2))?,
+            event: string(items.get(3))?,
+            payload: items[4].clone(),
+        }),
+        (Vsn::V1, Value::Object(map)) => Ok(Message {
+            join_ref: refstr(map.get("join_ref"))?,
+            msg_ref: refstr(map.get("ref"))?,
+            topic: string(map.get("topic"))?,
+            event: string(map.get("event"))?,
+            payload: map.get("payload").cloned().unwrap_or(Value::Null),
+        }),
+        _ => Err(FrameError::Shape),
+    }
+}
+
+/// Reads a kind-3 "user broadcast push" binary frame into an ordinary `broadcast` message whose
+/// payload is `{"type":"broadcast","event":…,"payload":…}`.
+pub fn decode_binary(frame: &[u8]) -> Result<Message, FrameError> {
+    let header = frame.get(..7).ok_or(FrameError::Binary)?;
+    if header[0] != 3 {
+        return Err(FrameError::Binary);
+    }
+    let lens = [header[1], header[2], header[3], header[4], header[5]].map(usize::from);
+    let encoding = header[6];
+    let mut at = 7;
+    let mut take = |n: usize| -> Result<&[u8], FrameError> {
+        let part = frame.get(at..at + n).ok_or(FrameError::Binary)?;
+        at += n;
+        Ok(part)
+    };
+    let text = |b: &[u8]| String::from_utf8(b.to_vec()).map_err(|_| FrameError::Binary);
+    let join_ref = text(take(lens[0])?)?;
+    let msg_ref = text(take(lens[1])?)?;
+    let topic = text(take(lens[2])?)?;
+    let event = text(take(lens[3])?)?;
+    let _metadata = take(lens[4])?;
+    let body = &frame[at..];
+    let payload = if encoding == 1 {
+        serde_json::from_slice(body).map_err(|_| FrameError::Json)?
+    } else {
+        // Raw binary payloads are relayed as an array of bytes over JSON frames.
+        Value::Array(body.iter().map(|b| json!(b)).collect())
+    };
+    let non_empty = |s: String| if s.is_empty() { None } else { Some(s) };
+    Ok(Message {
+        join_ref: non_empty(join_ref),
+        msg_ref: non_empty(msg_ref),
+        topic,
+        event: "broadcast".into(),
+        payload: json!({ "type": "broadcast", "event": event, "payload": payload }),
+    })
+}
+
+/// Writes a message as a text frame. vsn-2 clients get user broadcasts as JSON arrays too,
+/// which realtime-js handles exactly like kind-4 frames (§3.2, compatibility shortcut).
+pub fn encode_text(vsn: Vsn, msg: &Message) -> String {
+    let value = match vsn {
+        Vsn::V1 => json!({
+            "topic": msg.topic,
+            "event": msg.event,
+            "payload": msg.payload,
+            "ref": msg.msg_ref,
+            "join_ref": msg.join_ref,
+        }),
+        Vsn::V2 => json!([msg.join_ref, msg.msg_ref, msg.topic, msg.event, msg.payload]),
+    };
+    value.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vsn_defaults_to_one_and_refuses_unknown() {
+        assert_eq!(Vsn::parse(None), Some(Vsn::V1));
+        assert_eq!(Vsn::parse(Some("2.0.0")), Some(Vsn::V2));
+        assert_eq!(Vsn::parse(Some("3.0.0")), None);
+    }
+
+    #[test]
+    fn v2_arrays_round_trip() {
+        let text = r#"["6","6","realtime:room1","phx_join",{"config":{}}]"#;
+        let msg = decode_text(Vsn::V2, text).unwrap();
+        assert_eq!(msg.join_ref.as_deref(), Some("6"));
+        assert_eq!(msg.topic, "realtime:room1");
+        assert_eq!(msg.event, "phx_join");
+        let back: Value = serde_json::from_str(&encode_text(Vsn::V2, &msg)).unwrap();
+        assert_eq!(back, serde_json::from_str::<Value>(text).unwrap());
+    }
+
+    #[test]
+    fn v1_objects_round_trip_and_null_refs() {
+        let text =
+            r#"{"topic":"phoenix","event":"heartbeat","payload":{},"ref":"8","join_ref":null}"#;
+        let msg = decode_text(Vsn::V1, text).unwrap();
+        assert_eq!(msg.join_ref, None);
+        assert_eq!(msg.msg_ref.as_deref(), Some("8"));
+        let reply = msg.reply("ok", json!({}));
+        let back: Value = serde_json::from_str(&encode_text(Vsn::V1, &reply)).unwrap();
+        assert_eq!(
+            back,
+            json!({"topic":"phoenix","event":"phx_reply","payload":{"status":"ok","response":{}},"ref":"8","join_ref":null})
+        );
+    }
+
+    #[test]
+    fn wrong_shapes_are_errors_not_panics() {
+        assert_eq!(decode_text(Vsn::V2, "{}"), Err(FrameError::Shape));
+        assert_eq!(decode_text(Vsn::V1, "[]"), Err(FrameError::Shape));
+        assert_eq!(decode_text(Vsn::V2, "nope"), Err(FrameError::Json));
+        assert_eq!(
+            decode_text(Vsn::V2, r#"[1,2,3,4,5]"#),
+            Err(FrameError::Shape)
+        );
+        assert_eq!(decode_binary(&[3, 1]), Err(FrameError::Binary));
+        assert_eq!(
+            decode_binary(&[1, 0, 0, 0, 0, 0, 1]),
+            Err(FrameError::Binary)
+        );
+        assert_eq!(
+            decode_binary(&[3, 5, 0, 0, 0, 0, 1, b'a']),
+            Err(FrameError::Binary)
+        );
+    }
+
+    #[test]
+    fn kind_three_user_broadcast_is_decoded() {
+        let mut frame = vec![3u8, 1, 1, 14, 2, 0, 1];
+        frame.extend_from_slice(b"1");
+        frame.extend_from_slice(b"2");
+        frame.extend_from_slice(b"realtime:room1");
+        frame.extend_from_slice(b"ev");
+        frame.extend_from_slice(br#"{"a":1}"#);
+        let msg = decode_binary(&frame).unwrap();
+        assert_eq!(msg.join_ref.as_deref(), Some("1"));
+        assert_eq!(msg.msg_ref.as_deref(), Some("2"));
+        assert_eq!(msg.topic, "realtime:room1");
+        assert_eq!(msg.event, "broadcast");
+        assert_eq!(
+            msg.payload,
+            json!({"type":"broadcast","event":"ev","payload":{"a":1}})
+        );
+    }
+}

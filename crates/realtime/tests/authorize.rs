@@ -1,0 +1,198 @@
+//! The visibility decision: policies evaluated on the committed values, per claims group.
+
+use craftbase_realtime::changes::authorize::{deliver, Change, Transaction};
+use serde_json::json;
+
+use crate::support::*;
+
+/// Subscribes a session as `token` to pipeline_jobs (optionally filtered) and returns its rx.
+async fn subscribe(
+    env: &Env,
+    token: &str,
+    table: &str,
+    filter: Option<&str>,
+) -> tokio::sync::mpsc::Receiver<craftbase_realtime::protocol::Message> {
+    let (mut s, mut rx) = env.session();
+    let mut binding = json!({"event": "*", "schema": "public", "table": table});
+    if let Some(f) = filter {
+        binding["filter"] = json!(f);
+    }
+    s.handle(msg(
+        Some("1"),
+        "1",
+        "realtime:t",
+        "phx_join",
+        json!({"config": {"postgres_changes": [binding]}, "access_token": token}),
+    ))
+    .await;
+    let sys = next_where(&mut rx, |m| m.event == "system").await.unwrap();
+    assert_eq!(sys.payload["status"], "ok", "{:?}", sys.payload);
+    // Keep the session alive for the test's duration.
+    std::mem::forget(s);
+    rx
+}
+
+fn row(pairs: &[(&str, Option<&str>)]) -> Vec<(std::sync::Arc<str>, Option<String>)> {
+    pairs
+        .iter()
+        .map(|(k, v)| (std::sync::Arc::from(*k), v.map(str::to_owned)))
+        .collect()
+}
+
+#[tokio::test]
+async fn owner_sees_her_row_others_and_anon_do_not() {
+    let env = env().await;
+    let (a, b) = (env.user().await, env.user().await);
+    let connector = env.connector().await;
+    let oid = env
+        .rt
+        .catalog
+        .oid_of("public", "pipeline_jobs")
+        .await
+        .unwrap();
+    let mut rx_a = subscribe(&env, &user_token(&a, 600), "pipeline_jobs", None).await;
+    let mut rx_b = subscribe(&env, &user_token(&b, 600), "pipeline_jobs", None).await;
+    let anon = env.rt.ctx.keys.anon_key.clone();
+    let mut rx_anon = subscribe(&env, &anon, "pipeline_jobs", None).await;
+    let job = row(&[
+        ("id", Some("00000000-0000-0000-0000-000000000001")),
+        ("user_id", Some(&a)),
+        ("connector_id", Some(&connector)),
+        ("type", Some("tool_execution")),
+        ("status", Some("queued")),
+        ("input", Some(r#"{"q": 1}"#)),
+        ("output", None),
+        ("created_at", Some("2026-01-01 00:00:00+00")),
+    ]);
+    // The row is never written to the table: the decision is made on the WAL values alone.
+    let txn = Transaction {
+        commit_timestamp: "2026-01-01T00:00:00.000Z".into(),
+        changes: vec![Change {
+            table_oid: oid,
+            kind: "INSERT",
+            new: Some(job),
+            old: None,
+        }],
+    };
+    deliver(&env.rt, &[txn]).await;
+    let got = next_where(&mut rx_a, |m| m.event == "postgres_changes")
+        .await
+        .unwrap();
+    assert_eq!(got.payload["data"]["record"]["user_id"], json!(a));
+    assert_eq!(got.payload["data"]["record"]["input"], json!({"q": 1}));
+    assert_eq!(got.payload["data"]["type"], "INSERT");
+    assert!(drain(&mut rx_b, 300)
+        .await
+        .iter()
+        .all(|m| m.event != "postgres_changes"));
+    assert!(drain(&mut rx_anon, 300)
+        .await
+        .iter()
+        .all(|m| m.event != "postgres_changes"));
+}
+
+#[tokio::test]
+async fn delete_goes_only_to_who_could_see_it_with_the_key_only() {
+    let env = env().await;
+    let (a, b) = (env.user().await, env.user().await);
+    let connector = env.connector().await;
+    let oid = env
+        .rt
+        .catalog
+        .oid_of("public", "user_connections")
+        .await
+        .unwrap();
+    // B filters on a column she may select: the filter must not reveal A's deletes.
+    let mut rx_a = subscribe(&env, &user_token(&a, 600), "user_connections", None).await;
+    let mut rx_b = subscribe(
+        &env,
+        &user_token(&b, 600),
+        "user_connections",
+        Some("status=eq.active"),
+    )
+    .await;
+    let old = row(&[
+        ("id", Some("00000000-0000-0000-0000-0000000000aa")),
+        ("user_id", Some(&a)),
+        ("connector_id", Some(&connector)),
+        ("status", Some("active")),
+        ("secret_ref_access", Some("secret")),
+    ]);
+    let txn = Transaction {
+        commit_timestamp: "2026-01-01T00:00:00.000Z".into(),
+        changes: vec![Change {
+            table_oid: oid,
+            kind: "DELETE",
+            new: None,
+            old: Some(old),
+        }],
+    };
+    deliver(&env.rt, &[txn]).await;
+    let got = next_where(&mut rx_a, |m| m.event == "postgres_changes")
+        .await
+        .unwrap();
+    assert_eq!(
+        got.payload["data"]["old_record"],
+        json!({"id": "00000000-0000-0000-0000-0000000000aa"})
+    );
+    assert!(drain(&mut rx_b, 300)
+        .await
+        .iter()
+        .all(|m| m.event != "postgres_changes"));
+}
+
+#[tokio::test]
+async fn a_failing_policy_hides_rows_from_its_group_only() {
+    let env = env().await;
+    let a = env.user().await;
+    // A policy that errors for claims whose org is not a number.
+    env.sql
+        .batch_execute(
+            "create table public.notes (id int primary key, org int, body text);
+             alter table public.notes enable row level security;
+             create policy org_read on public.notes for select to authenticated
+                 using (org = ((auth.jwt() ->> 'org')::int));
+             grant select on public.notes to authenticated;
+             alter publication supabase_realtime add table public.notes;",
+        )
+        .await
+        .unwrap();
+    let oid = env.rt.catalog.oid_of("public", "notes").await.unwrap();
+    let good = craftbase_shared::keys::sign(
+        SECRET,
+        &json!({"sub": a, "role": "authenticated", "org": 7, "exp": now() + 600}),
+    )
+    .unwrap();
+    let bad = craftbase_shared::keys::sign(
+        SECRET,
+        &json!({"sub": a, "role": "authenticated", "org": "abc", "exp": now() + 600}),
+    )
+    .unwrap();
+    let mut rx_good = subscribe(&env, &good, "notes", None).await;
+    let mut rx_bad = subscribe(&env, &bad, "notes", None).await;
+    let txn = Transaction {
+        commit_timestamp: "2026-01-01T00:00:00.000Z".into(),
+        changes: vec![Change {
+            table_oid: oid,
+            kind: "INSERT",
+            new: Some(row(&[
+                ("id", Some("1")),
+                ("org", Some("7")),
+                ("body", Some("hi")),
+            ])),
+            old: None,
+        }],
+    };
+    deliver(&env.rt, &[txn]).await;
+    let got = next_where(&mut rx_good, |m| m.event == "postgres_changes")
+        .await
+        .unwrap();
+    assert_eq!(
+        got.payload["data"]["record"],
+        json!({"id": 1, "org": 7, "body": "hi"})
+    );
+    assert!(drain(&mut rx_bad, 300)
+        .await
+        .iter()
+        .all(|m| m.event != "postgres_changes"));
+}

@@ -1,0 +1,1 @@
+//! Changes read from the slot reach subscribers, decoded with their types.
