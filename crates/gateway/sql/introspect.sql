@@ -116,6 +116,20 @@ types as (
       and t.typname !~ '^_'
 )
 select json_build_object(
+    -- Settings of the request roles (ALTER ROLE ... SET), applied per request since SET ROLE
+    -- does not apply them; database-specific ones win over global ones.
+    'role_settings', coalesce((
+        select json_object_agg(rolname, settings)
+        from (
+            select r.rolname, json_object_agg(split_part(cfg, '=', 1), substr(cfg, strpos(cfg, '=') + 1)
+                                              order by s.setdatabase) as settings
+            from pg_db_role_setting s
+            join pg_roles r on r.oid = s.setrole
+            cross join lateral unnest(s.setconfig) cfg
+            where s.setdatabase in (0, (select oid from pg_database where datname = current_database()))
+            group by r.rolname
+        ) per_role
+    ), '{}'),
     'tables', coalesce((select v from tables), '[]'),
     'foreign_keys', coalesce((select v from fks), '[]'),
     'functions', coalesce((select v from functions), '[]'),

@@ -23,6 +23,8 @@ pub struct Settings {
     pub path: String,
     pub headers: String,
     pub cookies: String,
+    /// The role's `ALTER ROLE ... SET` settings as a JSON object, e.g. its statement_timeout.
+    pub role_settings: String,
     /// Whether a 42501 answers 403 (signed in) or 401 (anon).
     pub authenticated: bool,
 }
@@ -31,7 +33,8 @@ const SETUP_SQL: &str =
     "select set_config('search_path', $1, true), set_config('role', $2, true), \
      set_config('request.jwt.claims', $3, true), set_config('request.method', $4, true), \
      set_config('request.path', $5, true), set_config('request.headers', $6, true), \
-     set_config('request.cookies', $7, true)";
+     set_config('request.cookies', $7, true), \
+     (select count(set_config(key, value, true)) from json_each_text($8::json))";
 
 /// What the statement returned.
 #[derive(Debug, Clone, Default)]
@@ -99,7 +102,7 @@ async fn run_inner(
     } else {
         "BEGIN ISOLATION LEVEL READ COMMITTED"
     };
-    let setup: [&(dyn ToSql + Sync); 7] = [
+    let setup: [&(dyn ToSql + Sync); 8] = [
         &settings.search_path,
         &settings.role,
         &settings.claims,
@@ -107,6 +110,7 @@ async fn run_inner(
         &settings.path,
         &settings.headers,
         &settings.cookies,
+        &settings.role_settings,
     ];
     let setup: Vec<(&(dyn ToSql + Sync), Type)> =
         setup.into_iter().map(|p| (p, Type::TEXT)).collect();

@@ -81,13 +81,14 @@ async fn serve(gw: &Gateway, req: Request) -> Result<Response, ApiError> {
     let body = axum::body::to_bytes(body, gw.config.max_body_bytes)
         .await
         .map_err(|_| ApiError::BodyTooLarge(gw.config.max_body_bytes))?;
-    let settings = settings(
+    let mut settings = settings(
         &parts.method,
         parts.uri.path(),
         &parts.headers,
         &identity,
         &schema,
     );
+    settings.role_settings = cache.role_settings(&identity.role).to_owned();
     let incoming = Incoming {
         gw,
         cache: &cache,
@@ -194,6 +195,7 @@ fn settings(
         path: path.to_owned(),
         headers: Value::Object(header_map).to_string(),
         cookies: Value::Object(cookies).to_string(),
+        role_settings: "{}".to_owned(),
         authenticated: identity.is_authenticated(),
     }
 }

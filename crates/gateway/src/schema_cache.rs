@@ -96,6 +96,8 @@ pub struct Argument {
 
 #[derive(Deserialize)]
 struct Raw {
+    #[serde(default)]
+    role_settings: HashMap<String, serde_json::Map<String, serde_json::Value>>,
     tables: Vec<Table>,
     foreign_keys: Vec<ForeignKey>,
     functions: Vec<Function>,
@@ -109,6 +111,8 @@ pub struct SchemaCache {
     foreign_keys: Vec<ForeignKey>,
     functions: HashMap<(String, String), Vec<Function>>,
     types: HashSet<String>,
+    /// `ALTER ROLE ... SET` settings per role, as a JSON object for `set_config`.
+    role_settings: HashMap<String, String>,
 }
 
 impl SchemaCache {
@@ -131,6 +135,11 @@ impl SchemaCache {
             foreign_keys: raw.foreign_keys,
             functions,
             types: raw.types.into_iter().collect(),
+            role_settings: raw
+                .role_settings
+                .into_iter()
+                .map(|(role, settings)| (role, serde_json::Value::Object(settings).to_string()))
+                .collect(),
         })
     }
 
@@ -172,6 +181,11 @@ impl SchemaCache {
         ];
         let base = name.trim_end_matches("[]");
         ALIASES.contains(&base) || self.types.contains(base)
+    }
+
+    /// The role's own settings as a JSON object (`{}` when it has none).
+    pub fn role_settings(&self, role: &str) -> &str {
+        self.role_settings.get(role).map_or("{}", String::as_str)
     }
 
     pub fn foreign_keys(&self) -> &[ForeignKey] {

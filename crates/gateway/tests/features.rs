@@ -184,3 +184,35 @@ async fn a_thousand_tables_load_quickly() {
     assert!(elapsed < std::time::Duration::from_secs(5), "{elapsed:?}");
     api.wait_for("/bulk_1000", Some(&service_token())).await;
 }
+
+#[tokio::test]
+async fn a_role_statement_timeout_applies_per_request() {
+    let api = Api::new().await;
+    let db = api.db.name.clone();
+    api.sql(&format!(
+        "alter role authenticated in database \"{db}\" set statement_timeout = '200ms';
+         create function public.slow() returns int language sql as $$ select 1 from pg_sleep(2) $$;
+         notify pgrst, 'reload schema';"
+    ))
+    .await;
+    api.wait_for("/rpc/slow", None).await;
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let started = std::time::Instant::now();
+    let r = api
+        .call(
+            "POST",
+            "/rpc/slow",
+            Some(&user_token(ALICE)),
+            &[],
+            Some("{}"),
+        )
+        .await;
+    assert_eq!(
+        (r.status.as_u16(), r.json()["code"].as_str()),
+        (500, Some("57014"))
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(2));
+    // anon has no timeout set here.
+    let r = api.call("POST", "/rpc/slow", None, &[], Some("{}")).await;
+    assert_eq!(r.status, 200);
+}

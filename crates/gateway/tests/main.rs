@@ -3,6 +3,7 @@
 
 mod auth;
 mod features;
+mod migrations;
 mod reads;
 mod rpc;
 mod support;
