@@ -45,7 +45,7 @@ pub enum AuthError {
     AnonymousProviderDisabled,
     #[error("This endpoint requires a valid Bearer token")]
     NoAuthorization,
-    #[error("invalid JWT: unable to parse or verify signature, {0}")]
+    #[error("{0}")]
     BadJwt(String),
     #[error("User not allowed")]
     NotAdmin,

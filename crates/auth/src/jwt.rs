@@ -95,11 +95,11 @@ impl FromRequestParts<AuthState> for Bearer {
             .map(|(_, t)| t.trim())
             .filter(|t| !t.is_empty())
             .ok_or(AuthError::NoAuthorization)?;
-        let claims = state
-            .ctx
-            .jwt
-            .verify(token)
-            .map_err(|e| AuthError::BadJwt(e.to_string()))?;
+        let claims = state.ctx.jwt.verify(token).map_err(|e| {
+            AuthError::BadJwt(format!(
+                "invalid JWT: unable to parse or verify signature, {e}"
+            ))
+        })?;
         Ok(Bearer { claims })
     }
 }
