@@ -40,9 +40,10 @@ pub enum ApiError {
     /// A singular response found another number of rows (PGRST116).
     #[error("Cannot coerce the result to a single JSON object")]
     Singular { rows: i64 },
-    /// A filter on an embed other than is.null (PGRST120) or on a non-selected one (PGRST108).
+    /// A 400 with its own code: a filter on a non-selected embed (PGRST108), an embed filter
+    /// other than is.null (PGRST120), aggregates (PGRST123).
     #[error("{message}")]
-    EmbedFilter { code: &'static str, message: String },
+    BadRequest { code: &'static str, message: String },
     /// No relationship between two tables (PGRST200).
     #[error("Could not find a relationship between '{from}' and '{to}' in the schema cache")]
     NoRelationship { from: String, to: String },
@@ -157,7 +158,7 @@ impl ApiError {
         use ApiError::*;
         match self {
             JwtInvalid(_) | JwtClaims(_) | RoleNotAllowed(_) => StatusCode::UNAUTHORIZED,
-            Parse { .. } | Body(_) | EmbedFilter { .. } | NoRelationship { .. } => {
+            Parse { .. } | Body(_) | BadRequest { .. } | NoRelationship { .. } => {
                 StatusCode::BAD_REQUEST
             }
             ColumnNotFound { .. } | UnknownColumn { .. } | NotImplemented(_) | Put { .. } => {
@@ -197,7 +198,7 @@ impl ApiError {
             Schema { .. } => "PGRST106",
             Accept(_) => "PGRST107",
             Singular { .. } => "PGRST116",
-            EmbedFilter { code, .. } | Method { code, .. } | Put { code, .. } => code,
+            BadRequest { code, .. } | Method { code, .. } | Put { code, .. } => code,
             NoRelationship { .. } => "PGRST200",
             AmbiguousEmbed { .. } => "PGRST201",
             FunctionNotFound { .. } => "PGRST202",

@@ -271,3 +271,20 @@ async fn unknown_names_and_hostile_input_are_client_errors_without_sql() {
         .len();
     assert_eq!(n, 8);
 }
+
+#[tokio::test]
+async fn aggregates_are_disabled() {
+    let api = Api::new().await;
+    for q in [
+        "select=count()",
+        "select=n:id.count()",
+        "select=slug,count()",
+    ] {
+        let r = api.get(&format!("/connectors?{q}"), None).await;
+        assert_eq!(
+            (r.status.as_u16(), r.json()["code"].as_str()),
+            (400, Some("PGRST123")),
+            "{q}"
+        );
+    }
+}

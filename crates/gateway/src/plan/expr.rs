@@ -394,7 +394,7 @@ impl<'a> Builder<'a> {
             Operation::Is(IsValue::Null) => !negate,
             Operation::Is(IsValue::NotNull) => negate,
             _ => {
-                return Err(ApiError::EmbedFilter {
+                return Err(ApiError::BadRequest {
                     code: "PGRST120",
                     message:
                         "Only is null or not is null filters are allowed on embedded resources"

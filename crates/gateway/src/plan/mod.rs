@@ -75,7 +75,7 @@ impl<'a> Builder<'a> {
     pub fn check_paths_used(&self) -> Result<(), ApiError> {
         for path in self.query.modifiers.keys() {
             if !path.is_empty() && !self.used_paths.contains(path) {
-                return Err(ApiError::EmbedFilter {
+                return Err(ApiError::BadRequest {
                     code: "PGRST108",
                     message: format!(
                         "'{}' is not an embedded resource in this request",

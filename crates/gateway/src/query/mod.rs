@@ -16,6 +16,8 @@ pub use select::{Embed, SelectItem};
 pub struct ParseError {
     pub message: String,
     pub details: String,
+    /// PGRST100, or PGRST123 for aggregates.
+    pub code: &'static str,
 }
 
 impl ParseError {
@@ -23,12 +25,19 @@ impl ParseError {
         Self {
             message: message.into(),
             details: details.into(),
+            code: "PGRST100",
         }
     }
 }
 
 impl From<ParseError> for crate::error::ApiError {
     fn from(e: ParseError) -> Self {
+        if e.code == "PGRST123" {
+            return crate::error::ApiError::BadRequest {
+                code: "PGRST123",
+                message: e.message,
+            };
+        }
         crate::error::ApiError::parse(format!("\"{}\" ({})", e.message, e.details), e.details)
     }
 }

@@ -131,7 +131,7 @@ impl Parser {
             None
         };
         if self.peek() == Some('.') {
-            return Err(self.error("aggregates are not enabled (PGRST123)"));
+            return Err(aggregates());
         }
         Ok(SelectItem::Column {
             field: Field { name, path },
@@ -164,6 +164,9 @@ impl Parser {
         }
         if !self.eat("(") {
             return Err(self.error("expected \"(\""));
+        }
+        if name == "count" && hint.is_none() && self.peek() == Some(')') {
+            return Err(aggregates());
         }
         let items = self.items(depth + 1)?;
         if !self.eat(")") {
@@ -248,6 +251,15 @@ impl Parser {
         }
         let word: String = self.chars[start..self.pos].iter().collect();
         nonempty(word.trim().to_owned()).ok_or_else(|| self.error("expected a type name"))
+    }
+}
+
+/// `count()` and `col.sum()`: aggregates stay disabled, as PostgREST's default is (PGRST123).
+fn aggregates() -> ParseError {
+    ParseError {
+        message: "Use of aggregate functions is not allowed".into(),
+        details: String::new(),
+        code: "PGRST123",
     }
 }
 
