@@ -10,7 +10,7 @@ pub mod session;
 mod socket;
 pub mod token;
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use axum::routing::{get, post};
@@ -29,6 +29,9 @@ pub struct Realtime {
     pub hub: Hub,
     pub catalog: Catalog,
     streaming: AtomicBool,
+    /// End LSN of the last transaction delivered: after a reconnect the slot may replay
+    /// transactions whose acknowledgement had not reached the server, which are skipped.
+    delivered_lsn: AtomicU64,
 }
 
 impl Realtime {
@@ -39,12 +42,21 @@ impl Realtime {
             ctx,
             hub: Hub::default(),
             streaming: AtomicBool::new(false),
+            delivered_lsn: AtomicU64::new(0),
         })
     }
 
     /// Whether the replication stream has connected at least once.
     pub fn is_streaming(&self) -> bool {
         self.streaming.load(Ordering::Relaxed)
+    }
+
+    fn delivered(&self) -> u64 {
+        self.delivered_lsn.load(Ordering::Relaxed)
+    }
+
+    fn mark_delivered(&self, lsn: u64) {
+        self.delivered_lsn.fetch_max(lsn, Ordering::Relaxed);
     }
 
     fn replication_up(&self) {

@@ -97,8 +97,7 @@ async fn replicate(rt: &Realtime) -> Result<(), anyhow::Error> {
                 authorize::deliver(rt, &ready).await;
                 ready.clear();
                 ready_changes = 0;
-                feedback.update_flushed_lsn(ready_lsn);
-                feedback.update_applied_lsn(ready_lsn);
+                acknowledge(rt, &mut stream, ready_lsn).await;
             } else if open.is_none() {
                 // Idle between transactions: everything received was handled.
                 let lsn = stream.current_lsn();
@@ -144,7 +143,9 @@ async fn replicate(rt: &Realtime) -> Result<(), anyhow::Error> {
             EventType::Commit { end_lsn, .. } => {
                 if let Some(t) = open.take() {
                     ready_lsn = end_lsn.value();
-                    if !t.changes.is_empty() && rt.hub.has_subscriptions() {
+                    // Replayed after a reconnect, but already delivered before it.
+                    let replayed = ready_lsn <= rt.delivered();
+                    if !replayed && !t.changes.is_empty() && rt.hub.has_subscriptions() {
                         ready_changes += t.changes.len();
                         ready.push(t);
                     }
@@ -155,13 +156,23 @@ async fn replicate(rt: &Realtime) -> Result<(), anyhow::Error> {
                         authorize::deliver(rt, &ready).await;
                         ready.clear();
                         ready_changes = 0;
-                        feedback.update_flushed_lsn(ready_lsn);
-                        feedback.update_applied_lsn(ready_lsn);
+                        acknowledge(rt, &mut stream, ready_lsn).await;
                     }
                 }
             }
             _ => {}
         }
+    }
+}
+
+/// Records a delivered position and tells the server at once, so a reconnect replays as
+/// little as possible (and what it replays is skipped by `delivered`).
+async fn acknowledge(rt: &Realtime, stream: &mut LogicalReplicationStream, lsn: u64) {
+    rt.mark_delivered(lsn);
+    stream.shared_lsn_feedback.update_flushed_lsn(lsn);
+    stream.shared_lsn_feedback.update_applied_lsn(lsn);
+    if let Err(e) = stream.send_feedback().await {
+        tracing::debug!(error = %e, "replication feedback not sent");
     }
 }
 
