@@ -49,6 +49,8 @@ pub struct Outcome {
     pub status: Option<String>,
     /// `response.headers` set by SQL.
     pub headers: Option<String>,
+    /// The planner's row estimate, for planned and estimated counts.
+    pub planned: Option<i64>,
 }
 
 /// How the transaction runs.
@@ -66,11 +68,13 @@ pub async fn run(
     pool: &deadpool_postgres::Pool,
     settings: Settings,
     sql: Sql,
+    explain: Option<Sql>,
     tx: Transaction,
     check: impl FnOnce(&Outcome) -> Result<(), ApiError> + Send + 'static,
 ) -> Result<Outcome, ApiError> {
     let pool = pool.clone();
-    let task = tokio::spawn(async move { run_inner(&pool, settings, sql, tx, check).await });
+    let task =
+        tokio::spawn(async move { run_inner(&pool, settings, sql, explain, tx, check).await });
     task.await.map_err(|e| {
         tracing::error!(error = %e, "request task failed");
         ApiError::Internal
@@ -81,6 +85,7 @@ async fn run_inner(
     pool: &deadpool_postgres::Pool,
     settings: Settings,
     sql: Sql,
+    explain: Option<Sql>,
     tx: Transaction,
     check: impl FnOnce(&Outcome) -> Result<(), ApiError>,
 ) -> Result<Outcome, ApiError> {
@@ -121,10 +126,22 @@ async fn run_inner(
             None => Ok(()),
         }
     };
-    let (begun, set, pre, main) = in_order(
+    let explain_text = explain.as_ref().map(|e| format!("EXPLAIN {}", e.text));
+    let explain_params = explain.as_ref().map(Sql::typed_params).unwrap_or_default();
+    let pre_and_plan = async {
+        pre_request.await?;
+        match &explain_text {
+            Some(text) => {
+                let rows = client.query_typed(text, &explain_params).await?;
+                Ok(rows.first().and_then(plan_rows))
+            }
+            None => Ok(None),
+        }
+    };
+    let (begun, set, planned, main) = in_order(
         client.batch_execute(begin),
         client.query_typed(SETUP_SQL, &setup),
-        pre_request,
+        pre_and_plan,
         client.query_typed(&sql.text, &params),
     )
     .await;
@@ -132,7 +149,8 @@ async fn run_inner(
     let result = (|| {
         begun.map_err(|e| ApiError::from_db(&e, authenticated))?;
         set.map_err(|e| ApiError::from_db(&e, authenticated))?;
-        pre.map_err(|e| ApiError::from_db(&e, authenticated))?;
+        let planned: Option<i64> =
+            planned.map_err(|e: tokio_postgres::Error| ApiError::from_db(&e, authenticated))?;
         let rows = main.map_err(|e| ApiError::from_db(&e, authenticated))?;
         let row = rows.first().ok_or(ApiError::Internal)?;
         // Columns: total, rows, body, [inserted, location,] response.status, response.headers.
@@ -159,6 +177,7 @@ async fn run_inner(
             },
             status: text(n - 2)?,
             headers: text(n - 1)?,
+            planned,
         };
         check(&outcome)?;
         Ok(outcome)
@@ -174,6 +193,14 @@ async fn run_inner(
         }
     }
     result
+}
+
+/// The estimated rows of the top node of an `EXPLAIN` result: `... (cost=0.00..1.04 rows=4 width=8)`.
+fn plan_rows(row: &tokio_postgres::Row) -> Option<i64> {
+    let line: String = row.try_get(0).ok()?;
+    let after = &line[line.find(" rows=")? + 6..];
+    let digits: String = after.chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().ok()
 }
 
 fn internal(e: tokio_postgres::Error) -> ApiError {

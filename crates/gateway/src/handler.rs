@@ -225,11 +225,21 @@ async fn table(r: Incoming<'_>, name: &str) -> Result<Response, ApiError> {
         Method::GET | Method::HEAD => {
             let opts = ReadOptions {
                 format: r.format,
-                count: r.prefs.count.is_some(),
+                count: r.prefs.count,
                 max_rows: r.gw.config.max_rows,
             };
-            let sql = read::build(&mut builder, table, &opts)?;
-            let outcome = run(&r, sql, true, |_| Ok(())).await?;
+            let plan = read::build(&mut builder, table, &opts)?;
+            let estimated = r.prefs.count == Some("estimated");
+            let mut outcome = run_explained(&r, plan.sql, plan.explain, true, |_| Ok(())).await?;
+            if let Some(planned) = outcome.planned {
+                let exact_is_small = estimated
+                    && outcome
+                        .total
+                        .is_some_and(|t| t as u64 <= read::ESTIMATE_THRESHOLD);
+                if !exact_is_small {
+                    outcome.total = Some(planned);
+                }
+            }
             response::read(&outcome, r.format, &r.prefs, query.root().offset, head)
         }
         Method::POST | Method::PATCH | Method::DELETE | Method::PUT => {
@@ -441,10 +451,22 @@ async fn run(
     read_only: bool,
     check: impl FnOnce(&execute::Outcome) -> Result<(), ApiError> + Send + 'static,
 ) -> Result<execute::Outcome, ApiError> {
+    run_explained(r, sql, None, read_only, check).await
+}
+
+/// Runs `sql`, and with `explain`, the planner's row estimate of that query too.
+async fn run_explained(
+    r: &Incoming<'_>,
+    sql: crate::sql::Sql,
+    explain: Option<crate::sql::Sql>,
+    read_only: bool,
+    check: impl FnOnce(&execute::Outcome) -> Result<(), ApiError> + Send + 'static,
+) -> Result<execute::Outcome, ApiError> {
     execute::run(
         &r.gw.ctx.db,
         r.settings.clone(),
         sql,
+        explain,
         Transaction {
             read_only,
             rollback: r.prefs.rollback,

@@ -288,3 +288,32 @@ async fn aggregates_are_disabled() {
         );
     }
 }
+
+#[tokio::test]
+async fn planned_and_estimated_counts() {
+    let api = Api::new().await;
+    api.sql("analyze public.connectors;").await;
+    for kind in ["planned", "estimated", "exact"] {
+        let r = api
+            .call(
+                "HEAD",
+                "/connectors?is_active=eq.true",
+                None,
+                &[("prefer", &format!("count={kind}"))],
+                None,
+            )
+            .await;
+        assert_eq!(r.status, 200, "{kind}");
+        let total: i64 = r
+            .header("content-range")
+            .rsplit('/')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!((1..=20).contains(&total), "{kind}: {total}");
+        if kind != "planned" {
+            assert_eq!(total, 8, "{kind}");
+        }
+    }
+}
