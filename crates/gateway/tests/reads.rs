@@ -317,3 +317,17 @@ async fn planned_and_estimated_counts() {
         }
     }
 }
+
+#[tokio::test]
+async fn related_row_counts() {
+    let api = Api::new().await;
+    let r = api
+        .get(
+            "/connectors?select=slug,connector_tools(count)&slug=eq.github",
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let n = r.json()[0]["connector_tools"][0]["count"].as_i64().unwrap();
+    assert!(n >= 1);
+}

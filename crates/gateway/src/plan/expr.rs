@@ -115,6 +115,18 @@ impl<'a> Builder<'a> {
         let src = Source::table(target);
         let child = self.alias();
         let modifiers = self.query.modifiers.get(path).cloned().unwrap_or_default();
+        if !rel.to_one {
+            if let Some(key) = related_count(target, items) {
+                // `rel(count)`: the number of related rows, as `[{"count": n}]`.
+                self.sql
+                    .push("(SELECT json_build_array(json_build_object(")
+                    .param(key)
+                    .push("::text, count(*)))");
+                self.embed_from_where(rel, parent_alias, &child, items, path)?;
+                self.sql.push(")");
+                return Ok(());
+            }
+        }
         if rel.to_one {
             self.sql.push("(SELECT row_to_json(_e) FROM (SELECT ");
         } else {
@@ -521,6 +533,23 @@ impl<'a> Builder<'a> {
         if let Some(o) = offset.filter(|o| *o > 0) {
             self.sql.push(&format!(" OFFSET {o}"));
         }
+    }
+}
+
+/// `rel(count)` or `rel(n:count)` on a table without a `count` column: the key to count under.
+fn related_count(target: &crate::schema_cache::Table, items: &[SelectItem]) -> Option<String> {
+    match items {
+        [SelectItem::Column {
+            field,
+            alias,
+            cast: None,
+        }] if field.name == "count"
+            && field.path.is_empty()
+            && target.column("count").is_none() =>
+        {
+            Some(alias.clone().unwrap_or_else(|| "count".to_owned()))
+        }
+        _ => None,
     }
 }
 
