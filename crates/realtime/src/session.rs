@@ -410,3 +410,321 @@ impl Session {
         self.channels.clear();
     }
 }
+
+/// The state machine without a database: joins without postgres_changes or private channels,
+/// heartbeats, leaves, broadcast, presence and tokens never reach the pools.
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use craftbase_shared::keys::{sign, ApiKeys};
+    use craftbase_shared::{pool, JwtVerifier, RoleSwitch, ServiceContext};
+    use tokio::sync::mpsc;
+
+    const SECRET: &str = "session-test-secret-of-enough-length-0123456789";
+
+    fn realtime() -> Arc<Realtime> {
+        // Pools connect lazily; these tests never use them.
+        let nowhere = tokio_postgres::Config::new();
+        Realtime::new(ServiceContext {
+            db: pool::build(nowhere.clone(), 1),
+            admin: pool::build(nowhere, 1),
+            admin_conninfo: String::new(),
+            jwt: Arc::new(JwtVerifier::hs256(SECRET, None)),
+            keys: Arc::new(ApiKeys::mint(SECRET, token::now() as u64).unwrap()),
+            roles: Arc::new(RoleSwitch::new(
+                ["anon", "authenticated", "service_role"].map(String::from),
+            )),
+        })
+    }
+
+    fn socket(rt: &Arc<Realtime>) -> (Session, mpsc::Receiver<Message>) {
+        let (outlet, rx, _) = Outlet::new(rt.hub.socket_id());
+        let anon = rt.ctx.keys.anon_key.clone();
+        (Session::new(rt.clone(), outlet, Some(anon)), rx)
+    }
+
+    fn m(join_ref: Option<&str>, r: &str, topic: &str, event: &str, payload: Value) -> Message {
+        Message {
+            join_ref: join_ref.map(str::to_owned),
+            msg_ref: Some(r.to_owned()),
+            topic: topic.to_owned(),
+            event: event.to_owned(),
+            payload,
+        }
+    }
+
+    fn take(rx: &mut mpsc::Receiver<Message>) -> Vec<Message> {
+        let mut out = Vec::new();
+        while let Ok(msg) = rx.try_recv() {
+            out.push(msg);
+        }
+        out
+    }
+
+    fn user(exp_in: i64) -> String {
+        sign(
+            SECRET,
+            &json!({"sub": "u1", "role": "authenticated", "exp": token::now() + exp_in}),
+        )
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn heartbeat_join_leave_and_unmatched_topics() {
+        let rt = realtime();
+        let (mut s, mut rx) = socket(&rt);
+        s.handle(m(None, "1", "phoenix", "heartbeat", json!({})))
+            .await;
+        let out = take(&mut rx);
+        assert_eq!(out[0].event, "phx_reply");
+        assert_eq!(out[0].payload, json!({"status": "ok", "response": {}}));
+
+        s.handle(m(Some("2"), "3", "realtime:room", "broadcast", json!({})))
+            .await;
+        let out = take(&mut rx);
+        assert_eq!(
+            out[0].payload,
+            json!({"status": "error", "response": {"reason": "unmatched topic"}})
+        );
+        assert_eq!(out[0].join_ref, None);
+
+        s.handle(m(
+            Some("4"),
+            "4",
+            "realtime:room",
+            "phx_join",
+            json!({"config": {}}),
+        ))
+        .await;
+        let out = take(&mut rx);
+        assert_eq!(
+            out[0].payload,
+            json!({"status": "ok", "response": {"postgres_changes": []}})
+        );
+        assert_eq!(out[0].join_ref.as_deref(), Some("4"));
+
+        s.handle(m(Some("4"), "5", "realtime:room", "phx_leave", json!({})))
+            .await;
+        let out = take(&mut rx);
+        assert_eq!(out[0].event, "phx_reply");
+        assert_eq!(out[1].event, "phx_close");
+        assert_eq!(
+            (out[1].join_ref.as_deref(), out[1].msg_ref.as_deref()),
+            (Some("4"), Some("4"))
+        );
+    }
+
+    #[tokio::test]
+    async fn join_refusals_carry_supabase_reasons() {
+        let rt = realtime();
+        let (mut s, mut rx) = socket(&rt);
+        s.handle(m(Some("1"), "1", "realtime:", "phx_join", json!({})))
+            .await;
+        assert_eq!(
+            take(&mut rx)[0].payload["response"]["reason"],
+            "TopicNameRequired: You must provide a topic name"
+        );
+        let expired = user(-30);
+        s.handle(m(
+            Some("2"),
+            "2",
+            "realtime:a",
+            "phx_join",
+            json!({"access_token": expired}),
+        ))
+        .await;
+        let reason = take(&mut rx)[0].payload["response"]["reason"].clone();
+        assert!(
+            reason
+                .as_str()
+                .unwrap()
+                .starts_with("InvalidJWTToken: Token has expired"),
+            "{reason}"
+        );
+        s.handle(m(
+            Some("3"),
+            "3",
+            "realtime:a",
+            "phx_join",
+            json!({"access_token": "x.y.z"}),
+        ))
+        .await;
+        assert_eq!(
+            take(&mut rx)[0].payload["response"]["reason"],
+            "InvalidJWTToken: Failed to validate JWT signature"
+        );
+    }
+
+    #[tokio::test]
+    async fn bindings_are_echoed_in_order_with_ids() {
+        let rt = realtime();
+        let (mut s, mut rx) = socket(&rt);
+        let bindings = json!([
+            {"event": "INSERT", "schema": "public", "table": "todos", "filter": "id=eq.5"},
+            {"event": "*", "schema": "public"},
+            {"event": "INSERT", "schema": "public", "table": "todos", "filter": "id=eq.5"}
+        ]);
+        s.handle(m(
+            Some("1"),
+            "1",
+            "realtime:db",
+            "phx_join",
+            json!({"config": {"postgres_changes": bindings}}),
+        ))
+        .await;
+        let reply = &take(&mut rx)[0];
+        let echoed = reply.payload["response"]["postgres_changes"]
+            .as_array()
+            .unwrap();
+        assert_eq!(echoed.len(), 3);
+        assert_eq!(echoed[0]["filter"], "id=eq.5");
+        assert_eq!(echoed[1]["event"], "*");
+        assert!(
+            echoed[1].get("table").is_none(),
+            "the client's own map, echoed"
+        );
+        assert!(echoed[0]["id"].as_u64().unwrap() > 0);
+        assert_eq!(
+            echoed[0]["id"], echoed[2]["id"],
+            "equal bindings share an id"
+        );
+        assert_ne!(echoed[0]["id"], echoed[1]["id"]);
+    }
+
+    #[tokio::test]
+    async fn broadcast_self_ack_and_presence() {
+        let rt = realtime();
+        let (mut a, mut rx_a) = socket(&rt);
+        let (mut b, mut rx_b) = socket(&rt);
+        let cfg = |self_: bool, key: &str| json!({"config": {"broadcast": {"self": self_, "ack": true}, "presence": {"key": key, "enabled": true}}});
+        a.handle(m(
+            Some("1"),
+            "1",
+            "realtime:room",
+            "phx_join",
+            cfg(false, "a"),
+        ))
+        .await;
+        b.handle(m(
+            Some("9"),
+            "9",
+            "realtime:room",
+            "phx_join",
+            cfg(true, "b"),
+        ))
+        .await;
+        take(&mut rx_a);
+        let joined_b = take(&mut rx_b);
+        assert_eq!(joined_b[1].event, "presence_state");
+
+        let push = json!({"type": "broadcast", "event": "ev", "payload": {"x": 1}});
+        a.handle(m(
+            Some("1"),
+            "2",
+            "realtime:room",
+            "broadcast",
+            push.clone(),
+        ))
+        .await;
+        let to_a = take(&mut rx_a);
+        assert_eq!(
+            to_a.len(),
+            1,
+            "no echo without self, only the ack: {to_a:?}"
+        );
+        assert_eq!(to_a[0].event, "phx_reply");
+        let to_b = take(&mut rx_b);
+        assert_eq!(to_b[0].event, "broadcast");
+        assert_eq!(to_b[0].payload, push);
+
+        b.handle(m(
+            Some("9"),
+            "10",
+            "realtime:room",
+            "broadcast",
+            push.clone(),
+        ))
+        .await;
+        let to_b = take(&mut rx_b);
+        assert!(to_b.iter().any(|x| x.event == "broadcast"), "self echo");
+
+        let track = json!({"type": "presence", "event": "track", "payload": {"status": "on"}});
+        a.handle(m(Some("1"), "3", "realtime:room", "presence", track))
+            .await;
+        let to_b = take(&mut rx_b);
+        let diff = to_b.iter().find(|x| x.event == "presence_diff").unwrap();
+        assert_eq!(diff.payload["joins"]["a"]["metas"][0]["status"], "on");
+        assert_eq!(diff.join_ref.as_deref(), Some("9"));
+        a.close();
+        let to_b = take(&mut rx_b);
+        let diff = to_b.iter().find(|x| x.event == "presence_diff").unwrap();
+        assert_eq!(diff.payload["leaves"]["a"]["metas"][0]["status"], "on");
+    }
+
+    #[tokio::test]
+    async fn expiry_closes_and_renewal_extends() {
+        let rt = realtime();
+        let (mut s, mut rx) = socket(&rt);
+        let short = user(5);
+        s.handle(m(
+            Some("1"),
+            "1",
+            "realtime:a",
+            "phx_join",
+            json!({"access_token": short}),
+        ))
+        .await;
+        s.handle(m(
+            Some("2"),
+            "2",
+            "realtime:b",
+            "phx_join",
+            json!({"access_token": short}),
+        ))
+        .await;
+        take(&mut rx);
+        s.handle(m(
+            Some("1"),
+            "3",
+            "realtime:a",
+            "access_token",
+            json!({"access_token": user(3600)}),
+        ))
+        .await;
+        s.expire(token::now() + 10);
+        let out = take(&mut rx);
+        assert_eq!(out.len(), 2, "{out:?}");
+        assert_eq!(out[0].topic, "realtime:b");
+        assert_eq!(out[0].event, "system");
+        assert_eq!(out[0].payload["extension"], "system");
+        assert_eq!(out[0].payload["status"], "error");
+        assert!(out[0].payload["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("Token has expired"));
+        assert_eq!(out[1].event, "phx_close");
+
+        s.handle(m(
+            Some("1"),
+            "4",
+            "realtime:a",
+            "access_token",
+            json!({"access_token": "bad"}),
+        ))
+        .await;
+        let out = take(&mut rx);
+        assert_eq!(out[0].event, "system");
+        assert_eq!(out[1].event, "phx_close");
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_signals_overflow_instead_of_blocking() {
+        let (outlet, _rx, overflow) = Outlet::new(1);
+        for _ in 0..crate::hub::SOCKET_QUEUE + 1 {
+            outlet.send(Message::push("t", "e", json!({})));
+        }
+        tokio::time::timeout(std::time::Duration::from_secs(1), overflow.notified())
+            .await
+            .expect("overflow notified");
+    }
+}
