@@ -141,8 +141,12 @@ describe('accounts and sessions', () => {
     assert.equal(payload.amr[0].method, 'password');
     assert.equal(payload.user_metadata.name, 'Ada');
     assert.equal(payload.iss, `${cb.url}/auth/v1`);
-    const rows = await pgQuery(cb.dbUrl, 'select user_id from auth.sessions where id = $1', [payload.session_id]);
+    const rows = await pgQuery(cb.dbUrl, 'select user_id, user_agent, host(ip) as ip from auth.sessions where id = $1', [
+      payload.session_id,
+    ]);
     assert.equal(rows[0].user_id, data.user.id);
+    assert.equal(rows[0].ip, '127.0.0.1');
+    assert.ok(rows[0].user_agent);
   });
 
   test('signing up an existing email again is refused with user_already_exists', async () => {
@@ -263,6 +267,15 @@ describe('accounts and sessions', () => {
     assert.equal(payload.amr[0].method, 'anonymous');
     const me = await supabase.auth.getUser();
     assert.equal(me.data.user.is_anonymous, true);
+    // Adding an email (autoconfirm on) makes the guest a permanent user.
+    const address = email('upgraded');
+    const upgraded = await supabase.auth.updateUser({ email: address, password: PASSWORD });
+    assert.equal(upgraded.error, null);
+    assert.equal(upgraded.data.user.is_anonymous, false);
+    assert.equal(upgraded.data.user.identities[0].provider, 'email');
+    const relog = await anonClient(cb).auth.signInWithPassword({ email: address, password: PASSWORD });
+    assert.equal(relog.error, null);
+    assert.equal(relog.data.user.id, data.user.id);
   });
 
   test('onAuthStateChange sees the sequence hosted Supabase produces', async () => {

@@ -26,30 +26,34 @@ pub struct Client(pub String);
 impl FromRequestParts<AuthState> for Client {
     type Rejection = std::convert::Infallible;
 
-    /// The configured header's first address when a proxy is trusted, else the peer address.
     async fn from_request_parts(
         parts: &mut Parts,
         state: &AuthState,
     ) -> Result<Self, Self::Rejection> {
-        if let Some(name) = &state.settings.rate_limit_header {
-            if let Some(first) = parts
-                .headers
-                .get(name.as_str())
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.split(',').next())
-                .map(str::trim)
-                .filter(|v| !v.is_empty())
-            {
-                return Ok(Client(first.to_owned()));
-            }
-        }
-        let peer = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|c| c.0.ip().to_string())
-            .unwrap_or_else(|| "unknown".into());
-        Ok(Client(peer))
+        Ok(Client(
+            address(parts, state).unwrap_or_else(|| "unknown".into()),
+        ))
     }
+}
+
+/// The configured header's first address when a proxy is trusted, else the peer address.
+pub fn address(parts: &Parts, state: &AuthState) -> Option<String> {
+    if let Some(name) = &state.settings.rate_limit_header {
+        if let Some(first) = parts
+            .headers
+            .get(name.as_str())
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(',').next())
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+        {
+            return Some(first.to_owned());
+        }
+    }
+    parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip().to_string())
 }
 
 /// Which counter a request draws from.

@@ -100,12 +100,13 @@ pub async fn send_prepared(
     redirect_to: &str,
 ) -> Result<(), AuthError> {
     let link = action_link(origin, &prepared, redirect_to);
+    let s = &state.settings;
     let (subject, action) = match prepared.kind {
-        Kind::Signup => ("Confirm Your Signup", "confirm your email address"),
-        Kind::Invite => ("You have been invited", "accept the invite"),
-        Kind::MagicLink => ("Your Magic Link", "sign in"),
-        Kind::Recovery => ("Reset Your Password", "reset your password"),
-        Kind::EmailChange => ("Confirm Email Change", "confirm your new email address"),
+        Kind::Signup => (&s.subject_confirmation, "confirm your email address"),
+        Kind::Invite => (&s.subject_invite, "accept the invite"),
+        Kind::MagicLink => (&s.subject_magic_link, "sign in"),
+        Kind::Recovery => (&s.subject_recovery, "reset your password"),
+        Kind::EmailChange => (&s.subject_email_change, "confirm your new email address"),
     };
     let code = &prepared.otp;
     let text = format!(

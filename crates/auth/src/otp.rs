@@ -20,6 +20,7 @@ use crate::body::{self, Body};
 use crate::error::AuthError;
 use crate::limit::Client;
 use crate::redirect::{self, Origin};
+use crate::session::Device;
 use crate::token::pkce::{self, FlowRequest};
 use crate::user::{NewUser, RedirectQuery, User};
 use crate::{mail, session, AuthState};
@@ -423,6 +424,7 @@ pub async fn verify(
     State(state): State<AuthState>,
     origin: Origin,
     client: Client,
+    device: Device,
     Body(req): Body<VerifyRequest>,
 ) -> Result<Json<Value>, AuthError> {
     state.limits.verify(&state.settings, &client)?;
@@ -441,7 +443,7 @@ pub async fn verify(
     let mut db = state.ctx.admin.get().await?;
     let tx = db.transaction().await?;
     let (user, kind) = redeem(&state, &tx, kinds, &hash).await?;
-    let issued = session::create(&state, &tx, &origin, &user, kind.method()).await?;
+    let issued = session::create(&state, &tx, &origin, &device, &user, kind.method()).await?;
     tx.commit().await?;
     Ok(Json(issued.to_json(&state)))
 }
@@ -461,10 +463,11 @@ pub async fn verify_link(
     State(state): State<AuthState>,
     origin: Origin,
     client: Client,
+    device: Device,
     Query(q): Query<VerifyLink>,
 ) -> Response {
     let target = redirect::target(&state.settings, q.redirect_to.as_deref());
-    match verify_link_inner(&state, &origin, &client, &q, &target).await {
+    match verify_link_inner(&state, &origin, &client, &device, &q, &target).await {
         Ok(location) => see_other(&location),
         Err(e) => {
             let (code, description) = match e {
@@ -497,6 +500,7 @@ async fn verify_link_inner(
     state: &AuthState,
     origin: &Origin,
     client: &Client,
+    device: &Device,
     q: &VerifyLink,
     target: &str,
 ) -> Result<String, AuthError> {
@@ -517,7 +521,7 @@ async fn verify_link_inner(
             .finish();
         return Ok(redirect::with_params(target, &params, false));
     }
-    let issued = session::create(state, &tx, origin, &user, kind.method()).await?;
+    let issued = session::create(state, &tx, origin, device, &user, kind.method()).await?;
     tx.commit().await?;
     let fragment = format!("{}&sb=", issued.to_fragment(state, kind.as_str()));
     Ok(redirect::with_params(target, &fragment, true))

@@ -1,7 +1,8 @@
 //! Sessions: creating one (a row in `auth.sessions`, its first refresh token and the access
 //! token), the session JSON of §2.3, and `POST /logout`.
 
-use axum::extract::{Query, State};
+use axum::extract::{FromRequestParts, Query, State};
+use axum::http::request::Parts;
 use axum::http::StatusCode;
 use deadpool_postgres::GenericClient;
 use rand::distr::{Alphanumeric, SampleString};
@@ -14,6 +15,30 @@ use crate::jwt::{self, Amr, Bearer};
 use crate::redirect::Origin;
 use crate::user::User;
 use crate::AuthState;
+
+/// Where a session is started from, kept on `auth.sessions` as GoTrue keeps it.
+#[derive(Debug, Clone, Default)]
+pub struct Device {
+    user_agent: Option<String>,
+    ip: Option<std::net::IpAddr>,
+}
+
+impl FromRequestParts<AuthState> for Device {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AuthState,
+    ) -> Result<Self, Self::Rejection> {
+        let user_agent = parts
+            .headers
+            .get(axum::http::header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.chars().take(512).collect());
+        let ip = crate::limit::address(parts, state).and_then(|a| a.parse().ok());
+        Ok(Device { user_agent, ip })
+    }
+}
 
 /// A refresh token in GoTrue v1's format: 12 alphanumeric characters.
 pub fn new_refresh_token() -> String {
@@ -59,6 +84,7 @@ pub async fn create(
     state: &AuthState,
     db: &impl GenericClient,
     origin: &Origin,
+    device: &Device,
     user: &User,
     method: &str,
 ) -> Result<Issued, AuthError> {
@@ -67,9 +93,9 @@ pub async fn create(
     }
     let session_id = Uuid::new_v4();
     db.execute(
-        "insert into auth.sessions (id, user_id, created_at, updated_at, aal, refreshed_at) \
-         values ($1, $2, now(), now(), 'aal1', null)",
-        &[&session_id, &user.id],
+        "insert into auth.sessions (id, user_id, created_at, updated_at, aal, refreshed_at, \
+           user_agent, ip) values ($1, $2, now(), now(), 'aal1', null, $3, $4)",
+        &[&session_id, &user.id, &device.user_agent, &device.ip],
     )
     .await?;
     db.execute(

@@ -99,6 +99,41 @@ pub struct Settings {
     /// Digits of emailed one-time codes.
     #[arg(long, env = "GOTRUE_MAILER_OTP_LENGTH", default_value_t = 6)]
     pub mailer_otp_length: usize,
+    /// Subject of the sign-up confirmation mail.
+    #[arg(
+        long,
+        env = "GOTRUE_MAILER_SUBJECTS_CONFIRMATION",
+        default_value = "Confirm Your Signup"
+    )]
+    pub subject_confirmation: String,
+    /// Subject of the invitation mail.
+    #[arg(
+        long,
+        env = "GOTRUE_MAILER_SUBJECTS_INVITE",
+        default_value = "You have been invited"
+    )]
+    pub subject_invite: String,
+    /// Subject of the magic-link mail.
+    #[arg(
+        long,
+        env = "GOTRUE_MAILER_SUBJECTS_MAGIC_LINK",
+        default_value = "Your Magic Link"
+    )]
+    pub subject_magic_link: String,
+    /// Subject of the password-recovery mail.
+    #[arg(
+        long,
+        env = "GOTRUE_MAILER_SUBJECTS_RECOVERY",
+        default_value = "Reset Your Password"
+    )]
+    pub subject_recovery: String,
+    /// Subject of the email-change mail.
+    #[arg(
+        long,
+        env = "GOTRUE_MAILER_SUBJECTS_EMAIL_CHANGE",
+        default_value = "Confirm Email Change"
+    )]
+    pub subject_email_change: String,
     /// Emails one client address may cause per hour.
     #[arg(long, env = "GOTRUE_RATE_LIMIT_EMAIL_SENT", default_value_t = 30)]
     pub rate_limit_email_sent: u32,

@@ -12,6 +12,7 @@ use crate::error::AuthError;
 use crate::limit::Client;
 use crate::otp::{self, Kind};
 use crate::redirect::{self, Origin};
+use crate::session::Device;
 use crate::token::pkce::FlowRequest;
 use crate::user::{NewUser, RedirectQuery, User};
 use crate::{mail, password, session, AuthState};
@@ -31,12 +32,15 @@ pub async fn signup(
     State(state): State<AuthState>,
     origin: Origin,
     client: Client,
+    device: Device,
     Query(query): Query<RedirectQuery>,
     Body(req): Body<Signup>,
 ) -> Result<Json<Value>, AuthError> {
     let blank = |v: &Option<String>| v.as_deref().is_none_or(|s| s.trim().is_empty());
     if blank(&req.email) && blank(&req.phone) {
-        return anonymous(&state, &origin, &client, req).await.map(Json);
+        return anonymous(&state, &origin, &client, &device, req)
+            .await
+            .map(Json);
     }
     if blank(&req.email) {
         return Err(AuthError::Validation(
@@ -94,7 +98,7 @@ pub async fn signup(
         }
     };
     if autoconfirm {
-        let issued = session::create(&state, &tx, &origin, &user, "password").await?;
+        let issued = session::create(&state, &tx, &origin, &device, &user, "password").await?;
         tx.commit().await?;
         return Ok(Json(issued.to_json(&state)));
     }
@@ -122,6 +126,7 @@ async fn anonymous(
     state: &AuthState,
     origin: &Origin,
     client: &Client,
+    device: &Device,
     req: Signup,
 ) -> Result<Value, AuthError> {
     if !state.settings.anonymous_users_enabled {
@@ -149,7 +154,7 @@ async fn anonymous(
     }
     .insert(&tx)
     .await?;
-    let issued = session::create(state, &tx, origin, &user, "anonymous").await?;
+    let issued = session::create(state, &tx, origin, device, &user, "anonymous").await?;
     tx.commit().await?;
     Ok(issued.to_json(state))
 }

@@ -391,13 +391,13 @@ pub async fn update(
         if User::find_by_email(&tx, &new_email).await?.is_some() {
             return Err(AuthError::EmailExists);
         }
-        if state.settings.mailer_autoconfirm || user.is_anonymous || user.email.is_none() {
-            // Nothing to confirm against: the address is taken over directly.
+        if state.settings.mailer_autoconfirm {
+            // Autoconfirm: the new address applies at once (an anonymous user becomes a
+            // permanent one); otherwise the new address must confirm it first.
             tx.execute(
-                "update auth.users set email = $2, email_confirmed_at = \
-                   case when $3 then now() else email_confirmed_at end, updated_at = now() \
-                 where id = $1",
-                &[&user.id, &new_email, &state.settings.mailer_autoconfirm],
+                "update auth.users set email = $2, email_confirmed_at = now(), \
+                   updated_at = now() where id = $1",
+                &[&user.id, &new_email],
             )
             .await?;
             crate::otp::sync_email_identity(&tx, user.id, &new_email).await?;

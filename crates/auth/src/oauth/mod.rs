@@ -17,6 +17,7 @@ use uuid::Uuid;
 
 use crate::error::AuthError;
 use crate::redirect::{self, Origin};
+use crate::session::Device;
 use crate::token::pkce::FlowRequest;
 use crate::user::{NewUser, User};
 use crate::{session, AuthState};
@@ -113,6 +114,7 @@ pub struct CallbackQuery {
 pub async fn callback(
     State(state): State<AuthState>,
     origin: Origin,
+    device: Device,
     Query(q): Query<CallbackQuery>,
 ) -> Response {
     let claims = q
@@ -139,6 +141,7 @@ pub async fn callback(
     match finish(
         &state,
         &origin,
+        &device,
         &claims,
         q.code.as_deref().unwrap_or(""),
         &redirect_to,
@@ -167,6 +170,7 @@ fn error_redirect(target: &str, code: &str, description: &str) -> Response {
 async fn finish(
     state: &AuthState,
     origin: &Origin,
+    device: &Device,
     claims: &craftbase_shared::Claims,
     code: &str,
     redirect_to: &str,
@@ -208,7 +212,7 @@ async fn finish(
             .finish();
         return Ok(redirect::with_params(redirect_to, &params, false));
     }
-    let issued = session::create(state, &tx, origin, &user, "oauth").await?;
+    let issued = session::create(state, &tx, origin, device, &user, "oauth").await?;
     tx.commit().await?;
     let mut extra = url::form_urlencoded::Serializer::new(String::new());
     extra.append_pair("provider_token", &tokens.access_token);

@@ -14,6 +14,7 @@ use crate::body::Body;
 use crate::error::AuthError;
 use crate::limit::Client;
 use crate::redirect::Origin;
+use crate::session::Device;
 use crate::AuthState;
 
 /// `?grant_type=`.
@@ -27,13 +28,14 @@ pub async fn grant(
     State(state): State<AuthState>,
     origin: Origin,
     client: Client,
+    device: Device,
     Query(query): Query<GrantQuery>,
     Body(body): Body<Value>,
 ) -> Result<Json<Value>, AuthError> {
     match query.grant_type.as_deref() {
         Some("password") => {
             state.limits.sign_in(&state.settings, &client)?;
-            password::grant(&state, &origin, parse(body)?).await
+            password::grant(&state, &origin, &device, parse(body)?).await
         }
         Some("refresh_token") => {
             state.limits.refresh(&state.settings, &client)?;
@@ -41,7 +43,7 @@ pub async fn grant(
         }
         Some("pkce") => {
             state.limits.verify(&state.settings, &client)?;
-            pkce::grant(&state, &origin, parse(body)?).await
+            pkce::grant(&state, &origin, &device, parse(body)?).await
         }
         _ => Err(AuthError::OAuth {
             error: "unsupported_grant_type",

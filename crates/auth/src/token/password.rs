@@ -5,6 +5,7 @@ use serde_json::{json, Value};
 
 use crate::error::AuthError;
 use crate::redirect::Origin;
+use crate::session::Device;
 use crate::user::User;
 use crate::{password, session, AuthState};
 
@@ -20,6 +21,7 @@ pub struct PasswordGrant {
 pub async fn grant(
     state: &AuthState,
     origin: &Origin,
+    device: &Device,
     body: PasswordGrant,
 ) -> Result<Value, AuthError> {
     let Some(pw) = body.password.filter(|p| !p.is_empty()) else {
@@ -56,7 +58,7 @@ pub async fn grant(
         return Err(AuthError::UserBanned);
     }
     let tx = db.transaction().await?;
-    let issued = session::create(state, &tx, origin, &user, "password").await?;
+    let issued = session::create(state, &tx, origin, device, &user, "password").await?;
     tx.commit().await?;
     let mut body = issued.to_json(state);
     if let Err(AuthError::WeakPassword { message, reasons }) =

@@ -11,6 +11,7 @@ use uuid::Uuid;
 
 use crate::error::AuthError;
 use crate::redirect::Origin;
+use crate::session::Device;
 use crate::user::User;
 use crate::{session, AuthState};
 
@@ -109,6 +110,7 @@ pub struct PkceGrant {
 pub async fn grant(
     state: &AuthState,
     origin: &Origin,
+    device: &Device,
     body: PkceGrant,
 ) -> Result<Value, AuthError> {
     let (Some(code), Some(verifier)) = (
@@ -153,7 +155,7 @@ pub async fn grant(
     }
     let user_id = user_id.ok_or(AuthError::FlowStateNotFound)?;
     let user = User::find(&tx, user_id).await?.ok_or(AuthError::UserGone)?;
-    let issued = session::create(state, &tx, origin, &user, &auth_method).await?;
+    let issued = session::create(state, &tx, origin, device, &user, &auth_method).await?;
     tx.commit().await?;
     let mut body = issued.to_json(state);
     if let Some(token) = row.get::<_, Option<String>>(5) {
