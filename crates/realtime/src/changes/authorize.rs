@@ -142,7 +142,9 @@ pub async fn deliver(rt: &Realtime, batch: &[Transaction]) {
             let visible = match &access.probe {
                 None => groups.into_values().flatten().collect(),
                 Some(Probe::DenyAll) => Vec::new(),
-                Some(Probe::Sql(sql)) => probe(rt, &table, sql, &rows, groups).await,
+                Some(Probe::Function { name, ddl }) => {
+                    probe(rt, &table, (name, ddl), &rows, groups).await
+                }
             };
             tracing::debug!(role, visible = visible.len(), "visibility decided");
             for (pos, sub) in visible {
@@ -187,7 +189,7 @@ async fn table_for(
 async fn probe<'a>(
     rt: &Realtime,
     table: &Table,
-    sql: &str,
+    (name, ddl): (&Arc<str>, &Arc<str>),
     rows: &[Row],
     groups: HashMap<&Identity, Pairs<'a>>,
 ) -> Pairs<'a> {
@@ -202,15 +204,12 @@ async fn probe<'a>(
         })
         .collect();
     let result = async {
+        rt.catalog.ensure_function(name, ddl).await?;
         let client = rt.ctx.db.get().await?;
         let rows = client
             .query(
-                "select grp, idx from realtime.craftbase_visible($1, $2::text::jsonb, $3::text::jsonb)",
-                &[
-                    &sql,
-                    &Value::Array(spec).to_string(),
-                    &Value::Array(wal_rows).to_string(),
-                ],
+                &format!("select cb_grp, cb_idx from realtime.\"{name}\"($1::text::jsonb, $2::text::jsonb)"),
+                &[&Value::Array(spec).to_string(), &Value::Array(wal_rows).to_string()],
             )
             .await?;
         Ok::<_, anyhow::Error>(

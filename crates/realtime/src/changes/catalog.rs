@@ -94,9 +94,67 @@ pub struct Access {
 pub enum Probe {
     /// No permissive policy applies: RLS hides every row.
     DenyAll,
-    /// `select ordinality from jsonb_populate_recordset(null::t, $1) with ordinality as t
-    /// where ordinality = any($2) and <policies>`.
-    Sql(Arc<str>),
+    /// The policies as a function `realtime."craftbase_probe_<hash>"(groups jsonb, rows jsonb)`
+    /// returning `(cb_grp, cb_idx)`: which rows each claims group may see. A generated
+    /// PL/pgSQL function keeps its plan between calls, where a dynamic EXECUTE would plan the
+    /// policies again for every group.
+    Function { name: Arc<str>, ddl: Arc<str> },
+}
+
+/// The function that checks `policies` on rows of `table`: for each group, under its role and
+/// claims in a subtransaction (a policy error hides the rows from that group alone), the
+/// wanted rows of `jsonb_populate_recordset(null::table, rows)` that pass the policies. Only
+/// this probe runs under the subscriber's role.
+fn probe_function(table: &Table, policies: &str) -> Probe {
+    let body = format!(
+        "for _cb_i in select ordinality::int from jsonb_populate_recordset(null::{qualified}, _cb_rows) \
+         with ordinality as {alias} where ordinality = any(_cb_wanted) and {policies} loop",
+        qualified = table.qualified(),
+        alias = quote_ident(&table.name),
+    );
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in body.bytes() {
+        hash = (hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+    }
+    let name = format!("craftbase_probe_{hash:016x}");
+    let ddl = format!(
+        r#"create or replace function realtime."{name}"(_cb_groups jsonb, _cb_rows jsonb)
+returns table (cb_grp int, cb_idx int)
+language plpgsql volatile
+as $craftbase_probe$
+declare
+    _cb_g jsonb;
+    _cb_n int := 0;
+    _cb_wanted int[];
+    _cb_i int;
+begin
+    for _cb_g in select value from jsonb_array_elements(_cb_groups) loop
+        _cb_wanted := array(select jsonb_array_elements_text(_cb_g->'rows')::int);
+        begin
+            perform set_config('role', _cb_g->>'role', true);
+            perform set_config('request.jwt.claims', _cb_g->>'claims', true);
+            {body}
+                cb_grp := _cb_n;
+                cb_idx := _cb_i;
+                return next;
+            end loop;
+            perform set_config('role', 'none', true);
+            perform set_config('request.jwt.claims', '', true);
+        exception when others then
+            raise warning 'realtime visibility probe failed for one group: %', sqlerrm;
+        end;
+        _cb_n := _cb_n + 1;
+    end loop;
+    perform set_config('role', 'none', true);
+end
+$craftbase_probe$;
+revoke all on function realtime."{name}"(jsonb, jsonb) from public;
+grant execute on function realtime."{name}"(jsonb, jsonb) to authenticator;"#
+    );
+    Probe::Function {
+        name: name.into(),
+        ddl: ddl.into(),
+    }
 }
 
 /// Quotes an identifier for SQL.
@@ -110,6 +168,8 @@ type AccessCache = HashMap<(u32, String), (Instant, Arc<Access>)>;
 /// The catalog cache.
 pub struct Catalog {
     admin: Pool,
+    /// Probe functions created by this process.
+    functions: Mutex<std::collections::HashSet<Arc<str>>>,
     tables: Mutex<HashMap<u32, Arc<Table>>>,
     access: Mutex<AccessCache>,
 }
@@ -118,9 +178,21 @@ impl Catalog {
     pub fn new(admin: Pool) -> Catalog {
         Catalog {
             admin,
+            functions: Mutex::new(Default::default()),
             tables: Mutex::new(HashMap::new()),
             access: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Creates a probe function once per process (as the owner).
+    pub async fn ensure_function(&self, name: &Arc<str>, ddl: &str) -> Result<(), anyhow::Error> {
+        if lock(&self.functions).contains(name) {
+            return Ok(());
+        }
+        let client = self.admin.get().await?;
+        client.batch_execute(ddl).await?;
+        lock(&self.functions).insert(name.clone());
+        Ok(())
     }
 
     /// Forgets what is known of `oid` (its definition changed).
@@ -281,15 +353,7 @@ impl Catalog {
                     cond.push_str(" and ");
                     cond.push_str(&r);
                 }
-                Some(Probe::Sql(
-                    format!(
-                        "select ordinality::int from jsonb_populate_recordset(null::{}, $1) \
-                         with ordinality as {} where ordinality = any($2) and {cond}",
-                        table.qualified(),
-                        quote_ident(&table.name)
-                    )
-                    .into(),
-                ))
+                Some(probe_function(table, &cond))
             }
         } else {
             None

@@ -1,0 +1,247 @@
+//! Realtime benchmark: commit-to-subscriber latency and delivered messages per second for
+//! `pipeline_events` INSERTs under RLS (Tool Connect Craft's unfiltered `events-changes`
+//! channel), through the real slot, decoder and visibility probes; subscribers are in-process
+//! sessions (no websocket). Also the ceiling: the slot decoded with no subscribers.
+//!
+//! `cargo run --release -p craftbase-realtime --example bench` (see BENCHMARKS.md).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use craftbase_realtime::hub::Outlet;
+use craftbase_realtime::protocol::Message;
+use craftbase_realtime::session::Session;
+use craftbase_realtime::Realtime;
+use craftbase_shared::keys::{sign, ApiKeys};
+use craftbase_shared::{pool, JwtVerifier, RoleSwitch, ServiceContext};
+use craftbase_testkit::TestDb;
+use serde_json::json;
+use tokio::sync::mpsc;
+
+const SECRET: &str = "bench-secret-of-enough-length-0123456789abcdef";
+
+fn now_micros() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_micros() as i64
+}
+
+struct Bench {
+    _db: TestDb,
+    rt: Arc<Realtime>,
+    sql: tokio_postgres::Client,
+    jobs: Vec<(String, String)>,
+}
+
+async fn setup(users: usize) -> Bench {
+    let db = TestDb::new(craftbase::migrations::platform_and_app).await;
+    let admin = db.config("postgres");
+    let ctx = ServiceContext {
+        db: pool::build(db.config("authenticator"), 8),
+        admin: pool::build(admin.clone(), 4),
+        admin_conninfo: pool::conninfo(&admin),
+        jwt: Arc::new(JwtVerifier::hs256(SECRET, None)),
+        keys: Arc::new(ApiKeys::mint(SECRET, (now_micros() / 1_000_000) as u64).unwrap()),
+        roles: Arc::new(RoleSwitch::new(
+            ["anon", "authenticated", "service_role"].map(String::from),
+        )),
+    };
+    let sql = db.superuser().await;
+    let rows = sql
+        .query(
+            "with u as (
+                 insert into auth.users (id, email, aud, role)
+                 select gen_random_uuid(), 'bench' || g || '@example.com', 'authenticated', 'authenticated'
+                 from generate_series(1, $1::int) g returning id)
+             insert into public.pipeline_jobs (user_id, connector_id, type)
+             select u.id, (select id from public.connectors limit 1), 'bench' from u
+             returning user_id::text, id::text",
+            &[&(users as i32)],
+        )
+        .await
+        .unwrap();
+    let rt = Realtime::new(ctx);
+    tokio::spawn(craftbase_realtime::changes::stream::run(rt.clone()));
+    while !rt.is_streaming() {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Bench {
+        _db: db,
+        rt,
+        sql,
+        jobs: rows.iter().map(|r| (r.get(0), r.get(1))).collect(),
+    }
+}
+
+/// Subscribes `n` sessions to the events channel, round-robin over the users; each received
+/// change's latency (µs since the writer's clock in `data.t`) is sent to the returned channel.
+async fn subscribe(b: &Bench, n: usize) -> (Vec<Session>, mpsc::UnboundedReceiver<i64>) {
+    let (lat_tx, lat_rx) = mpsc::unbounded_channel();
+    let mut sessions = Vec::new();
+    for i in 0..n {
+        let (user, _) = &b.jobs[i % b.jobs.len()];
+        let token = sign(
+            SECRET,
+            &json!({"sub": user, "role": "authenticated", "aud": "authenticated",
+                    "exp": now_micros() / 1_000_000 + 3600}),
+        )
+        .unwrap();
+        let (outlet, mut rx, _) = Outlet::new(b.rt.hub.socket_id());
+        let mut s = Session::new(b.rt.clone(), outlet, None);
+        s.handle(Message {
+            join_ref: Some("1".into()),
+            msg_ref: Some("1".into()),
+            topic: "realtime:events-changes".into(),
+            event: "phx_join".into(),
+            payload: json!({"config": {"postgres_changes": [
+                {"event": "INSERT", "schema": "public", "table": "pipeline_events"}]},
+                "access_token": token}),
+        })
+        .await;
+        loop {
+            let m = rx.recv().await.unwrap();
+            if m.event == "system" {
+                assert_eq!(m.payload["status"], "ok", "{}", m.payload);
+                break;
+            }
+        }
+        let lat_tx = lat_tx.clone();
+        tokio::spawn(async move {
+            while let Some(m) = rx.recv().await {
+                if m.event == "postgres_changes" {
+                    let t = m.payload["data"]["record"]["data"]["t"]
+                        .as_i64()
+                        .unwrap_or(0);
+                    let _ = lat_tx.send(now_micros() - t);
+                }
+            }
+        });
+        sessions.push(s);
+    }
+    (sessions, lat_rx)
+}
+
+fn percentile(sorted: &[i64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i] as f64 / 1000.0
+}
+
+/// Inserts `total` events, `per_tx` per transaction, each for a job round-robin.
+async fn write_events(b: &Bench, total: usize, per_tx: usize, pause: Duration) {
+    let job_ids: Vec<String> = b.jobs.iter().map(|(_, j)| j.clone()).collect();
+    let mut k = 0;
+    while k < total {
+        let n = per_tx.min(total - k);
+        let ids: Vec<&str> = (0..n)
+            .map(|i| job_ids[(k + i) % job_ids.len()].as_str())
+            .collect();
+        b.sql
+            .execute(
+                "insert into public.pipeline_events (job_id, message, data)
+                 select j::uuid, 'bench', jsonb_build_object('t', $2::bigint) from unnest($1::text[]) j",
+                &[&ids, &now_micros()],
+            )
+            .await
+            .unwrap();
+        k += n;
+        if !pause.is_zero() {
+            tokio::time::sleep(pause).await;
+        }
+    }
+}
+
+async fn collect(
+    rx: &mut mpsc::UnboundedReceiver<i64>,
+    expected: usize,
+    limit: Duration,
+) -> Vec<i64> {
+    let mut out = Vec::with_capacity(expected);
+    let deadline = tokio::time::Instant::now() + limit;
+    while out.len() < expected {
+        match tokio::time::timeout_at(deadline, rx.recv()).await {
+            Ok(Some(l)) => out.push(l),
+            _ => break,
+        }
+    }
+    out
+}
+
+#[tokio::main]
+async fn main() {
+    let users: usize = std::env::var("BENCH_USERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100);
+    println!("users owning the events: {users}; deliveries are RLS-checked (each event is visible to its owner's subscribers only)");
+    println!("| subscribers | claims groups | latency p50 ms | latency p99 ms | saturation deliveries/s | events/s |");
+    println!("|---|---|---|---|---|---|");
+    for subscribers in [1usize, 100, 1000] {
+        let b = setup(users).await;
+        let (sessions, mut lat) = subscribe(&b, subscribers).await;
+        let groups = subscribers.min(users);
+        // Each event reaches subscribers / users sessions (those of its owner), or 0/1 when fewer.
+        let fan = |events: usize| -> usize {
+            (0..events)
+                .map(|e| {
+                    let owner = e % users;
+                    (0..subscribers).filter(|s| s % users == owner).count()
+                })
+                .sum()
+        };
+        // Latency: 50 single-event transactions per second for 4 s.
+        let events = 200;
+        write_events(&b, events, 1, Duration::from_millis(20)).await;
+        let mut l = collect(&mut lat, fan(events), Duration::from_secs(30)).await;
+        l.sort_unstable();
+        // Saturation: 20,000 events in transactions of 100, as fast as one connection writes.
+        let events = 20_000;
+        let expected = fan(events);
+        let start = Instant::now();
+        write_events(&b, events, 100, Duration::ZERO).await;
+        let got = collect(&mut lat, expected, Duration::from_secs(300)).await;
+        let secs = start.elapsed().as_secs_f64();
+        println!(
+            "| {subscribers} | {groups} | {:.1} | {:.1} | {:.0} ({} of {expected}) | {:.0} |",
+            percentile(&l, 0.5),
+            percentile(&l, 0.99),
+            got.len() as f64 / secs,
+            got.len(),
+            events as f64 / secs,
+        );
+        drop(sessions);
+    }
+    // Ceiling: the same writes decoded with no subscribers (slot caught up = decoded).
+    let b = setup(users).await;
+    let start = Instant::now();
+    write_events(&b, 20_000, 100, Duration::ZERO).await;
+    let target: String = b
+        .sql
+        .query_one("select pg_current_wal_lsn()::text", &[])
+        .await
+        .unwrap()
+        .get(0);
+    loop {
+        let caught: bool = b
+            .sql
+            .query_one(
+                "select confirmed_flush_lsn >= $1::text::pg_lsn from pg_replication_slots where slot_name = 'craftbase_realtime'",
+                &[&target],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        if caught {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    println!(
+        "ceiling, no subscribers: 20000 events written and decoded in {:.2} s = {:.0} events/s",
+        start.elapsed().as_secs_f64(),
+        20_000.0 / start.elapsed().as_secs_f64()
+    );
+}
