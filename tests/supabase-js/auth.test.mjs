@@ -5,7 +5,7 @@
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, generateKeyPairSync, randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 import { anonClient, createClient, decodeJwt, pgQuery, serviceClient, startCraftbase } from './lib/craftbase.mjs';
@@ -22,8 +22,11 @@ const GITHUB_EMAIL = `octo-${Date.now()}@example.com`;
 let cb;
 /** autoconfirm off, reuse interval 1 s */
 let strict;
-/** tight rate limits, client address from X-Forwarded-For, 5 s access tokens */
+/** tight rate limits, client address from X-Forwarded-For, 5 s ES256 access tokens */
 let limited;
+
+/** An EC P-256 signing key for `limited`, as GOTRUE_JWT_KEYS holds it. */
+const SIGNING_JWK = { ...generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'jwk' }), kid: 'craftbase-test-es256' };
 
 let seq = 0;
 const email = (tag) => `${tag}-${Date.now()}-${seq++}@example.com`;
@@ -75,6 +78,7 @@ before(
           GOTRUE_RATE_LIMIT_SIGN_IN_SIGN_UPS: '5',
           GOTRUE_RATE_LIMIT_EMAIL_SENT: '2',
           GOTRUE_JWT_EXP: '5',
+          GOTRUE_JWT_KEYS: JSON.stringify([SIGNING_JWK]),
         },
       }),
     ]);
@@ -780,5 +784,49 @@ describe('sessions against /rest/v1', () => {
     assert.ok(tokens.size >= 6, `the token was refreshed along the way (${tokens.size} tokens)`);
     assert.ok(events.includes('TOKEN_REFRESHED'));
     assert.ok(!events.includes('SIGNED_OUT'));
+  });
+});
+
+describe('asymmetric signing keys', () => {
+  test('ES256 tokens with a kid: published in the JWKS, verified by getClaims, accepted by /rest/v1', async () => {
+    const jwks = await (await fetch(`${limited.url}/auth/v1/.well-known/jwks.json`)).json();
+    assert.equal(jwks.keys.length, 1);
+    assert.equal(jwks.keys[0].kid, SIGNING_JWK.kid);
+    assert.equal(jwks.keys[0].x, SIGNING_JWK.x);
+    assert.equal(jwks.keys[0].d, undefined);
+
+    const address = email('es256');
+    await serviceClient(limited).auth.admin.createUser({ email: address, password: PASSWORD, email_confirm: true });
+    const supabase = anonClient(limited);
+    const { data, error } = await supabase.auth.signInWithPassword({ email: address, password: PASSWORD });
+    assert.equal(error, null);
+    const { header, payload } = decodeJwt(data.session.access_token);
+    assert.equal(header.alg, 'ES256');
+    assert.equal(header.kid, SIGNING_JWK.kid);
+
+    const claims = await supabase.auth.getClaims();
+    assert.equal(claims.error, null);
+    assert.equal(claims.data.claims.sub, payload.sub);
+    assert.equal(claims.data.header.alg, 'ES256');
+
+    const jobs = await supabase.from('pipeline_jobs').select('id');
+    assert.equal(jobs.error, null, JSON.stringify(jobs.error));
+    const connector = (await supabase.from('connectors').select('id').limit(1)).data[0];
+    const inserted = await supabase
+      .from('pipeline_jobs')
+      .insert({ user_id: payload.sub, connector_id: connector.id, type: 'es256' })
+      .select()
+      .single();
+    assert.equal(inserted.error, null, JSON.stringify(inserted.error));
+    assert.equal(inserted.data.user_id, payload.sub);
+
+    // A token signed by another key with the same kid is refused.
+    const other = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
+    const { createSign } = await import('node:crypto');
+    const h = Buffer.from(JSON.stringify({ alg: 'ES256', typ: 'JWT', kid: SIGNING_JWK.kid })).toString('base64url');
+    const p = Buffer.from(JSON.stringify(payload)).toString('base64url');
+    const sig = createSign('SHA256').update(`${h}.${p}`).sign({ key: other, dsaEncoding: 'ieee-p1363' }).toString('base64url');
+    const forged = await anonClient(limited).auth.getUser(`${h}.${p}.${sig}`);
+    assert.equal(forged.error.status, 403);
   });
 });

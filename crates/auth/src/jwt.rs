@@ -43,8 +43,12 @@ pub fn sign_access_token(
         "session_id": session_id.to_string(),
         "is_anonymous": user.is_anonymous,
     });
-    let token = craftbase_shared::keys::sign(&state.ctx.keys.jwt_secret, &claims)
-        .map_err(|e| AuthError::Internal(format!("signing an access token: {e}")))?;
+    let token = match &state.signing {
+        Some(key) => key.sign(&claims).map_err(|e| e.to_string()),
+        None => craftbase_shared::keys::sign(&state.ctx.keys.jwt_secret, &claims)
+            .map_err(|e| e.to_string()),
+    }
+    .map_err(|e| AuthError::Internal(format!("signing an access token: {e}")))?;
     Ok((token, exp))
 }
 

@@ -14,6 +14,7 @@ mod password;
 mod redirect;
 mod session;
 pub mod settings;
+mod signing;
 mod signup;
 mod token;
 mod user;
@@ -40,6 +41,7 @@ pub struct AuthState {
     mailer: Arc<mail::Mailer>,
     limits: Arc<limit::RateLimits>,
     providers: Arc<std::collections::BTreeMap<String, oauth::provider::Provider>>,
+    signing: Option<Arc<signing::SigningKey>>,
     http: reqwest::Client,
 }
 
@@ -55,7 +57,22 @@ pub fn router(ctx: ServiceContext) -> Router {
 
 /// The auth routes with explicit settings.
 pub fn router_with(ctx: ServiceContext, settings: Settings) -> Router {
+    let signing = match settings
+        .jwt_keys
+        .as_deref()
+        .filter(|k| !k.trim().is_empty())
+    {
+        Some(keys) => match signing::SigningKey::from_jwks(keys) {
+            Ok(key) => key.map(Arc::new),
+            Err(e) => {
+                tracing::error!(error = %e, "GOTRUE_JWT_KEYS is invalid; signing with HS256");
+                None
+            }
+        },
+        None => None,
+    };
     let state = AuthState {
+        signing,
         ctx,
         mailer: Arc::new(mail::Mailer::new(&settings)),
         settings: Arc::new(settings),
@@ -108,9 +125,16 @@ async fn health() -> Json<serde_json::Value> {
     }))
 }
 
-/// `GET /.well-known/jwks.json`: no public keys, as tokens are HS256 with the shared secret.
-async fn jwks() -> Json<serde_json::Value> {
-    Json(json!({"keys": []}))
+/// `GET /.well-known/jwks.json`: the public signing key, or none when tokens are HS256.
+async fn jwks(
+    axum::extract::State(state): axum::extract::State<AuthState>,
+) -> Json<serde_json::Value> {
+    let keys: Vec<_> = state
+        .signing
+        .iter()
+        .map(|k| k.public_jwk().clone())
+        .collect();
+    Json(json!({ "keys": keys }))
 }
 
 async fn not_found() -> AuthError {

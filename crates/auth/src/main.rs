@@ -23,8 +23,17 @@ struct Args {
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     craftbase_shared::standalone::init_logging();
-    let ctx =
+    let mut ctx =
         craftbase_shared::standalone::context(&args.database_url, &args.jwt_secret, 10).await?;
+    // Tokens signed with configured asymmetric keys verify here too.
+    if let Some(keys) = std::env::var("GOTRUE_JWT_KEYS")
+        .ok()
+        .filter(|k| !k.is_empty())
+    {
+        let verifier =
+            craftbase_shared::JwtVerifier::hs256(&args.jwt_secret, None).with_jwks(&keys)?;
+        ctx.jwt = std::sync::Arc::new(verifier);
+    }
     craftbase_shared::standalone::serve(craftbase_auth::router(ctx), (args.host, args.port).into())
         .await
 }

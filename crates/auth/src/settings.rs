@@ -23,6 +23,10 @@ pub struct Settings {
     /// The `aud` of new users and their tokens.
     #[arg(long, env = "GOTRUE_JWT_AUD", default_value = "authenticated")]
     pub jwt_aud: String,
+    /// Asymmetric signing keys (a JSON array of JWKs); the first private EC P-256 key signs
+    /// access tokens as ES256. Unset: HS256 with the project secret.
+    #[arg(long, env = "GOTRUE_JWT_KEYS", hide_env_values = true)]
+    pub jwt_keys: Option<String>,
     /// Roles whose tokens may call the admin API.
     #[arg(
         long,

@@ -3,4 +3,5 @@
 mod input;
 mod password;
 mod refresh;
+mod signing;
 mod support;

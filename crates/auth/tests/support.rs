@@ -22,6 +22,15 @@ fn migrations() -> Vec<Migration> {
     ]
 }
 
+/// The verifier `craftbase start` builds: HS256, plus the keys of `--jwt-keys` when given.
+fn verifier(flags: &[&str]) -> JwtVerifier {
+    let v = JwtVerifier::hs256(SECRET, None);
+    match flags.iter().position(|f| *f == "--jwt-keys") {
+        Some(i) => v.with_jwks(flags[i + 1]).unwrap(),
+        None => v,
+    }
+}
+
 /// A router and the database behind it.
 pub struct App {
     pub router: Router,
@@ -47,7 +56,7 @@ impl App {
             db: pool.clone(),
             admin: pool,
             admin_conninfo: String::new(),
-            jwt: Arc::new(JwtVerifier::hs256(SECRET, None)),
+            jwt: Arc::new(verifier(flags)),
             keys: Arc::new(keys.clone()),
             roles: Arc::new(RoleSwitch::new(
                 ["anon", "authenticated", "service_role"].map(String::from),

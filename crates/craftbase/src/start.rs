@@ -143,11 +143,19 @@ async fn service_context(
             .context("cannot connect as the authenticator role")?;
         RoleSwitch::load(&client).await?
     };
+    let mut jwt = JwtVerifier::hs256(&secrets.keys.jwt_secret, None);
+    // Asymmetric signing keys auth signs with, when configured, are accepted everywhere.
+    if let Some(keys) = std::env::var("GOTRUE_JWT_KEYS")
+        .ok()
+        .filter(|k| !k.is_empty())
+    {
+        jwt = jwt.with_jwks(&keys)?;
+    }
     Ok(ServiceContext {
         db,
         admin: craftbase_shared::pool::build(connections.owner.clone(), pool_size.div_ceil(2)),
         admin_conninfo: craftbase_shared::pool::conninfo(&connections.owner),
-        jwt: Arc::new(JwtVerifier::hs256(&secrets.keys.jwt_secret, None)),
+        jwt: Arc::new(jwt),
         keys: Arc::new(secrets.keys.clone()),
         roles: Arc::new(roles),
     })

@@ -1,9 +1,14 @@
 //! API keys and JWT verification.
 //!
 //! The algorithm is pinned to HS256 with the project's secret: a token's own `alg` header never
-//! chooses how it is checked, so `alg: none` and key-confusion tricks fail.
+//! chooses how it is checked, so `alg: none` and key-confusion tricks fail. When asymmetric
+//! signing keys are configured (`GOTRUE_JWT_KEYS`), a token may instead be ES256 or RS256 signed
+//! by one of them: its `alg` must be the configured key's own, found by `kid`.
 
-use jsonwebtoken::{decode, encode, Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk};
+use jsonwebtoken::{
+    decode, decode_header, encode, Algorithm, DecodingKey, EncodingKey, Header, Validation,
+};
 use rand::distr::{Alphanumeric, SampleString};
 use serde::{Deserialize, Serialize};
 
@@ -95,11 +100,25 @@ impl From<jsonwebtoken::errors::Error> for JwtError {
     }
 }
 
-/// Verifies HS256 tokens signed with the project's secret.
+/// Verifies HS256 tokens signed with the project's secret, and tokens signed by configured
+/// asymmetric keys.
 pub struct JwtVerifier {
     key: DecodingKey,
     validation: Validation,
+    public: Vec<PublicKey>,
 }
+
+/// A configured asymmetric verification key.
+struct PublicKey {
+    kid: Option<String>,
+    alg: Algorithm,
+    key: DecodingKey,
+}
+
+/// Why a configured key set was refused.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid JWT signing keys: {0}")]
+pub struct KeySetError(String);
 
 impl JwtVerifier {
     /// A verifier for `secret`; `audience`, when set, must match the token's `aud`.
@@ -116,11 +135,66 @@ impl JwtVerifier {
         Self {
             key: DecodingKey::from_secret(secret.as_bytes()),
             validation,
+            public: Vec::new(),
         }
+    }
+
+    /// Also accepts tokens signed by the keys of `jwks` (a JSON array of JWKs, or `{"keys":
+    /// [...]}`, as `GOTRUE_JWT_KEYS` holds them): EC P-256 keys verify ES256, RSA keys RS256.
+    /// Private parts are ignored; symmetric (`oct`) entries are skipped.
+    pub fn with_jwks(mut self, jwks: &str) -> Result<Self, KeySetError> {
+        let value: serde_json::Value =
+            serde_json::from_str(jwks).map_err(|e| KeySetError(e.to_string()))?;
+        let list = match value {
+            serde_json::Value::Array(list) => list,
+            serde_json::Value::Object(mut o) => match o.remove("keys") {
+                Some(serde_json::Value::Array(list)) => list,
+                _ => return Err(KeySetError("expected an array of JWKs".into())),
+            },
+            _ => return Err(KeySetError("expected an array of JWKs".into())),
+        };
+        for entry in list {
+            if entry.get("kty").and_then(|k| k.as_str()) == Some("oct") {
+                continue;
+            }
+            let jwk: Jwk = serde_json::from_value(entry).map_err(|e| KeySetError(e.to_string()))?;
+            let alg = match &jwk.algorithm {
+                AlgorithmParameters::EllipticCurve(ec) if ec.curve == EllipticCurve::P256 => {
+                    Algorithm::ES256
+                }
+                AlgorithmParameters::RSA(_) => Algorithm::RS256,
+                _ => {
+                    return Err(KeySetError(
+                        "only EC P-256 and RSA keys are supported".into(),
+                    ))
+                }
+            };
+            let key = DecodingKey::from_jwk(&jwk).map_err(|e| KeySetError(e.to_string()))?;
+            self.public.push(PublicKey {
+                kid: jwk.common.key_id.clone(),
+                alg,
+                key,
+            });
+        }
+        Ok(self)
     }
 
     /// Verifies `token` and returns its claims.
     pub fn verify(&self, token: &str) -> Result<Claims, JwtError> {
+        if !self.public.is_empty() {
+            let header = decode_header(token)?;
+            if header.alg != Algorithm::HS256 {
+                // The configured key decides the algorithm; the header only has to agree.
+                let key = self
+                    .public
+                    .iter()
+                    .find(|k| k.alg == header.alg && (header.kid.is_none() || k.kid == header.kid))
+                    .ok_or(JwtError::Invalid)?;
+                let mut validation = self.validation.clone();
+                validation.algorithms = vec![key.alg];
+                return Ok(decode::<Claims>(token, &key.key, &validation)?.claims);
+            }
+        }
         Ok(decode::<Claims>(token, &self.key, &self.validation)?.claims)
     }
 
@@ -185,6 +259,45 @@ mod tests {
         assert!(v.verify(&user).is_ok());
         assert!(v.verify_api_key(&user).is_err());
         assert_eq!(v.verify("not.a.jwt"), Err(JwtError::Invalid));
+    }
+
+    /// A P-256 key made for these tests (Node's crypto.generateKeyPairSync, exported as JWK).
+    const TEST_EC_JWK: &str = r#"{"kty":"EC","kid":"test-key","crv":"P-256","x":"fFUu02VEGhIi4LAwpYU7QiinMAtDynaQoJyaMSWx5Fo","y":"aJo527ZWOT86g8KnlbimmiZt4ofNvmwQzJxCKOkMdXM","d":"iuV7I28zTMsDyN0P3G0su2yGLfWgNw-ZXhC35W7hRt0"}"#;
+    /// The same private key as PKCS#8 DER: a fixed P-256 prefix, then `d`.
+    fn test_ec_signing_key() -> EncodingKey {
+        use base64::Engine;
+        let d = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode("iuV7I28zTMsDyN0P3G0su2yGLfWgNw-ZXhC35W7hRt0")
+            .unwrap();
+        let mut der = vec![
+            0x30, 0x41, 0x02, 0x01, 0x00, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d,
+            0x02, 0x01, 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07, 0x04, 0x27,
+            0x30, 0x25, 0x02, 0x01, 0x01, 0x04, 0x20,
+        ];
+        der.extend(d);
+        EncodingKey::from_ec_der(&der)
+    }
+
+    #[test]
+    fn configured_asymmetric_keys_verify_their_own_tokens_only() {
+        let secret = "a-secret-of-enough-length-for-hs256-0123";
+        let v = JwtVerifier::hs256(secret, None)
+            .with_jwks(&format!("[{TEST_EC_JWK}]"))
+            .unwrap();
+        let claims = serde_json::json!({"role": "authenticated", "exp": now() + 60});
+        let mut header = Header::new(Algorithm::ES256);
+        header.kid = Some("test-key".into());
+        let es = encode(&header, &claims, &test_ec_signing_key()).unwrap();
+        assert_eq!(v.verify(&es).unwrap()["role"], "authenticated");
+        header.kid = Some("other".into());
+        let wrong_kid = encode(&header, &claims, &test_ec_signing_key()).unwrap();
+        assert_eq!(v.verify(&wrong_kid), Err(JwtError::Invalid));
+        // HS256 with the secret still works; without configured keys ES256 is refused.
+        assert!(v.verify(&sign(secret, &claims).unwrap()).is_ok());
+        assert_eq!(
+            JwtVerifier::hs256(secret, None).verify(&es),
+            Err(JwtError::Invalid)
+        );
     }
 
     #[test]

@@ -12,7 +12,7 @@ pub mod standalone;
 pub const ROLES_SQL: &str = include_str!("../sql/roles.sql");
 
 pub use error::ServiceError;
-pub use keys::{ApiKeys, Claims, JwtError, JwtVerifier};
+pub use keys::{ApiKeys, Claims, JwtError, JwtVerifier, KeySetError};
 pub use role::{RoleError, RoleSwitch};
 
 use std::sync::Arc;
