@@ -20,7 +20,7 @@ let github;
 const GITHUB_EMAIL = `octo-${Date.now()}@example.com`;
 /** autoconfirm on, as `supabase start` */
 let cb;
-/** autoconfirm off, reuse interval 1 s */
+/** autoconfirm off, reuse interval 1 s, reauthentication for password changes */
 let strict;
 /** tight rate limits, client address from X-Forwarded-For, 5 s ES256 access tokens */
 let limited;
@@ -69,6 +69,7 @@ before(
           ...smtpEnv(),
           GOTRUE_MAILER_AUTOCONFIRM: 'false',
           GOTRUE_SECURITY_REFRESH_TOKEN_REUSE_INTERVAL: '1',
+          GOTRUE_SECURITY_UPDATE_PASSWORD_REQUIRE_REAUTHENTICATION: 'true',
         },
       }),
       startCraftbase({
@@ -596,6 +597,29 @@ describe('email flows', () => {
     const again = await anonClient(strict).auth.signUp({ email: address, password: PASSWORD });
     assert.equal(again.error, null);
     assert.deepEqual(again.data.user.identities, []);
+  });
+
+  test('reauthenticate mails a nonce that a password change of an old session needs', async () => {
+    const { client, session, email: address } = await signedIn(strict, 'reauth');
+    // A session last refreshed over a day ago must prove it is the user.
+    await pgQuery(strict.dbUrl, "update auth.sessions set created_at = now() - interval '2 days' where id = $1", [
+      decodeJwt(session.access_token).payload.session_id,
+    ]);
+    const needed = await client.auth.updateUser({ password: 'password-after-reauth' });
+    assert.equal(needed.error.code, 'reauthentication_needed');
+    const since = sink.messages.length;
+    assert.equal((await client.auth.reauthenticate()).error, null);
+    const mail = await sink.next(address, since);
+    assert.match(mail.text, /code/);
+    const nonce = mail.text.match(/(\d{6})/)[1];
+    const wrong = await client.auth.updateUser({ password: 'password-after-reauth', nonce: '000000' === nonce ? '111111' : '000000' });
+    assert.equal(wrong.error.code, 'reauthentication_not_valid');
+    const ok = await client.auth.updateUser({ password: 'password-after-reauth', nonce });
+    assert.equal(ok.error, null);
+    const again = await client.auth.updateUser({ password: 'password-after-reauth-2', nonce });
+    assert.equal(again.error.code, 'reauthentication_not_valid', 'a nonce works once');
+    const relog = await anonClient(strict).auth.signInWithPassword({ email: address, password: 'password-after-reauth' });
+    assert.equal(relog.error, null);
   });
 
   test('with autoconfirm off, an email change is confirmed from the new address', async () => {

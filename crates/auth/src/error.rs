@@ -88,6 +88,10 @@ pub enum AuthError {
     OtpDisabled,
     #[error("Not found")]
     NotFound,
+    #[error("Password update requires reauthentication")]
+    ReauthenticationNeeded,
+    #[error("Requested nonce is invalid")]
+    ReauthenticationNotValid,
     #[error("Unexpected failure, please check server logs for more information")]
     Internal(String),
 }
@@ -133,6 +137,8 @@ impl AuthError {
             MailFailed => (StatusCode::INTERNAL_SERVER_ERROR, "unexpected_failure"),
             OtpDisabled => (StatusCode::UNPROCESSABLE_ENTITY, "otp_disabled"),
             NotFound => (StatusCode::NOT_FOUND, "not_found"),
+            ReauthenticationNeeded => (StatusCode::BAD_REQUEST, "reauthentication_needed"),
+            ReauthenticationNotValid => (StatusCode::BAD_REQUEST, "reauthentication_not_valid"),
             Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "unexpected_failure"),
         }
     }

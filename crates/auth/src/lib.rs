@@ -89,6 +89,7 @@ pub fn router_with(ctx: ServiceContext, settings: Settings) -> Router {
         .route("/token", post(token::grant))
         .route("/user", get(user::get).put(user::update))
         .route("/logout", post(session::logout))
+        .route("/reauthenticate", get(user::reauthenticate))
         .route("/otp", post(otp::send_otp))
         .route("/magiclink", post(otp::send_otp))
         .route("/verify", get(otp::verify_link).post(otp::verify))

@@ -99,14 +99,22 @@ pub async fn send_prepared(
     prepared: Prepared,
     redirect_to: &str,
 ) -> Result<(), AuthError> {
-    let link = action_link(origin, &prepared, redirect_to);
     let s = &state.settings;
+    if prepared.kind == Kind::Reauthentication {
+        let code = &prepared.otp;
+        let subject = &s.subject_reauthentication;
+        let text = format!("Enter this code to confirm it is you: {code}\n");
+        let html = format!("<h2>{subject}</h2>\n<p>Enter the code: {code}</p>\n");
+        return state.mailer.send(&prepared.to, subject, text, html).await;
+    }
+    let link = action_link(origin, &prepared, redirect_to);
     let (subject, action) = match prepared.kind {
         Kind::Signup => (&s.subject_confirmation, "confirm your email address"),
         Kind::Invite => (&s.subject_invite, "accept the invite"),
         Kind::MagicLink => (&s.subject_magic_link, "sign in"),
         Kind::Recovery => (&s.subject_recovery, "reset your password"),
         Kind::EmailChange => (&s.subject_email_change, "confirm your new email address"),
+        Kind::Reauthentication => (&s.subject_reauthentication, "confirm it is you"),
     };
     let code = &prepared.otp;
     let text = format!(

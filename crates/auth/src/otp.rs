@@ -33,6 +33,8 @@ pub enum Kind {
     MagicLink,
     Recovery,
     EmailChange,
+    /// A nonce confirming a signed-in user before a password change; never redeemed by `/verify`.
+    Reauthentication,
 }
 
 impl Kind {
@@ -43,6 +45,7 @@ impl Kind {
             Kind::MagicLink => "magiclink",
             Kind::Recovery => "recovery",
             Kind::EmailChange => "email_change",
+            Kind::Reauthentication => "reauthentication",
         }
     }
 
@@ -62,6 +65,11 @@ impl Kind {
                 "email_change_sent_at",
                 "email_change_token_new",
             ),
+            Kind::Reauthentication => (
+                "reauthentication_token",
+                "reauthentication_sent_at",
+                "reauthentication_token",
+            ),
         }
     }
 
@@ -73,6 +81,7 @@ impl Kind {
             Kind::MagicLink => "magiclink",
             Kind::Recovery => "recovery",
             Kind::EmailChange => "email_change",
+            Kind::Reauthentication => "reauthentication",
         }
     }
 }
@@ -148,6 +157,36 @@ pub async fn prepare_email_change(
     )
     .await?;
     prepare(state, db, user, Kind::EmailChange, new_email, flow).await
+}
+
+/// Checks and consumes a reauthentication nonce of `user`; false when wrong or expired.
+pub async fn consume_nonce(
+    state: &AuthState,
+    db: &impl GenericClient,
+    user: &User,
+    nonce: &str,
+) -> Result<bool, AuthError> {
+    let Some(email) = user.email.as_deref() else {
+        return Ok(false);
+    };
+    let hash = token_hash(email, nonce.trim());
+    let n = db
+        .execute(
+            "update auth.users set reauthentication_token = '' where id = $1 \
+               and reauthentication_token = $2 and reauthentication_token <> '' \
+               and reauthentication_sent_at + make_interval(secs => $3) > now()",
+            &[&user.id, &hash, &(state.settings.mailer_otp_exp as f64)],
+        )
+        .await?;
+    if n == 1 {
+        db.execute(
+            "delete from auth.one_time_tokens where user_id = $1 \
+               and token_type = 'reauthentication_token'",
+            &[&user.id],
+        )
+        .await?;
+    }
+    Ok(n == 1)
 }
 
 /// Points the user's email identity at `email`, creating it for users who had none.

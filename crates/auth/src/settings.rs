@@ -138,6 +138,17 @@ pub struct Settings {
         default_value = "Confirm Email Change"
     )]
     pub subject_email_change: String,
+    /// Subject of the reauthentication mail.
+    #[arg(
+        long,
+        env = "GOTRUE_MAILER_SUBJECTS_REAUTHENTICATION",
+        default_value = "Confirm Reauthentication"
+    )]
+    pub subject_reauthentication: String,
+    /// Ask for a mailed nonce (`/reauthenticate`) before a password change in a session last
+    /// refreshed more than 24 hours ago.
+    #[arg(long, env = "GOTRUE_SECURITY_UPDATE_PASSWORD_REQUIRE_REAUTHENTICATION", default_value = "false", value_parser = BoolishValueParser::new(), action = clap::ArgAction::Set)]
+    pub update_password_require_reauthentication: bool,
     /// Emails one client address may cause per hour.
     #[arg(long, env = "GOTRUE_RATE_LIMIT_EMAIL_SENT", default_value_t = 30)]
     pub rate_limit_email_sent: u32,

@@ -333,12 +333,79 @@ pub struct UserUpdate {
     data: Option<Map<String, Value>>,
     code_challenge: Option<String>,
     code_challenge_method: Option<String>,
+    nonce: Option<String>,
 }
 
 /// `?redirect_to=` of requests that may send mail.
 #[derive(Deserialize, Default)]
 pub struct RedirectQuery {
     pub redirect_to: Option<String>,
+}
+
+/// A password change in a session last refreshed over a day ago needs a mailed nonce when
+/// configured; a nonce that is sent is always checked (and used up).
+async fn check_reauthentication(
+    state: &AuthState,
+    db: &impl GenericClient,
+    bearer: &Bearer,
+    user: &User,
+    nonce: Option<&str>,
+) -> Result<(), AuthError> {
+    if let Some(nonce) = nonce.filter(|n| !n.trim().is_empty()) {
+        return match crate::otp::consume_nonce(state, db, user, nonce).await? {
+            true => Ok(()),
+            false => Err(AuthError::ReauthenticationNotValid),
+        };
+    }
+    if !state.settings.update_password_require_reauthentication {
+        return Ok(());
+    }
+    let stale = match bearer.session_id() {
+        Some(id) => db
+            .query_opt(
+                "select coalesce(refreshed_at at time zone 'utc', created_at) \
+                   < now() - interval '24 hours' from auth.sessions where id = $1",
+                &[&id],
+            )
+            .await?
+            .is_none_or(|r| r.get::<_, bool>(0)),
+        None => true,
+    };
+    if stale {
+        Err(AuthError::ReauthenticationNeeded)
+    } else {
+        Ok(())
+    }
+}
+
+/// `GET /reauthenticate`: mails the signed-in user a nonce for `PUT /user`.
+pub async fn reauthenticate(
+    State(state): State<AuthState>,
+    origin: Origin,
+    client: crate::limit::Client,
+    bearer: Bearer,
+) -> Result<Json<Value>, AuthError> {
+    let user = current(&state, &bearer).await?;
+    let Some(email) = user.email.clone().filter(|e| !e.is_empty()) else {
+        return Err(AuthError::Validation(
+            "Reauthentication requires the user to have an email or a phone number".into(),
+        ));
+    };
+    state.limits.email(&state.settings, &client)?;
+    let mut db = state.ctx.admin.get().await?;
+    let tx = db.transaction().await?;
+    let prepared = crate::otp::prepare(
+        &state,
+        &tx,
+        &user,
+        crate::otp::Kind::Reauthentication,
+        &email,
+        None,
+    )
+    .await?;
+    tx.commit().await?;
+    mail::send_prepared(&state, &origin, prepared, &state.settings.site_url).await?;
+    Ok(Json(json!({})))
 }
 
 /// `PUT /user`: metadata, password and email changes of the signed-in user.
@@ -371,6 +438,9 @@ pub async fn update(
     };
     let mut db = state.ctx.admin.get().await?;
     let tx = db.transaction().await?;
+    if new_hash.is_some() {
+        check_reauthentication(&state, &tx, &bearer, &user, body.nonce.as_deref()).await?;
+    }
     if let Some(data) = &body.data {
         let merged = merge_metadata(&user.user_metadata, data);
         tx.execute(
