@@ -62,6 +62,7 @@ before(
           GOTRUE_EXTERNAL_GITHUB_CLIENT_ID: github.clientId,
           GOTRUE_EXTERNAL_GITHUB_SECRET: github.clientSecret,
           GOTRUE_EXTERNAL_GITHUB_URL: github.url,
+          GOTRUE_SECURITY_MANUAL_LINKING_ENABLED: 'true',
         },
       }),
       startCraftbase({
@@ -730,6 +731,51 @@ describe('OAuth sign-in', () => {
     assert.match(exchanged.session.provider_token, /^gho_/);
     const me = await supabase.auth.getUser();
     assert.equal(me.data.user.identities.filter((i) => i.provider === 'github').length, 1);
+  });
+
+  test('linkIdentity attaches a GitHub account to the signed-in user; unlinkIdentity removes it', async () => {
+    const { client, user } = await signedIn();
+    const second = { id: 777, login: 'linker', name: 'Link Er', email: null, avatar_url: null };
+    github.setAccount({ user: second, emails: [{ email: 'linker@example.com', primary: true, verified: true }] });
+    try {
+      const { data, error } = await client.auth.linkIdentity({
+        provider: 'github',
+        options: { redirectTo: `${SITE}/linked`, skipBrowserRedirect: true },
+      });
+      assert.equal(error, null);
+      const landed = await browse(data.url);
+      assert.equal(landed.pathname, '/linked');
+      assert.ok(new URLSearchParams(landed.hash.slice(1)).get('access_token'), landed.toString());
+      const { data: ids } = await client.auth.getUserIdentities();
+      assert.deepEqual(ids.identities.map((i) => i.provider).sort(), ['email', 'github']);
+      const me = await client.auth.getUser();
+      assert.equal(me.data.user.id, user.id);
+      assert.deepEqual(me.data.user.app_metadata.providers.sort(), ['email', 'github']);
+
+      // The same GitHub account cannot be linked to a second user.
+      const { client: other } = await signedIn();
+      const { data: again } = await other.auth.linkIdentity({
+        provider: 'github',
+        options: { redirectTo: `${SITE}/linked`, skipBrowserRedirect: true },
+      });
+      const refused = await browse(again.url);
+      assert.equal(new URLSearchParams(refused.hash.slice(1)).get('error_code'), 'identity_already_exists');
+
+      const gh = ids.identities.find((i) => i.provider === 'github');
+      assert.equal((await client.auth.unlinkIdentity(gh)).error, null);
+      const after = await client.auth.getUserIdentities();
+      assert.deepEqual(after.data.identities.map((i) => i.provider), ['email']);
+      const last = await client.auth.unlinkIdentity(after.data.identities[0]);
+      assert.equal(last.error.code, 'single_identity_not_deletable');
+    } finally {
+      github.setAccount({
+        user: { id: 4242, login: 'octo', name: 'Octo Cat', email: null, avatar_url: 'https://example.com/octo.png' },
+        emails: [
+          { email: 'old@example.com', primary: false, verified: true },
+          { email: GITHUB_EMAIL, primary: true, verified: true },
+        ],
+      });
+    }
   });
 
   test('an unknown provider is refused and a forged state goes back to the site with an error', async () => {

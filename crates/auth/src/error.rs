@@ -88,6 +88,14 @@ pub enum AuthError {
     OtpDisabled,
     #[error("Not found")]
     NotFound,
+    #[error("Manual linking is disabled")]
+    ManualLinkingDisabled,
+    #[error("Identity is already linked to another user")]
+    IdentityAlreadyExists,
+    #[error("Identity doesn't exist")]
+    IdentityNotFound,
+    #[error("User must have at least 1 identity after unlinking")]
+    SingleIdentityNotDeletable,
     #[error("Password update requires reauthentication")]
     ReauthenticationNeeded,
     #[error("Requested nonce is invalid")]
@@ -137,10 +145,22 @@ impl AuthError {
             MailFailed => (StatusCode::INTERNAL_SERVER_ERROR, "unexpected_failure"),
             OtpDisabled => (StatusCode::UNPROCESSABLE_ENTITY, "otp_disabled"),
             NotFound => (StatusCode::NOT_FOUND, "not_found"),
+            ManualLinkingDisabled => (StatusCode::NOT_FOUND, "manual_linking_disabled"),
+            IdentityAlreadyExists => (StatusCode::UNPROCESSABLE_ENTITY, "identity_already_exists"),
+            IdentityNotFound => (StatusCode::NOT_FOUND, "identity_not_found"),
+            SingleIdentityNotDeletable => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "single_identity_not_deletable",
+            ),
             ReauthenticationNeeded => (StatusCode::BAD_REQUEST, "reauthentication_needed"),
             ReauthenticationNotValid => (StatusCode::BAD_REQUEST, "reauthentication_not_valid"),
             Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "unexpected_failure"),
         }
+    }
+
+    /// GoTrue's `error_code` of this error.
+    pub fn code(&self) -> &'static str {
+        self.status_and_code().1
     }
 
     /// What the client is told: internal details stay in the log.

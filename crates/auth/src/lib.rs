@@ -5,6 +5,7 @@
 mod admin;
 mod body;
 pub mod error;
+mod identity;
 mod jwt;
 mod limit;
 mod mail;
@@ -90,6 +91,11 @@ pub fn router_with(ctx: ServiceContext, settings: Settings) -> Router {
         .route("/user", get(user::get).put(user::update))
         .route("/logout", post(session::logout))
         .route("/reauthenticate", get(user::reauthenticate))
+        .route("/user/identities/authorize", get(identity::authorize))
+        .route(
+            "/user/identities/{id}",
+            axum::routing::delete(identity::unlink),
+        )
         .route("/otp", post(otp::send_otp))
         .route("/magiclink", post(otp::send_otp))
         .route("/verify", get(otp::verify_link).post(otp::verify))

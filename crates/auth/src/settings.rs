@@ -149,6 +149,9 @@ pub struct Settings {
     /// refreshed more than 24 hours ago.
     #[arg(long, env = "GOTRUE_SECURITY_UPDATE_PASSWORD_REQUIRE_REAUTHENTICATION", default_value = "false", value_parser = BoolishValueParser::new(), action = clap::ArgAction::Set)]
     pub update_password_require_reauthentication: bool,
+    /// Let signed-in users link and unlink identities themselves.
+    #[arg(long, env = "GOTRUE_SECURITY_MANUAL_LINKING_ENABLED", default_value = "false", value_parser = BoolishValueParser::new(), action = clap::ArgAction::Set)]
+    pub manual_linking_enabled: bool,
     /// Emails one client address may cause per hour.
     #[arg(long, env = "GOTRUE_RATE_LIMIT_EMAIL_SENT", default_value_t = 30)]
     pub rate_limit_email_sent: u32,

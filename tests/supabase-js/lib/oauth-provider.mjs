@@ -4,13 +4,14 @@
 // clicked "Authorize".
 //
 //   const provider = await startOAuthProvider({ user: { id: 42, login: 'octo', ... }, emails: [...] });
-//   provider.url, provider.clientId, provider.clientSecret, provider.requests
+//   provider.url, provider.clientId, provider.clientSecret, provider.requests, provider.setAccount(...)
 //   await provider.stop();
 
 import http from 'node:http';
 import { randomBytes } from 'node:crypto';
 
-export async function startOAuthProvider({ user, emails }) {
+export async function startOAuthProvider(account) {
+  let { user, emails } = account;
   const clientId = 'craftbase-test-client';
   const clientSecret = randomBytes(16).toString('hex');
   const codes = new Map(); // code -> redirect_uri
@@ -66,6 +67,10 @@ export async function startOAuthProvider({ user, emails }) {
     clientId,
     clientSecret,
     requests,
+    /** The account the next consent signs in as. */
+    setAccount(next) {
+      ({ user, emails } = next);
+    },
     stop: () => new Promise((resolve) => server.close(resolve)),
   };
 }

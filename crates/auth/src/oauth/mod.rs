@@ -28,7 +28,7 @@ const STATE_TTL_SECONDS: i64 = 600;
 /// Marks a JWT as an OAuth state, so no other token of the project passes for one.
 const STATE_PURPOSE: &str = "oauth_state";
 
-/// The query of `GET /authorize`.
+/// The query of `GET /authorize` (and of `GET /user/identities/authorize`).
 #[derive(Deserialize)]
 pub struct AuthorizeQuery {
     provider: Option<String>,
@@ -48,6 +48,16 @@ pub async fn authorize(
     origin: Origin,
     Query(q): Query<AuthorizeQuery>,
 ) -> Result<Response, AuthError> {
+    Ok(found(&provider_url(&state, &origin, &q, None).await?))
+}
+
+/// The provider's consent URL for a sign-in, or for linking to `link_user` when given.
+pub async fn provider_url(
+    state: &AuthState,
+    origin: &Origin,
+    q: &AuthorizeQuery,
+    link_user: Option<Uuid>,
+) -> Result<String, AuthError> {
     let name = q.provider.as_deref().unwrap_or("").to_ascii_lowercase();
     let provider = state.providers.get(&name).ok_or_else(|| {
         AuthError::Validation("Unsupported provider: provider is not enabled".into())
@@ -69,6 +79,7 @@ pub async fn authorize(
         "provider": name,
         "redirect_to": redirect_to,
         "flow_state_id": flow_state_id,
+        "link_user_id": link_user,
         "exp": chrono::Utc::now().timestamp() + STATE_TTL_SECONDS,
     });
     let signed = craftbase_shared::keys::sign(&state.ctx.keys.jwt_secret, &claims)
@@ -81,7 +92,7 @@ pub async fn authorize(
     }
     let query = url::form_urlencoded::Serializer::new(String::new())
         .append_pair("client_id", &provider.client_id)
-        .append_pair("redirect_uri", &redirect_uri(provider, &origin))
+        .append_pair("redirect_uri", &redirect_uri(provider, origin))
         .append_pair("response_type", "code")
         .append_pair("scope", &scopes.join(" "))
         .append_pair("state", &signed)
@@ -91,7 +102,7 @@ pub async fn authorize(
     } else {
         '?'
     };
-    Ok(found(&format!("{}{sep}{query}", provider.authorize_url)))
+    Ok(format!("{}{sep}{query}", provider.authorize_url))
 }
 
 fn redirect_uri(provider: &Provider, origin: &Origin) -> String {
@@ -153,7 +164,7 @@ pub async fn callback(
             if let AuthError::Internal(detail) = &e {
                 tracing::error!(%detail, "OAuth callback failed");
             }
-            error_redirect(&redirect_to, "unexpected_failure", &e.to_string())
+            error_redirect(&redirect_to, e.code(), &e.to_string())
         }
     }
 }
@@ -190,7 +201,14 @@ async fn finish(
     let account = provider.user(&state.http, &tokens.access_token).await?;
     let mut db = state.ctx.admin.get().await?;
     let tx = db.transaction().await?;
-    let user = link_or_create(state, &tx, name, &account).await?;
+    let link_user = claims
+        .get("link_user_id")
+        .and_then(Value::as_str)
+        .and_then(|s| Uuid::parse_str(s).ok());
+    let user = match link_user {
+        Some(id) => crate::identity::attach(&tx, id, name, &account).await?,
+        None => link_or_create(state, &tx, name, &account).await?,
+    };
     let flow_state_id = claims
         .get("flow_state_id")
         .and_then(Value::as_str)
