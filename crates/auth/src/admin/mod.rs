@@ -1,6 +1,12 @@
 //! The admin API (§2.7): users listed, created, read, updated and deleted with a token whose
 //! role is an admin role, links generated without mailing them, and invitations.
 
+mod factor;
+mod link;
+
+pub use factor::{delete_factor, factors};
+pub use link::{generate_link, invite};
+
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
@@ -13,10 +19,9 @@ use uuid::Uuid;
 use crate::body::{self, Body, OptionalBody};
 use crate::error::AuthError;
 use crate::jwt::Admin;
-use crate::otp::{self, Kind};
-use crate::redirect::{self, Origin};
-use crate::user::{merge_metadata, NewUser, RedirectQuery, User};
-use crate::{mail, password, AuthState};
+use crate::otp;
+use crate::user::{merge_metadata, NewUser, User};
+use crate::{password, AuthState};
 
 /// `?page=&per_page=` of the list.
 #[derive(Deserialize)]
@@ -195,6 +200,7 @@ pub async fn create(
     Ok(Json(json))
 }
 
+/// A path id that is no UUID names no user.
 fn parse_id(id: &str) -> Result<Uuid, AuthError> {
     Uuid::parse_str(id).map_err(|_| AuthError::UserNotFound)
 }
@@ -336,220 +342,4 @@ pub async fn delete(
         return Err(AuthError::UserNotFound);
     }
     Ok(Json(json!({})))
-}
-
-/// `GET /admin/users/{id}/factors`.
-pub async fn factors(
-    State(state): State<AuthState>,
-    _admin: Admin,
-    Path(id): Path<String>,
-) -> Result<Json<Value>, AuthError> {
-    let id = parse_id(&id)?;
-    let db = state.ctx.admin.get().await?;
-    User::find(&db, id).await?.ok_or(AuthError::UserNotFound)?;
-    let rows = db
-        .query(
-            "select id, friendly_name, factor_type::text, status::text, created_at, updated_at \
-             from auth.mfa_factors where user_id = $1 order by created_at",
-            &[&id],
-        )
-        .await?;
-    let list: Vec<Value> = rows
-        .iter()
-        .map(|r| {
-            json!({
-                "id": r.get::<_, Uuid>(0),
-                "friendly_name": r.get::<_, Option<String>>(1),
-                "factor_type": r.get::<_, String>(2),
-                "status": r.get::<_, String>(3),
-                "created_at": r.get::<_, chrono::DateTime<chrono::Utc>>(4),
-                "updated_at": r.get::<_, chrono::DateTime<chrono::Utc>>(5),
-            })
-        })
-        .collect();
-    Ok(Json(Value::Array(list)))
-}
-
-/// `DELETE /admin/users/{id}/factors/{factor_id}`: answers the removed factor's id.
-pub async fn delete_factor(
-    State(state): State<AuthState>,
-    _admin: Admin,
-    Path((id, factor)): Path<(String, String)>,
-) -> Result<Json<Value>, AuthError> {
-    let id = parse_id(&id)?;
-    let factor =
-        Uuid::parse_str(&factor).map_err(|_| AuthError::Validation("invalid factor id".into()))?;
-    let db = state.ctx.admin.get().await?;
-    let n = db
-        .execute(
-            "delete from auth.mfa_factors where id = $1 and user_id = $2",
-            &[&factor, &id],
-        )
-        .await?;
-    if n == 0 {
-        return Err(AuthError::NotFound);
-    }
-    Ok(Json(json!({"id": factor})))
-}
-
-/// The body of `generate_link`.
-#[derive(Deserialize)]
-pub struct LinkRequest {
-    #[serde(rename = "type")]
-    kind: String,
-    email: String,
-    password: Option<String>,
-    new_email: Option<String>,
-    data: Option<Map<String, Value>>,
-    redirect_to: Option<String>,
-}
-
-/// Finds the user for an invite or signup link, creating it when new.
-async fn user_for_link(
-    state: &AuthState,
-    db: &impl GenericClient,
-    email: &str,
-    hash: Option<&str>,
-    meta: &Value,
-    invited: bool,
-) -> Result<User, AuthError> {
-    match User::find_by_email(db, email).await? {
-        Some(u) if u.email_confirmed_at.is_some() => Err(AuthError::EmailExists),
-        Some(u) => {
-            if let Some(hash) = hash {
-                db.execute(
-                    "update auth.users set encrypted_password = $2 where id = $1",
-                    &[&u.id, &hash],
-                )
-                .await?;
-            }
-            Ok(u)
-        }
-        None => {
-            NewUser {
-                id: Uuid::new_v4(),
-                aud: &state.settings.jwt_aud,
-                email: Some(email),
-                encrypted_password: hash,
-                confirmed: false,
-                user_metadata: meta,
-                app_metadata: &json!({}),
-                role: "authenticated",
-                is_anonymous: false,
-                invited,
-                provider: None,
-            }
-            .insert(db)
-            .await
-        }
-    }
-}
-
-/// `POST /admin/generate_link`: the link and code a mail would carry, returned instead of sent.
-pub async fn generate_link(
-    State(state): State<AuthState>,
-    _admin: Admin,
-    origin: Origin,
-    Query(query): Query<RedirectQuery>,
-    Body(req): Body<LinkRequest>,
-) -> Result<Json<Value>, AuthError> {
-    let email = body::email(&req.email)?;
-    let hash = match &req.password {
-        Some(pw) => {
-            password::check_strength(&state.settings, pw)?;
-            Some(password::hash(pw.clone()).await?)
-        }
-        None => None,
-    };
-    let meta = Value::Object(req.data.clone().unwrap_or_default());
-    let mut db = state.ctx.admin.get().await?;
-    let tx = db.transaction().await?;
-    let prepared = match req.kind.as_str() {
-        "signup" => {
-            if hash.is_none() {
-                return Err(AuthError::Validation(
-                    "Signup requires a valid password".into(),
-                ));
-            }
-            let user = user_for_link(&state, &tx, &email, hash.as_deref(), &meta, false).await?;
-            otp::prepare(&state, &tx, &user, Kind::Signup, &email, None).await?
-        }
-        "invite" => {
-            let user = user_for_link(&state, &tx, &email, None, &meta, true).await?;
-            otp::prepare(&state, &tx, &user, Kind::Invite, &email, None).await?
-        }
-        "magiclink" | "recovery" => {
-            let user = User::find_by_email(&tx, &email)
-                .await?
-                .ok_or(AuthError::UserNotFound)?;
-            let kind = if req.kind == "magiclink" {
-                Kind::MagicLink
-            } else {
-                Kind::Recovery
-            };
-            otp::prepare(&state, &tx, &user, kind, &email, None).await?
-        }
-        "email_change_current" | "email_change_new" => {
-            let user = User::find_by_email(&tx, &email)
-                .await?
-                .ok_or(AuthError::UserNotFound)?;
-            let new_email = body::email(req.new_email.as_deref().unwrap_or(""))?;
-            if User::find_by_email(&tx, &new_email).await?.is_some() {
-                return Err(AuthError::EmailExists);
-            }
-            otp::prepare_email_change(&state, &tx, &user, &new_email, None).await?
-        }
-        _ => {
-            return Err(AuthError::Validation(
-                "Invalid email action link type requested".into(),
-            ))
-        }
-    };
-    let user = User::find_by_email(&tx, &email)
-        .await?
-        .ok_or(AuthError::UserGone)?;
-    let mut json = user.to_json(&tx).await?;
-    tx.commit().await?;
-    let requested = query.redirect_to.as_deref().or(req.redirect_to.as_deref());
-    let redirect_to = redirect::target(&state.settings, requested);
-    json["action_link"] = json!(mail::action_link(&origin, &prepared, &redirect_to));
-    json["email_otp"] = json!(prepared.otp);
-    json["hashed_token"] = json!(prepared.token_hash);
-    json["redirect_to"] = json!(redirect_to);
-    json["verification_type"] = json!(prepared.kind.as_str());
-    Ok(Json(json))
-}
-
-/// The body of `POST /invite`.
-#[derive(Deserialize)]
-pub struct InviteRequest {
-    email: String,
-    data: Option<Map<String, Value>>,
-}
-
-/// `POST /invite`: creates the user and mails the invitation.
-pub async fn invite(
-    State(state): State<AuthState>,
-    _admin: Admin,
-    origin: Origin,
-    Query(query): Query<RedirectQuery>,
-    Body(req): Body<InviteRequest>,
-) -> Result<Json<Value>, AuthError> {
-    let email = body::email(&req.email)?;
-    let meta = Value::Object(req.data.unwrap_or_default());
-    let mut db = state.ctx.admin.get().await?;
-    let tx = db.transaction().await?;
-    let user = user_for_link(&state, &tx, &email, None, &meta, true).await?;
-    tx.execute(
-        "update auth.users set invited_at = coalesce(invited_at, now()) where id = $1",
-        &[&user.id],
-    )
-    .await?;
-    let prepared = otp::prepare(&state, &tx, &user, Kind::Invite, &email, None).await?;
-    let user = User::find(&tx, user.id).await?.ok_or(AuthError::UserGone)?;
-    let json = user.to_json(&tx).await?;
-    tx.commit().await?;
-    let redirect_to = redirect::target(&state.settings, query.redirect_to.as_deref());
-    mail::send_prepared(&state, &origin, prepared, &redirect_to).await?;
-    Ok(Json(json))
 }

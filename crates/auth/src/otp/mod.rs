@@ -1,0 +1,213 @@
+//! One-time tokens sent by email: confirmation, magic links and codes, recovery, invites and
+//! email changes; `/otp`, `/recover`, `/resend` send them and `/verify` redeems them.
+//!
+//! Each mail carries a 6-digit code and a link; both redeem the same token. The database keeps
+//! only `sha256(email || code)` (the link's `token`), in the `auth.users` column GoTrue uses
+//! for that kind and in `auth.one_time_tokens`.
+
+mod send;
+mod verify;
+
+pub use send::{recover, resend, send_otp};
+pub use verify::{verify, verify_link};
+
+use deadpool_postgres::GenericClient;
+use rand::Rng;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use crate::error::AuthError;
+use crate::token::pkce::FlowRequest;
+use crate::user::User;
+use crate::AuthState;
+
+/// What a token is for; the names are the `type` of `/verify`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Signup,
+    Invite,
+    MagicLink,
+    Recovery,
+    EmailChange,
+    /// A nonce confirming a signed-in user before a password change; never redeemed by `/verify`.
+    Reauthentication,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Signup => "signup",
+            Kind::Invite => "invite",
+            Kind::MagicLink => "magiclink",
+            Kind::Recovery => "recovery",
+            Kind::EmailChange => "email_change",
+            Kind::Reauthentication => "reauthentication",
+        }
+    }
+
+    /// The `auth.users` columns holding this kind's token and when it was sent.
+    fn columns(self) -> (&'static str, &'static str, &'static str) {
+        match self {
+            Kind::Signup | Kind::Invite => (
+                "confirmation_token",
+                "confirmation_sent_at",
+                "confirmation_token",
+            ),
+            Kind::MagicLink | Kind::Recovery => {
+                ("recovery_token", "recovery_sent_at", "recovery_token")
+            }
+            Kind::EmailChange => (
+                "email_change_token_new",
+                "email_change_sent_at",
+                "email_change_token_new",
+            ),
+            Kind::Reauthentication => (
+                "reauthentication_token",
+                "reauthentication_sent_at",
+                "reauthentication_token",
+            ),
+        }
+    }
+
+    /// The session's `amr` method once redeemed.
+    fn method(self) -> &'static str {
+        match self {
+            Kind::Signup => "otp",
+            Kind::Invite => "invite",
+            Kind::MagicLink => "magiclink",
+            Kind::Recovery => "recovery",
+            Kind::EmailChange => "email_change",
+            Kind::Reauthentication => "reauthentication",
+        }
+    }
+}
+
+/// A token written to the database and waiting to be mailed (or shown by `generate_link`).
+pub struct Prepared {
+    pub to: String,
+    pub kind: Kind,
+    pub otp: String,
+    pub token_hash: String,
+}
+
+/// What the database keeps of a code: `sha256(email || code)`, the link's `token`.
+fn token_hash(email: &str, otp: &str) -> String {
+    Sha256::digest(format!("{email}{otp}").as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Creates a token of `kind` for `user`, addressed to `to`, and saves a PKCE flow if asked.
+pub async fn prepare(
+    state: &AuthState,
+    db: &impl GenericClient,
+    user: &User,
+    kind: Kind,
+    to: &str,
+    flow: Option<FlowRequest>,
+) -> Result<Prepared, AuthError> {
+    let len = state.settings.mailer_otp_length.clamp(6, 10);
+    let otp: String = {
+        let mut rng = rand::rng();
+        (0..len)
+            .map(|_| char::from(b'0' + rng.random_range(0..10u8)))
+            .collect()
+    };
+    let hash = token_hash(to, &otp);
+    let (column, sent_at, token_type) = kind.columns();
+    db.execute(
+        &format!("update auth.users set {column} = $2, {sent_at} = now() where id = $1"),
+        &[&user.id, &hash],
+    )
+    .await?;
+    db.execute(
+        "insert into auth.one_time_tokens (id, user_id, token_type, token_hash, relates_to) \
+         values ($1, $2, $3::text::auth.one_time_token_type, $4, $5) \
+         on conflict (user_id, token_type) do update set token_hash = excluded.token_hash, \
+           relates_to = excluded.relates_to, updated_at = now()",
+        &[&Uuid::new_v4(), &user.id, &token_type, &hash, &to],
+    )
+    .await?;
+    if let Some(flow) = flow {
+        flow.save(db, Some(user.id), "email", kind.as_str()).await?;
+    }
+    Ok(Prepared {
+        to: to.to_owned(),
+        kind,
+        otp,
+        token_hash: hash,
+    })
+}
+
+/// Records a pending change of `user`'s email to `new_email` and its token.
+pub async fn prepare_email_change(
+    state: &AuthState,
+    db: &impl GenericClient,
+    user: &User,
+    new_email: &str,
+    flow: Option<FlowRequest>,
+) -> Result<Prepared, AuthError> {
+    db.execute(
+        "update auth.users set email_change = $2, email_change_confirm_status = 0 where id = $1",
+        &[&user.id, &new_email],
+    )
+    .await?;
+    prepare(state, db, user, Kind::EmailChange, new_email, flow).await
+}
+
+/// Checks and consumes a reauthentication nonce of `user`; false when wrong or expired.
+pub async fn consume_nonce(
+    state: &AuthState,
+    db: &impl GenericClient,
+    user: &User,
+    nonce: &str,
+) -> Result<bool, AuthError> {
+    let Some(email) = user.email.as_deref() else {
+        return Ok(false);
+    };
+    let hash = token_hash(email, nonce.trim());
+    let n = db
+        .execute(
+            "update auth.users set reauthentication_token = '' where id = $1 \
+               and reauthentication_token = $2 and reauthentication_token <> '' \
+               and reauthentication_sent_at + make_interval(secs => $3) > now()",
+            &[&user.id, &hash, &(state.settings.mailer_otp_exp as f64)],
+        )
+        .await?;
+    if n == 1 {
+        db.execute(
+            "delete from auth.one_time_tokens where user_id = $1 \
+               and token_type = 'reauthentication_token'",
+            &[&user.id],
+        )
+        .await?;
+    }
+    Ok(n == 1)
+}
+
+/// Points the user's email identity at `email`, creating it for users who had none.
+pub async fn sync_email_identity(
+    db: &impl GenericClient,
+    user_id: Uuid,
+    email: &str,
+) -> Result<(), AuthError> {
+    let data = json!({"sub": user_id.to_string(), "email": email, "email_verified": true, "phone_verified": false});
+    db.execute(
+        "insert into auth.identities (provider_id, user_id, identity_data, provider, \
+           last_sign_in_at, created_at, updated_at) values ($1, $2, $3, 'email', now(), now(), now()) \
+         on conflict (provider_id, provider) do update set identity_data = \
+           auth.identities.identity_data || excluded.identity_data, updated_at = now()",
+        &[&user_id.to_string(), &user_id, &data],
+    )
+    .await?;
+    db.execute(
+        "update auth.users set is_anonymous = false, raw_app_meta_data = \
+           coalesce(raw_app_meta_data, '{}') || jsonb_build_object('provider', 'email', \
+           'providers', jsonb_build_array('email')) where id = $1 and is_anonymous",
+        &[&user_id],
+    )
+    .await?;
+    Ok(())
+}

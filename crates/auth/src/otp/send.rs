@@ -1,0 +1,170 @@
+//! `/otp`, `/recover` and `/resend`: the endpoints that mail a code and a link.
+
+use axum::extract::{Query, State};
+use axum::Json;
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+use uuid::Uuid;
+
+use super::{prepare, Kind};
+use crate::body::{self, Body};
+use crate::error::AuthError;
+use crate::limit::Client;
+use crate::redirect::{self, Origin};
+use crate::token::pkce::FlowRequest;
+use crate::user::{NewUser, RedirectQuery, User};
+use crate::{mail, AuthState};
+
+/// The body of `/otp`, `/recover` and `/resend`.
+#[derive(Deserialize, Default)]
+pub struct EmailRequest {
+    email: Option<String>,
+    phone: Option<String>,
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    create_user: Option<bool>,
+    data: Option<Map<String, Value>>,
+    code_challenge: Option<String>,
+    code_challenge_method: Option<String>,
+}
+
+impl EmailRequest {
+    fn email(&self) -> Result<String, AuthError> {
+        if self.email.is_none() && self.phone.is_some() {
+            return Err(AuthError::Validation(
+                "Phone logins are not supported".into(),
+            ));
+        }
+        body::email(self.email.as_deref().unwrap_or(""))
+    }
+
+    fn flow(&self) -> Result<Option<FlowRequest>, AuthError> {
+        FlowRequest::from_parts(
+            self.code_challenge.as_deref(),
+            self.code_challenge_method.as_deref(),
+        )
+    }
+}
+
+/// `POST /otp`: mails a magic link and code, creating the user first unless told not to.
+pub async fn send_otp(
+    State(state): State<AuthState>,
+    origin: Origin,
+    client: Client,
+    Query(query): Query<RedirectQuery>,
+    Body(req): Body<EmailRequest>,
+) -> Result<Json<Value>, AuthError> {
+    let email = req.email()?;
+    let flow = req.flow()?;
+    if !state.settings.email_enabled {
+        return Err(AuthError::EmailProviderDisabled);
+    }
+    let mut db = state.ctx.admin.get().await?;
+    let tx = db.transaction().await?;
+    let user = match User::find_by_email(&tx, &email).await? {
+        Some(u) => u,
+        None if !req.create_user.unwrap_or(true) => return Err(AuthError::OtpDisabled),
+        None if state.settings.disable_signup => return Err(AuthError::SignupDisabled),
+        None => {
+            let meta = Value::Object(req.data.clone().unwrap_or_default());
+            NewUser {
+                id: Uuid::new_v4(),
+                aud: &state.settings.jwt_aud,
+                email: Some(&email),
+                encrypted_password: None,
+                confirmed: false,
+                user_metadata: &meta,
+                app_metadata: &json!({}),
+                role: "authenticated",
+                is_anonymous: false,
+                invited: false,
+                provider: None,
+            }
+            .insert(&tx)
+            .await?
+        }
+    };
+    state.limits.email(&state.settings, &client)?;
+    let prepared = prepare(&state, &tx, &user, Kind::MagicLink, &email, flow).await?;
+    tx.commit().await?;
+    let redirect = redirect::target(&state.settings, query.redirect_to.as_deref());
+    mail::send_prepared(&state, &origin, prepared, &redirect).await?;
+    Ok(Json(json!({})))
+}
+
+/// `POST /recover`: mails a recovery link; the answer never says whether the user exists.
+pub async fn recover(
+    State(state): State<AuthState>,
+    origin: Origin,
+    client: Client,
+    Query(query): Query<RedirectQuery>,
+    Body(req): Body<EmailRequest>,
+) -> Result<Json<Value>, AuthError> {
+    let email = req.email()?;
+    let flow = req.flow()?;
+    state.limits.email(&state.settings, &client)?;
+    let mut db = state.ctx.admin.get().await?;
+    let tx = db.transaction().await?;
+    if let Some(user) = User::find_by_email(&tx, &email).await? {
+        let prepared = prepare(&state, &tx, &user, Kind::Recovery, &email, flow).await?;
+        tx.commit().await?;
+        let redirect = redirect::target(&state.settings, query.redirect_to.as_deref());
+        mail::send_prepared(&state, &origin, prepared, &redirect).await?;
+    }
+    Ok(Json(json!({})))
+}
+
+/// `POST /resend`: mails the signup confirmation or email-change token again.
+pub async fn resend(
+    State(state): State<AuthState>,
+    origin: Origin,
+    client: Client,
+    Query(query): Query<RedirectQuery>,
+    Body(req): Body<EmailRequest>,
+) -> Result<Json<Value>, AuthError> {
+    let email = req.email()?;
+    let flow = req.flow()?;
+    let kind = match req.kind.as_deref() {
+        Some("signup") => Kind::Signup,
+        Some("email_change") => Kind::EmailChange,
+        _ => {
+            return Err(AuthError::Validation(
+                "Missing one of these types: signup, email_change, sms, phone_change".into(),
+            ))
+        }
+    };
+    state.limits.email(&state.settings, &client)?;
+    let mut db = state.ctx.admin.get().await?;
+    let tx = db.transaction().await?;
+    let prepared = match kind {
+        Kind::Signup => match User::find_by_email(&tx, &email).await? {
+            Some(u) if u.email_confirmed_at.is_none() => {
+                Some(prepare(&state, &tx, &u, kind, &email, flow).await?)
+            }
+            _ => None,
+        },
+        _ => {
+            let row = tx
+                .query_opt(
+                    "select id from auth.users where email_change = $1",
+                    &[&email],
+                )
+                .await?;
+            match row {
+                Some(r) => {
+                    let user = User::find(&tx, r.get(0))
+                        .await?
+                        .ok_or(AuthError::UserGone)?;
+                    Some(prepare(&state, &tx, &user, kind, &email, flow).await?)
+                }
+                None => None,
+            }
+        }
+    };
+    tx.commit().await?;
+    if let Some(prepared) = prepared {
+        let redirect = redirect::target(&state.settings, query.redirect_to.as_deref());
+        mail::send_prepared(&state, &origin, prepared, &redirect).await?;
+    }
+    Ok(Json(json!({})))
+}
