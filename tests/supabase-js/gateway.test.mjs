@@ -500,6 +500,42 @@ describe('rpc', () => {
   });
 });
 
+describe('more of postgrest-js', () => {
+  test('embeds in a write representation, related counts, spread, strip nulls on single', async () => {
+    let r = await service.from('gw_item_tags').insert({ item_id: 2, tag_id: 1 }).select('item_id, gw_tags(label)').single();
+    assert.equal(r.error, null);
+    assert.deepEqual(r.data, { item_id: 2, gw_tags: { label: 'sweet' } });
+    r = await service.from('gw_items').select('name, gw_item_tags(count)').eq('id', 1).single();
+    assert.deepEqual(r.data, { name: 'apple', gw_item_tags: [{ count: 2 }] });
+    r = await service.from('gw_item_tags').select('item_id, ...gw_tags(label)').eq('item_id', 3);
+    assert.deepEqual(r.data, [{ item_id: 3, label: 'crunchy' }]);
+    r = await service.from('gw_items').select('id, seen_at').eq('id', 2).single().stripNulls();
+    assert.deepEqual(r.data, { id: 2 });
+    r = await service.from('gw_item_tags').delete().match({ item_id: 2, tag_id: 1 });
+    assert.equal(r.status, 204);
+  });
+
+  test('unsupported formats and verbs answer as PostgREST does', async () => {
+    const plan = await service.from('gw_items').select('*').explain();
+    assert.equal(plan.status, 406);
+    const geo = await service.from('gw_items').select('*').geojson();
+    assert.equal(geo.status, 406);
+    const agg = await service.from('gw_items').select('count()');
+    assert.equal(agg.error.code, 'PGRST123');
+    const put = await rest('/gw_tags?id=eq.40', {
+      method: 'PUT',
+      body: { id: 40, label: 'put' },
+      headers: { authorization: `Bearer ${cb.serviceRoleKey}`, prefer: 'return=representation' },
+    });
+    assert.equal(put.status, 200, put.text);
+    assert.deepEqual(put.json, [{ id: 40, label: 'put' }]);
+    // The edge routes the bare prefix; the OpenAPI document is at GET /rest/v1.
+    const openapi = await rest('');
+    assert.equal(openapi.status, 200, openapi.text);
+    assert.ok(openapi.json.paths['/gw_items']);
+  });
+});
+
 describe('JWT abuse', () => {
   test('refused with 401 before any SQL runs', async () => {
     const b64 = (o) => Buffer.from(JSON.stringify(o)).toString('base64url');

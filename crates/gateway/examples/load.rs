@@ -61,17 +61,38 @@ async fn main() -> anyhow::Result<()> {
     println!("|---|---|---|---|---|---|---|---|---|");
     for scenario in [Scenario::ByKey, Scenario::List] {
         for &n in &CONCURRENCY {
-            let duration = Duration::from_secs(seconds);
-            let http = run(n, duration, |i| {
-                let (ids, token) = (ids.clone(), token.clone());
-                async move { http_worker(addr, &token, scenario, &ids, i, duration).await }
-            })
-            .await?;
-            let ceiling = run(n, duration, |i| {
-                let (ids, claims, pool) = (ids.clone(), claims.clone(), direct.clone());
-                async move { sql_worker(&pool, &claims, scenario, &ids, i, duration).await }
-            })
-            .await?;
+            // Alternate one-second slices of each, so that noise from other work on the machine
+            // falls on both alike.
+            let slice = Duration::from_secs(1);
+            // LOAD_ONLY=gateway|ceiling runs one side alone, e.g. under `perf stat`.
+            let only = std::env::var("LOAD_ONLY").unwrap_or_default();
+            let (mut http, mut ceiling) = (Vec::new(), Vec::new());
+            for _ in 0..seconds {
+                if only == "ceiling" {
+                    http.push(0);
+                } else {
+                    http.extend(
+                        run(n, slice, |i| {
+                            let (ids, token) = (ids.clone(), token.clone());
+                            async move { http_worker(addr, &token, scenario, &ids, i, slice).await }
+                        })
+                        .await?,
+                    );
+                }
+                if only == "gateway" {
+                    ceiling.push(0);
+                    continue;
+                }
+                ceiling.extend(
+                    run(n, slice, |i| {
+                        let (ids, claims, pool) = (ids.clone(), claims.clone(), direct.clone());
+                        async move { sql_worker(&pool, &claims, scenario, &ids, i, slice).await }
+                    })
+                    .await?,
+                );
+            }
+            let total = Duration::from_secs(seconds);
+            let (http, ceiling) = (stats(http, total), stats(ceiling, total));
             println!(
                 "| {} | {n} | {:.0} | {:.2} | {:.2} | {:.0} | {:.2} | {:.2} | {:.2} |",
                 scenario.name(),
@@ -111,14 +132,20 @@ impl Scenario {
         }
     }
 
-    /// What the gateway sends for the same request, written by hand.
-    fn sql(self) -> &'static str {
+    /// The statement the gateway sends for the same request, word for word.
+    fn sql(self) -> String {
+        const HEAD: &str = "SELECT NULL::int8, count(*), coalesce(json_agg(_s), '[]')::text, \
+            current_setting('response.status', true), current_setting('response.headers', true) ";
         match self {
-            Scenario::ByKey => "select null::int8, count(*), coalesce(json_agg(_s), '[]')::text from \
-                 (select t.* from public.pipeline_jobs t where t.id = $1::uuid) _s",
-            Scenario::List => "select null::int8, count(*), coalesce(json_agg(_s), '[]')::text from \
-                 (select t.* from public.pipeline_jobs t where t.user_id = $1::uuid and t.status = 'succeeded' \
-                 order by t.created_at desc limit 10) _s",
+            Scenario::ByKey => format!(
+                "{HEAD}FROM (SELECT \"t1\".* FROM \"public\".\"pipeline_jobs\" AS \"t1\" \
+                 WHERE (\"t1\".\"id\" = $1)) _s"
+            ),
+            Scenario::List => format!(
+                "{HEAD}FROM (SELECT \"t1\".* FROM \"public\".\"pipeline_jobs\" AS \"t1\" \
+                 WHERE (\"t1\".\"user_id\" = $1) AND (\"t1\".\"status\" = $2) \
+                 ORDER BY \"t1\".\"created_at\" DESC LIMIT 10) _s"
+            ),
         }
     }
 }
@@ -130,7 +157,7 @@ struct Stats {
 }
 
 /// Runs `n` workers for `duration` and merges their latencies (microseconds).
-async fn run<F, Fut>(n: usize, duration: Duration, worker: F) -> anyhow::Result<Stats>
+async fn run<F, Fut>(n: usize, _duration: Duration, worker: F) -> anyhow::Result<Vec<u32>>
 where
     F: Fn(usize) -> Fut,
     Fut: std::future::Future<Output = anyhow::Result<Vec<u32>>> + Send + 'static,
@@ -140,16 +167,21 @@ where
     for t in tasks {
         all.extend(t.await??);
     }
+    Ok(all)
+}
+
+/// Throughput over `duration` and latency percentiles in milliseconds.
+fn stats(mut all: Vec<u32>, duration: Duration) -> Stats {
     all.sort_unstable();
     let pct = |p: f64| {
         all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1)))
             .map_or(0.0, |v| *v as f64 / 1000.0)
     };
-    Ok(Stats {
+    Stats {
         rate: all.len() as f64 / duration.as_secs_f64(),
         p50: pct(0.50),
         p99: pct(0.99),
-    })
+    }
 }
 
 /// One keep-alive HTTP/1.1 connection sending requests back to back.
@@ -204,7 +236,8 @@ async fn http_worker(
     Ok(latencies)
 }
 
-/// The same transaction straight to PostgreSQL: BEGIN, the settings, the statement, COMMIT.
+/// The same transaction straight to PostgreSQL: BEGIN, the settings, the statement, COMMIT,
+/// pipelined as the gateway sends them.
 async fn sql_worker(
     pool: &deadpool_postgres::Pool,
     claims: &str,
@@ -233,24 +266,29 @@ async fn sql_worker(
             &"{}",
             &"{}",
         ];
-        let setup: Vec<_> = setup.into_iter().map(|p| (p, Type::TEXT)).collect();
-        let params: [(&(dyn ToSql + Sync), Type); 1] = [(&key, Type::TEXT)];
-        let (begun, set, rows) = tokio::join!(
+        // Prepared and cached per connection, as the gateway does.
+        let setup_stmt = client.prepare_typed_cached(SETUP, &[Type::TEXT; 7]).await?;
+        let key = TextParam(key);
+        let status = TextParam("succeeded".to_owned());
+        let mut params: Vec<&(dyn ToSql + Sync)> = vec![&key];
+        if let Scenario::List = scenario {
+            params.push(&status);
+        }
+        let sql = scenario.sql();
+        let stmt = client
+            .prepare_typed_cached(&sql, &vec![Type::UNKNOWN; params.len()])
+            .await?;
+        // Pipelined like the gateway: BEGIN, settings, statement and COMMIT in one round trip.
+        let (begun, set, rows, committed) = tokio::join!(
             client.batch_execute("BEGIN ISOLATION LEVEL READ COMMITTED READ ONLY"),
-            client.query_typed(
-                "select set_config('search_path', $1, true), set_config('role', $2, true), \
-                 set_config('request.jwt.claims', $3, true), set_config('request.method', $4, true), \
-                 set_config('request.path', $5, true), set_config('request.headers', $6, true), \
-                 set_config('request.cookies', $7, true)",
-                &setup
-            ),
-            client.query_typed(scenario.sql(), &params),
+            client.query(&setup_stmt, &setup),
+            client.query(&stmt, &params),
+            client.batch_execute("COMMIT"),
         );
         begun?;
         set?;
-        let rows = rows?;
-        anyhow::ensure!(!rows.is_empty());
-        client.batch_execute("COMMIT").await?;
+        committed?;
+        anyhow::ensure!(!rows?.is_empty());
         latencies.push(started.elapsed().as_micros() as u32);
     }
     Ok(latencies)
@@ -288,4 +326,34 @@ async fn job_ids(db: &TestDb) -> anyhow::Result<Vec<String>> {
         )
         .await?;
     Ok(rows.iter().map(|r| r.get(0)).collect())
+}
+
+const SETUP: &str = "select set_config('search_path', $1, true), set_config('role', $2, true), \
+     set_config('request.jwt.claims', $3, true), set_config('request.method', $4, true), \
+     set_config('request.path', $5, true), set_config('request.headers', $6, true), \
+     set_config('request.cookies', $7, true)";
+
+/// A parameter in text format, typed by the server, as the gateway sends values.
+#[derive(Debug)]
+struct TextParam(String);
+
+impl ToSql for TextParam {
+    fn to_sql(
+        &self,
+        _ty: &Type,
+        out: &mut bytes::BytesMut,
+    ) -> Result<tokio_postgres::types::IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        out.extend_from_slice(self.0.as_bytes());
+        Ok(tokio_postgres::types::IsNull::No)
+    }
+
+    fn accepts(_ty: &Type) -> bool {
+        true
+    }
+
+    fn encode_format(&self, _ty: &Type) -> tokio_postgres::types::Format {
+        tokio_postgres::types::Format::Text
+    }
+
+    tokio_postgres::types::to_sql_checked!();
 }

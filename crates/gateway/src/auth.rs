@@ -1,8 +1,11 @@
 //! Who a request runs as: the bearer JWT, verified with the pinned algorithm, and the role it
 //! names, which must be one `authenticator` may switch to. Nothing here reaches the database.
 
+use std::collections::HashMap;
+use std::sync::Mutex;
+
 use axum::http::{header, HeaderMap};
-use craftbase_shared::{JwtError, ServiceContext};
+use craftbase_shared::{Claims, JwtError, ServiceContext};
 
 use crate::error::ApiError;
 
@@ -21,9 +24,63 @@ impl Identity {
     }
 }
 
+/// Tokens verified recently, so that a client's next requests skip the signature check.
+/// An entry lives until its token expires (with the usual leeway), five minutes at most.
+#[derive(Default)]
+pub struct TokenCache {
+    entries: Mutex<HashMap<String, (Claims, u64)>>,
+}
+
+/// Entries kept before the cache is emptied and starts over.
+const TOKEN_CACHE_SIZE: usize = 10_000;
+const TOKEN_CACHE_SECONDS: u64 = 300;
+
+impl TokenCache {
+    fn get(&self, token: &str, now: u64) -> Option<Claims> {
+        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        match entries.get(token) {
+            Some((claims, until)) if now < *until => Some(claims.clone()),
+            _ => None,
+        }
+    }
+
+    fn insert(&self, token: &str, claims: &Claims, now: u64) {
+        let expires = claims
+            .get("exp")
+            .and_then(serde_json::Value::as_u64)
+            .map_or(u64::MAX, |e| {
+                e.saturating_add(craftbase_shared::keys::CLOCK_SKEW_SECONDS)
+            });
+        let until = expires.min(now + TOKEN_CACHE_SECONDS);
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        if entries.len() >= TOKEN_CACHE_SIZE {
+            entries.clear();
+        }
+        entries.insert(token.to_owned(), (claims.clone(), until));
+    }
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// Verifies `token`, or finds it among those verified recently.
+fn verify(ctx: &ServiceContext, cache: &TokenCache, token: &str) -> Result<Claims, JwtError> {
+    let now = unix_now();
+    if let Some(claims) = cache.get(token, now) {
+        return Ok(claims);
+    }
+    let claims = ctx.jwt.verify(token)?;
+    cache.insert(token, &claims, now);
+    Ok(claims)
+}
+
 /// Verifies the `Authorization: Bearer` token (anon without one).
 pub fn authenticate(
     ctx: &ServiceContext,
+    cache: &TokenCache,
     audience: Option<&str>,
     headers: &HeaderMap,
 ) -> Result<Identity, ApiError> {
@@ -50,7 +107,7 @@ pub fn authenticate(
     };
     let claims = match token {
         None => None,
-        Some(token) => Some(ctx.jwt.verify(token).map_err(|e| match e {
+        Some(token) => Some(verify(ctx, cache, token).map_err(|e| match e {
             JwtError::Expired => ApiError::JwtClaims("JWT expired".into()),
             JwtError::NotYetValid => ApiError::JwtClaims("JWT not yet valid".into()),
             JwtError::Audience => ApiError::JwtClaims("JWT not in audience".into()),

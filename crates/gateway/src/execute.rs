@@ -29,12 +29,23 @@ pub struct Settings {
     pub authenticated: bool,
 }
 
+/// The settings when the role has no `ALTER ROLE ... SET` of its own.
 const SETUP_SQL: &str =
+    "select set_config('search_path', $1, true), set_config('role', $2, true), \
+     set_config('request.jwt.claims', $3, true), set_config('request.method', $4, true), \
+     set_config('request.path', $5, true), set_config('request.headers', $6, true), \
+     set_config('request.cookies', $7, true)";
+
+/// The settings and the role's own `ALTER ROLE ... SET` settings.
+const SETUP_WITH_ROLE_SQL: &str =
     "select set_config('search_path', $1, true), set_config('role', $2, true), \
      set_config('request.jwt.claims', $3, true), set_config('request.method', $4, true), \
      set_config('request.path', $5, true), set_config('request.headers', $6, true), \
      set_config('request.cookies', $7, true), \
      (select count(set_config(key, value, true)) from json_each_text($8::json))";
+
+/// Prepared statements kept per connection before its cache starts over.
+const STATEMENT_CACHE_SIZE: usize = 500;
 
 /// What the statement returned.
 #[derive(Debug, Clone, Default)]
@@ -107,6 +118,7 @@ async fn run_inner(
     } else {
         "BEGIN ISOLATION LEVEL READ COMMITTED"
     };
+    let with_role = settings.role_settings != "{}";
     let setup: [&(dyn ToSql + Sync); 8] = [
         &settings.search_path,
         &settings.role,
@@ -117,9 +129,48 @@ async fn run_inner(
         &settings.cookies,
         &settings.role_settings,
     ];
-    let setup: Vec<(&(dyn ToSql + Sync), Type)> =
-        setup.into_iter().map(|p| (p, Type::TEXT)).collect();
+    let setup: Vec<(&(dyn ToSql + Sync), Type)> = setup
+        .into_iter()
+        .take(if with_role { 8 } else { 7 })
+        .map(|p| (p, Type::TEXT))
+        .collect();
+    let setup_sql = if with_role {
+        SETUP_WITH_ROLE_SQL
+    } else {
+        SETUP_SQL
+    };
     let params = sql.typed_params();
+    // Prepared statements, cached per connection, spare PostgreSQL parsing and planning on the
+    // next request of the same shape. They are prepared before the transaction, as the
+    // connecting role; one that does not prepare so runs unprepared in the transaction instead,
+    // where any error it has is the request's.
+    if client.statement_cache.size() > STATEMENT_CACHE_SIZE {
+        client.statement_cache.clear();
+    }
+    let setup_types = vec![Type::TEXT; setup.len()];
+    let setup_stmt = client
+        .prepare_typed_cached(setup_sql, &setup_types)
+        .await
+        .ok();
+    let main_types = vec![Type::UNKNOWN; params.len()];
+    let main_stmt = client
+        .prepare_typed_cached(&sql.text, &main_types)
+        .await
+        .ok();
+    let setup_values: Vec<&(dyn ToSql + Sync)> = setup.iter().map(|(p, _)| *p).collect();
+    let main_values: Vec<&(dyn ToSql + Sync)> = params.iter().map(|(p, _)| *p).collect();
+    let set = async {
+        match &setup_stmt {
+            Some(stmt) => client.query(stmt, &setup_values).await,
+            None => client.query_typed(setup_sql, &setup).await,
+        }
+    };
+    let main = async {
+        match &main_stmt {
+            Some(stmt) => client.query(stmt, &main_values).await,
+            None => client.query_typed(&sql.text, &params).await,
+        }
+    };
     let pre_request = async {
         match &tx.pre_request {
             Some(call) => client.query_typed(call, &[]).await.map(drop),
@@ -138,13 +189,28 @@ async fn run_inner(
             None => Ok(None),
         }
     };
-    let (begun, set, planned, main) = in_order(
-        client.batch_execute(begin),
-        client.query_typed(SETUP_SQL, &setup),
-        pre_and_plan,
-        client.query_typed(&sql.text, &params),
-    )
-    .await;
+    // A read-only transaction changes nothing, so its end need not wait for the result: it
+    // joins the pipeline and the whole request takes one round trip.
+    let early_end = tx
+        .read_only
+        .then_some(if tx.rollback { "ROLLBACK" } else { "COMMIT" });
+    let ended = async {
+        match early_end {
+            Some(end) => Some(client.batch_execute(end).await),
+            None => None,
+        }
+    };
+    let (begun, set, planned, main, ended) =
+        in_order(client.batch_execute(begin), set, pre_and_plan, main, ended).await;
+    if main
+        .as_ref()
+        .err()
+        .and_then(tokio_postgres::Error::code)
+        .is_some_and(|c| *c == tokio_postgres::error::SqlState::FEATURE_NOT_SUPPORTED)
+    {
+        // "cached plan must not change result type": a table changed under a cached statement.
+        client.statement_cache.clear();
+    }
     let authenticated = settings.authenticated;
     let result = (|| {
         begun.map_err(|e| ApiError::from_db(&e, authenticated))?;
@@ -182,6 +248,12 @@ async fn run_inner(
         check(&outcome)?;
         Ok(outcome)
     })();
+    if let Some(ended) = ended {
+        return match ended {
+            Err(e) if result.is_ok() => Err(ApiError::from_db(&e, authenticated)),
+            _ => result,
+        };
+    }
     let end = if result.is_ok() && !tx.rollback {
         "COMMIT"
     } else {
@@ -208,31 +280,33 @@ fn internal(e: tokio_postgres::Error) -> ApiError {
     ApiError::Internal
 }
 
-/// Awaits four futures, polling them first in this order so that their messages reach the
+/// Awaits five futures, polling them first in this order so that their messages reach the
 /// connection in order and travel pipelined.
-async fn in_order<A, B, C, D>(
+async fn in_order<A, B, C, D, E>(
     a: impl Future<Output = A>,
     b: impl Future<Output = B>,
     c: impl Future<Output = C>,
     d: impl Future<Output = D>,
-) -> (A, B, C, D) {
-    let (mut a, mut b, mut c, mut d) = (pin!(a), pin!(b), pin!(c), pin!(d));
-    let (mut ra, mut rb, mut rc, mut rd) = (None, None, None, None);
+    e: impl Future<Output = E>,
+) -> (A, B, C, D, E) {
+    let (mut a, mut b, mut c, mut d, mut e) = (pin!(a), pin!(b), pin!(c), pin!(d), pin!(e));
+    let (mut ra, mut rb, mut rc, mut rd, mut re) = (None, None, None, None, None);
     std::future::poll_fn(|cx| {
         poll_once(a.as_mut(), &mut ra, cx);
         poll_once(b.as_mut(), &mut rb, cx);
         poll_once(c.as_mut(), &mut rc, cx);
         poll_once(d.as_mut(), &mut rd, cx);
-        if ra.is_some() && rb.is_some() && rc.is_some() && rd.is_some() {
+        poll_once(e.as_mut(), &mut re, cx);
+        if ra.is_some() && rb.is_some() && rc.is_some() && rd.is_some() && re.is_some() {
             Poll::Ready(())
         } else {
             Poll::Pending
         }
     })
     .await;
-    match (ra, rb, rc, rd) {
-        (Some(a), Some(b), Some(c), Some(d)) => (a, b, c, d),
-        _ => unreachable!("poll_fn returns only when all four are ready"),
+    match (ra, rb, rc, rd, re) {
+        (Some(a), Some(b), Some(c), Some(d), Some(e)) => (a, b, c, d, e),
+        _ => unreachable!("poll_fn returns only when all five are ready"),
     }
 }
 

@@ -54,7 +54,12 @@ struct Incoming<'a> {
 
 async fn serve(gw: &Gateway, req: Request) -> Result<Response, ApiError> {
     let (parts, body) = req.into_parts();
-    let identity = auth::authenticate(&gw.ctx, gw.config.jwt_aud.as_deref(), &parts.headers)?;
+    let identity = auth::authenticate(
+        &gw.ctx,
+        &gw.tokens,
+        gw.config.jwt_aud.as_deref(),
+        &parts.headers,
+    )?;
     let target = route(parts.uri.path())?;
     if parts.method == Method::OPTIONS {
         return Ok(response::options(matches!(target, Target::Rpc(_))));

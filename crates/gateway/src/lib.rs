@@ -34,6 +34,7 @@ pub struct Gateway {
     ctx: ServiceContext,
     config: GatewayConfig,
     cache: SchemaCacheHandle,
+    tokens: auth::TokenCache,
 }
 
 /// The REST routes, with the `/rest/v1` prefix already stripped; settings from the environment.
@@ -47,7 +48,12 @@ pub fn router_with(ctx: ServiceContext, config: GatewayConfig) -> Router {
     // The listener needs its own connection; the owner's conninfo reaches the same database.
     let listen = ctx.admin_conninfo.parse::<tokio_postgres::Config>().ok();
     let cache = schema_cache::spawn(ctx.db.clone(), listen, config.schemas.clone());
-    let gateway = Arc::new(Gateway { ctx, config, cache });
+    let gateway = Arc::new(Gateway {
+        ctx,
+        config,
+        cache,
+        tokens: auth::TokenCache::default(),
+    });
     Router::new()
         .fallback(handler::handle)
         .layer(DefaultBodyLimit::disable())

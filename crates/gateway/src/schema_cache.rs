@@ -302,6 +302,8 @@ mod reload {
                     "schema cache loaded"
                 );
                 tx.send_replace(Some(Arc::new(cache)));
+                // Statements prepared against the old schema may no longer fit it.
+                pool.manager().statement_caches.clear();
                 true
             }
             Err(e) => {
