@@ -43,7 +43,7 @@ pub enum AuthError {
     EmailProviderDisabled,
     #[error("Anonymous sign-ins are disabled")]
     AnonymousProviderDisabled,
-    #[error("This endpoint requires a valid Bearer token")]
+    #[error("This endpoint requires a Bearer token")]
     NoAuthorization,
     #[error("{0}")]
     BadJwt(String),
