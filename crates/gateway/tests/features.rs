@@ -216,3 +216,37 @@ async fn a_role_statement_timeout_applies_per_request() {
     let r = api.call("POST", "/rpc/slow", None, &[], Some("{}")).await;
     assert_eq!(r.status, 200);
 }
+
+#[tokio::test]
+async fn cached_statements_never_carry_one_role_rls_to_another() {
+    let api = Api::new().await;
+    api.sql(&format!(
+        "insert into public.pipeline_jobs (user_id, connector_id, type)
+         select u, (select id from public.connectors limit 1), 'x'
+         from (values ('{ALICE}'::uuid), ('{ALICE}'::uuid), ('{}'::uuid)) v(u);",
+        crate::support::BOB
+    ))
+    .await;
+    let (alice, bob, svc) = (
+        user_token(ALICE),
+        user_token(crate::support::BOB),
+        service_token(),
+    );
+    // The same statement shape alternates between roles on a small pool many times.
+    for _ in 0..15 {
+        for (token, expected) in [
+            (Some(&alice), 2),
+            (Some(&bob), 1),
+            (None, 0),
+            (Some(&svc), 3),
+        ] {
+            let r = api
+                .get(
+                    "/pipeline_jobs?select=id&type=eq.x",
+                    token.map(String::as_str),
+                )
+                .await;
+            assert_eq!(r.json().as_array().unwrap().len(), expected);
+        }
+    }
+}
