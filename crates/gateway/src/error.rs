@@ -63,6 +63,9 @@ pub enum ApiError {
         name: String,
         args: String,
     },
+    /// More than one overload fits the arguments (PGRST203).
+    #[error("Could not choose the best candidate function between overloads of {schema}.{name}")]
+    AmbiguousFunction { schema: String, name: String },
     /// A column of the body or `columns` does not exist (PGRST204).
     #[error("Could not find the '{column}' column of '{table}' in the schema cache")]
     ColumnNotFound { table: String, column: String },
@@ -167,7 +170,7 @@ impl ApiError {
             BodyTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Range { .. } => StatusCode::RANGE_NOT_SATISFIABLE,
             Schema { .. } | Accept(_) | Singular { .. } => StatusCode::NOT_ACCEPTABLE,
-            AmbiguousEmbed { .. } => StatusCode::MULTIPLE_CHOICES,
+            AmbiguousEmbed { .. } | AmbiguousFunction { .. } => StatusCode::MULTIPLE_CHOICES,
             FunctionNotFound { .. } | TableNotFound { .. } | InvalidPath => StatusCode::NOT_FOUND,
             Method { .. } => StatusCode::METHOD_NOT_ALLOWED,
             SchemaCacheNotLoaded | Connection => StatusCode::SERVICE_UNAVAILABLE,
@@ -202,6 +205,7 @@ impl ApiError {
             NoRelationship { .. } => "PGRST200",
             AmbiguousEmbed { .. } => "PGRST201",
             FunctionNotFound { .. } => "PGRST202",
+            AmbiguousFunction { .. } => "PGRST203",
             ColumnNotFound { .. } => "PGRST204",
             UnknownColumn { .. } => "42703",
             TableNotFound { .. } => "PGRST205",

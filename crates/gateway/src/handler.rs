@@ -260,7 +260,7 @@ async fn table(r: Incoming<'_>, name: &str) -> Result<Response, ApiError> {
                 }
                 if let Some(max) = max_affected {
                     if o.rows > max {
-                        return Err(ApiError::Method {
+                        return Err(ApiError::BadRequest {
                             code: "PGRST124",
                             message: format!(
                                 "Query result exceeds max-affected preference constraint: {} rows",

@@ -105,3 +105,31 @@ async fn calls_by_post_and_get() {
         (405, Some("25006"))
     );
 }
+
+#[tokio::test]
+async fn overloads_are_chosen_by_argument_names() {
+    let api = Api::new().await;
+    api.sql(
+        "create function public.ov(a int) returns text language sql as $$ select 'a' $$;
+         create function public.ov(a int, b int) returns text language sql as $$ select 'ab' $$;
+         create function public.amb(x int) returns int language sql as $$ select 1 $$;
+         create function public.amb(x text) returns int language sql as $$ select 2 $$;",
+    )
+    .await;
+    api.wait_for("/rpc/ov?a=1", None).await;
+    assert_eq!(
+        api.get("/rpc/ov?a=1", None).await.json(),
+        serde_json::json!("a")
+    );
+    assert_eq!(
+        api.get("/rpc/ov?a=1&b=2", None).await.json(),
+        serde_json::json!("ab")
+    );
+    let r = api
+        .call("POST", "/rpc/amb", None, &[], Some(r#"{"x":1}"#))
+        .await;
+    assert_eq!(
+        (r.status.as_u16(), r.json()["code"].as_str()),
+        (300, Some("PGRST203"))
+    );
+}

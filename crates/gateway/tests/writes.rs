@@ -291,3 +291,76 @@ async fn bulk_insert_upsert_ignore_missing_default_and_put() {
         .await;
     assert_eq!((r.status.as_u16(), r.header("content-range")), (204, "*/3"));
 }
+
+#[tokio::test]
+async fn max_affected_and_rollback_of_updates() {
+    let api = Api::new().await;
+    let svc = service_token();
+    let strict = [("prefer", "handling=strict, max-affected=2")];
+    let r = api
+        .call(
+            "PATCH",
+            "/connectors?slug=like.google*",
+            Some(&svc),
+            &strict,
+            Some(r#"{"category":"G"}"#),
+        )
+        .await;
+    assert_eq!(r.status, 204, "{}", r.body);
+    let r = api
+        .call(
+            "PATCH",
+            "/connectors?is_active=is.true",
+            Some(&svc),
+            &strict,
+            Some(r#"{"category":"X"}"#),
+        )
+        .await;
+    assert_eq!(
+        (r.status.as_u16(), r.json()["code"].as_str()),
+        (400, Some("PGRST124"))
+    );
+    let r = api.get("/connectors?category=eq.X", None).await;
+    assert_eq!(r.json(), serde_json::json!([]));
+    let r = api
+        .call(
+            "DELETE",
+            "/connectors?slug=eq.github",
+            Some(&svc),
+            &[("prefer", "tx=rollback, return=representation")],
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json().as_array().unwrap().len(), 1);
+    assert_eq!(
+        api.get("/connectors?slug=eq.github", None)
+            .await
+            .json()
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    // A singular PATCH that would touch several rows answers 406 and changes nothing.
+    let r = api
+        .call(
+            "PATCH",
+            "/connectors?is_active=is.true",
+            Some(&svc),
+            &[
+                ("accept", "application/vnd.pgrst.object+json"),
+                ("prefer", "return=representation"),
+            ],
+            Some(r#"{"category":"Y"}"#),
+        )
+        .await;
+    assert_eq!(
+        (r.status.as_u16(), r.json()["code"].as_str()),
+        (406, Some("PGRST116"))
+    );
+    assert_eq!(
+        api.get("/connectors?category=eq.Y", None).await.json(),
+        serde_json::json!([])
+    );
+}

@@ -60,9 +60,9 @@ pub fn choose<'f>(
             name: name.to_owned(),
             args: given.join(", "),
         }),
-        _ => Err(ApiError::Method {
-            code: "PGRST203",
-            message: format!("Could not choose the best candidate function for {schema}.{name}"),
+        _ => Err(ApiError::AmbiguousFunction {
+            schema: schema.to_owned(),
+            name: name.to_owned(),
         }),
     }
 }
