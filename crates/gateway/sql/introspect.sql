@@ -6,11 +6,30 @@ with rels as (
     join pg_namespace n on n.oid = c.relnamespace
     where c.relkind in ('r', 'v', 'm', 'p', 'f') and n.nspname = any ($1::text[])
 ),
+-- The one table a simple view reads from (views over several tables have none), so that the view
+-- takes part in that table's relationships.
+view_bases as (
+    select rw.ev_class as view_oid, min(d.refobjid) as base_oid
+    from pg_rewrite rw
+    join pg_depend d on d.classid = 'pg_rewrite'::regclass and d.objid = rw.oid
+        and d.refclassid = 'pg_class'::regclass and d.refobjid <> rw.ev_class
+    join pg_class bc on bc.oid = d.refobjid and bc.relkind in ('r', 'p')
+    where rw.ev_class in (select oid from rels where relkind in ('v', 'm'))
+    group by rw.ev_class
+    having count(distinct d.refobjid) = 1
+),
 tables as (
     select json_agg(json_build_object(
         'schema', r.schema,
         'name', r.name,
         'is_view', r.relkind in ('v', 'm'),
+        'base', (
+            select json_build_object('schema', bn.nspname, 'name', bc.relname)
+            from view_bases vb
+            join pg_class bc on bc.oid = vb.base_oid
+            join pg_namespace bn on bn.oid = bc.relnamespace
+            where vb.view_oid = r.oid
+        ),
         'columns', coalesce((
             select json_agg(json_build_object(
                 'name', a.attname,
@@ -68,8 +87,8 @@ fks as (
     join pg_class fc on fc.oid = con.confrelid
     join pg_namespace fn on fn.oid = fc.relnamespace
     where con.contype = 'f'
-      and sn.nspname = any ($1::text[])
-      and fn.nspname = any ($1::text[])
+      and (sn.nspname = any ($1::text[]) or sc.oid in (select base_oid from view_bases))
+      and (fn.nspname = any ($1::text[]) or fc.oid in (select base_oid from view_bases))
 ),
 functions as (
     select json_agg(json_build_object(

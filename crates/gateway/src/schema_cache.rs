@@ -25,6 +25,16 @@ pub struct Table {
     pub columns: Vec<Column>,
     pub primary_key: Vec<String>,
     pub unique_keys: Vec<Vec<String>>,
+    /// For a simple view, the one table it reads from.
+    #[serde(default)]
+    pub base: Option<BaseTable>,
+}
+
+/// The table under a simple view.
+#[derive(Debug, Clone, Deserialize)]
+pub struct BaseTable {
+    pub schema: String,
+    pub name: String,
 }
 
 impl Table {
@@ -126,13 +136,15 @@ impl SchemaCache {
                 .or_default()
                 .push(f);
         }
+        let mut tables: HashMap<(String, String), Table> = raw
+            .tables
+            .into_iter()
+            .map(|t| ((t.schema.clone(), t.name.clone()), t))
+            .collect();
+        let foreign_keys = with_views(&mut tables, raw.foreign_keys);
         Ok(SchemaCache {
-            tables: raw
-                .tables
-                .into_iter()
-                .map(|t| ((t.schema.clone(), t.name.clone()), t))
-                .collect(),
-            foreign_keys: raw.foreign_keys,
+            tables,
+            foreign_keys,
             functions,
             types: raw.types.into_iter().collect(),
             role_settings: raw
@@ -195,6 +207,85 @@ impl SchemaCache {
     pub fn table_count(&self) -> usize {
         self.tables.len()
     }
+}
+
+/// Simple views take part in their table's relationships through the columns they keep under
+/// the same names, and keep its keys; keys of tables that are not exposed are then dropped.
+fn with_views(
+    tables: &mut HashMap<(String, String), Table>,
+    foreign_keys: Vec<ForeignKey>,
+) -> Vec<ForeignKey> {
+    let views: Vec<(String, String, String, String)> = tables
+        .values()
+        .filter_map(|t| {
+            let b = t.base.as_ref()?;
+            Some((
+                t.schema.clone(),
+                t.name.clone(),
+                b.schema.clone(),
+                b.name.clone(),
+            ))
+        })
+        .collect();
+    let mut out = foreign_keys.clone();
+    // Two passes: the second relates views to views through keys the first gave them.
+    let mut previous = foreign_keys;
+    for _ in 0..2 {
+        let mut added = Vec::new();
+        for (vs, vn, bs, bn) in &views {
+            let has = |cols: &[String]| {
+                let view = &tables[&(vs.clone(), vn.clone())];
+                cols.iter().all(|c| view.column(c).is_some())
+            };
+            for fk in &previous {
+                if &fk.schema == bs && &fk.table == bn && has(&fk.columns) {
+                    added.push(ForeignKey {
+                        schema: vs.clone(),
+                        table: vn.clone(),
+                        ..fk.clone()
+                    });
+                }
+                if &fk.foreign_schema == bs && &fk.foreign_table == bn && has(&fk.foreign_columns) {
+                    added.push(ForeignKey {
+                        foreign_schema: vs.clone(),
+                        foreign_table: vn.clone(),
+                        ..fk.clone()
+                    });
+                }
+            }
+        }
+        out.extend(added.iter().cloned());
+        previous = added;
+    }
+    for (vs, vn, bs, bn) in &views {
+        let keys = tables
+            .get(&(bs.clone(), bn.clone()))
+            .map(|b| (b.primary_key.clone(), b.unique_keys.clone()));
+        if let Some((pk, uniques)) = keys {
+            let Some(view) = tables.get_mut(&(vs.clone(), vn.clone())) else {
+                continue;
+            };
+            let names: Vec<String> = view.columns.iter().map(|c| c.name.clone()).collect();
+            let kept = |cols: &Vec<String>| cols.iter().all(|c| names.contains(c));
+            if view.primary_key.is_empty() && !pk.is_empty() && kept(&pk) {
+                view.primary_key = pk;
+            }
+            view.unique_keys
+                .extend(uniques.into_iter().filter(|k| kept(k)));
+        }
+    }
+    let mut seen = HashSet::new();
+    out.retain(|fk| {
+        seen.insert((
+            fk.name.clone(),
+            fk.schema.clone(),
+            fk.table.clone(),
+            fk.foreign_schema.clone(),
+            fk.foreign_table.clone(),
+        )) && tables.contains_key(&(fk.schema.clone(), fk.table.clone()))
+            && tables.contains_key(&(fk.foreign_schema.clone(), fk.foreign_table.clone()))
+    });
+    out
 }
 
 /// The current cache, shared by every request; `None` until the first load.

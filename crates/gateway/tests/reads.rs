@@ -331,3 +331,33 @@ async fn related_row_counts() {
     let n = r.json()[0]["connector_tools"][0]["count"].as_i64().unwrap();
     assert!(n >= 1);
 }
+
+#[tokio::test]
+async fn simple_views_embed_through_their_tables_keys() {
+    let api = Api::new().await;
+    api.sql(
+        "create view public.active_connectors as select id, slug, name from public.connectors where is_active;
+         create view public.tools as select id, connector_id, name from public.connector_tools;
+         grant select on public.active_connectors, public.tools to anon;",
+    )
+    .await;
+    api.wait_for("/tools", None).await;
+    let r = api
+        .get("/tools?select=name,connectors(slug)&limit=1", None)
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.json()[0]["connectors"]["slug"].is_string());
+    let r = api
+        .get(
+            "/active_connectors?select=slug,tools(name)&slug=eq.github",
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.json()[0]["tools"].is_array());
+    let r = api
+        .get("/tools?select=name,active_connectors(slug)&limit=1", None)
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.json()[0]["active_connectors"]["slug"].is_string());
+}

@@ -116,7 +116,12 @@ async fn overloads_are_chosen_by_argument_names() {
          create function public.amb(x text) returns int language sql as $$ select 2 $$;",
     )
     .await;
-    api.wait_for("/rpc/ov?a=1", None).await;
+    for _ in 0..100 {
+        if api.get("/rpc/ov?a=1", None).await.status == 200 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
     assert_eq!(
         api.get("/rpc/ov?a=1", None).await.json(),
         serde_json::json!("a")
