@@ -94,6 +94,13 @@ async fn serve(gw: &Gateway, req: Request) -> Result<Response, ApiError> {
         &schema,
     );
     settings.role_settings = cache.role_settings(&identity.role).to_owned();
+    if let Some(tz) = &prefs.timezone {
+        // The TimeZone joins the role's own settings, set the same way.
+        let mut map: Map<String, Value> =
+            serde_json::from_str(&settings.role_settings).unwrap_or_default();
+        map.insert("timezone".into(), Value::String(tz.clone()));
+        settings.role_settings = Value::Object(map).to_string();
+    }
     let incoming = Incoming {
         gw,
         cache: &cache,

@@ -30,6 +30,8 @@ pub struct Preferences {
     /// `max-affected=N`, enforced with `handling=strict`.
     pub max_affected: Option<i64>,
     pub strict: bool,
+    /// `timezone=Area/City`: the transaction's TimeZone.
+    pub timezone: Option<String>,
 }
 
 impl Preferences {
@@ -54,6 +56,8 @@ impl Preferences {
                 _ => {
                     if let Some(n) = token.strip_prefix("max-affected=") {
                         p.max_affected = n.parse().ok();
+                    } else if let Some(tz) = token.strip_prefix("timezone=") {
+                        p.timezone = Some(tz.to_owned()).filter(|t| !t.is_empty());
                     }
                 }
             }
@@ -89,6 +93,10 @@ impl Preferences {
         }
         if self.rollback {
             out.push("tx=rollback");
+        }
+        let timezone = self.timezone.as_ref().map(|tz| format!("timezone={tz}"));
+        if let Some(tz) = &timezone {
+            out.push(tz);
         }
         (!out.is_empty()).then(|| out.join(", "))
     }

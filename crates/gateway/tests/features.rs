@@ -250,3 +250,34 @@ async fn cached_statements_never_carry_one_role_rls_to_another() {
         }
     }
 }
+
+#[tokio::test]
+async fn prefer_timezone_sets_the_transaction_time_zone() {
+    let api = Api::new().await;
+    let r = api
+        .call(
+            "GET",
+            "/connectors?select=created_at&limit=1",
+            None,
+            &[("prefer", "timezone=Asia/Kolkata")],
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(
+        r.json()[0]["created_at"]
+            .as_str()
+            .unwrap()
+            .ends_with("+05:30"),
+        "{}",
+        r.body
+    );
+    assert!(r
+        .header("preference-applied")
+        .contains("timezone=Asia/Kolkata"));
+    let r = api.get("/connectors?select=created_at&limit=1", None).await;
+    assert!(!r.json()[0]["created_at"]
+        .as_str()
+        .unwrap()
+        .ends_with("+05:30"));
+}
