@@ -361,3 +361,35 @@ async fn simple_views_embed_through_their_tables_keys() {
     assert_eq!(r.status, 200, "{}", r.body);
     assert!(r.json()[0]["active_connectors"]["slug"].is_string());
 }
+
+#[tokio::test]
+async fn order_by_a_to_one_embed() {
+    let api = Api::new().await;
+    let r = api
+        .get(
+            "/connector_tools?select=name,connectors(slug)&order=connectors(slug).desc,name",
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let slugs: Vec<String> = r
+        .json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["connectors"]["slug"].as_str().unwrap().to_owned())
+        .collect();
+    let mut sorted = slugs.clone();
+    sorted.sort_by(|a, b| b.cmp(a));
+    assert_eq!(slugs, sorted);
+    let r = api
+        .get(
+            "/connectors?select=slug,connector_tools(name)&order=connector_tools(name)",
+            None,
+        )
+        .await;
+    assert_eq!(
+        (r.status.as_u16(), r.json()["code"].as_str()),
+        (400, Some("PGRST118"))
+    );
+}

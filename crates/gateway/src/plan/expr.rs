@@ -136,7 +136,7 @@ impl<'a> Builder<'a> {
         self.select_list(&src, &child, items, path)?;
         self.embed_from_where(rel, parent_alias, &child, items, path)?;
         if !rel.to_one {
-            self.order_by(&src, &child, &modifiers.order)?;
+            self.order_by(&src, &child, items, path, &modifiers.order)?;
             self.limit_offset(modifiers.limit, modifiers.offset, None);
         } else {
             self.sql.push(" LIMIT 1");
@@ -197,7 +197,7 @@ impl<'a> Builder<'a> {
             if rel.to_one {
                 self.sql.push(" LIMIT 1");
             } else {
-                self.order_by(&src, &child, &modifiers.order)?;
+                self.order_by(&src, &child, &items, path, &modifiers.order)?;
                 self.limit_offset(modifiers.limit, modifiers.offset, None);
             }
             self.sql.push(") _e) AS ").ident(&name);
@@ -505,11 +505,16 @@ impl<'a> Builder<'a> {
         &mut self,
         src: &Source,
         alias: &str,
+        items: &[SelectItem],
+        path: &[String],
         terms: &[OrderTerm],
     ) -> Result<(), ApiError> {
         for (i, term) in terms.iter().enumerate() {
             self.sql.push(if i == 0 { " ORDER BY " } else { ", " });
-            self.field(src, alias, &term.field)?;
+            match &term.embed {
+                None => self.field(src, alias, &term.field)?,
+                Some(name) => self.embedded_order_key(src, alias, items, path, name, term)?,
+            }
             self.sql
                 .push(if term.descending { " DESC" } else { " ASC" });
             match term.nulls_first {
@@ -518,6 +523,44 @@ impl<'a> Builder<'a> {
                 None => &mut self.sql,
             };
         }
+        Ok(())
+    }
+
+    /// `order=rel(col)`: the column of the to-one embed `rel` (PGRST118 for to-many).
+    fn embedded_order_key(
+        &mut self,
+        src: &Source,
+        alias: &str,
+        items: &[SelectItem],
+        path: &[String],
+        name: &str,
+        term: &OrderTerm,
+    ) -> Result<(), ApiError> {
+        let embed = find_embed(items, name).ok_or_else(|| ApiError::BadRequest {
+            code: "PGRST108",
+            message: format!("'{name}' is not an embedded resource in this request"),
+        })?;
+        let table = src.table.ok_or(ApiError::InvalidPath)?;
+        let rel = self
+            .cache
+            .relationship(table, &embed.name, embed.hint.as_deref())?;
+        if !rel.to_one {
+            return Err(ApiError::BadRequest {
+                code: "PGRST118",
+                message: format!("A related order on '{name}' is not possible"),
+            });
+        }
+        let cache = self.cache;
+        let target = cache
+            .table(&rel.target_schema, &rel.target)
+            .ok_or(ApiError::InvalidPath)?;
+        let mut child_path = path.to_vec();
+        child_path.push(embed.key().to_owned());
+        let child = self.alias();
+        self.sql.push("(SELECT ");
+        self.field(&Source::table(target), &child, &term.field)?;
+        self.embed_from_where(&rel, alias, &child, &embed.items, &child_path)?;
+        self.sql.push(" LIMIT 1)");
         Ok(())
     }
 

@@ -130,7 +130,7 @@ pub fn build(
     b.sql.push(" FROM ");
     from(b)?;
     if !scalar {
-        b.order_by(&src, alias, &root.order)?;
+        b.order_by(&src, alias, items, &[], &root.order)?;
     }
     b.limit_offset(
         root.limit,
