@@ -63,6 +63,16 @@ before(
           GOTRUE_EXTERNAL_GITHUB_SECRET: github.clientSecret,
           GOTRUE_EXTERNAL_GITHUB_URL: github.url,
           GOTRUE_SECURITY_MANUAL_LINKING_ENABLED: 'true',
+          // A generic OpenID Connect provider whose ID tokens the stub signs.
+          GOTRUE_EXTERNAL_PROVIDERS: 'acme',
+          GOTRUE_EXTERNAL_ACME_ENABLED: 'true',
+          GOTRUE_EXTERNAL_ACME_CLIENT_ID: 'acme-client',
+          GOTRUE_EXTERNAL_ACME_SECRET: 'acme-secret',
+          GOTRUE_EXTERNAL_ACME_AUTHORIZE_URL: `${github.url}/login/oauth/authorize`,
+          GOTRUE_EXTERNAL_ACME_TOKEN_URL: `${github.url}/login/oauth/access_token`,
+          GOTRUE_EXTERNAL_ACME_USERINFO_URL: `${github.url}/userinfo`,
+          GOTRUE_EXTERNAL_ACME_ISSUER: github.url,
+          GOTRUE_EXTERNAL_ACME_JWKS_URL: `${github.url}/jwks`,
         },
       }),
       startCraftbase({
@@ -776,6 +786,51 @@ describe('OAuth sign-in', () => {
         ],
       });
     }
+  });
+
+  test('signInWithIdToken with an OpenID Connect ID token (nonce, audience, signature checked)', async () => {
+    const address = email('idtoken');
+    const rawNonce = randomBytes(16).toString('hex');
+    const now = Math.floor(Date.now() / 1000);
+    const claims = {
+      iss: github.url,
+      aud: 'acme-client',
+      sub: `acme-${now}`,
+      email: address,
+      email_verified: true,
+      name: 'Id Token',
+      iat: now,
+      exp: now + 300,
+      nonce: createHash('sha256').update(rawNonce).digest('hex'),
+    };
+    const supabase = anonClient(cb);
+    const { data, error } = await supabase.auth.signInWithIdToken({ provider: 'acme', token: github.signIdToken(claims), nonce: rawNonce });
+    assert.equal(error, null);
+    assert.equal(data.user.email, address);
+    assert.equal(data.user.app_metadata.provider, 'acme');
+    assert.equal(data.user.identities[0].provider, 'acme');
+    assert.equal(data.user.identities[0].id, claims.sub);
+    assert.ok(data.user.email_confirmed_at);
+    // The same account signs in to the same user.
+    const again = await anonClient(cb).auth.signInWithIdToken({ provider: 'acme', token: github.signIdToken(claims), nonce: rawNonce });
+    assert.equal(again.data.user.id, data.user.id);
+
+    const refusals = {
+      'wrong nonce': { token: github.signIdToken(claims), nonce: 'other' },
+      'wrong audience': { token: github.signIdToken({ ...claims, aud: 'someone-else' }), nonce: rawNonce },
+      'wrong issuer': { token: github.signIdToken({ ...claims, iss: 'https://evil.example' }), nonce: rawNonce },
+      expired: { token: github.signIdToken({ ...claims, exp: now - 600 }), nonce: rawNonce },
+      'other key': {
+        token: github.signIdToken(claims, { key: generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey }),
+        nonce: rawNonce,
+      },
+    };
+    for (const [why, { token, nonce }] of Object.entries(refusals)) {
+      const { error: refused } = await anonClient(cb).auth.signInWithIdToken({ provider: 'acme', token, nonce });
+      assert.equal(refused?.status, 400, why);
+    }
+    const unknown = await anonClient(cb).auth.signInWithIdToken({ provider: 'nope', token: github.signIdToken(claims) });
+    assert.equal(unknown.error.status, 400);
   });
 
   test('an unknown provider is refused and a forged state goes back to the site with an error', async () => {

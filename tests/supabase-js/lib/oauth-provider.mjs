@@ -4,11 +4,12 @@
 // clicked "Authorize".
 //
 //   const provider = await startOAuthProvider({ user: { id: 42, login: 'octo', ... }, emails: [...] });
-//   provider.url, provider.clientId, provider.clientSecret, provider.requests, provider.setAccount(...)
+//   provider.url, provider.clientId, provider.clientSecret, provider.requests, provider.setAccount(...),
+//   provider.signIdToken(claims) for OpenID Connect ID tokens checked against its /jwks
 //   await provider.stop();
 
 import http from 'node:http';
-import { randomBytes } from 'node:crypto';
+import { createSign, generateKeyPairSync, randomBytes } from 'node:crypto';
 
 export async function startOAuthProvider(account) {
   let { user, emails } = account;
@@ -17,6 +18,9 @@ export async function startOAuthProvider(account) {
   const codes = new Map(); // code -> redirect_uri
   const tokens = new Set();
   const requests = [];
+  // ID tokens (OpenID Connect) are ES256, signed with this key and published at /jwks.
+  const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const jwk = { ...publicKey.export({ format: 'jwk' }), kid: 'stub-oidc-1', alg: 'ES256', use: 'sig' };
   const server = http.createServer(async (req, res) => {
     const url = new URL(req.url, 'http://localhost');
     requests.push(`${req.method} ${url.pathname}`);
@@ -53,6 +57,9 @@ export async function startOAuthProvider(account) {
       tokens.add(token);
       return json(200, { access_token: token, refresh_token: `ghr_${randomBytes(12).toString('hex')}`, token_type: 'bearer', scope: 'user:email' });
     }
+    if (req.method === 'GET' && url.pathname === '/jwks') {
+      return json(200, { keys: [jwk] });
+    }
     if (req.method === 'GET' && url.pathname === '/api/v3/user') {
       return authorized() ? json(200, user) : json(401, { message: 'Bad credentials' });
     }
@@ -67,6 +74,13 @@ export async function startOAuthProvider(account) {
     clientId,
     clientSecret,
     requests,
+    /** An ES256 ID token over claims, signed with the published key (or with `key`). */
+    signIdToken(claims, { key = privateKey } = {}) {
+      const b64 = (v) => Buffer.from(JSON.stringify(v)).toString('base64url');
+      const input = `${b64({ alg: 'ES256', typ: 'JWT', kid: jwk.kid })}.${b64(claims)}`;
+      const sig = createSign('SHA256').update(input).sign({ key, dsaEncoding: 'ieee-p1363' }).toString('base64url');
+      return `${input}.${sig}`;
+    },
     /** The account the next consent signs in as. */
     setAccount(next) {
       ({ user, emails } = next);

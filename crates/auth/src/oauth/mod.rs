@@ -246,7 +246,7 @@ async fn finish(
 }
 
 /// The user behind a provider account: by identity, else by verified email, else a new one.
-async fn link_or_create(
+pub async fn link_or_create(
     state: &AuthState,
     db: &impl GenericClient,
     provider: &str,

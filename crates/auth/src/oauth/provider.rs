@@ -29,6 +29,15 @@ pub struct Provider {
     emails_url: Option<String>,
     pub scopes: String,
     flavor: Flavor,
+    /// Issuer and key set of the provider's ID tokens, for `grant_type=id_token`.
+    pub id_tokens: Option<IdTokenKeys>,
+}
+
+/// Where a provider's ID tokens come from and the keys they are signed with.
+#[derive(Debug, Clone)]
+pub struct IdTokenKeys {
+    pub issuer: String,
+    pub jwks_url: String,
 }
 
 /// A provider's account, as auth keeps it in `auth.identities`.
@@ -92,6 +101,7 @@ pub fn from_env() -> BTreeMap<String, Provider> {
                     emails_url: Some(format!("{api}/user/emails")),
                     scopes: "user:email".into(),
                     flavor: Flavor::GitHub,
+                    id_tokens: None,
                     client_id,
                     secret,
                     redirect_uri: var(&name, "REDIRECT_URI"),
@@ -117,6 +127,16 @@ pub fn from_env() -> BTreeMap<String, Provider> {
                     emails_url: None,
                     scopes: "openid email profile".into(),
                     flavor: Flavor::Oidc,
+                    id_tokens: Some(match &base {
+                        Some(b) => IdTokenKeys {
+                            issuer: b.clone(),
+                            jwks_url: format!("{b}/oauth2/v3/certs"),
+                        },
+                        None => IdTokenKeys {
+                            issuer: "https://accounts.google.com".into(),
+                            jwks_url: "https://www.googleapis.com/oauth2/v3/certs".into(),
+                        },
+                    }),
                     client_id,
                     secret,
                     redirect_uri: var(&name, "REDIRECT_URI"),
@@ -138,6 +158,10 @@ pub fn from_env() -> BTreeMap<String, Provider> {
                     emails_url: None,
                     scopes: var(&name, "SCOPES").unwrap_or_else(|| "openid email profile".into()),
                     flavor: Flavor::Oidc,
+                    id_tokens: match (var(&name, "ISSUER"), var(&name, "JWKS_URL")) {
+                        (Some(issuer), Some(jwks_url)) => Some(IdTokenKeys { issuer, jwks_url }),
+                        _ => None,
+                    },
                     client_id,
                     secret,
                     redirect_uri: var(&name, "REDIRECT_URI"),
@@ -147,6 +171,41 @@ pub fn from_env() -> BTreeMap<String, Provider> {
         out.insert(name, provider);
     }
     out
+}
+
+/// An OpenID Connect account from userinfo or ID-token claims; `None` without a `sub`.
+pub fn oidc_account(info: &Value) -> Option<ProviderUser> {
+    let id = info["sub"].as_str()?.to_owned();
+    let email = info["email"].as_str().map(str::to_lowercase);
+    let verified = info["email_verified"] == true || info["email_verified"] == "true";
+    let mut data = info.as_object().cloned().unwrap_or_default();
+    for claim in [
+        "aud",
+        "exp",
+        "iat",
+        "nbf",
+        "nonce",
+        "at_hash",
+        "azp",
+        "auth_time",
+    ] {
+        data.remove(claim);
+    }
+    data.insert("provider_id".into(), json!(id));
+    data.insert("email_verified".into(), json!(verified));
+    data.insert("phone_verified".into(), json!(false));
+    if let Some(name) = info["name"].as_str() {
+        data.insert("full_name".into(), json!(name));
+    }
+    if let Some(picture) = info["picture"].as_str() {
+        data.insert("avatar_url".into(), json!(picture));
+    }
+    Some(ProviderUser {
+        id,
+        email,
+        email_verified: verified,
+        data: Value::Object(data),
+    })
 }
 
 fn upstream(e: impl std::fmt::Display) -> AuthError {
@@ -258,30 +317,7 @@ impl Provider {
                     data,
                 })
             }
-            Flavor::Oidc => {
-                let id = info["sub"]
-                    .as_str()
-                    .ok_or_else(|| upstream("userinfo has no sub"))?
-                    .to_owned();
-                let email = info["email"].as_str().map(str::to_lowercase);
-                let verified = info["email_verified"] == true || info["email_verified"] == "true";
-                let mut data = info.as_object().cloned().unwrap_or_default();
-                data.insert("provider_id".into(), json!(id));
-                data.insert("email_verified".into(), json!(verified));
-                data.insert("phone_verified".into(), json!(false));
-                if let Some(name) = info["name"].as_str() {
-                    data.insert("full_name".into(), json!(name));
-                }
-                if let Some(picture) = info["picture"].as_str() {
-                    data.insert("avatar_url".into(), json!(picture));
-                }
-                Ok(ProviderUser {
-                    id,
-                    email,
-                    email_verified: verified,
-                    data: Value::Object(data),
-                })
-            }
+            Flavor::Oidc => oidc_account(&info).ok_or_else(|| upstream("userinfo has no sub")),
         }
     }
 }

@@ -1,5 +1,6 @@
 //! `POST /token?grant_type=...`: the one endpoint that hands out sessions for credentials.
 
+pub mod id_token;
 pub mod password;
 pub mod pkce;
 pub mod refresh;
@@ -40,6 +41,10 @@ pub async fn grant(
         Some("refresh_token") => {
             state.limits.refresh(&state.settings, &client)?;
             refresh::grant(&state, &origin, parse(body)?).await
+        }
+        Some("id_token") => {
+            state.limits.sign_in(&state.settings, &client)?;
+            id_token::grant(&state, &origin, &device, parse(body)?).await
         }
         Some("pkce") => {
             state.limits.verify(&state.settings, &client)?;

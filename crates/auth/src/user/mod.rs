@@ -231,10 +231,10 @@ pub struct NewUser<'a> {
 
 impl NewUser<'_> {
     pub async fn insert(&self, db: &impl GenericClient) -> Result<User, AuthError> {
-        let provider = if self.is_anonymous {
-            "anonymous"
-        } else {
-            "email"
+        let provider = match self.provider {
+            Some(p) => p,
+            None if self.is_anonymous => "anonymous",
+            None => "email",
         };
         let mut app_metadata = json!({"provider": provider, "providers": [provider]});
         if let (Some(extra), Some(target)) =

@@ -1,0 +1,115 @@
+//! `grant_type=id_token` (auth-js `signInWithIdToken`): an OpenID Connect ID token obtained
+//! natively (Google, or a configured OIDC provider) for a session. The token is checked against
+//! the provider's published keys, issuer and client id, and its nonce when it carries one.
+
+use jsonwebtoken::jwk::Jwk;
+use jsonwebtoken::{decode, decode_header, Algorithm, DecodingKey, Validation};
+use serde::Deserialize;
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+
+use crate::error::AuthError;
+use crate::oauth::{self, provider};
+use crate::redirect::Origin;
+use crate::session::{self, Device};
+use crate::AuthState;
+
+/// The body auth-js sends.
+#[derive(Deserialize)]
+pub struct IdTokenGrant {
+    provider: Option<String>,
+    id_token: Option<String>,
+    nonce: Option<String>,
+}
+
+fn refused(why: impl std::fmt::Display) -> AuthError {
+    AuthError::Validation(format!("Unable to verify the ID token: {why}"))
+}
+
+pub async fn grant(
+    state: &AuthState,
+    origin: &Origin,
+    device: &Device,
+    body: IdTokenGrant,
+) -> Result<Value, AuthError> {
+    let name = body.provider.as_deref().unwrap_or("").to_ascii_lowercase();
+    let token = body
+        .id_token
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| AuthError::Validation("id_token required".into()))?;
+    let provider = state.providers.get(&name).ok_or_else(|| {
+        AuthError::Validation(format!("Custom OIDC provider \"{name}\" not allowed"))
+    })?;
+    let keys = provider.id_tokens.as_ref().ok_or_else(|| {
+        AuthError::Validation(format!("Provider \"{name}\" does not issue ID tokens"))
+    })?;
+    let claims = verify(state, keys, &provider.client_id, &token).await?;
+    check_nonce(&claims, body.nonce.as_deref())?;
+    let account =
+        provider::oidc_account(&Value::Object(claims)).ok_or_else(|| refused("no sub"))?;
+    let mut db = state.ctx.admin.get().await?;
+    let tx = db.transaction().await?;
+    let user = oauth::link_or_create(state, &tx, &name, &account).await?;
+    let issued = session::create(state, &tx, origin, device, &user, "oauth").await?;
+    tx.commit().await?;
+    Ok(issued.to_json(state))
+}
+
+/// Checks signature (with the provider's key of the token's `kid`), issuer, audience and expiry.
+async fn verify(
+    state: &AuthState,
+    keys: &provider::IdTokenKeys,
+    client_id: &str,
+    token: &str,
+) -> Result<Map<String, Value>, AuthError> {
+    let header = decode_header(token).map_err(refused)?;
+    if !matches!(header.alg, Algorithm::RS256 | Algorithm::ES256) {
+        return Err(refused("unsupported algorithm"));
+    }
+    let set: Value = state
+        .http
+        .get(&keys.jwks_url)
+        .send()
+        .await
+        .map_err(|e| AuthError::Internal(format!("fetching the provider's keys: {e}")))?
+        .json()
+        .await
+        .map_err(|e| AuthError::Internal(format!("reading the provider's keys: {e}")))?;
+    let jwk = set["keys"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|k| header.kid.is_none() || k["kid"].as_str() == header.kid.as_deref())
+        .ok_or_else(|| refused("no key with the token's kid"))?;
+    let jwk: Jwk = serde_json::from_value(jwk.clone()).map_err(refused)?;
+    let key = DecodingKey::from_jwk(&jwk).map_err(refused)?;
+    let mut validation = Validation::new(header.alg);
+    validation.leeway = craftbase_shared::keys::CLOCK_SKEW_SECONDS;
+    validation.set_audience(&[client_id]);
+    validation.set_issuer(&[keys.issuer.as_str()]);
+    Ok(decode::<Map<String, Value>>(token, &key, &validation)
+        .map_err(refused)?
+        .claims)
+}
+
+/// A token with a `nonce` claim needs the raw nonce whose SHA-256 (hex) it holds, or the same
+/// value; a nonce given for a token without one is refused.
+fn check_nonce(claims: &Map<String, Value>, given: Option<&str>) -> Result<(), AuthError> {
+    let expected = claims.get("nonce").and_then(Value::as_str);
+    match (expected, given.filter(|n| !n.is_empty())) {
+        (None, None) => Ok(()),
+        (Some(expected), Some(given)) => {
+            let hashed: String = Sha256::digest(given.as_bytes())
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect();
+            if expected == hashed || expected == given {
+                Ok(())
+            } else {
+                Err(refused("nonces mismatch"))
+            }
+        }
+        (Some(_), None) => Err(refused("the token has a nonce; pass it")),
+        (None, Some(_)) => Err(refused("a nonce was given but the token has none")),
+    }
+}
