@@ -3,6 +3,7 @@
 
 use lettre::message::{header::ContentType, Mailbox, MultiPart, SinglePart};
 use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
 use crate::error::AuthError;
@@ -20,10 +21,19 @@ pub struct Mailer {
 impl Mailer {
     pub fn new(settings: &Settings) -> Mailer {
         let transport = settings.smtp_host.as_deref().map(|host| {
-            // Plain SMTP as GoTrue's local setups use it (Inbucket, Mailpit); STARTTLS relays
-            // need a TLS feature this build does not carry.
+            // Port 465 speaks TLS from the start; elsewhere STARTTLS is used when the server
+            // offers it, and local catchers (Inbucket, Mailpit) are spoken to in plain text.
+            let tls = match TlsParameters::new(host.to_owned()) {
+                Ok(params) if settings.smtp_port == 465 => Tls::Wrapper(params),
+                Ok(params) => Tls::Opportunistic(params),
+                Err(e) => {
+                    tracing::warn!(error = %e, "no TLS for the SMTP server");
+                    Tls::None
+                }
+            };
             let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host)
-                .port(settings.smtp_port);
+                .port(settings.smtp_port)
+                .tls(tls);
             if let (Some(user), Some(pass)) = (&settings.smtp_user, &settings.smtp_pass) {
                 builder = builder.credentials(Credentials::new(user.clone(), pass.clone()));
             }
