@@ -38,6 +38,7 @@ pub struct BaseTable {
 }
 
 impl Table {
+    /// The column `name`, if the table has it.
     pub fn column(&self, name: &str) -> Option<&Column> {
         self.columns.iter().find(|c| c.name == name)
     }
@@ -162,10 +163,12 @@ impl SchemaCache {
         Ok(Self::from_json(&json)?)
     }
 
+    /// The table or view `schema.name`.
     pub fn table(&self, schema: &str, name: &str) -> Option<&Table> {
         self.tables.get(&(schema.to_owned(), name.to_owned()))
     }
 
+    /// The overloads of `schema.name`.
     pub fn functions(&self, schema: &str, name: &str) -> &[Function] {
         self.functions
             .get(&(schema.to_owned(), name.to_owned()))
@@ -200,10 +203,12 @@ impl SchemaCache {
         self.role_settings.get(role).map_or("{}", String::as_str)
     }
 
+    /// Foreign keys, those of simple views included.
     pub fn foreign_keys(&self) -> &[ForeignKey] {
         &self.foreign_keys
     }
 
+    /// How many tables and views are cached.
     pub fn table_count(&self) -> usize {
         self.tables.len()
     }

@@ -1,6 +1,8 @@
 //! From a parsed request and the schema cache to one SQL statement. Names are checked here;
 //! the SQL that comes out quotes every identifier and carries every value as a parameter.
 
+mod condition;
+mod embed;
 mod expr;
 pub mod read;
 pub mod rpc;
@@ -25,6 +27,7 @@ pub struct Source<'a> {
 }
 
 impl<'a> Source<'a> {
+    /// The rows of a table or view.
     pub fn table(table: &'a Table) -> Self {
         Source {
             name: &table.name,
@@ -33,6 +36,7 @@ impl<'a> Source<'a> {
         }
     }
 
+    /// The column `name`, or 42703 when it has none.
     pub fn column(&self, name: &str) -> Result<&'a Column, ApiError> {
         self.columns
             .iter()
@@ -55,6 +59,7 @@ pub struct Builder<'a> {
 }
 
 impl<'a> Builder<'a> {
+    /// A builder for one statement over `query`.
     pub fn new(cache: &'a SchemaCache, query: &'a ApiQuery) -> Self {
         Builder {
             cache,

@@ -264,7 +264,7 @@ fn parse_list(operand: &str) -> Result<Vec<String>, ParseError> {
     if inner.is_empty() {
         return Ok(Vec::new());
     }
-    Ok(split_top_level(inner, false)?
+    Ok(split_top_level(inner)?
         .into_iter()
         .map(|s| unquote_value(&s))
         .collect())
@@ -306,7 +306,7 @@ fn tree(and: bool, negate: bool, value: &str, depth: usize) -> Result<Condition,
         .and_then(|s| s.strip_suffix(')'))
         .ok_or_else(|| error(format!("expected a parenthesised list, got \"{value}\"")))?;
     let mut children = Vec::new();
-    for part in split_top_level(inner, true)? {
+    for part in split_top_level(inner)? {
         children.push(tree_element(&part, depth)?);
     }
     if children.is_empty() {

@@ -21,6 +21,7 @@ pub struct ParseError {
 }
 
 impl ParseError {
+    /// A PGRST100 error.
     pub fn new(message: impl Into<String>, details: impl Into<String>) -> Self {
         Self {
             message: message.into(),
@@ -181,7 +182,7 @@ fn parse_count(what: &str, value: &str) -> Result<u64, ParseError> {
 /// `a,b` or `"a","b"` (as postgrest-js sends `columns=`).
 fn parse_name_list(value: &str) -> Result<Vec<String>, ParseError> {
     let mut names = Vec::new();
-    for part in split_top_level(value, false)? {
+    for part in split_top_level(value)? {
         let (field, rest) = parse_field(&part)?;
         if !rest.is_empty() || !field.path.is_empty() {
             return Err(ParseError::new(
@@ -245,10 +246,9 @@ fn parse_name(s: &str) -> Result<(String, &str), ParseError> {
     Ok((s[..end].to_owned(), &s[end..]))
 }
 
-/// Splits on commas outside parentheses and double quotes; `keep_quotes` leaves quoted parts
-/// quoted for a later step.
-pub fn split_top_level(s: &str, keep_quotes: bool) -> Result<Vec<String>, ParseError> {
-    let _ = keep_quotes;
+/// Splits on commas outside parentheses and double quotes; quoted parts stay quoted for a
+/// later step to unquote.
+pub fn split_top_level(s: &str) -> Result<Vec<String>, ParseError> {
     let mut parts = Vec::new();
     let mut current = String::new();
     let mut depth = 0usize;

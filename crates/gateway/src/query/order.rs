@@ -16,7 +16,7 @@ pub struct OrderTerm {
 /// Parses a whole `order=` value.
 pub fn parse(value: &str) -> Result<Vec<OrderTerm>, ParseError> {
     let mut terms = Vec::new();
-    for part in split_top_level(value, false)? {
+    for part in split_top_level(value)? {
         let (mut field, mut rest) = parse_field(&part)?;
         let mut embed = None;
         if let Some(inner) = rest.strip_prefix('(') {

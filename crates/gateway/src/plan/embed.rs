@@ -1,0 +1,317 @@
+//! Embeds: the JSON value of a related table, spreads, `!inner` and `rel=is.null` tests, and
+//! ordering by a to-one embed's column.
+
+use super::expr::find_embed;
+use super::{Builder, Source};
+use crate::error::ApiError;
+use crate::query::filter::Operation;
+use crate::query::{OrderTerm, SelectItem};
+use crate::schema_cache::{Join, Relationship};
+
+impl<'a> Builder<'a> {
+    /// The JSON value of an embed: an object (or null) for to-one, an array for to-many.
+    pub(super) fn embed_value(
+        &mut self,
+        rel: &Relationship,
+        parent_alias: &str,
+        items: &[SelectItem],
+        path: &[String],
+    ) -> Result<(), ApiError> {
+        let cache = self.cache;
+        let target = cache
+            .table(&rel.target_schema, &rel.target)
+            .ok_or_else(|| ApiError::TableNotFound {
+                schema: rel.target_schema.clone(),
+                name: rel.target.clone(),
+            })?;
+        let src = Source::table(target);
+        let child = self.alias();
+        let modifiers = self.query.modifiers.get(path).cloned().unwrap_or_default();
+        if !rel.to_one {
+            if let Some(key) = related_count(target, items) {
+                // `rel(count)`: the number of related rows, as `[{"count": n}]`.
+                self.sql
+                    .push("(SELECT json_build_array(json_build_object(")
+                    .param(key)
+                    .push("::text, count(*)))");
+                self.embed_from_where(rel, parent_alias, &child, items, path)?;
+                self.sql.push(")");
+                return Ok(());
+            }
+        }
+        if rel.to_one {
+            self.sql.push("(SELECT row_to_json(_e) FROM (SELECT ");
+        } else {
+            self.sql
+                .push("(SELECT coalesce(json_agg(_e), '[]') FROM (SELECT ");
+        }
+        self.select_list(&src, &child, items, path)?;
+        self.embed_from_where(rel, parent_alias, &child, items, path)?;
+        if !rel.to_one {
+            self.order_by(&src, &child, items, path, &modifiers.order)?;
+            self.limit_offset(modifiers.limit, modifiers.offset, None);
+        } else {
+            self.sql.push(" LIMIT 1");
+        }
+        self.sql.push(") _e)");
+        Ok(())
+    }
+
+    /// `...rel(a, b)`: each column of the embed hoisted into the parent, as a value for to-one
+    /// and as an array of values for to-many.
+    pub(super) fn spread(
+        &mut self,
+        rel: &Relationship,
+        parent_alias: &str,
+        items: &[SelectItem],
+        path: &[String],
+    ) -> Result<(), ApiError> {
+        let cache = self.cache;
+        let target = cache
+            .table(&rel.target_schema, &rel.target)
+            .ok_or_else(|| ApiError::TableNotFound {
+                schema: rel.target_schema.clone(),
+                name: rel.target.clone(),
+            })?;
+        let src = Source::table(target);
+        let items = super::expand_star(target, items);
+        let modifiers = self.query.modifiers.get(path).cloned().unwrap_or_default();
+        for (i, item) in items.iter().enumerate() {
+            let name = match item {
+                SelectItem::Column { field, alias, .. } => alias
+                    .clone()
+                    .or_else(|| field.path.last().map(|s| s.key.clone()))
+                    .unwrap_or_else(|| field.name.clone()),
+                SelectItem::Embed(e) if !e.spread => e.key().to_owned(),
+                _ => {
+                    return Err(ApiError::NotImplemented(
+                        "A spread inside a spread is not supported".into(),
+                    ))
+                }
+            };
+            if i > 0 {
+                self.sql.push(", ");
+            }
+            if rel.to_one {
+                self.sql
+                    .push("(SELECT _e.")
+                    .ident(&name)
+                    .push(" FROM (SELECT ");
+            } else {
+                self.sql
+                    .push("(SELECT coalesce(json_agg(_e.")
+                    .ident(&name)
+                    .push("), '[]') FROM (SELECT ");
+            }
+            let child = self.alias();
+            self.select_list(&src, &child, std::slice::from_ref(item), path)?;
+            self.embed_from_where(rel, parent_alias, &child, &items, path)?;
+            if rel.to_one {
+                self.sql.push(" LIMIT 1");
+            } else {
+                self.order_by(&src, &child, &items, path, &modifiers.order)?;
+                self.limit_offset(modifiers.limit, modifiers.offset, None);
+            }
+            self.sql.push(") _e) AS ").ident(&name);
+        }
+        Ok(())
+    }
+
+    /// ` FROM target AS child [JOIN junction] WHERE <join> AND <conditions of path>`.
+    pub(super) fn embed_from_where(
+        &mut self,
+        rel: &Relationship,
+        parent_alias: &str,
+        child: &str,
+        items: &[SelectItem],
+        path: &[String],
+    ) -> Result<(), ApiError> {
+        let cache = self.cache;
+        let target = cache
+            .table(&rel.target_schema, &rel.target)
+            .ok_or_else(|| ApiError::TableNotFound {
+                schema: rel.target_schema.clone(),
+                name: rel.target.clone(),
+            })?;
+        self.sql
+            .push(" FROM ")
+            .qualified(&target.schema, &target.name)
+            .push(" AS ")
+            .ident(child);
+        match &rel.join {
+            Join::Direct(pairs) => {
+                self.sql.push(" WHERE ");
+                for (i, (p, c)) in pairs.iter().enumerate() {
+                    if i > 0 {
+                        self.sql.push(" AND ");
+                    }
+                    self.sql
+                        .ident(child)
+                        .push(".")
+                        .ident(c)
+                        .push(" = ")
+                        .ident(parent_alias)
+                        .push(".")
+                        .ident(p);
+                }
+            }
+            Join::Junction {
+                schema,
+                table,
+                parent,
+                target: target_pairs,
+            } => {
+                let j = self.alias();
+                self.sql
+                    .push(" JOIN ")
+                    .qualified(schema, table)
+                    .push(" AS ")
+                    .ident(&j)
+                    .push(" ON ");
+                for (i, (c, jc)) in target_pairs.iter().enumerate() {
+                    if i > 0 {
+                        self.sql.push(" AND ");
+                    }
+                    self.sql
+                        .ident(&j)
+                        .push(".")
+                        .ident(jc)
+                        .push(" = ")
+                        .ident(child)
+                        .push(".")
+                        .ident(c);
+                }
+                self.sql.push(" WHERE ");
+                for (i, (p, jc)) in parent.iter().enumerate() {
+                    if i > 0 {
+                        self.sql.push(" AND ");
+                    }
+                    self.sql
+                        .ident(&j)
+                        .push(".")
+                        .ident(jc)
+                        .push(" = ")
+                        .ident(parent_alias)
+                        .push(".")
+                        .ident(p);
+                }
+            }
+        }
+        let src = Source::table(target);
+        let conditions = self
+            .query
+            .modifiers
+            .get(path)
+            .map(|m| m.conditions.clone())
+            .unwrap_or_default();
+        for c in &conditions {
+            self.sql.push(" AND ");
+            self.condition(&src, child, items, path, c)?;
+        }
+        Ok(())
+    }
+
+    pub(super) fn exists(
+        &mut self,
+        rel: &Relationship,
+        parent_alias: &str,
+        items: &[SelectItem],
+        path: &[String],
+    ) -> Result<(), ApiError> {
+        let child = self.alias();
+        self.sql.push("EXISTS (SELECT 1");
+        self.embed_from_where(rel, parent_alias, &child, items, path)?;
+        self.sql.push(")");
+        Ok(())
+    }
+
+    /// `rel=is.null` / `rel=not.is.null`: parents without (or with) a related row.
+    pub(super) fn embed_null_filter(
+        &mut self,
+        src: &Source,
+        alias: &str,
+        embed: &crate::query::Embed,
+        path: &[String],
+        negate: bool,
+        op: &Operation,
+    ) -> Result<(), ApiError> {
+        use crate::query::filter::IsValue;
+        let wants_null = match op {
+            Operation::Is(IsValue::Null) => !negate,
+            Operation::Is(IsValue::NotNull) => negate,
+            _ => {
+                return Err(ApiError::BadRequest {
+                    code: "PGRST120",
+                    message:
+                        "Only is null or not is null filters are allowed on embedded resources"
+                            .into(),
+                })
+            }
+        };
+        let table = src.table.ok_or(ApiError::InvalidPath)?;
+        let rel = self
+            .cache
+            .relationship(table, &embed.name, embed.hint.as_deref())?;
+        let mut child_path = path.to_vec();
+        child_path.push(embed.key().to_owned());
+        if wants_null {
+            self.sql.push("NOT ");
+        }
+        self.exists(&rel, alias, &embed.items, &child_path)
+    }
+
+    /// `order=rel(col)`: the column of the to-one embed `rel` (PGRST118 for to-many).
+    pub(super) fn embedded_order_key(
+        &mut self,
+        src: &Source,
+        alias: &str,
+        items: &[SelectItem],
+        path: &[String],
+        name: &str,
+        term: &OrderTerm,
+    ) -> Result<(), ApiError> {
+        let embed = find_embed(items, name).ok_or_else(|| ApiError::BadRequest {
+            code: "PGRST108",
+            message: format!("'{name}' is not an embedded resource in this request"),
+        })?;
+        let table = src.table.ok_or(ApiError::InvalidPath)?;
+        let rel = self
+            .cache
+            .relationship(table, &embed.name, embed.hint.as_deref())?;
+        if !rel.to_one {
+            return Err(ApiError::BadRequest {
+                code: "PGRST118",
+                message: format!("A related order on '{name}' is not possible"),
+            });
+        }
+        let cache = self.cache;
+        let target = cache
+            .table(&rel.target_schema, &rel.target)
+            .ok_or(ApiError::InvalidPath)?;
+        let mut child_path = path.to_vec();
+        child_path.push(embed.key().to_owned());
+        let child = self.alias();
+        self.sql.push("(SELECT ");
+        self.field(&Source::table(target), &child, &term.field)?;
+        self.embed_from_where(&rel, alias, &child, &embed.items, &child_path)?;
+        self.sql.push(" LIMIT 1)");
+        Ok(())
+    }
+}
+
+/// `rel(count)` or `rel(n:count)` on a table without a `count` column: the key to count under.
+fn related_count(target: &crate::schema_cache::Table, items: &[SelectItem]) -> Option<String> {
+    match items {
+        [SelectItem::Column {
+            field,
+            alias,
+            cast: None,
+        }] if field.name == "count"
+            && field.path.is_empty()
+            && target.column("count").is_none() =>
+        {
+            Some(alias.clone().unwrap_or_else(|| "count".to_owned()))
+        }
+        _ => None,
+    }
+}
