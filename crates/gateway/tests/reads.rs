@@ -250,6 +250,9 @@ async fn unknown_names_and_hostile_input_are_client_errors_without_sql() {
         "or=(slug.eq.1)))",
         "limit=1;drop",
         "select=x:slug->>'a",
+        "select=%22sl%00ug%22",
+        "slug=eq.a%00b",
+        "sl%00ug=eq.a",
     ] {
         let r = api.get(&format!("/connectors?{q}"), None).await;
         assert!(r.status.is_client_error(), "{q}: {} {}", r.status, r.body);

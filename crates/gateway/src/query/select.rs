@@ -224,6 +224,9 @@ impl Parser {
                     }
                 }
             }
+            if out.contains('\0') {
+                return Err(self.error("a name may not contain NUL"));
+            }
             return nonempty(out).ok_or_else(|| self.error("empty name"));
         }
         let start = self.pos;
@@ -336,7 +339,9 @@ mod tests {
 
     #[test]
     fn malformed_selects_are_errors() {
-        for bad in ["id,", "a(", "a(b", "\"x", "a::", "a)", "a.sum()"] {
+        for bad in [
+            "id,", "a(", "a(b", "\"x", "a::", "a)", "a.sum()", "\"a\0b\"",
+        ] {
             assert!(parse(bad).is_err(), "{bad}");
         }
     }
