@@ -37,6 +37,9 @@ pub enum ApiError {
     /// Accept asks for a media type the gateway cannot produce (PGRST107).
     #[error("None of these media types are available: {0}")]
     Accept(String),
+    /// The body's Content-Type is not one the gateway reads (415 PGRST107).
+    #[error("Content-Type not acceptable: {0}")]
+    ContentType(String),
     /// A singular response found another number of rows (PGRST116).
     #[error("Cannot coerce the result to a single JSON object")]
     Singular { rows: i64 },
@@ -168,6 +171,7 @@ impl ApiError {
                 StatusCode::BAD_REQUEST
             }
             BodyTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ContentType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Range { .. } => StatusCode::RANGE_NOT_SATISFIABLE,
             Schema { .. } | Accept(_) | Singular { .. } => StatusCode::NOT_ACCEPTABLE,
             AmbiguousEmbed { .. } | AmbiguousFunction { .. } => StatusCode::MULTIPLE_CHOICES,
@@ -199,7 +203,7 @@ impl ApiError {
             BodyTooLarge(_) => "PGRST102",
             Range { .. } => "PGRST103",
             Schema { .. } => "PGRST106",
-            Accept(_) => "PGRST107",
+            Accept(_) | ContentType(_) => "PGRST107",
             Singular { .. } => "PGRST116",
             BadRequest { code, .. } | Method { code, .. } | Put { code, .. } => code,
             NoRelationship { .. } => "PGRST200",

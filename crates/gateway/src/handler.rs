@@ -77,6 +77,32 @@ async fn serve(gw: &Gateway, req: Request) -> Result<Response, ApiError> {
             .iter()
             .filter_map(|v| v.to_str().ok()),
     );
+    if prefs.strict && !prefs.invalid.is_empty() {
+        return Err(ApiError::BadRequest {
+            code: "PGRST122",
+            message: format!(
+                "Invalid preferences given with handling=strict: {}",
+                prefs.invalid.join(", ")
+            ),
+        });
+    }
+    if let Some(ct) = parts.headers.get(header::CONTENT_TYPE) {
+        let ct = ct.to_str().unwrap_or("").to_ascii_lowercase();
+        let media = ct.split(';').next().unwrap_or("").trim();
+        let readable = matches!(
+            media,
+            "" | "application/json"
+                | "application/vnd.pgrst.object+json"
+                | "application/vnd.pgrst.array+json"
+        );
+        if !readable
+            && parts.method != Method::GET
+            && parts.method != Method::HEAD
+            && parts.method != Method::DELETE
+        {
+            return Err(ApiError::ContentType(media.to_owned()));
+        }
+    }
     let format = Format::from_accept(
         parts
             .headers

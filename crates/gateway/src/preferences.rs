@@ -32,6 +32,8 @@ pub struct Preferences {
     pub strict: bool,
     /// `timezone=Area/City`: the transaction's TimeZone.
     pub timezone: Option<String>,
+    /// Tokens that were not understood, refused with `handling=strict` (PGRST122).
+    pub invalid: Vec<String>,
 }
 
 impl Preferences {
@@ -58,6 +60,8 @@ impl Preferences {
                         p.max_affected = n.parse().ok();
                     } else if let Some(tz) = token.strip_prefix("timezone=") {
                         p.timezone = Some(tz.to_owned()).filter(|t| !t.is_empty());
+                    } else if !token.is_empty() && !token.starts_with("params=") {
+                        p.invalid.push(token.to_owned());
                     }
                 }
             }

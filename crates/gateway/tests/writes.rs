@@ -364,3 +364,45 @@ async fn max_affected_and_rollback_of_updates() {
         serde_json::json!([])
     );
 }
+
+#[tokio::test]
+async fn content_types_and_strict_preferences() {
+    let api = Api::new().await;
+    let svc = service_token();
+    let r = api
+        .call(
+            "POST",
+            "/connectors",
+            Some(&svc),
+            &[("content-type", "text/plain")],
+            None,
+        )
+        .await;
+    assert_eq!(
+        (r.status.as_u16(), r.json()["code"].as_str()),
+        (415, Some("PGRST107"))
+    );
+    let r = api
+        .call(
+            "PATCH",
+            "/connectors?slug=eq.github",
+            Some(&svc),
+            &[("prefer", "handling=strict, bogus=1")],
+            Some(r#"{"name":"x"}"#),
+        )
+        .await;
+    assert_eq!(
+        (r.status.as_u16(), r.json()["code"].as_str()),
+        (400, Some("PGRST122"))
+    );
+    let r = api
+        .call(
+            "PATCH",
+            "/connectors?slug=eq.github",
+            Some(&svc),
+            &[("prefer", "bogus=1")],
+            Some(r#"{"description":"x"}"#),
+        )
+        .await;
+    assert_eq!(r.status, 204);
+}
