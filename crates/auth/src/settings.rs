@@ -57,6 +57,12 @@ pub struct Settings {
         default_value_t = 10
     )]
     pub refresh_token_reuse_interval: u64,
+    /// Seconds a session lives at most, however often it refreshes (0: no limit).
+    #[arg(long, env = "GOTRUE_SESSIONS_TIMEBOX", default_value_t = 0)]
+    pub sessions_timebox: u64,
+    /// Seconds without a refresh after which a session ends (0: no limit).
+    #[arg(long, env = "GOTRUE_SESSIONS_INACTIVITY_TIMEOUT", default_value_t = 0)]
+    pub sessions_inactivity_timeout: u64,
     /// Shortest password accepted.
     #[arg(long, env = "GOTRUE_PASSWORD_MIN_LENGTH", default_value_t = 6)]
     pub password_min_length: usize,

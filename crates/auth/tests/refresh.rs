@@ -170,3 +170,42 @@ async fn refresh_errors_have_their_codes() {
     assert_eq!(user.status, 403);
     assert_eq!(user.body["error_code"], "session_not_found");
 }
+
+#[tokio::test]
+async fn sessions_past_their_timebox_or_idle_too_long_are_expired() {
+    let app = App::new(&[
+        "--sessions-timebox",
+        "3600",
+        "--sessions-inactivity-timeout",
+        "600",
+    ])
+    .await;
+    let fresh = app.sign_up("timebox@example.com").await;
+    let r = app.refresh(fresh["refresh_token"].as_str().unwrap()).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+
+    let db = app.db.superuser().await;
+    let old = app.sign_up("old@example.com").await;
+    db.execute(
+        "update auth.sessions set created_at = now() - interval '2 hours', \
+           refreshed_at = (now() - interval '1 minute') at time zone 'utc' \
+         where user_id = (select id from auth.users where email = 'old@example.com')",
+        &[],
+    )
+    .await
+    .unwrap();
+    let r = app.refresh(old["refresh_token"].as_str().unwrap()).await;
+    assert_eq!(r.status, 400);
+    assert_eq!(r.body["error_code"], "session_expired");
+
+    let idle = app.sign_up("idle@example.com").await;
+    db.execute(
+        "update auth.sessions set created_at = now() - interval '30 minutes' \
+         where user_id = (select id from auth.users where email = 'idle@example.com')",
+        &[],
+    )
+    .await
+    .unwrap();
+    let r = app.refresh(idle["refresh_token"].as_str().unwrap()).await;
+    assert_eq!(r.body["error_code"], "session_expired");
+}

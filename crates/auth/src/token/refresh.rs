@@ -58,9 +58,16 @@ pub async fn grant(
     };
     let session = tx
         .query_opt(
-            "select user_id, not_after is not null and not_after <= now() \
+            "select user_id, (not_after is not null and not_after <= now()) \
+               or ($2::float8 > 0 and now() > created_at + make_interval(secs => $2::float8)) \
+               or ($3::float8 > 0 and now() > coalesce(refreshed_at at time zone 'utc', created_at) \
+                   + make_interval(secs => $3::float8)) \
              from auth.sessions where id = $1 for update",
-            &[&session_id],
+            &[
+                &session_id,
+                &(state.settings.sessions_timebox as f64),
+                &(state.settings.sessions_inactivity_timeout as f64),
+            ],
         )
         .await?;
     let Some(session) = session else {
