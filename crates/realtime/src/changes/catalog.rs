@@ -106,17 +106,19 @@ pub enum Probe {
 /// wanted rows of `jsonb_populate_recordset(null::table, rows)` that pass the policies. Only
 /// this probe runs under the subscriber's role.
 fn probe_function(table: &Table, policies: &str) -> Probe {
+    // The rows are parsed once per call; each group scans them, restricted to the positions it
+    // wants through a hashed IN (an `= any(array)` would be linear per row).
     let body = format!(
-        "for _cb_i in select ordinality::int from jsonb_populate_recordset(null::{qualified}, _cb_rows) \
-         with ordinality as {alias} where ordinality = any(_cb_wanted) and {policies} loop",
-        qualified = table.qualified(),
+        "for _cb_i in select ordinality::int from unnest(_cb_parsed) \
+         with ordinality as {alias} where ordinality in (select unnest(_cb_wanted)) and {policies} loop",
         alias = quote_ident(&table.name),
     );
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in body.bytes() {
+    for b in table.qualified().bytes().chain(body.bytes()) {
         hash = (hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
     }
     let name = format!("craftbase_probe_{hash:016x}");
+    let qualified = table.qualified();
     let ddl = format!(
         r#"create or replace function realtime."{name}"(_cb_groups jsonb, _cb_rows jsonb)
 returns table (cb_grp int, cb_idx int)
@@ -127,6 +129,7 @@ declare
     _cb_n int := 0;
     _cb_wanted int[];
     _cb_i int;
+    _cb_parsed {qualified}[] := array(select jsonb_populate_recordset(null::{qualified}, _cb_rows));
 begin
     for _cb_g in select value from jsonb_array_elements(_cb_groups) loop
         _cb_wanted := array(select jsonb_array_elements_text(_cb_g->'rows')::int);
