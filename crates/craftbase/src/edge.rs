@@ -14,6 +14,7 @@ use axum::{Json, Router};
 use craftbase_shared::ServiceContext;
 use tower::ServiceBuilder;
 use tower_http::cors::{Any, CorsLayer};
+use tower_http::normalize_path::NormalizePath;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
@@ -63,10 +64,13 @@ pub fn app(ctx: ServiceContext) -> Router {
         .nest("/auth/v1", craftbase_auth::router(ctx.clone()))
         .nest("/realtime/v1", craftbase_realtime::router(ctx.clone()))
         .layer(middleware::from_fn_with_state(ctx.clone(), require_apikey));
-    Router::new()
+    let routes = Router::new()
         .route("/health", get(health))
         .with_state(ctx)
-        .merge(services)
+        .merge(services);
+    // Route after trimming a trailing slash: PostgREST's root is written `/rest/v1/`.
+    Router::new()
+        .fallback_service(NormalizePath::trim_trailing_slash(routes))
         .layer(
             ServiceBuilder::new()
                 .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))

@@ -88,6 +88,19 @@ async fn missing_or_forged_apikeys_get_401_json_and_change_nothing() {
     assert_eq!(resp.status(), 401);
     assert_eq!(count().await, 8);
 
+    // PostgREST's root is written with a trailing slash; it routes like the path without one.
+    let resp = http
+        .get(cb.url("/rest/v1/"))
+        .header("apikey", &status.anon_key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert!(resp.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("application/openapi+json"));
+
     // The real keys pass the gate.
     for key in [&status.anon_key, &status.service_role_key] {
         let resp = http
@@ -155,13 +168,18 @@ async fn cors_preflight_open_routes_and_health_need_no_key() {
     }
     assert!(resp.headers().contains_key("x-request-id"));
 
+    // These answer with redirects to the site; the point is that the gate lets them through.
+    let no_redirects = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
     for open in [
         "/auth/v1/verify",
         "/auth/v1/callback",
         "/auth/v1/authorize",
         "/auth/v1/.well-known/jwks.json",
     ] {
-        let resp = http.get(cb.url(open)).send().await.unwrap();
+        let resp = no_redirects.get(cb.url(open)).send().await.unwrap();
         assert_ne!(resp.status(), 401, "{open} must be open");
     }
 }
