@@ -48,10 +48,14 @@ pub struct AuthState {
 
 /// The auth routes, with the `/auth/v1` prefix already stripped, configured from GoTrue's
 /// environment variables.
+///
+/// # Panics
+///
+/// On an invalid setting (say `GOTRUE_DISABLE_SIGNUP=ture`): starting with defaults instead
+/// could open what the operator meant to close, so start-up stops with clap's explanation.
 pub fn router(ctx: ServiceContext) -> Router {
     let settings = Settings::from_env().unwrap_or_else(|e| {
-        tracing::error!(error = %e, "invalid auth settings; using the defaults");
-        Settings::from_flags([]).expect("the defaults parse")
+        panic!("invalid auth settings in the GOTRUE_* environment variables: {e}")
     });
     router_with(ctx, settings)
 }
