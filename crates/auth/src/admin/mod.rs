@@ -343,3 +343,19 @@ pub async fn delete(
     }
     Ok(Json(json!({})))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::ban_until;
+
+    #[test]
+    fn ban_durations_read_like_go_durations() {
+        assert_eq!(ban_until("none").unwrap(), None);
+        let until = ban_until("1h30m").unwrap().unwrap();
+        let seconds = (until - chrono::Utc::now()).num_seconds();
+        assert!((5390..=5400).contains(&seconds), "{seconds}");
+        assert!(ban_until("forever").is_err());
+        assert!(ban_until("10").is_err());
+        assert!(ban_until("2d").is_err());
+    }
+}

@@ -166,3 +166,22 @@ pub async fn grant(
     }
     Ok(body)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::FlowRequest;
+
+    #[test]
+    fn challenges_are_optional_but_checked_when_given() {
+        assert!(FlowRequest::from_parts(None, None).unwrap().is_none());
+        assert!(FlowRequest::from_parts(Some(""), Some("s256"))
+            .unwrap()
+            .is_none());
+        let c = "a".repeat(43);
+        assert!(FlowRequest::from_parts(Some(&c), Some("S256"))
+            .unwrap()
+            .is_some());
+        assert!(FlowRequest::from_parts(Some(&c), Some("md5")).is_err());
+        assert!(FlowRequest::from_parts(Some("short"), Some("s256")).is_err());
+    }
+}
