@@ -48,6 +48,12 @@ async fn setup(users: usize) -> Bench {
         )),
     };
     let sql = db.superuser().await;
+    // The test cluster runs with synchronous_commit=off, which holds WAL (and so logical
+    // decoding) back until the WAL writer's next 200 ms round; a craftbase cluster commits
+    // synchronously, as this writer does.
+    sql.batch_execute("set synchronous_commit = on")
+        .await
+        .unwrap();
     let rows = sql
         .query(
             "with u as (
@@ -179,7 +185,16 @@ async fn main() {
     println!("users owning the events: {users}; deliveries are RLS-checked (each event is visible to its owner's subscribers only)");
     println!("| subscribers | claims groups | latency p50 ms | latency p99 ms | saturation deliveries/s | events/s |");
     println!("|---|---|---|---|---|---|");
+    let only: Option<usize> = std::env::var("BENCH_SUBSCRIBERS")
+        .ok()
+        .and_then(|v| v.parse().ok());
+    if std::env::var("RUST_LOG").is_ok() {
+        craftbase_shared::standalone::init_logging();
+    }
     for subscribers in [1usize, 100, 1000] {
+        if only.is_some_and(|o| o != subscribers) {
+            continue;
+        }
         // Events belong to users that have subscribers: each is delivered to its owner's
         // sessions (subscribers / groups of them) and RLS-hidden from all the others.
         let groups = subscribers.min(users);
@@ -229,7 +244,8 @@ async fn main() {
         let caught: bool = b
             .sql
             .query_one(
-                "select confirmed_flush_lsn >= $1::text::pg_lsn from pg_replication_slots where slot_name = 'craftbase_realtime'",
+                "select bool_and(confirmed_flush_lsn >= $1::text::pg_lsn) from pg_replication_slots
+                 where database = current_database()",
                 &[&target],
             )
             .await

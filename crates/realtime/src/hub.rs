@@ -13,7 +13,7 @@ use crate::changes::filter::Condition;
 use crate::protocol::Message;
 
 /// Messages a socket may have queued before it is closed as too slow.
-pub const SOCKET_QUEUE: usize = 1024;
+pub const SOCKET_QUEUE: usize = 10_000;
 
 /// The sending half of one socket: its bounded queue and the signal that closes it.
 #[derive(Clone)]

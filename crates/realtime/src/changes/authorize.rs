@@ -80,6 +80,7 @@ fn wants(sub: &PgSubscription, table: &Table, change: &Change, row: &Row) -> boo
 
 /// Delivers a batch of committed transactions to their subscribers, in commit order.
 pub async fn deliver(rt: &Realtime, batch: &[Transaction]) {
+    let started = std::time::Instant::now();
     // Every change of the batch, flattened, with its transaction's commit time.
     let changes: Vec<(&str, &Change)> = batch
         .iter()
@@ -153,12 +154,19 @@ pub async fn deliver(rt: &Realtime, batch: &[Transaction]) {
         }
         tables.insert(oid, table);
     }
+    let decided = started.elapsed();
     for (i, (commit_ts, change)) in changes.iter().enumerate() {
         if receivers[i].is_empty() {
             continue;
         }
         send(&tables[&change.table_oid], commit_ts, change, &receivers[i]);
     }
+    tracing::debug!(
+        changes = changes.len(),
+        decide_us = decided.as_micros() as u64,
+        total_us = started.elapsed().as_micros() as u64,
+        "batch delivered"
+    );
 }
 
 /// The table's definition, reloaded when the WAL carries a column the cache does not know.

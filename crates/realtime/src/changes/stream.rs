@@ -24,7 +24,7 @@ pub const PUBLICATION: &str = "supabase_realtime";
 /// How long without events before the slot is acknowledged up to the server's position.
 const IDLE_ACK: Duration = Duration::from_secs(2);
 /// Most changes batched into one delivery round.
-const MAX_BATCH_CHANGES: usize = 2000;
+const MAX_BATCH_CHANGES: usize = 1000;
 
 /// Runs replication until the process ends, reconnecting with backoff; never panics the process.
 pub async fn run(rt: Arc<Realtime>) {
@@ -45,22 +45,34 @@ pub async fn run(rt: Arc<Realtime>) {
     }
 }
 
-/// Creates the slot when it does not exist yet.
-async fn ensure_slot(rt: &Realtime) -> Result<(), anyhow::Error> {
+/// The slot of this database, created when it does not exist yet. Slot names are per cluster:
+/// when `craftbase_realtime` already belongs to another database, this one's slot is named after
+/// its database oid.
+async fn ensure_slot(rt: &Realtime) -> Result<String, anyhow::Error> {
     let client = rt.ctx.admin.get().await?;
+    let slot: String = client
+        .query_one(
+            "select case when exists (select 1 from pg_replication_slots
+                                      where slot_name = $1 and database <> current_database())
+                    then $1 || '_' || (select oid from pg_database where datname = current_database())
+                    else $1 end",
+            &[&SLOT],
+        )
+        .await?
+        .get(0);
     client
         .execute(
             "select pg_create_logical_replication_slot($1, 'pgoutput')
              where not exists (select 1 from pg_replication_slots where slot_name = $1)",
-            &[&SLOT],
+            &[&slot],
         )
         .await?;
-    Ok(())
+    Ok(slot)
 }
 
 async fn replicate(rt: &Realtime) -> Result<(), anyhow::Error> {
-    ensure_slot(rt).await?;
-    let config = ReplicationStreamConfig::builder(SLOT, PUBLICATION)
+    let slot = ensure_slot(rt).await?;
+    let config = ReplicationStreamConfig::builder(slot.as_str(), PUBLICATION)
         .with_protocol_version(1)
         .with_streaming_mode(StreamingMode::Off)
         .with_feedback_interval(Duration::from_secs(1))
@@ -73,7 +85,7 @@ async fn replicate(rt: &Realtime) -> Result<(), anyhow::Error> {
     let conninfo = format!("{} replication=database", rt.ctx.admin_conninfo);
     let mut stream = LogicalReplicationStream::new(&conninfo, config).await?;
     stream.start(None).await?;
-    tracing::info!(slot = SLOT, "realtime replication streaming");
+    tracing::info!(slot, "realtime replication streaming");
     rt.replication_up();
     let cancel = CancellationToken::new();
     let feedback = stream.shared_lsn_feedback.clone();
