@@ -196,3 +196,78 @@ async fn a_failing_policy_hides_rows_from_its_group_only() {
         .iter()
         .all(|m| m.event != "postgres_changes"));
 }
+
+#[tokio::test]
+async fn a_row_moved_to_another_user_never_brings_its_old_content() {
+    let env = env().await;
+    let (a, b) = (env.user().await, env.user().await);
+    let connector = env.connector().await;
+    let oid = env
+        .rt
+        .catalog
+        .oid_of("public", "user_connections")
+        .await
+        .unwrap();
+    let mut rx_a = subscribe(&env, &user_token(&a, 600), "user_connections", None).await;
+    let mut rx_b = subscribe(&env, &user_token(&b, 600), "user_connections", None).await;
+    let id = "00000000-0000-0000-0000-0000000000bb";
+    let version = |owner: &str, secret: &str| {
+        row(&[
+            ("id", Some(id)),
+            ("user_id", Some(owner)),
+            ("connector_id", Some(&connector)),
+            ("status", Some("active")),
+            ("secret_ref_access", Some(secret)),
+        ])
+    };
+    // Inserted for A, then moved to B, both before any check.
+    let txns = vec![
+        Transaction {
+            commit_timestamp: "2026-01-01T00:00:00.000Z".into(),
+            changes: vec![Change {
+                table_oid: oid,
+                kind: "INSERT",
+                new: Some(version(&a, "a-secret")),
+                old: None,
+            }],
+        },
+        Transaction {
+            commit_timestamp: "2026-01-01T00:00:01.000Z".into(),
+            changes: vec![Change {
+                table_oid: oid,
+                kind: "UPDATE",
+                new: Some(version(&b, "b-secret")),
+                old: Some(version(&a, "a-secret")),
+            }],
+        },
+    ];
+    deliver(&env.rt, &txns).await;
+    let to_a: Vec<_> = drain(&mut rx_a, 500)
+        .await
+        .into_iter()
+        .filter(|m| m.event == "postgres_changes")
+        .collect();
+    assert_eq!(
+        to_a.len(),
+        1,
+        "A sees her INSERT, not the row once it is B's"
+    );
+    assert_eq!(
+        to_a[0].payload["data"]["record"]["secret_ref_access"],
+        "a-secret"
+    );
+    let to_b: Vec<_> = drain(&mut rx_b, 500)
+        .await
+        .into_iter()
+        .filter(|m| m.event == "postgres_changes")
+        .collect();
+    assert_eq!(to_b.len(), 1, "B never receives the INSERT made for A");
+    let data = &to_b[0].payload["data"];
+    assert_eq!(data["type"], "UPDATE");
+    assert_eq!(data["record"]["secret_ref_access"], "b-secret");
+    assert_eq!(
+        data["old_record"],
+        json!({"id": id}),
+        "A's old content is not shown to B"
+    );
+}

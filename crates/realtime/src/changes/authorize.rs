@@ -20,6 +20,16 @@ use crate::Realtime;
 /// Subscriptions paired with the position of the row they want.
 type Pairs<'a> = Vec<(usize, &'a Arc<PgSubscription>)>;
 
+/// A subscription that receives a change.
+#[derive(Clone)]
+struct Receiver {
+    sub: Arc<PgSubscription>,
+    access: Arc<Access>,
+    /// For an UPDATE: whether the old row passed the subscriber's policies too; if not, the
+    /// old record carries the primary key only.
+    old_visible: bool,
+}
+
 /// A row as the WAL carried it: column name and text value (`None` = NULL). Columns missing
 /// from the list were not sent (unchanged TOAST).
 pub type Row = Vec<(Arc<str>, Option<String>)>;
@@ -94,9 +104,9 @@ pub async fn deliver(rt: &Realtime, batch: &[Transaction]) {
     for (i, (_, c)) in changes.iter().enumerate() {
         by_table.entry(c.table_oid).or_default().push(i);
     }
-    // (change index) → the subscriptions that receive it, with the payload's role access.
-    let mut receivers: Vec<Vec<(Arc<PgSubscription>, Arc<Access>)>> =
-        vec![Vec::new(); changes.len()];
+    // (change index) → the subscriptions that receive it, with the payload's role access and
+    // whether the subscriber could also see the old row of an UPDATE.
+    let mut receivers: Vec<Vec<Receiver>> = vec![Vec::new(); changes.len()];
     let mut tables: HashMap<u32, Arc<Table>> = HashMap::new();
     for (oid, indices) in by_table {
         let subs = rt.hub.subscriptions(oid);
@@ -110,22 +120,34 @@ pub async fn deliver(rt: &Realtime, batch: &[Transaction]) {
                 continue;
             }
         };
-        let rows: Vec<Row> = indices
+        let mut rows: Vec<Row> = indices
             .iter()
             .map(|&i| decision_row(changes[i].1))
             .collect();
+        // The old rows of UPDATEs follow, checked too: a row moved to a subscriber must not
+        // bring along the content its previous owner's policies hid from that subscriber.
+        let mut old_pos: HashMap<usize, usize> = HashMap::new();
+        for (pos, &i) in indices.iter().enumerate() {
+            if let ("UPDATE", Some(old)) = (changes[i].1.kind, &changes[i].1.old) {
+                old_pos.insert(pos, rows.len());
+                rows.push(old.clone());
+            }
+        }
         tracing::debug!(table = %table.name, changes = indices.len(), subscriptions = subs.len(), "authorizing changes");
         // role → identity → [(position in `indices`, subscription)]
         let mut wanted: HashMap<&str, HashMap<&Identity, Pairs>> = HashMap::new();
         for (pos, &i) in indices.iter().enumerate() {
             for sub in &subs {
                 if wants(sub, &table, changes[i].1, &rows[pos]) {
-                    wanted
+                    let pairs = wanted
                         .entry(sub.identity.role.as_str())
                         .or_default()
                         .entry(&sub.identity)
-                        .or_default()
-                        .push((pos, sub));
+                        .or_default();
+                    pairs.push((pos, sub));
+                    if let Some(&o) = old_pos.get(&pos) {
+                        pairs.push((o, sub));
+                    }
                 }
             }
         }
@@ -148,8 +170,24 @@ pub async fn deliver(rt: &Realtime, batch: &[Transaction]) {
                 }
             };
             tracing::debug!(role, visible = visible.len(), "visibility decided");
+            let old_seen: std::collections::HashSet<(usize, *const PgSubscription)> = visible
+                .iter()
+                .filter(|(pos, _)| *pos >= indices.len())
+                .map(|(pos, sub)| (*pos, Arc::as_ptr(sub)))
+                .collect();
             for (pos, sub) in visible {
-                receivers[indices[pos]].push((sub.clone(), access.clone()));
+                if pos >= indices.len() {
+                    continue;
+                }
+                let old_visible = match old_pos.get(&pos) {
+                    None => true,
+                    Some(o) => old_seen.contains(&(*o, Arc::as_ptr(sub))),
+                };
+                receivers[indices[pos]].push(Receiver {
+                    sub: sub.clone(),
+                    access: access.clone(),
+                    old_visible,
+                });
             }
         }
         tables.insert(oid, table);
@@ -280,18 +318,20 @@ fn record(
 
 /// Sends one change to its receivers: one payload per role, one message per channel listing
 /// the ids of that channel's matching bindings.
-fn send(
-    table: &Table,
-    commit_ts: &str,
-    change: &Change,
-    receivers: &[(Arc<PgSubscription>, Arc<Access>)],
-) {
-    let mut by_role: HashMap<&str, (Value, Vec<&Arc<PgSubscription>>)> = HashMap::new();
-    for (sub, access) in receivers {
+fn send(table: &Table, commit_ts: &str, change: &Change, receivers: &[Receiver]) {
+    // (role, old row visible) → the payload and the subscriptions it goes to.
+    type Payloads<'r> = HashMap<(&'r str, bool), (Value, Vec<&'r Arc<PgSubscription>>)>;
+    let mut by_role: Payloads = HashMap::new();
+    for r in receivers {
         let entry = by_role
-            .entry(sub.identity.role.as_str())
-            .or_insert_with(|| (data(table, commit_ts, change, access), Vec::new()));
-        entry.1.push(sub);
+            .entry((r.sub.identity.role.as_str(), r.old_visible))
+            .or_insert_with(|| {
+                (
+                    data(table, commit_ts, change, &r.access, r.old_visible),
+                    Vec::new(),
+                )
+            });
+        entry.1.push(&r.sub);
     }
     for (data, subs) in by_role.into_values() {
         // (socket, topic) → the ids of its bindings that match, and one of its subscriptions.
@@ -318,7 +358,13 @@ fn send(
     }
 }
 
-fn data(table: &Table, commit_ts: &str, change: &Change, access: &Access) -> Value {
+fn data(
+    table: &Table,
+    commit_ts: &str,
+    change: &Change,
+    access: &Access,
+    old_visible: bool,
+) -> Value {
     let columns: Vec<&super::catalog::Column> = table
         .columns
         .iter()
@@ -338,7 +384,7 @@ fn data(table: &Table, commit_ts: &str, change: &Change, access: &Access) -> Val
         record(table, &row, access, &all)
     });
     let old = change.old.as_ref().map(|o| {
-        if change.kind == "DELETE" && table.rls {
+        if (change.kind == "DELETE" && table.rls) || !old_visible {
             // As Supabase: on RLS tables a DELETE carries only the primary key.
             let pk = |c: &str| table.primary_key.iter().any(|k| k == c);
             record(table, o, access, &pk)
