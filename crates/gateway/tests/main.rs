@@ -3,7 +3,6 @@
 
 mod auth;
 mod features;
-mod migrations;
 mod reads;
 mod rpc;
 mod support;

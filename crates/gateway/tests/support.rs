@@ -70,7 +70,7 @@ impl Api {
 
     /// A router with explicit settings.
     pub async fn with_config(config: craftbase_gateway::GatewayConfig) -> Api {
-        let db = TestDb::new(crate::migrations::platform_and_app).await;
+        let db = TestDb::new(craftbase::migrations::platform_and_app).await;
         let admin = db.superuser().await;
         admin
             .batch_execute(&format!(

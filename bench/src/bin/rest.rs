@@ -8,9 +8,6 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-#[path = "../tests/migrations.rs"]
-mod migrations;
-
 use craftbase_shared::{keys, ApiKeys, JwtVerifier, RoleSwitch, ServiceContext};
 use craftbase_testkit::TestDb;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
@@ -28,7 +25,7 @@ async fn main() -> anyhow::Result<()> {
         .nth(1)
         .and_then(|s| s.parse().ok())
         .unwrap_or(10);
-    let db = TestDb::new(migrations::platform_and_app).await;
+    let db = TestDb::new(craftbase::migrations::platform_and_app).await;
     seed(&db).await?;
     let ids = job_ids(&db).await?;
 
