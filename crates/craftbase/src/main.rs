@@ -6,13 +6,7 @@ use craftbase::datadir::DataDir;
 
 #[tokio::main]
 async fn main() {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,tokio_postgres=warn".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    craftbase_shared::standalone::init_logging();
     let result = match Cli::parse().command {
         Command::Start(args) => craftbase::start::run(args).await,
         Command::Status(args) => status(&args),

@@ -29,7 +29,7 @@ pub async fn context(
     })
 }
 
-/// Logs to stderr, filtered by `RUST_LOG` (default `info`).
+/// Logs to stderr, filtered by `RUST_LOG` (default `info`, PostgreSQL notices left out).
 pub fn init_logging() {
     tracing_subscriber::fmt()
         .with_env_filter(
