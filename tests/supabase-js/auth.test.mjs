@@ -1,11 +1,16 @@
 // Auth (/auth/v1) through @supabase/supabase-js: accounts, sessions, refresh rotation,
 // sign-out scopes, the admin API and the email flows, with a local SMTP sink standing in for
-// the mailbox. Three servers: defaults (autoconfirm on), autoconfirm off with a 1 s reuse
-// interval, and tight rate limits.
+// the mailbox. Four servers: defaults (autoconfirm on), autoconfirm off with a 1 s reuse
+// interval, tight rate limits, and autoconfirm off with single-confirmation email changes and
+// mail templates from files.
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, generateKeyPairSync, randomBytes } from 'node:crypto';
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 import { anonClient, createClient, decodeJwt, pgQuery, serviceClient, startCraftbase } from './lib/craftbase.mjs';
@@ -24,6 +29,14 @@ let cb;
 let strict;
 /** tight rate limits, client address from X-Forwarded-For, 5 s ES256 access tokens */
 let limited;
+/** autoconfirm off, email changes confirmed by the new address alone, templates from files */
+let templated;
+let templateDir;
+const CONFIRM_TEMPLATE =
+  '<h1>Welcome aboard Tool Connect Craft, {{ .Email }}!</h1>\n' +
+  '<p><a href="{{.ConfirmationURL}}">Confirm my account</a> or type {{ .Token }} ({{ .SiteURL }}, {{  .RedirectTo  }}).</p>\n' +
+  '<p>Hash {{ .TokenHash }}, name {{ .Data.name }}.</p>\n';
+const EMAIL_CHANGE_TEMPLATE = '<p>Moving from {{ .Email }} to {{ .NewEmail }}: <a href="{{ .ConfirmationURL }}">go</a></p>\n';
 
 /** An EC P-256 signing key for `limited`, as GOTRUE_JWT_KEYS holds it. */
 const SIGNING_JWK = { ...generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'jwk' }), kid: 'craftbase-test-es256' };
@@ -47,6 +60,9 @@ function smtpEnv() {
 before(
   async () => {
     sink = await startSmtpSink();
+    templateDir = await fs.mkdtemp(path.join(os.tmpdir(), 'craftbase-templates-'));
+    await fs.writeFile(path.join(templateDir, 'confirm.html'), CONFIRM_TEMPLATE);
+    await fs.writeFile(path.join(templateDir, 'email-change.html'), EMAIL_CHANGE_TEMPLATE);
     github = await startOAuthProvider({
       user: { id: 4242, login: 'octo', name: 'Octo Cat', email: null, avatar_url: 'https://example.com/octo.png' },
       emails: [
@@ -54,7 +70,7 @@ before(
         { email: GITHUB_EMAIL, primary: true, verified: true },
       ],
     });
-    [cb, strict, limited] = await Promise.all([
+    [cb, strict, limited, templated] = await Promise.all([
       startCraftbase({
         env: {
           ...smtpEnv(),
@@ -93,6 +109,17 @@ before(
           GOTRUE_JWT_KEYS: JSON.stringify([SIGNING_JWK]),
         },
       }),
+      startCraftbase({
+        env: {
+          ...smtpEnv(),
+          GOTRUE_MAILER_AUTOCONFIRM: 'false',
+          GOTRUE_MAILER_SECURE_EMAIL_CHANGE_ENABLED: 'false',
+          // A plain path and a file:// URL; an unreachable http(s) URL falls back to the built-in text.
+          GOTRUE_MAILER_TEMPLATES_CONFIRMATION: path.join(templateDir, 'confirm.html'),
+          GOTRUE_MAILER_TEMPLATES_EMAIL_CHANGE: pathToFileURL(path.join(templateDir, 'email-change.html')).href,
+          GOTRUE_MAILER_TEMPLATES_RECOVERY: 'http://127.0.0.1:9/recovery.html',
+        },
+      }),
     ]);
   },
   { timeout: 240_000 },
@@ -100,7 +127,8 @@ before(
 
 after(
   async () => {
-    await Promise.all([cb, strict, limited].filter(Boolean).map((c) => c.stop()));
+    await Promise.all([cb, strict, limited, templated].filter(Boolean).map((c) => c.stop()));
+    if (templateDir) await fs.rm(templateDir, { recursive: true, force: true });
     if (sink) await sink.stop();
     if (github) await github.stop();
   },
@@ -437,6 +465,43 @@ describe('admin API', () => {
     assert.ok(verified.data.session);
   });
 
+  test('generateLink email_change_current and email_change_new: both tokens are needed', async () => {
+    const { client, email: address, user } = await signedIn(cb, 'linkchange');
+    const target = email('linkchange-new');
+    const admin = serviceClient(cb).auth.admin;
+    const current = await admin.generateLink({ type: 'email_change_current', email: address, newEmail: target });
+    assert.equal(current.error, null);
+    assert.equal(current.data.properties.verification_type, 'email_change_current');
+    assert.equal(current.data.user.new_email, target);
+    const next = await admin.generateLink({ type: 'email_change_new', email: address, newEmail: target });
+    assert.equal(next.error, null);
+    assert.equal(next.data.properties.verification_type, 'email_change_new');
+    const rows = await pgQuery(
+      cb.dbUrl,
+      'select email_change_token_current as c, email_change_token_new as n from auth.users where id = $1',
+      [user.id],
+    );
+    assert.equal(rows[0].c, current.data.properties.hashed_token);
+    assert.equal(rows[0].n, next.data.properties.hashed_token);
+    assert.equal(current.data.properties.hashed_token, createHash('sha256').update(`${address}${current.data.properties.email_otp}`).digest('hex'));
+    assert.equal(next.data.properties.hashed_token, createHash('sha256').update(`${target}${next.data.properties.email_otp}`).digest('hex'));
+
+    // The raw answer to the first of two confirmations: {msg, code}.
+    const res = await fetch(`${cb.url}/auth/v1/verify`, {
+      method: 'POST',
+      headers: { apikey: cb.anonKey, 'content-type': 'application/json' },
+      body: JSON.stringify({ type: 'email_change', email: address, token: current.data.properties.email_otp }),
+    });
+    assert.equal(res.status, 200);
+    const body = await res.json();
+    assert.deepEqual(Object.keys(body).sort(), ['code', 'msg']);
+    assert.equal(body.code, 200);
+    assert.equal((await client.auth.getUser()).data.user.email, address);
+    const location = await follow(next.data.properties.action_link);
+    assert.ok(new URLSearchParams(location.hash.slice(1)).get('access_token'));
+    assert.equal((await client.auth.getUser()).data.user.email, target);
+  });
+
   test('inviteUserByEmail mails an invite whose link signs the new user in', async () => {
     const address = email('invited');
     const since = sink.messages.length;
@@ -633,7 +698,7 @@ describe('email flows', () => {
     assert.equal(relog.error, null);
   });
 
-  test('with autoconfirm off, an email change is confirmed from the new address', async () => {
+  test('with autoconfirm off, an email change needs both addresses to confirm (secure email change)', async () => {
     const { client, email: address } = await signedIn(strict, 'changer');
     const target = email('changed');
     const since = sink.messages.length;
@@ -641,11 +706,123 @@ describe('email flows', () => {
     assert.equal(error, null);
     assert.equal(data.user.email, address);
     assert.equal(data.user.new_email, target);
-    const mail = await sink.next(target, since);
-    const { error: verifyError } = await client.auth.verifyOtp({ email: target, token: mail.code, type: 'email_change' });
-    assert.equal(verifyError, null);
+    const toNew = await sink.next(target, since);
+    const toCurrent = await sink.next(address, since);
+    assert.match(toNew.subject, /email change/i);
+    assert.match(toCurrent.subject, /email change/i);
+    assert.notEqual(toNew.code, toCurrent.code);
+    const statusOf = async () =>
+      (await pgQuery(strict.dbUrl, 'select email, email_change_confirm_status as s from auth.users where id = $1', [data.user.id]))[0];
+    assert.deepEqual(await statusOf(), { email: address, s: 0 });
+
+    // The new address confirms with its code: only the first of two steps.
+    const first = await client.auth.verifyOtp({ email: target, token: toNew.code, type: 'email_change' });
+    assert.equal(first.error, null);
+    assert.equal(first.data.session, null, 'the first of two confirmations gives no session');
+    assert.equal(first.data.user, null);
+    assert.deepEqual(await statusOf(), { email: address, s: 1 });
+    assert.equal((await client.auth.getUser()).data.user.email, address, 'one confirmation changes nothing');
+    const early = await anonClient(strict).auth.signInWithPassword({ email: target, password: PASSWORD });
+    assert.equal(early.error.code, 'invalid_credentials');
+    const again = await client.auth.verifyOtp({ email: target, token: toNew.code, type: 'email_change' });
+    assert.equal(again.error.code, 'otp_expired', 'a code works once');
+
+    // The current address confirms with the mailed link: the change applies.
+    const location = await follow(toCurrent.link);
+    const fragment = new URLSearchParams(location.hash.slice(1));
+    assert.ok(fragment.get('access_token'));
+    assert.equal(fragment.get('type'), 'email_change');
     const me = await client.auth.getUser();
     assert.equal(me.data.user.email, target);
+    assert.equal(me.data.user.new_email, undefined);
+    assert.equal((await statusOf()).s, 0);
+    const relog = await anonClient(strict).auth.signInWithPassword({ email: target, password: PASSWORD });
+    assert.equal(relog.error, null);
+    assert.equal(relog.data.user.email, target);
+    const old = await anonClient(strict).auth.signInWithPassword({ email: address, password: PASSWORD });
+    assert.equal(old.error.code, 'invalid_credentials');
+  });
+
+  test('the first confirmation by link lands on the site with a message, not a session', async () => {
+    const { client, email: address } = await signedIn(strict, 'changer-link');
+    const target = email('changed-link');
+    const since = sink.messages.length;
+    assert.equal((await client.auth.updateUser({ email: target })).error, null);
+    const toCurrent = await sink.next(address, since);
+    const toNew = await sink.next(target, since);
+    const location = await follow(toCurrent.link);
+    const fragment = new URLSearchParams(location.hash.slice(1));
+    assert.equal(location.origin, SITE);
+    assert.equal(fragment.get('access_token'), null);
+    assert.ok(fragment.get('message'));
+    assert.equal((await client.auth.getUser()).data.user.email, address);
+    const second = await client.auth.verifyOtp({ email: target, token: toNew.code, type: 'email_change' });
+    assert.equal(second.error, null);
+    assert.ok(second.data.session);
+    assert.equal(second.data.user.email, target);
+  });
+
+  test('with secure email change off, the new address alone confirms', async () => {
+    const { client, email: address } = await signedIn(templated, 'single');
+    const target = email('single-new');
+    const since = sink.messages.length;
+    const { data, error } = await client.auth.updateUser({ email: target });
+    assert.equal(error, null);
+    assert.equal(data.user.new_email, target);
+    const mail = await sink.next(target, since);
+    // The email-change template (a file:// URL) names both addresses.
+    assert.match(mail.text, new RegExp(`Moving from ${address} to ${target}`));
+    const { data: verified, error: verifyError } = await client.auth.verifyOtp({ email: target, token: mail.code, type: 'email_change' });
+    assert.equal(verifyError, null);
+    assert.ok(verified.session);
+    assert.equal((await client.auth.getUser()).data.user.email, target);
+    assert.equal(
+      sink.messages.slice(since).filter((m) => m.to.includes(address)).length,
+      0,
+      'nothing mailed to the current address',
+    );
+    const relog = await anonClient(templated).auth.signInWithPassword({ email: target, password: PASSWORD });
+    assert.equal(relog.error, null);
+  });
+
+  test('a confirmation template from a file is used for the sign-up mail, and its link works', async () => {
+    const supabase = anonClient(templated);
+    const address = email('templated');
+    const since = sink.messages.length;
+    const { data, error } = await supabase.auth.signUp({
+      email: address,
+      password: PASSWORD,
+      options: { data: { name: 'Ada <3' }, emailRedirectTo: 'http://localhost:3000/welcome' },
+    });
+    assert.equal(error, null);
+    assert.equal(data.session, null);
+    const mail = await sink.next(address, since);
+    assert.match(mail.text, new RegExp(`Welcome aboard Tool Connect Craft, ${address}!`));
+    assert.match(mail.text, /\(http:\/\/localhost:3000, http:\/\/localhost:3000\/welcome\)/);
+    assert.match(mail.text, /name Ada &lt;3\./);
+    const token = mail.text.match(/or type (\d{6})/)[1];
+    assert.equal(token, mail.code);
+    const hash = mail.text.match(/Hash ([0-9a-f]{64})/)[1];
+    assert.equal(hash, createHash('sha256').update(`${address}${token}`).digest('hex'));
+    assert.doesNotMatch(mail.text, /\{\{/);
+    const href = mail.text.match(/<a href="([^"]+)">Confirm my account<\/a>/)[1].replace(/&amp;/g, '&');
+    const link = new URL(href);
+    assert.equal(link.searchParams.get('token'), hash);
+    assert.equal(link.searchParams.get('type'), 'signup');
+    const location = await follow(href);
+    const fragment = new URLSearchParams(location.hash.slice(1));
+    assert.equal(`${location.origin}${location.pathname}`, 'http://localhost:3000/welcome');
+    assert.equal(fragment.get('type'), 'signup');
+    assert.ok(fragment.get('access_token'));
+    const relog = await anonClient(templated).auth.signInWithPassword({ email: address, password: PASSWORD });
+    assert.equal(relog.error, null);
+
+    // An unreachable template URL falls back to the built-in text.
+    const sinceRecover = sink.messages.length;
+    assert.equal((await anonClient(templated).auth.resetPasswordForEmail(address)).error, null);
+    const recovery = await sink.next(address, sinceRecover);
+    assert.match(recovery.text, /reset your password/);
+    assert.ok(recovery.link);
   });
 });
 

@@ -17,6 +17,7 @@ mod session;
 pub mod settings;
 mod signing;
 mod signup;
+mod template;
 mod token;
 mod user;
 
@@ -89,6 +90,13 @@ pub fn router_with(ctx: ServiceContext, settings: Settings) -> Router {
             .build()
             .unwrap_or_default(),
     };
+    if state.mailer.templates.any() {
+        // Read the configured mail templates now, so a bad one shows in the log at start.
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            let (mailer, http) = (state.mailer.clone(), state.http.clone());
+            runtime.spawn(async move { mailer.templates.load_all(&http).await });
+        }
+    }
     Router::new()
         .route("/signup", post(signup::signup))
         .route("/token", post(token::grant))

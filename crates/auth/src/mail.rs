@@ -10,12 +10,15 @@ use crate::error::AuthError;
 use crate::otp::{Kind, Prepared};
 use crate::redirect::Origin;
 use crate::settings::Settings;
+use crate::template::{self, html_escape, Templates, Which};
 use crate::AuthState;
 
 /// The SMTP connection settings, or nothing when mail is not configured.
 pub struct Mailer {
     transport: Option<AsyncSmtpTransport<Tokio1Executor>>,
     from: Option<Mailbox>,
+    /// The configured templates (`GOTRUE_MAILER_TEMPLATES_*`).
+    pub templates: Templates,
 }
 
 impl Mailer {
@@ -46,7 +49,11 @@ impl Mailer {
             .parse()
             .ok()
             .map(|email| Mailbox::new(name, email));
-        Mailer { transport, from }
+        Mailer {
+            transport,
+            from,
+            templates: Templates::new(settings),
+        }
     }
 
     async fn send(
@@ -118,18 +125,53 @@ pub async fn send_prepared(
         return state.mailer.send(&prepared.to, subject, text, html).await;
     }
     let link = action_link(origin, &prepared, redirect_to);
-    let (subject, action) = match prepared.kind {
-        Kind::Signup => (&s.subject_confirmation, "confirm your email address"),
-        Kind::Invite => (&s.subject_invite, "accept the invite"),
-        Kind::MagicLink => (&s.subject_magic_link, "sign in"),
-        Kind::Recovery => (&s.subject_recovery, "reset your password"),
-        Kind::EmailChange => (&s.subject_email_change, "confirm your new email address"),
-        Kind::Reauthentication => (&s.subject_reauthentication, "confirm it is you"),
+    let (subject, action, which) = match prepared.kind {
+        Kind::Signup => (
+            &s.subject_confirmation,
+            "confirm your email address",
+            Some(Which::Confirmation),
+        ),
+        Kind::Invite => (&s.subject_invite, "accept the invite", Some(Which::Invite)),
+        Kind::MagicLink => (&s.subject_magic_link, "sign in", Some(Which::MagicLink)),
+        Kind::Recovery => (
+            &s.subject_recovery,
+            "reset your password",
+            Some(Which::Recovery),
+        ),
+        Kind::EmailChange => (
+            &s.subject_email_change,
+            "confirm your new email address",
+            Some(Which::EmailChange),
+        ),
+        Kind::EmailChangeCurrent => (
+            &s.subject_email_change,
+            "confirm the change of your email address",
+            Some(Which::EmailChange),
+        ),
+        Kind::Reauthentication => (&s.subject_reauthentication, "confirm it is you", None),
     };
     let code = &prepared.otp;
     let text = format!(
         "Follow this link to {action}:\n\n{link}\n\nAlternatively, enter the code: {code}\n"
     );
+    let custom = match which {
+        Some(which) => state.mailer.templates.get(which, &state.http).await,
+        None => None,
+    };
+    if let Some(t) = custom {
+        let vars = template::Vars {
+            confirmation_url: &link,
+            token: code,
+            token_hash: &prepared.token_hash,
+            site_url: &s.site_url,
+            email: &prepared.email,
+            new_email: prepared.new_email.as_deref().unwrap_or(""),
+            redirect_to,
+            data: Some(&prepared.data),
+        };
+        let html = template::render(t, &vars);
+        return state.mailer.send(&prepared.to, subject, text, html).await;
+    }
     let html = format!(
         "<h2>{subject}</h2>\n<p>Follow this link to {action}:</p>\n<p><a href=\"{}\">{}</a></p>\n\
          <p>Alternatively, enter the code: {code}</p>\n",
@@ -137,11 +179,4 @@ pub async fn send_prepared(
         subject
     );
     state.mailer.send(&prepared.to, subject, text, html).await
-}
-
-fn html_escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('"', "&quot;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
 }

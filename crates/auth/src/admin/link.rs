@@ -120,7 +120,12 @@ pub async fn generate_link(
             if User::find_by_email(&tx, &new_email).await?.is_some() {
                 return Err(AuthError::EmailExists);
             }
-            otp::prepare_email_change(&state, &tx, &user, &new_email, None).await?
+            let kind = if req.kind == "email_change_current" {
+                Kind::EmailChangeCurrent
+            } else {
+                Kind::EmailChange
+            };
+            otp::prepare_email_change_link(&state, &tx, &user, &new_email, kind).await?
         }
         _ => {
             return Err(AuthError::Validation(
@@ -139,7 +144,10 @@ pub async fn generate_link(
     json["email_otp"] = json!(prepared.otp);
     json["hashed_token"] = json!(prepared.token_hash);
     json["redirect_to"] = json!(redirect_to);
-    json["verification_type"] = json!(prepared.kind.as_str());
+    json["verification_type"] = json!(match prepared.kind {
+        Kind::EmailChange | Kind::EmailChangeCurrent => req.kind.as_str(),
+        kind => kind.as_str(),
+    });
     Ok(Json(json))
 }
 

@@ -29,7 +29,10 @@ pub enum Kind {
     Invite,
     MagicLink,
     Recovery,
+    /// The confirmation of an email change mailed to the new address.
     EmailChange,
+    /// The confirmation of an email change mailed to the current address (secure email change).
+    EmailChangeCurrent,
     /// A nonce confirming a signed-in user before a password change; never redeemed by `/verify`.
     Reauthentication,
 }
@@ -41,7 +44,7 @@ impl Kind {
             Kind::Invite => "invite",
             Kind::MagicLink => "magiclink",
             Kind::Recovery => "recovery",
-            Kind::EmailChange => "email_change",
+            Kind::EmailChange | Kind::EmailChangeCurrent => "email_change",
             Kind::Reauthentication => "reauthentication",
         }
     }
@@ -62,6 +65,11 @@ impl Kind {
                 "email_change_sent_at",
                 "email_change_token_new",
             ),
+            Kind::EmailChangeCurrent => (
+                "email_change_token_current",
+                "email_change_sent_at",
+                "email_change_token_current",
+            ),
             Kind::Reauthentication => (
                 "reauthentication_token",
                 "reauthentication_sent_at",
@@ -77,7 +85,7 @@ impl Kind {
             Kind::Invite => "invite",
             Kind::MagicLink => "magiclink",
             Kind::Recovery => "recovery",
-            Kind::EmailChange => "email_change",
+            Kind::EmailChange | Kind::EmailChangeCurrent => "email_change",
             Kind::Reauthentication => "reauthentication",
         }
     }
@@ -89,6 +97,12 @@ pub struct Prepared {
     pub kind: Kind,
     pub otp: String,
     pub token_hash: String,
+    /// The user's current address (or `to` when the user has none), for templates.
+    pub email: String,
+    /// The address an email change moves to, for templates.
+    pub new_email: Option<String>,
+    /// The user's metadata, for templates' `{{ .Data.key }}`.
+    pub data: serde_json::Value,
 }
 
 /// What the database keeps of a code: `sha256(email || code)`, the link's `token`.
@@ -138,23 +152,86 @@ pub async fn prepare(
         kind,
         otp,
         token_hash: hash,
+        email: user
+            .email
+            .clone()
+            .filter(|e| !e.is_empty())
+            .unwrap_or_else(|| to.to_owned()),
+        new_email: None,
+        data: user.user_metadata.clone(),
     })
 }
 
-/// Records a pending change of `user`'s email to `new_email` and its token.
-pub async fn prepare_email_change(
+/// Records a pending change of `user`'s email to `new_email` and returns the mails to send:
+/// one to the new address, and with secure email change (the default) one to the current
+/// address too; the change applies once every token sent is redeemed.
+pub async fn start_email_change(
     state: &AuthState,
     db: &impl GenericClient,
     user: &User,
     new_email: &str,
     flow: Option<FlowRequest>,
-) -> Result<Prepared, AuthError> {
+) -> Result<Vec<Prepared>, AuthError> {
     db.execute(
-        "update auth.users set email_change = $2, email_change_confirm_status = 0 where id = $1",
+        "update auth.users set email_change = $2, email_change_confirm_status = 0, \
+           email_change_token_new = '', email_change_token_current = '' where id = $1",
         &[&user.id, &new_email],
     )
     .await?;
-    prepare(state, db, user, Kind::EmailChange, new_email, flow).await
+    db.execute(
+        "delete from auth.one_time_tokens where user_id = $1 and token_type in \
+           ('email_change_token_new', 'email_change_token_current')",
+        &[&user.id],
+    )
+    .await?;
+    let mut mails = Vec::with_capacity(2);
+    let current = user.email.as_deref().filter(|e| !e.is_empty());
+    if let (true, Some(current)) = (state.settings.mailer_secure_email_change_enabled, current) {
+        let mut p = prepare(state, db, user, Kind::EmailChangeCurrent, current, None).await?;
+        p.new_email = Some(new_email.to_owned());
+        mails.push(p);
+    }
+    let mut p = prepare(state, db, user, Kind::EmailChange, new_email, flow).await?;
+    p.new_email = Some(new_email.to_owned());
+    mails.push(p);
+    Ok(mails)
+}
+
+/// One token of an email change, as `generate_link` makes it: `kind` is the current or the
+/// new address's. A pending change to another address is replaced; one to the same address
+/// keeps its other token, so an admin may generate both links.
+pub async fn prepare_email_change_link(
+    state: &AuthState,
+    db: &impl GenericClient,
+    user: &User,
+    new_email: &str,
+    kind: Kind,
+) -> Result<Prepared, AuthError> {
+    if user.email_change.as_deref() != Some(new_email) {
+        db.execute(
+            "update auth.users set email_change = $2, email_change_confirm_status = 0, \
+               email_change_token_new = '', email_change_token_current = '' where id = $1",
+            &[&user.id, &new_email],
+        )
+        .await?;
+        db.execute(
+            "delete from auth.one_time_tokens where user_id = $1 and token_type in \
+               ('email_change_token_new', 'email_change_token_current')",
+            &[&user.id],
+        )
+        .await?;
+    }
+    let to = match kind {
+        Kind::EmailChangeCurrent => user
+            .email
+            .clone()
+            .filter(|e| !e.is_empty())
+            .ok_or_else(|| AuthError::Validation("The user has no email address".into()))?,
+        _ => new_email.to_owned(),
+    };
+    let mut p = prepare(state, db, user, kind, &to, None).await?;
+    p.new_email = Some(new_email.to_owned());
+    Ok(p)
 }
 
 /// Checks and consumes a reauthentication nonce of `user`; false when wrong or expired.

@@ -6,7 +6,7 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use uuid::Uuid;
 
-use super::{prepare, Kind};
+use super::{prepare, start_email_change, Kind};
 use crate::body::{self, Body};
 use crate::error::AuthError;
 use crate::limit::Client;
@@ -136,17 +136,20 @@ pub async fn resend(
     state.limits.email(&state.settings, &client)?;
     let mut db = state.ctx.admin.get().await?;
     let tx = db.transaction().await?;
-    let prepared = match kind {
+    let mails = match kind {
         Kind::Signup => match User::find_by_email(&tx, &email).await? {
             Some(u) if u.email_confirmed_at.is_none() => {
-                Some(prepare(&state, &tx, &u, kind, &email, flow).await?)
+                vec![prepare(&state, &tx, &u, kind, &email, flow).await?]
             }
-            _ => None,
+            _ => Vec::new(),
         },
         _ => {
+            // The pending change's new address, or the current address of a user with one:
+            // the change's mails go out again, with fresh tokens.
             let row = tx
                 .query_opt(
-                    "select id from auth.users where email_change = $1",
+                    "select id, email_change from auth.users where email_change = $1 \
+                     or (email = $1 and coalesce(email_change, '') <> '') limit 1",
                     &[&email],
                 )
                 .await?;
@@ -155,15 +158,16 @@ pub async fn resend(
                     let user = User::find(&tx, r.get(0))
                         .await?
                         .ok_or(AuthError::UserGone)?;
-                    Some(prepare(&state, &tx, &user, kind, &email, flow).await?)
+                    let new_email: String = r.get(1);
+                    start_email_change(&state, &tx, &user, &new_email, flow).await?
                 }
-                None => None,
+                None => Vec::new(),
             }
         }
     };
     tx.commit().await?;
-    if let Some(prepared) = prepared {
-        let redirect = redirect::target(&state.settings, query.redirect_to.as_deref());
+    let redirect = redirect::target(&state.settings, query.redirect_to.as_deref());
+    for prepared in mails {
         mail::send_prepared(&state, &origin, prepared, &redirect).await?;
     }
     Ok(Json(json!({})))

@@ -36,7 +36,7 @@ fn kinds_for(kind: &str) -> Result<&'static [Kind], AuthError> {
         "invite" => &[Kind::Invite, Kind::Signup],
         "magiclink" => &[Kind::MagicLink],
         "recovery" => &[Kind::Recovery],
-        "email_change" => &[Kind::EmailChange],
+        "email_change" => &[Kind::EmailChange, Kind::EmailChangeCurrent],
         "email" => &[Kind::MagicLink, Kind::Signup],
         _ => {
             return Err(AuthError::Validation(
@@ -46,13 +46,25 @@ fn kinds_for(kind: &str) -> Result<&'static [Kind], AuthError> {
     })
 }
 
-/// Finds the user holding `hash` for one of `kinds`, unexpired; redeems it and returns the user.
+/// The answer to the first of the two confirmations of a secure email change.
+const FIRST_OF_TWO: &str =
+    "Confirmation accepted; now follow the link sent to the other email address";
+
+/// What redeeming a token came to.
+enum Redeemed {
+    /// The token did its work: a session for the user is due.
+    Done(Box<User>, Kind),
+    /// One address of a secure email change confirmed; the other one still has to.
+    FirstOfTwo,
+}
+
+/// Finds the user holding `hash` for one of `kinds`, unexpired, and redeems it.
 async fn redeem(
     state: &AuthState,
     db: &impl GenericClient,
     kinds: &[Kind],
     hash: &str,
-) -> Result<(User, Kind), AuthError> {
+) -> Result<Redeemed, AuthError> {
     for &kind in kinds {
         let (column, sent_at, token_type) = kind.columns();
         let row = db
@@ -77,16 +89,45 @@ async fn redeem(
             &[&id, &token_type],
         )
         .await?;
-        if kind == Kind::EmailChange {
+        if matches!(kind, Kind::EmailChange | Kind::EmailChangeCurrent) {
+            // With secure email change, the other address's token may still be waiting: then
+            // this confirmation is only the first of two.
+            let other = if kind == Kind::EmailChange {
+                "email_change_token_current"
+            } else {
+                "email_change_token_new"
+            };
+            if state.settings.mailer_secure_email_change_enabled {
+                let waiting = db
+                    .execute(
+                        &format!(
+                            "update auth.users set email_change_confirm_status = 1 \
+                             where id = $1 and coalesce({other}, '') <> '' \
+                               and coalesce(email, '') <> ''"
+                        ),
+                        &[&id],
+                    )
+                    .await?;
+                if waiting == 1 {
+                    return Ok(Redeemed::FirstOfTwo);
+                }
+            }
             let row = db
                 .query_one(
                     "update auth.users set email = email_change, email_change = '', \
-                       email_change_confirm_status = 0, \
+                       email_change_confirm_status = 0, email_change_token_new = '', \
+                       email_change_token_current = '', \
                        email_confirmed_at = coalesce(email_confirmed_at, now()) \
                      where id = $1 returning email",
                     &[&id],
                 )
                 .await?;
+            db.execute(
+                "delete from auth.one_time_tokens where user_id = $1 and token_type in \
+                   ('email_change_token_new', 'email_change_token_current')",
+                &[&id],
+            )
+            .await?;
             let email: String = row.get(0);
             sync_email_identity(db, id, &email).await?;
         } else {
@@ -104,7 +145,7 @@ async fn redeem(
             .await?;
         }
         let user = User::find(db, id).await?.ok_or(AuthError::UserGone)?;
-        return Ok((user, kind));
+        return Ok(Redeemed::Done(Box::new(user), kind));
     }
     Err(AuthError::OtpExpired)
 }
@@ -132,7 +173,13 @@ pub async fn verify(
     };
     let mut db = state.ctx.admin.get().await?;
     let tx = db.transaction().await?;
-    let (user, kind) = redeem(&state, &tx, kinds, &hash).await?;
+    let (user, kind) = match redeem(&state, &tx, kinds, &hash).await? {
+        Redeemed::Done(user, kind) => (*user, kind),
+        Redeemed::FirstOfTwo => {
+            tx.commit().await?;
+            return Ok(Json(serde_json::json!({"msg": FIRST_OF_TWO, "code": 200})));
+        }
+    };
     let issued = session::create(&state, &tx, &origin, &device, &user, kind.method()).await?;
     tx.commit().await?;
     Ok(Json(issued.to_json(&state)))
@@ -203,7 +250,17 @@ async fn verify_link_inner(
         .ok_or(AuthError::OtpExpired)?;
     let mut db = state.ctx.admin.get().await?;
     let tx = db.transaction().await?;
-    let (user, kind) = redeem(state, &tx, kinds, &hash).await?;
+    let (user, kind) = match redeem(state, &tx, kinds, &hash).await? {
+        Redeemed::Done(user, kind) => (*user, kind),
+        Redeemed::FirstOfTwo => {
+            tx.commit().await?;
+            let fragment = url::form_urlencoded::Serializer::new(String::new())
+                .append_pair("message", FIRST_OF_TWO)
+                .append_pair("sb", "")
+                .finish();
+            return Ok(redirect::with_params(target, &fragment, true));
+        }
+    };
     if let Some(code) = pkce::pending_code(&tx, user.id, kind.as_str()).await? {
         tx.commit().await?;
         let params = url::form_urlencoded::Serializer::new(String::new())

@@ -146,7 +146,7 @@ pub async fn update(
         )
         .await?;
     }
-    let mut mail_to_send = None;
+    let mut mails = Vec::new();
     if let Some(new_email) = new_email {
         if User::find_by_email(&tx, &new_email).await?.is_some() {
             return Err(AuthError::EmailExists);
@@ -166,15 +166,14 @@ pub async fn update(
                 body.code_challenge.as_deref(),
                 body.code_challenge_method.as_deref(),
             )?;
-            mail_to_send =
-                Some(crate::otp::prepare_email_change(&state, &tx, &user, &new_email, flow).await?);
+            mails = crate::otp::start_email_change(&state, &tx, &user, &new_email, flow).await?;
         }
     }
     let updated = User::find(&tx, user.id).await?.ok_or(AuthError::UserGone)?;
     let json = updated.to_json(&tx).await?;
     tx.commit().await?;
-    if let Some(prepared) = mail_to_send {
-        let redirect = crate::redirect::target(&state.settings, query.redirect_to.as_deref());
+    let redirect = crate::redirect::target(&state.settings, query.redirect_to.as_deref());
+    for prepared in mails {
         mail::send_prepared(&state, &origin, prepared, &redirect).await?;
     }
     Ok(Json(json))
