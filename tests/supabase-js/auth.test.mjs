@@ -743,6 +743,27 @@ describe('email flows', () => {
     assert.equal(old.error.code, 'invalid_credentials');
   });
 
+  test('resend type email_change mails both addresses again; the old codes no longer work', async () => {
+    const { client, email: address } = await signedIn(strict, 'changer-resend');
+    const target = email('changed-resend');
+    const since = sink.messages.length;
+    assert.equal((await client.auth.updateUser({ email: target })).error, null);
+    const oldNew = await sink.next(target, since);
+    const oldCurrent = await sink.next(address, since);
+    const sinceResend = sink.messages.length;
+    assert.equal((await anonClient(strict).auth.resend({ type: 'email_change', email: target })).error, null);
+    const toNew = await sink.next(target, sinceResend);
+    const toCurrent = await sink.next(address, sinceResend);
+    const stale = await client.auth.verifyOtp({ email: target, token: oldNew.code, type: 'email_change' });
+    assert.equal(stale.error.code, 'otp_expired');
+    const staleCurrent = await client.auth.verifyOtp({ email: address, token: oldCurrent.code, type: 'email_change' });
+    assert.equal(staleCurrent.error.code, 'otp_expired');
+    assert.equal((await client.auth.verifyOtp({ email: address, token: toCurrent.code, type: 'email_change' })).error, null);
+    const done = await client.auth.verifyOtp({ email: target, token: toNew.code, type: 'email_change' });
+    assert.equal(done.error, null);
+    assert.equal(done.data.user.email, target);
+  });
+
   test('the first confirmation by link lands on the site with a message, not a session', async () => {
     const { client, email: address } = await signedIn(strict, 'changer-link');
     const target = email('changed-link');

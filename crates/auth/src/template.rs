@@ -291,4 +291,55 @@ mod tests {
         assert_eq!(load("http://127.0.0.1:9/t.html", &http).await, None);
         std::fs::remove_dir_all(&dir).unwrap();
     }
+
+    #[tokio::test]
+    async fn fetches_http_urls_and_falls_back_on_an_error_status() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                let mut buf = vec![0u8; 4096];
+                let n = socket.read(&mut buf).await.unwrap_or(0);
+                let request = String::from_utf8_lossy(&buf[..n]).into_owned();
+                let (status, body) = if request.starts_with("GET /ok.html ") {
+                    ("200 OK", "<b>{{ .Email }}</b>")
+                } else {
+                    ("404 Not Found", "nope")
+                };
+                let response = format!(
+                    "HTTP/1.1 {status}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = socket.write_all(response.as_bytes()).await;
+            }
+        });
+        let http = reqwest::Client::new();
+        let base = format!("http://127.0.0.1:{port}");
+        assert_eq!(
+            load(&format!("{base}/ok.html"), &http).await.as_deref(),
+            Some("<b>{{ .Email }}</b>")
+        );
+        assert_eq!(load(&format!("{base}/missing.html"), &http).await, None);
+    }
+
+    #[tokio::test]
+    async fn unset_templates_answer_none_and_set_ones_are_read_once() {
+        let dir = std::env::temp_dir().join(format!("craftbase-tpl-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("invite.html");
+        std::fs::write(&file, "first").unwrap();
+        let mut settings = Settings::from_flags(std::iter::empty()).unwrap();
+        settings.template_invite = Some(file.to_str().unwrap().to_owned());
+        settings.template_recovery = Some("  ".into());
+        let templates = Templates::new(&settings);
+        let http = reqwest::Client::new();
+        assert!(templates.any());
+        assert_eq!(templates.get(Which::Invite, &http).await, Some("first"));
+        std::fs::write(&file, "second").unwrap();
+        assert_eq!(templates.get(Which::Invite, &http).await, Some("first"));
+        assert_eq!(templates.get(Which::Recovery, &http).await, None);
+        assert_eq!(templates.get(Which::Confirmation, &http).await, None);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }
