@@ -1,0 +1,538 @@
+//! Realtime over real websockets: the server's memory per idle connection with 10,000
+//! connections, and commit-to-client latency over TCP for 1, 100 and 1,000 subscribers.
+//!
+//! The process serves the realtime routes (`craftbase_realtime::routes`, with the replication
+//! stream running) on 127.0.0.1 over a throwaway testkit database, and runs the websocket clients
+//! in a child process (this same binary with `BENCH_ROLE=client`), so the server's RSS
+//! (`VmRSS` of /proc/self/status) grows by the server's share only. The child opens one socket
+//! per join request it reads on stdin (minimal hand-written RFC 6455 client, sources spread over
+//! 127.0.0.1–4), joins, heartbeats every 25 s, and reports `READY` and, on `report`, the
+//! latencies it saw.
+//!
+//! `ulimit -n 20000; BENCH_CONNECTIONS=10000 target/release/realtime_idle` (see BENCHMARKS.md).
+
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::Duration;
+
+use craftbase_realtime::Realtime;
+use craftbase_shared::keys::{sign, ApiKeys};
+use craftbase_shared::{pool, JwtVerifier, RoleSwitch, ServiceContext};
+use craftbase_testkit::TestDb;
+use serde_json::{json, Value};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::net::{TcpSocket, TcpStream};
+use tokio::sync::{mpsc, Semaphore};
+
+const SECRET: &str = "bench-secret-of-enough-length-0123456789abcdef";
+
+fn now_micros() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_micros() as i64
+}
+
+fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// Resident set size of this process in KiB.
+fn rss_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+#[tokio::main]
+async fn main() {
+    if std::env::var("BENCH_ROLE").as_deref() == Ok("client") {
+        client_main().await;
+    } else {
+        server_main().await;
+    }
+}
+
+// ---- server ----------------------------------------------------------------------------
+
+struct Server {
+    _db: TestDb,
+    sql: tokio_postgres::Client,
+    addr: SocketAddr,
+    anon: String,
+    jobs: Vec<(String, String)>,
+}
+
+async fn serve(users: usize) -> Server {
+    let db = TestDb::new(craftbase::migrations::platform_and_app).await;
+    let admin = db.config("postgres");
+    let keys = ApiKeys::mint(SECRET, (now_micros() / 1_000_000) as u64).unwrap();
+    let anon = keys.anon_key.clone();
+    let ctx = ServiceContext {
+        db: pool::build(db.config("authenticator"), 8),
+        admin: pool::build(admin.clone(), 4),
+        admin_conninfo: pool::conninfo(&admin),
+        jwt: Arc::new(JwtVerifier::hs256(SECRET, None)),
+        keys: Arc::new(keys),
+        roles: Arc::new(RoleSwitch::new(
+            ["anon", "authenticated", "service_role"].map(String::from),
+        )),
+    };
+    let sql = db.superuser().await;
+    // As in the `realtime` bench: the writer commits synchronously, as on a craftbase cluster.
+    sql.batch_execute("set synchronous_commit = on")
+        .await
+        .unwrap();
+    let rows = sql
+        .query(
+            "with u as (
+                 insert into auth.users (id, email, aud, role)
+                 select gen_random_uuid(), 'bench' || g || '@example.com', 'authenticated', 'authenticated'
+                 from generate_series(1, $1::int) g returning id)
+             insert into public.pipeline_jobs (user_id, connector_id, type)
+             select u.id, (select id from public.connectors limit 1), 'bench' from u
+             returning user_id::text, id::text",
+            &[&(users as i32)],
+        )
+        .await
+        .unwrap();
+    let rt = Realtime::new(ctx);
+    tokio::spawn(craftbase_realtime::changes::stream::run(rt.clone()));
+    while !rt.is_streaming() {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = craftbase_realtime::routes(rt);
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    Server {
+        _db: db,
+        sql,
+        addr,
+        anon,
+        jobs: rows.iter().map(|r| (r.get(0), r.get(1))).collect(),
+    }
+}
+
+/// The client child process and its pipes.
+struct Clients {
+    child: tokio::process::Child,
+    stdin: tokio::process::ChildStdin,
+    stdout: tokio::io::Lines<BufReader<tokio::process::ChildStdout>>,
+}
+
+impl Clients {
+    fn spawn(s: &Server) -> Clients {
+        let mut child = tokio::process::Command::new(std::env::current_exe().unwrap())
+            .env("BENCH_ROLE", "client")
+            .env("BENCH_ADDR", s.addr.to_string())
+            .env("BENCH_APIKEY", &s.anon)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let stdin = child.stdin.take().unwrap();
+        let stdout = BufReader::new(child.stdout.take().unwrap()).lines();
+        Clients {
+            child,
+            stdin,
+            stdout,
+        }
+    }
+
+    async fn send(&mut self, line: &str) {
+        self.stdin.write_all(line.as_bytes()).await.unwrap();
+        self.stdin.write_all(b"\n").await.unwrap();
+    }
+
+    /// The child's next line starting with `prefix` (others are echoed).
+    async fn expect(&mut self, prefix: &str) -> String {
+        loop {
+            let line = self
+                .stdout
+                .next_line()
+                .await
+                .unwrap()
+                .expect("client process ended");
+            if let Some(rest) = line.strip_prefix(prefix) {
+                return rest.trim().to_owned();
+            }
+            println!("client: {line}");
+        }
+    }
+
+    async fn end(mut self) {
+        drop(self.stdin);
+        let _ = tokio::time::timeout(Duration::from_secs(30), self.child.wait()).await;
+    }
+}
+
+async fn idle_memory(connections: usize) {
+    let s = serve(1).await;
+    // Settle the runtime's own allocations with one connection opened and closed.
+    let mut warm = Clients::spawn(&s);
+    warm.send(&idle_join(0)).await;
+    warm.send("go").await;
+    warm.expect("READY").await;
+    warm.end().await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+
+    let before = rss_kib();
+    let mut c = Clients::spawn(&s);
+    for i in 0..connections {
+        c.send(&idle_join(i)).await;
+    }
+    c.send("go").await;
+    let started = std::time::Instant::now();
+    let ready = c.expect("READY").await;
+    let open_secs = started.elapsed().as_secs_f64();
+    // Let every socket's join and first heartbeat settle, then a heartbeat round (25 s) pass.
+    tokio::time::sleep(Duration::from_secs(30)).await;
+    let after = rss_kib();
+    let alive = c.expect_after("alive").await;
+    println!(
+        "idle connections: {ready} joined in {open_secs:.1} s, {alive} still open after 30 s; \
+         server RSS {before} KiB -> {after} KiB: {:.1} KiB per connection",
+        (after as f64 - before as f64) / connections as f64
+    );
+    c.end().await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    println!("after the clients closed: server RSS {} KiB", rss_kib());
+}
+
+impl Clients {
+    async fn expect_after(&mut self, command: &str) -> String {
+        self.send(command).await;
+        self.expect(&command.to_uppercase()).await
+    }
+}
+
+fn idle_join(i: usize) -> String {
+    json!({"topic": format!("realtime:idle-{}", i % 100),
+           "payload": {"config": {"broadcast": {"self": false, "ack": false},
+                                  "presence": {"key": ""}, "postgres_changes": []}},
+           "wait_system": false})
+    .to_string()
+}
+
+fn percentile(sorted: &[i64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i] as f64 / 1000.0
+}
+
+async fn latency(subscribers: usize, users: usize) {
+    let groups = subscribers.min(users);
+    let s = serve(groups).await;
+    let mut c = Clients::spawn(&s);
+    for i in 0..subscribers {
+        let (user, _) = &s.jobs[i % s.jobs.len()];
+        let token = sign(
+            SECRET,
+            &json!({"sub": user, "role": "authenticated", "aud": "authenticated",
+                    "exp": now_micros() / 1_000_000 + 3600}),
+        )
+        .unwrap();
+        c.send(
+            &json!({"topic": "realtime:events-changes",
+                    "payload": {"config": {"postgres_changes": [
+                        {"event": "INSERT", "schema": "public", "table": "pipeline_events"}]},
+                        "access_token": token},
+                    "wait_system": true})
+            .to_string(),
+        )
+        .await;
+    }
+    c.send("go").await;
+    c.expect("READY").await;
+    // 200 single-event transactions at 50 per second, round-robin over the users' jobs.
+    let events = 200;
+    let job_ids: Vec<String> = s.jobs.iter().map(|(_, j)| j.clone()).collect();
+    for k in 0..events {
+        s.sql
+            .execute(
+                "insert into public.pipeline_events (job_id, message, data)
+                 values ($1::text::uuid, 'bench', jsonb_build_object('t', $2::bigint))",
+                &[&job_ids[k % job_ids.len()], &now_micros()],
+            )
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let expected: usize = (0..events)
+        .map(|e| {
+            (0..subscribers)
+                .filter(|s| s % groups == e % groups)
+                .count()
+        })
+        .sum();
+    // Wait until all arrived (or 30 s).
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let mut got: Vec<i64>;
+    loop {
+        let line = c.expect_after("report").await;
+        got = serde_json::from_str(&line).unwrap();
+        if got.len() >= expected || std::time::Instant::now() > deadline {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    got.sort_unstable();
+    println!(
+        "| {subscribers} | {groups} | {:.1} | {:.1} | {} of {expected} |",
+        percentile(&got, 0.5),
+        percentile(&got, 0.99),
+        got.len()
+    );
+    c.end().await;
+}
+
+async fn server_main() {
+    if std::env::var("RUST_LOG").is_ok() {
+        craftbase_shared::standalone::init_logging();
+    }
+    let scenario = std::env::var("BENCH_SCENARIO").unwrap_or_else(|_| "all".into());
+    if scenario == "all" || scenario == "idle" {
+        idle_memory(env_usize("BENCH_CONNECTIONS", 10_000)).await;
+    }
+    if scenario == "all" || scenario == "latency" {
+        let users = env_usize("BENCH_USERS", 100);
+        println!(
+            "commit-to-client latency over websockets, 200 events at 50/s, {users} users own them:"
+        );
+        println!("| subscribers | claims groups | p50 ms | p99 ms | received |");
+        println!("|---|---|---|---|---|");
+        let only = std::env::var("BENCH_SUBSCRIBERS")
+            .ok()
+            .and_then(|v| v.parse::<usize>().ok());
+        for n in [1usize, 100, 1000] {
+            if only.is_none_or(|o| o == n) {
+                latency(n, users).await;
+            }
+        }
+    }
+}
+
+// ---- client (child process) -------------------------------------------------------------
+
+async fn client_main() {
+    let addr: SocketAddr = std::env::var("BENCH_ADDR").unwrap().parse().unwrap();
+    let apikey = std::env::var("BENCH_APIKEY").unwrap();
+    // Stdin on a thread (tokio's `io-std` is not enabled in the workspace).
+    let (line_tx, mut lines) = mpsc::unbounded_channel::<String>();
+    std::thread::spawn(move || {
+        for line in std::io::stdin().lines() {
+            let Ok(line) = line else { return };
+            if line_tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    let mut joins = Vec::new();
+    while let Some(line) = lines.recv().await {
+        if line == "go" {
+            break;
+        }
+        joins.push(serde_json::from_str::<Value>(&line).unwrap());
+    }
+    let (lat_tx, mut lat_rx) = mpsc::unbounded_channel::<i64>();
+    let (ready_tx, mut ready_rx) = mpsc::unbounded_channel::<bool>();
+    let alive = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let gate = Arc::new(Semaphore::new(200));
+    let total = joins.len();
+    for (i, join) in joins.into_iter().enumerate() {
+        let (lat_tx, ready_tx, alive, gate, apikey) = (
+            lat_tx.clone(),
+            ready_tx.clone(),
+            alive.clone(),
+            gate.clone(),
+            apikey.clone(),
+        );
+        tokio::spawn(async move {
+            let permit = gate.acquire_owned().await.unwrap();
+            let source = Ipv4Addr::new(127, 0, 0, 1 + (i % 4) as u8);
+            match connection(addr, source, &apikey, join, lat_tx, permit, &ready_tx).await {
+                Ok(()) => {}
+                Err(e) => {
+                    eprintln!("connection {i}: {e}");
+                    let _ = ready_tx.send(false);
+                }
+            }
+            drop(alive);
+        });
+    }
+    drop(ready_tx);
+    let mut ok = 0;
+    for _ in 0..total {
+        if ready_rx.recv().await == Some(true) {
+            ok += 1;
+        }
+    }
+    println!("READY {ok}");
+    let mut latencies = Vec::new();
+    while let Some(line) = lines.recv().await {
+        while let Ok(l) = lat_rx.try_recv() {
+            latencies.push(l);
+        }
+        match line.as_str() {
+            "report" => println!("REPORT {}", serde_json::to_string(&latencies).unwrap()),
+            "alive" => println!("ALIVE {}", Arc::strong_count(&alive) - 1),
+            _ => {}
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn connection(
+    addr: SocketAddr,
+    source: Ipv4Addr,
+    apikey: &str,
+    join: Value,
+    lat_tx: mpsc::UnboundedSender<i64>,
+    permit: tokio::sync::OwnedSemaphorePermit,
+    ready_tx: &mpsc::UnboundedSender<bool>,
+) -> Result<(), String> {
+    let socket = TcpSocket::new_v4().map_err(|e| e.to_string())?;
+    socket
+        .bind(SocketAddr::V4(SocketAddrV4::new(source, 0)))
+        .map_err(|e| e.to_string())?;
+    let mut stream: TcpStream = socket.connect(addr).await.map_err(|e| e.to_string())?;
+    stream
+        .write_all(
+            format!(
+                "GET /websocket?apikey={apikey}&vsn=1.0.0 HTTP/1.1\r\nHost: {addr}\r\n\
+                 Upgrade: websocket\r\nConnection: Upgrade\r\n\
+                 Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+            )
+            .as_bytes(),
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+    let (read, mut write) = stream.into_split();
+    let mut read = BufReader::with_capacity(2048, read);
+    // The handshake response, up to the blank line.
+    let mut head = String::new();
+    loop {
+        let mut line = String::new();
+        if read.read_line(&mut line).await.map_err(|e| e.to_string())? == 0 {
+            return Err("closed during the handshake".into());
+        }
+        if line == "\r\n" {
+            break;
+        }
+        head.push_str(&line);
+    }
+    if !head.starts_with("HTTP/1.1 101") {
+        return Err(format!("handshake refused: {head}"));
+    }
+    let wait_system = join["wait_system"].as_bool().unwrap_or(false);
+    let topic = join["topic"].as_str().unwrap_or_default().to_owned();
+    let msg = json!({"topic": topic, "event": "phx_join", "payload": join["payload"], "ref": "1", "join_ref": "1"});
+    send_text(&mut write, &msg.to_string()).await?;
+    let (mut replied, mut system) = (false, !wait_system);
+    while !(replied && system) {
+        let m = read_message(&mut read)
+            .await?
+            .ok_or("closed during the join")?;
+        match m["event"].as_str() {
+            Some("phx_reply") => {
+                if m["payload"]["status"] != "ok" {
+                    return Err(format!("join refused: {m}"));
+                }
+                replied = true;
+            }
+            Some("system") => system = true,
+            _ => {}
+        }
+    }
+    send_text(
+        &mut write,
+        &json!({"topic": "phoenix", "event": "heartbeat", "payload": {}, "ref": "2"}).to_string(),
+    )
+    .await?;
+    drop(permit);
+    let _ = ready_tx.send(true);
+    // Heartbeats every 25 s, as realtime-js sends them; the reader records latencies.
+    let heartbeats = tokio::spawn(async move {
+        let mut n = 3u64;
+        loop {
+            tokio::time::sleep(Duration::from_secs(25)).await;
+            let hb = json!({"topic": "phoenix", "event": "heartbeat", "payload": {}, "ref": n.to_string()});
+            if send_text(&mut write, &hb.to_string()).await.is_err() {
+                return;
+            }
+            n += 1;
+        }
+    });
+    while let Some(m) = read_message(&mut read).await? {
+        if m["event"] == "postgres_changes" {
+            if let Some(t) = m["payload"]["data"]["record"]["data"]["t"].as_i64() {
+                let _ = lat_tx.send(now_micros() - t);
+            }
+        }
+    }
+    heartbeats.abort();
+    Ok(())
+}
+
+/// One masked text frame (a zero mask key: valid, and the payload needs no XOR).
+async fn send_text<W: AsyncWrite + Unpin>(w: &mut W, text: &str) -> Result<(), String> {
+    let len = text.len();
+    let mut frame = Vec::with_capacity(len + 14);
+    frame.push(0x81);
+    if len < 126 {
+        frame.push(0x80 | len as u8);
+    } else if len < 65536 {
+        frame.push(0x80 | 126);
+        frame.extend_from_slice(&(len as u16).to_be_bytes());
+    } else {
+        frame.push(0x80 | 127);
+        frame.extend_from_slice(&(len as u64).to_be_bytes());
+    }
+    frame.extend_from_slice(&[0, 0, 0, 0]);
+    frame.extend_from_slice(text.as_bytes());
+    w.write_all(&frame).await.map_err(|e| e.to_string())
+}
+
+/// The next text message as JSON (None when the socket closes); control frames are skipped.
+async fn read_message<R: tokio::io::AsyncRead + Unpin>(r: &mut R) -> Result<Option<Value>, String> {
+    loop {
+        let mut head = [0u8; 2];
+        if r.read_exact(&mut head).await.is_err() {
+            return Ok(None);
+        }
+        let mut len = (head[1] & 0x7f) as u64;
+        if len == 126 {
+            let mut b = [0u8; 2];
+            r.read_exact(&mut b).await.map_err(|e| e.to_string())?;
+            len = u16::from_be_bytes(b) as u64;
+        } else if len == 127 {
+            let mut b = [0u8; 8];
+            r.read_exact(&mut b).await.map_err(|e| e.to_string())?;
+            len = u64::from_be_bytes(b);
+        }
+        let mut payload = vec![0u8; len as usize];
+        r.read_exact(&mut payload)
+            .await
+            .map_err(|e| e.to_string())?;
+        match head[0] & 0x0f {
+            0x1 => {
+                return serde_json::from_slice(&payload)
+                    .map(Some)
+                    .map_err(|e| e.to_string())
+            }
+            0x8 => return Ok(None),
+            _ => {}
+        }
+    }
+}
