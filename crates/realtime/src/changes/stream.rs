@@ -21,8 +21,12 @@ use crate::Realtime;
 pub const SLOT: &str = "craftbase_realtime";
 /// The publication whose tables stream changes.
 pub const PUBLICATION: &str = "supabase_realtime";
-/// How long without events before the slot is acknowledged up to the server's position.
-const IDLE_ACK: Duration = Duration::from_secs(2);
+/// How long without events before the slot is acknowledged up to the server's position (the
+/// feedback itself is sent at most once per feedback interval). Short, because a server that is
+/// shutting down keeps asking for a reply until the slot is confirmed up to its last record (the
+/// shutdown checkpoint, past every commit) and only then lets its shutdown finish: with a 2 s
+/// timer that was a 2 s delay and tens of thousands of replies.
+const IDLE_ACK: Duration = Duration::from_millis(100);
 /// Most changes batched into one delivery round.
 const MAX_BATCH_CHANGES: usize = 1000;
 
