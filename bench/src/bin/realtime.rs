@@ -3,7 +3,7 @@
 //! channel), through the real slot, decoder and visibility probes; subscribers are in-process
 //! sessions (no websocket). Also the ceiling: the slot decoded with no subscribers.
 //!
-//! `cargo run --release -p craftbase-realtime --example bench` (see BENCHMARKS.md).
+//! `cargo run --release -p craftbase-bench --bin realtime` (see BENCHMARKS.md).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

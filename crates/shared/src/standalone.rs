@@ -29,12 +29,12 @@ pub async fn context(
     })
 }
 
-/// Logs to stderr, filtered by `RUST_LOG` (default `info`, PostgreSQL notices left out).
+/// Logs to stderr, filtered by `RUST_LOG` (default `info`, without PostgreSQL notices and per-message replication logs).
 pub fn init_logging() {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,tokio_postgres=warn".into()),
+                .unwrap_or_else(|_| "info,tokio_postgres=warn,pg_walstream=warn".into()),
         )
         .with_writer(std::io::stderr)
         .init();
