@@ -9,6 +9,17 @@ use crate::query::{OrderTerm, SelectItem};
 use crate::schema_cache::{Join, Relationship};
 
 impl<'a> Builder<'a> {
+    /// The table a relationship leads to; the cache holds both ends of every relationship it
+    /// lists, so this fails only on a cache that changed under the plan.
+    fn target_of(&self, rel: &Relationship) -> Result<&'a crate::schema_cache::Table, ApiError> {
+        self.cache
+            .table(&rel.target_schema, &rel.target)
+            .ok_or_else(|| ApiError::TableNotFound {
+                schema: rel.target_schema.clone(),
+                name: rel.target.clone(),
+            })
+    }
+
     /// The JSON value of an embed: an object (or null) for to-one, an array for to-many.
     pub(super) fn embed_value(
         &mut self,
@@ -17,13 +28,7 @@ impl<'a> Builder<'a> {
         items: &[SelectItem],
         path: &[String],
     ) -> Result<(), ApiError> {
-        let cache = self.cache;
-        let target = cache
-            .table(&rel.target_schema, &rel.target)
-            .ok_or_else(|| ApiError::TableNotFound {
-                schema: rel.target_schema.clone(),
-                name: rel.target.clone(),
-            })?;
+        let target = self.target_of(rel)?;
         let src = Source::table(target);
         let child = self.alias();
         let modifiers = self.query.modifiers.get(path).cloned().unwrap_or_default();
@@ -66,13 +71,7 @@ impl<'a> Builder<'a> {
         items: &[SelectItem],
         path: &[String],
     ) -> Result<(), ApiError> {
-        let cache = self.cache;
-        let target = cache
-            .table(&rel.target_schema, &rel.target)
-            .ok_or_else(|| ApiError::TableNotFound {
-                schema: rel.target_schema.clone(),
-                name: rel.target.clone(),
-            })?;
+        let target = self.target_of(rel)?;
         let src = Source::table(target);
         let items = super::expand_star(target, items);
         let modifiers = self.query.modifiers.get(path).cloned().unwrap_or_default();
@@ -126,13 +125,7 @@ impl<'a> Builder<'a> {
         items: &[SelectItem],
         path: &[String],
     ) -> Result<(), ApiError> {
-        let cache = self.cache;
-        let target = cache
-            .table(&rel.target_schema, &rel.target)
-            .ok_or_else(|| ApiError::TableNotFound {
-                schema: rel.target_schema.clone(),
-                name: rel.target.clone(),
-            })?;
+        let target = self.target_of(rel)?;
         self.sql
             .push(" FROM ")
             .qualified(&target.schema, &target.name)
