@@ -57,11 +57,34 @@ const EXPOSED_HEADERS: [&str; 9] = [
     "retry-after",
 ];
 
+/// The services' own settings, read (and refused when invalid) before anything starts.
+pub struct ServiceSettings {
+    pub gateway: craftbase_gateway::GatewayConfig,
+    pub auth: craftbase_auth::Settings,
+}
+
+impl ServiceSettings {
+    /// Reads `PGRST_*` and `GOTRUE_*` from the environment.
+    pub fn from_env() -> anyhow::Result<Self> {
+        Ok(Self {
+            gateway: craftbase_gateway::GatewayConfig::from_env().map_err(anyhow::Error::msg)?,
+            auth: craftbase_auth::Settings::from_env()
+                .map_err(|e| anyhow::anyhow!("invalid GOTRUE_* setting: {e}"))?,
+        })
+    }
+}
+
 /// The whole API on one router.
-pub fn app(ctx: ServiceContext) -> Router {
+pub fn app(ctx: ServiceContext, settings: ServiceSettings) -> Router {
     let services = Router::new()
-        .nest("/rest/v1", craftbase_gateway::router(ctx.clone()))
-        .nest("/auth/v1", craftbase_auth::router(ctx.clone()))
+        .nest(
+            "/rest/v1",
+            craftbase_gateway::router_with(ctx.clone(), settings.gateway),
+        )
+        .nest(
+            "/auth/v1",
+            craftbase_auth::router_with(ctx.clone(), settings.auth),
+        )
         .nest("/realtime/v1", craftbase_realtime::router(ctx.clone()))
         .layer(middleware::from_fn_with_state(ctx.clone(), require_apikey));
     let routes = Router::new()

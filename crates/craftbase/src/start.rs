@@ -25,6 +25,8 @@ enum Database {
 /// told to shut down when the thread that spawned it dies.
 pub async fn run(args: StartArgs) -> anyhow::Result<()> {
     let progress = Progress::new();
+    // The services' settings first: a bad value stops start-up before anything runs.
+    let settings = edge::ServiceSettings::from_env()?;
     let data_dir = DataDir::open(&args.data_dir)
         .with_context(|| format!("cannot use data directory {}", args.data_dir.display()))?;
     let secrets = data_dir.secrets(args.jwt_secret(), unix_now())?;
@@ -69,7 +71,8 @@ pub async fn run(args: StartArgs) -> anyhow::Result<()> {
         println!("{label:>16}: {value}");
     }
     // The peer address reaches the services, for auth's per-client rate limits.
-    let app = edge::app(ctx).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let app =
+        edge::app(ctx, settings).into_make_service_with_connect_info::<std::net::SocketAddr>();
     let served = axum::serve(listener, app)
         .with_graceful_shutdown(stop_signal(database.clone()))
         .await;

@@ -133,3 +133,24 @@ async fn database_url_with_logical_wal_is_served() {
     let body: serde_json::Value = resp.json().await.unwrap();
     assert_eq!(body["database"], true);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_invalid_service_setting_stops_start_up_with_its_name() {
+    for (name, value) in [("PGRST_DB_MAX_ROWS", "lots"), ("GOTRUE_JWT_EXP", "soon")] {
+        let tmp = reachable_tempdir();
+        let mut cb = Craftbase::spawn(&tmp.path().join("data"), tmp.path(), &[(name, value)]);
+        let status = cb
+            .wait_exit(Duration::from_secs(30))
+            .expect("craftbase must exit on a bad setting");
+        assert!(!status.success());
+        let stderr = cb.stderr();
+        assert!(
+            stderr.contains(name) || stderr.contains("jwt-exp"),
+            "{name}: {stderr}"
+        );
+        assert!(
+            !tmp.path().join("data/postgres").exists(),
+            "nothing starts before the settings are read"
+        );
+    }
+}

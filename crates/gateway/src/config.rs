@@ -40,9 +40,22 @@ impl Default for GatewayConfig {
 }
 
 impl GatewayConfig {
-    /// Reads the environment.
-    pub fn from_env() -> Self {
+    /// Reads the environment; a value that does not parse is an error naming the variable,
+    /// never a silent fall-back to the default.
+    pub fn from_env() -> Result<Self, String> {
         let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+        fn number<T: std::str::FromStr>(
+            name: &str,
+            value: Option<String>,
+        ) -> Result<Option<T>, String> {
+            value
+                .map(|v| {
+                    v.trim().parse().map_err(|_| {
+                        format!("{name} must be a non-negative whole number, not {v:?}")
+                    })
+                })
+                .transpose()
+        }
         let mut config = GatewayConfig::default();
         if let Some(s) = var("PGRST_DB_SCHEMAS") {
             let schemas: Vec<String> = s
@@ -54,16 +67,20 @@ impl GatewayConfig {
                 config.schemas = schemas;
             }
         }
-        config.max_rows = var("PGRST_DB_MAX_ROWS").and_then(|v| v.parse().ok());
-        if let Some(n) = var("PGRST_SERVER_MAX_BODY_BYTES").and_then(|v| v.parse().ok()) {
+        config.max_rows = number("PGRST_DB_MAX_ROWS", var("PGRST_DB_MAX_ROWS"))?;
+        if let Some(n) = number(
+            "PGRST_SERVER_MAX_BODY_BYTES",
+            var("PGRST_SERVER_MAX_BODY_BYTES"),
+        )? {
             config.max_body_bytes = n;
         }
-        if let Some(n) = var("PGRST_DB_POOL_ACQUISITION_TIMEOUT").and_then(|v| v.parse().ok()) {
+        let timeout = var("PGRST_DB_POOL_ACQUISITION_TIMEOUT");
+        if let Some(n) = number("PGRST_DB_POOL_ACQUISITION_TIMEOUT", timeout)? {
             config.pool_timeout = Duration::from_secs(n);
         }
         config.jwt_aud = var("PGRST_JWT_AUD");
         config.pre_request = var("PGRST_DB_PRE_REQUEST").map(|f| pre_request_call(&f));
-        config
+        Ok(config)
     }
 
     /// The schema a request targets: `Accept-Profile` on GET/HEAD, `Content-Profile`

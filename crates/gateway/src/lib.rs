@@ -39,7 +39,9 @@ pub struct Gateway {
 
 /// The REST routes, with the `/rest/v1` prefix already stripped; settings from the environment.
 pub fn router(ctx: ServiceContext) -> Router {
-    router_with(ctx, GatewayConfig::from_env())
+    let config =
+        GatewayConfig::from_env().unwrap_or_else(|e| panic!("invalid gateway setting: {e}"));
+    router_with(ctx, config)
 }
 
 /// The REST routes with explicit settings. Starts the schema cache's loader, so it must be
