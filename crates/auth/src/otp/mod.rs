@@ -172,18 +172,7 @@ pub async fn start_email_change(
     new_email: &str,
     flow: Option<FlowRequest>,
 ) -> Result<Vec<Prepared>, AuthError> {
-    db.execute(
-        "update auth.users set email_change = $2, email_change_confirm_status = 0, \
-           email_change_token_new = '', email_change_token_current = '' where id = $1",
-        &[&user.id, &new_email],
-    )
-    .await?;
-    db.execute(
-        "delete from auth.one_time_tokens where user_id = $1 and token_type in \
-           ('email_change_token_new', 'email_change_token_current')",
-        &[&user.id],
-    )
-    .await?;
+    restart_email_change(db, user, new_email).await?;
     let mut mails = Vec::with_capacity(2);
     let current = user.email.as_deref().filter(|e| !e.is_empty());
     if let (true, Some(current)) = (state.settings.mailer_secure_email_change_enabled, current) {
@@ -197,6 +186,27 @@ pub async fn start_email_change(
     Ok(mails)
 }
 
+/// Starts an email change to `new_email` afresh: any earlier tokens and progress are dropped.
+async fn restart_email_change(
+    db: &impl GenericClient,
+    user: &User,
+    new_email: &str,
+) -> Result<(), AuthError> {
+    db.execute(
+        "update auth.users set email_change = $2, email_change_confirm_status = 0, \
+           email_change_token_new = '', email_change_token_current = '' where id = $1",
+        &[&user.id, &new_email],
+    )
+    .await?;
+    db.execute(
+        "delete from auth.one_time_tokens where user_id = $1 and token_type in \
+           ('email_change_token_new', 'email_change_token_current')",
+        &[&user.id],
+    )
+    .await?;
+    Ok(())
+}
+
 /// One token of an email change, as `generate_link` makes it: `kind` is the current or the
 /// new address's. A pending change to another address is replaced; one to the same address
 /// keeps its other token, so an admin may generate both links.
@@ -208,18 +218,7 @@ pub async fn prepare_email_change_link(
     kind: Kind,
 ) -> Result<Prepared, AuthError> {
     if user.email_change.as_deref() != Some(new_email) {
-        db.execute(
-            "update auth.users set email_change = $2, email_change_confirm_status = 0, \
-               email_change_token_new = '', email_change_token_current = '' where id = $1",
-            &[&user.id, &new_email],
-        )
-        .await?;
-        db.execute(
-            "delete from auth.one_time_tokens where user_id = $1 and token_type in \
-               ('email_change_token_new', 'email_change_token_current')",
-            &[&user.id],
-        )
-        .await?;
+        restart_email_change(db, user, new_email).await?;
     }
     let to = match kind {
         Kind::EmailChangeCurrent => user
