@@ -144,15 +144,15 @@ async fn health() -> Json<serde_json::Value> {
     }))
 }
 
-/// `GET /.well-known/jwks.json`: the public signing key, or none when tokens are HS256.
+/// `GET /.well-known/jwks.json`: the configured public keys, or none when tokens are HS256.
 async fn jwks(
     axum::extract::State(state): axum::extract::State<AuthState>,
 ) -> Json<serde_json::Value> {
-    let keys: Vec<_> = state
+    let keys = state
         .signing
-        .iter()
-        .map(|k| k.public_jwk().clone())
-        .collect();
+        .as_ref()
+        .map(|k| k.public_jwks().to_vec())
+        .unwrap_or_default();
     Json(json!({ "keys": keys }))
 }
 
