@@ -100,6 +100,32 @@ pub enum AuthError {
     ReauthenticationNeeded,
     #[error("Requested nonce is invalid")]
     ReauthenticationNotValid,
+    #[error("factor_id must be an UUID")]
+    FactorIdInvalid,
+    #[error("Factor not found")]
+    MfaFactorNotFound,
+    #[error("MFA factor with the provided challenge ID not found")]
+    MfaChallengeNotFound,
+    #[error("Challenge and verify IP addresses mismatch.")]
+    MfaIpAddressMismatch,
+    #[error("MFA challenge {0} has expired, verify against another challenge or create a new challenge.")]
+    MfaChallengeExpired(uuid::Uuid),
+    #[error("Invalid TOTP code entered")]
+    MfaVerificationFailed,
+    #[error("A factor with the friendly name {0:?} for this user already exists")]
+    MfaFactorNameConflict(String),
+    #[error("Maximum number of verified factors reached, unenroll to continue")]
+    TooManyEnrolledFactors,
+    #[error("AAL2 required to enroll a new factor")]
+    AalRequiredToEnroll,
+    #[error("AAL2 required to unenroll verified factor")]
+    AalRequiredToUnenroll,
+    /// A factor type (or its enrolment or verification) switched off, with GoTrue's code.
+    #[error("{message}")]
+    MfaDisabled {
+        code: &'static str,
+        message: &'static str,
+    },
     #[error("Unexpected failure, please check server logs for more information")]
     Internal(String),
 }
@@ -154,6 +180,22 @@ impl AuthError {
             ),
             ReauthenticationNeeded => (StatusCode::BAD_REQUEST, "reauthentication_needed"),
             ReauthenticationNotValid => (StatusCode::BAD_REQUEST, "reauthentication_not_valid"),
+            FactorIdInvalid => (StatusCode::NOT_FOUND, "validation_failed"),
+            MfaFactorNotFound => (StatusCode::NOT_FOUND, "mfa_factor_not_found"),
+            MfaChallengeNotFound => (StatusCode::UNPROCESSABLE_ENTITY, "mfa_factor_not_found"),
+            MfaIpAddressMismatch => (StatusCode::UNPROCESSABLE_ENTITY, "mfa_ip_address_mismatch"),
+            MfaChallengeExpired(_) => (StatusCode::UNPROCESSABLE_ENTITY, "mfa_challenge_expired"),
+            MfaVerificationFailed => (StatusCode::UNPROCESSABLE_ENTITY, "mfa_verification_failed"),
+            MfaFactorNameConflict(_) => {
+                (StatusCode::UNPROCESSABLE_ENTITY, "mfa_factor_name_conflict")
+            }
+            TooManyEnrolledFactors => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "too_many_enrolled_mfa_factors",
+            ),
+            AalRequiredToEnroll => (StatusCode::FORBIDDEN, "insufficient_aal"),
+            AalRequiredToUnenroll => (StatusCode::UNPROCESSABLE_ENTITY, "insufficient_aal"),
+            MfaDisabled { code, .. } => (StatusCode::UNPROCESSABLE_ENTITY, code),
             Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "unexpected_failure"),
         }
     }

@@ -17,6 +17,21 @@ pub struct Amr {
     pub timestamp: i64,
 }
 
+/// Methods that prove a second factor, so a session holding one is at `aal2` (as GoTrue counts).
+const SECOND_FACTOR_METHODS: [&str; 3] = ["totp", "mfa/phone", "mfa/webauthn"];
+
+/// The assurance level a session's methods reach.
+pub fn aal(amr: &[Amr]) -> &'static str {
+    if amr
+        .iter()
+        .any(|a| SECOND_FACTOR_METHODS.contains(&a.method.as_str()))
+    {
+        "aal2"
+    } else {
+        "aal1"
+    }
+}
+
 /// Signs an access token for `user` in session `session_id`; returns it with its `exp`.
 pub fn sign_access_token(
     state: &AuthState,
@@ -38,7 +53,7 @@ pub fn sign_access_token(
         "app_metadata": user.app_metadata,
         "user_metadata": user.user_metadata,
         "role": user.role,
-        "aal": "aal1",
+        "aal": aal(amr),
         "amr": amr.iter().map(|a| json!({"method": a.method, "timestamp": a.timestamp})).collect::<Vec<_>>(),
         "session_id": session_id.to_string(),
         "is_anonymous": user.is_anonymous,

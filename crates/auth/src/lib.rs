@@ -9,6 +9,7 @@ mod identity;
 mod jwt;
 mod limit;
 mod mail;
+mod mfa;
 mod oauth;
 mod otp;
 mod password;
@@ -108,6 +109,10 @@ pub fn router_with(ctx: ServiceContext, settings: Settings) -> Router {
             "/user/identities/{id}",
             axum::routing::delete(identity::unlink),
         )
+        .route("/factors", post(mfa::enroll))
+        .route("/factors/{factor_id}", axum::routing::delete(mfa::unenroll))
+        .route("/factors/{factor_id}/challenge", post(mfa::challenge))
+        .route("/factors/{factor_id}/verify", post(mfa::verify))
         .route("/otp", post(otp::send_otp))
         .route("/magiclink", post(otp::send_otp))
         .route("/verify", get(otp::verify_link).post(otp::verify))

@@ -132,8 +132,8 @@ pub async fn issue(
 ) -> Result<Issued, AuthError> {
     let amr = db
         .query(
-            "select authentication_method, extract(epoch from created_at)::bigint \
-             from auth.mfa_amr_claims where session_id = $1 order by created_at",
+            "select authentication_method, extract(epoch from updated_at)::bigint \
+             from auth.mfa_amr_claims where session_id = $1 order by updated_at desc",
             &[&session_id],
         )
         .await?

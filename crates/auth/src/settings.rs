@@ -23,8 +23,9 @@ pub struct Settings {
     /// The `aud` of new users and their tokens.
     #[arg(long, env = "GOTRUE_JWT_AUD", default_value = "authenticated")]
     pub jwt_aud: String,
-    /// Asymmetric signing keys (a JSON array of JWKs); the first private EC P-256 key signs
-    /// access tokens as ES256. Unset: HS256 with the project secret.
+    /// Asymmetric signing keys (a JSON array of JWKs); the private EC P-256 or RSA key marked
+    /// `sign` (else the first private one) signs access tokens as ES256 or RS256. Unset: HS256
+    /// with the project secret.
     #[arg(long, env = "GOTRUE_JWT_KEYS", hide_env_values = true)]
     pub jwt_keys: Option<String>,
     /// Roles whose tokens may call the admin API.
@@ -189,6 +190,25 @@ pub struct Settings {
     /// Anonymous sign-ins per client address per hour.
     #[arg(long, env = "GOTRUE_RATE_LIMIT_ANONYMOUS_USERS", default_value_t = 30)]
     pub rate_limit_anonymous_users: u32,
+    /// Users may enroll TOTP factors.
+    #[arg(long, env = "GOTRUE_MFA_TOTP_ENROLL_ENABLED", default_value = "true", value_parser = BoolishValueParser::new(), action = clap::ArgAction::Set)]
+    pub mfa_totp_enroll_enabled: bool,
+    /// Users may challenge and verify TOTP factors.
+    #[arg(long, env = "GOTRUE_MFA_TOTP_VERIFY_ENABLED", default_value = "true", value_parser = BoolishValueParser::new(), action = clap::ArgAction::Set)]
+    pub mfa_totp_verify_enabled: bool,
+    /// Factors (verified or not) one user may have.
+    #[arg(long, env = "GOTRUE_MFA_MAX_ENROLLED_FACTORS", default_value_t = 10)]
+    pub mfa_max_enrolled_factors: usize,
+    /// Verified factors one user may have.
+    #[arg(long, env = "GOTRUE_MFA_MAX_VERIFIED_FACTORS", default_value_t = 10)]
+    pub mfa_max_verified_factors: usize,
+    /// Seconds an MFA challenge may be verified in.
+    #[arg(
+        long,
+        env = "GOTRUE_MFA_CHALLENGE_EXPIRY_DURATION",
+        default_value_t = 300
+    )]
+    pub mfa_challenge_expiry_duration: u64,
     /// Header naming the client address (e.g. `X-Forwarded-For`), trusted only when set.
     #[arg(long, env = "GOTRUE_RATE_LIMIT_HEADER")]
     pub rate_limit_header: Option<String>,

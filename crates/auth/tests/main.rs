@@ -1,6 +1,7 @@
 //! Auth integration tests: one binary, one PostgreSQL cluster per run, a database per test.
 
 mod input;
+mod mfa;
 mod password;
 mod refresh;
 mod signing;

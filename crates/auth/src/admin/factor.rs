@@ -8,6 +8,7 @@ use uuid::Uuid;
 use super::parse_id;
 use crate::error::AuthError;
 use crate::jwt::Admin;
+use crate::mfa::factor::Factor;
 use crate::user::User;
 use crate::AuthState;
 
@@ -20,27 +21,10 @@ pub async fn factors(
     let id = parse_id(&id)?;
     let db = state.ctx.admin.get().await?;
     User::find(&db, id).await?.ok_or(AuthError::UserNotFound)?;
-    let rows = db
-        .query(
-            "select id, friendly_name, factor_type::text, status::text, created_at, updated_at \
-             from auth.mfa_factors where user_id = $1 order by created_at",
-            &[&id],
-        )
-        .await?;
-    let list: Vec<Value> = rows
-        .iter()
-        .map(|r| {
-            json!({
-                "id": r.get::<_, Uuid>(0),
-                "friendly_name": r.get::<_, Option<String>>(1),
-                "factor_type": r.get::<_, String>(2),
-                "status": r.get::<_, String>(3),
-                "created_at": r.get::<_, chrono::DateTime<chrono::Utc>>(4),
-                "updated_at": r.get::<_, chrono::DateTime<chrono::Utc>>(5),
-            })
-        })
-        .collect();
-    Ok(Json(Value::Array(list)))
+    let list = Factor::of_user(&db, id).await?;
+    Ok(Json(Value::Array(
+        list.iter().map(Factor::to_json).collect(),
+    )))
 }
 
 /// `DELETE /admin/users/{id}/factors/{factor_id}`: answers the removed factor's id.
@@ -62,5 +46,6 @@ pub async fn delete_factor(
     if n == 0 {
         return Err(AuthError::NotFound);
     }
+    crate::mfa::downgrade_sessions(&db, factor).await?;
     Ok(Json(json!({"id": factor})))
 }

@@ -137,8 +137,16 @@ impl User {
 
     /// The user as GoTrue serialises it, with its identities.
     pub async fn to_json(&self, db: &impl GenericClient) -> Result<Value, AuthError> {
-        let identities = identities_json(db, self.id).await?;
-        Ok(self.json_with(identities))
+        // Both queries go out pipelined on the one connection.
+        let (identities, factors) = tokio::try_join!(
+            identities_json(db, self.id),
+            crate::mfa::factor::factors_json(db, self.id)
+        )?;
+        let mut json = self.json_with(identities);
+        if let Some(factors) = factors {
+            json["factors"] = factors;
+        }
+        Ok(json)
     }
 
     /// The user JSON with the given `identities` array.

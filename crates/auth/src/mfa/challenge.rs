@@ -1,0 +1,212 @@
+//! `POST /factors/{id}/challenge` and `POST /factors/{id}/verify`: a challenge is good for one
+//! verification from the address that asked for it, within the configured expiry.
+
+use std::net::IpAddr;
+
+use axum::extract::{Path, State};
+use axum::Json;
+use deadpool_postgres::GenericClient;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+use super::factor::Factor;
+use super::{caller, check_type, totp};
+use crate::body::{Body, OptionalBody};
+use crate::error::AuthError;
+use crate::jwt::Bearer;
+use crate::limit::Client;
+use crate::redirect::Origin;
+use crate::session::{self, new_refresh_token};
+use crate::user::User;
+use crate::AuthState;
+
+/// The client address a challenge is bound to; without one (in-process calls) a fixed one.
+fn address(client: &Client) -> IpAddr {
+    client
+        .0
+        .parse()
+        .unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED))
+}
+
+/// The optional body of a challenge (`channel` is for phone factors).
+#[derive(Deserialize, Default)]
+pub struct ChallengeBody {}
+
+/// `POST /factors/{id}/challenge`: `{id, type, expires_at}`.
+pub async fn challenge(
+    State(state): State<AuthState>,
+    bearer: Bearer,
+    client: Client,
+    Path(id): Path<String>,
+    OptionalBody(_body): OptionalBody<ChallengeBody>,
+) -> Result<Json<Value>, AuthError> {
+    let (user, _) = caller(&state, &bearer).await?;
+    let db = state.ctx.admin.get().await?;
+    let factor = Factor::owned(&db, user.id, &id).await?;
+    check_type(&state, &factor.factor_type, false)?;
+    let challenge_id = Uuid::new_v4();
+    let row = db
+        .query_one(
+            "with c as (insert into auth.mfa_challenges (id, factor_id, created_at, ip_address) \
+               values ($1, $2, now(), $3) returning created_at), \
+             f as (update auth.mfa_factors set last_challenged_at = now() where id = $2) \
+             select extract(epoch from created_at)::bigint from c",
+            &[&challenge_id, &factor.id, &address(&client)],
+        )
+        .await?;
+    let created: i64 = row.get(0);
+    Ok(Json(json!({
+        "id": challenge_id,
+        "type": factor.factor_type,
+        "expires_at": created + state.settings.mfa_challenge_expiry_duration as i64,
+    })))
+}
+
+/// The body of `POST /factors/{id}/verify`.
+#[derive(Deserialize)]
+pub struct VerifyBody {
+    challenge_id: Uuid,
+    #[serde(default)]
+    code: String,
+}
+
+/// `POST /factors/{id}/verify`: with the right code, the factor is verified and the session
+/// steps up to `aal2`; answers a new access and refresh token, as a sign-in does.
+pub async fn verify(
+    State(state): State<AuthState>,
+    bearer: Bearer,
+    client: Client,
+    origin: Origin,
+    Path(id): Path<String>,
+    Body(body): Body<VerifyBody>,
+) -> Result<Json<Value>, AuthError> {
+    let (user, session_id) = caller(&state, &bearer).await?;
+    let mut db = state.ctx.admin.get().await?;
+    let factor = Factor::owned(&db, user.id, &id).await?;
+    if body.code.is_empty() {
+        return Err(AuthError::Validation("Code needs to be non-empty".into()));
+    }
+    check_type(&state, &factor.factor_type, false)?;
+    open_challenge(&state, &db, &factor, body.challenge_id, address(&client)).await?;
+    let secret = factor.secret.as_deref().unwrap_or_default();
+    if !totp::check(secret, body.code.trim())? {
+        tracing::info!(user_id = %user.id, factor_id = %factor.id, "mfa verification failed");
+        return Err(AuthError::MfaVerificationFailed);
+    }
+    let tx = db.transaction().await?;
+    // A code verifies once: a concurrent verify of the same challenge finds it used.
+    let used = tx
+        .execute(
+            "update auth.mfa_challenges set verified_at = now() \
+             where id = $1 and verified_at is null",
+            &[&body.challenge_id],
+        )
+        .await?;
+    if used == 0 {
+        return Err(AuthError::MfaIpAddressMismatch);
+    }
+    tx.execute(
+        "update auth.mfa_factors set status = 'verified', updated_at = now() \
+         where id = $1 and status <> 'verified'",
+        &[&factor.id],
+    )
+    .await?;
+    let refresh_token = step_up(&tx, session_id, factor.id, &user).await?;
+    let user = User::find(&tx, user.id).await?.ok_or(AuthError::UserGone)?;
+    let issued = session::issue(&state, &tx, &origin, &user, session_id, refresh_token).await?;
+    tx.commit().await?;
+    tracing::info!(user_id = %user.id, factor_id = %factor.id, "mfa factor verified");
+    Ok(Json(issued.to_json(&state)))
+}
+
+/// The challenge, if it may still be verified: unused, from the same address, not expired
+/// (an expired one is deleted).
+async fn open_challenge(
+    state: &AuthState,
+    db: &impl GenericClient,
+    factor: &Factor,
+    challenge_id: Uuid,
+    ip: IpAddr,
+) -> Result<(), AuthError> {
+    let row = db
+        .query_opt(
+            "select verified_at is not null, ip_address = $3, \
+               created_at + make_interval(secs => $4) < now() \
+             from auth.mfa_challenges where id = $1 and factor_id = $2",
+            &[
+                &challenge_id,
+                &factor.id,
+                &ip,
+                &(state.settings.mfa_challenge_expiry_duration as f64),
+            ],
+        )
+        .await?
+        .ok_or(AuthError::MfaChallengeNotFound)?;
+    let (used, same_ip, expired): (bool, bool, bool) = (row.get(0), row.get(1), row.get(2));
+    if used || !same_ip {
+        return Err(AuthError::MfaIpAddressMismatch);
+    }
+    if expired {
+        db.execute(
+            "delete from auth.mfa_challenges where id = $1",
+            &[&challenge_id],
+        )
+        .await?;
+        return Err(AuthError::MfaChallengeExpired(challenge_id));
+    }
+    Ok(())
+}
+
+/// Marks the session `aal2` through `factor_id` with a `totp` method, ends the user's other
+/// `aal1` sessions, drops their unverified TOTP factors, and rotates the session's refresh
+/// token so the one issued at `aal1` cannot be exchanged again. Returns the new refresh token.
+async fn step_up(
+    db: &impl GenericClient,
+    session_id: Uuid,
+    factor_id: Uuid,
+    user: &User,
+) -> Result<String, AuthError> {
+    db.execute(
+        "insert into auth.mfa_amr_claims (id, session_id, created_at, updated_at, \
+           authentication_method) values ($1, $2, now(), now(), 'totp') \
+         on conflict on constraint mfa_amr_claims_session_id_authentication_method_pkey \
+         do update set updated_at = now()",
+        &[&Uuid::new_v4(), &session_id],
+    )
+    .await?;
+    db.execute(
+        "update auth.sessions set aal = 'aal2', factor_id = $2, updated_at = now() where id = $1",
+        &[&session_id, &factor_id],
+    )
+    .await?;
+    db.execute(
+        "delete from auth.sessions where user_id = $1 and aal < 'aal2'",
+        &[&user.id],
+    )
+    .await?;
+    db.execute(
+        "delete from auth.mfa_factors where user_id = $1 and status = 'unverified' \
+         and factor_type = 'totp'",
+        &[&user.id],
+    )
+    .await?;
+    let parent = db
+        .query_opt(
+            "update auth.refresh_tokens set revoked = true, updated_at = now() \
+             where id = (select max(id) from auth.refresh_tokens \
+                         where session_id = $1 and not revoked) returning token",
+            &[&session_id],
+        )
+        .await?
+        .map(|r| r.get::<_, Option<String>>(0));
+    let token = new_refresh_token();
+    db.execute(
+        "insert into auth.refresh_tokens (instance_id, token, user_id, revoked, created_at, \
+           updated_at, parent, session_id) \
+         values ('00000000-0000-0000-0000-000000000000', $1, $2, false, now(), now(), $3, $4)",
+        &[&token, &user.id.to_string(), &parent.flatten(), &session_id],
+    )
+    .await?;
+    Ok(token)
+}
