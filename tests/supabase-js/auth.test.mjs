@@ -37,6 +37,7 @@ const CONFIRM_TEMPLATE =
   '<p><a href="{{.ConfirmationURL}}">Confirm my account</a> or type {{ .Token }} ({{ .SiteURL }}, {{  .RedirectTo  }}).</p>\n' +
   '<p>Hash {{ .TokenHash }}, name {{ .Data.name }}.</p>\n';
 const EMAIL_CHANGE_TEMPLATE = '<p>Moving from {{ .Email }} to {{ .NewEmail }}: <a href="{{ .ConfirmationURL }}">go</a></p>\n';
+const REAUTHENTICATION_TEMPLATE = '<p>{{ .Email }}, your code for {{ .SiteURL }} is {{ .Token }}.</p>\n';
 
 /** An EC P-256 signing key for `limited`, as GOTRUE_JWT_KEYS holds it. */
 const SIGNING_JWK = { ...generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'jwk' }), kid: 'craftbase-test-es256' };
@@ -63,6 +64,7 @@ before(
     templateDir = await fs.mkdtemp(path.join(os.tmpdir(), 'craftbase-templates-'));
     await fs.writeFile(path.join(templateDir, 'confirm.html'), CONFIRM_TEMPLATE);
     await fs.writeFile(path.join(templateDir, 'email-change.html'), EMAIL_CHANGE_TEMPLATE);
+    await fs.writeFile(path.join(templateDir, 'reauthentication.html'), REAUTHENTICATION_TEMPLATE);
     github = await startOAuthProvider({
       user: { id: 4242, login: 'octo', name: 'Octo Cat', email: null, avatar_url: 'https://example.com/octo.png' },
       emails: [
@@ -118,6 +120,8 @@ before(
           GOTRUE_MAILER_TEMPLATES_CONFIRMATION: path.join(templateDir, 'confirm.html'),
           GOTRUE_MAILER_TEMPLATES_EMAIL_CHANGE: pathToFileURL(path.join(templateDir, 'email-change.html')).href,
           GOTRUE_MAILER_TEMPLATES_RECOVERY: 'http://127.0.0.1:9/recovery.html',
+          GOTRUE_MAILER_TEMPLATES_REAUTHENTICATION: path.join(templateDir, 'reauthentication.html'),
+          GOTRUE_MAILER_SUBJECTS_REAUTHENTICATION: 'Is it really you?',
         },
       }),
     ]);
@@ -844,6 +848,18 @@ describe('email flows', () => {
     const recovery = await sink.next(address, sinceRecover);
     assert.match(recovery.text, /reset your password/);
     assert.ok(recovery.link);
+  });
+
+  test('the reauthentication mail uses its template and subject, and its code changes the password', async () => {
+    const { client, email: address } = await signedIn(templated, 'reauth-template');
+    const since = sink.messages.length;
+    assert.equal((await client.auth.reauthenticate()).error, null);
+    const mail = await sink.next(address, since);
+    assert.equal(mail.subject, 'Is it really you?');
+    const nonce = mail.text.match(new RegExp(`${address}, your code for http://localhost:3000 is (\\d{6})\\.`))[1];
+    assert.doesNotMatch(mail.text, /\{\{/);
+    const { error } = await client.auth.updateUser({ password: 'password-after-template', nonce });
+    assert.equal(error, null);
   });
 });
 

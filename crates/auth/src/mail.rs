@@ -99,65 +99,86 @@ impl Mailer {
     }
 }
 
-/// The link a mail carries: `/verify` with the hashed token, type and redirect.
-pub fn action_link(origin: &Origin, prepared: &Prepared, redirect_to: &str) -> String {
-    let query = url::form_urlencoded::Serializer::new(String::new())
-        .append_pair("token", &prepared.token_hash)
-        .append_pair("type", prepared.kind.as_str())
-        .append_pair("redirect_to", redirect_to)
-        .finish();
-    format!("{}/verify?{query}", origin.0)
+/// The verification link of a prepared token, built in this one place for mails and for
+/// `generate_link`: `/verify` with the hashed token, its type and the redirect, which is the
+/// requested one when the allow-list permits it and the site URL otherwise.
+pub struct VerifyLink {
+    pub url: String,
+    pub redirect_to: String,
 }
 
-/// Sends the mail for a prepared one-time token.
+impl VerifyLink {
+    pub fn new(
+        state: &AuthState,
+        origin: &Origin,
+        prepared: &Prepared,
+        requested: Option<&str>,
+    ) -> VerifyLink {
+        let redirect_to = crate::redirect::target(&state.settings, requested);
+        let query = url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("token", &prepared.token_hash)
+            .append_pair("type", prepared.kind.as_str())
+            .append_pair("redirect_to", &redirect_to)
+            .finish();
+        VerifyLink {
+            url: format!("{}/verify?{query}", origin.0),
+            redirect_to,
+        }
+    }
+}
+
+/// Sends the mail for a prepared one-time token, its link leading to `requested` if allowed.
 pub async fn send_prepared(
     state: &AuthState,
     origin: &Origin,
     prepared: Prepared,
-    redirect_to: &str,
+    requested: Option<&str>,
 ) -> Result<(), AuthError> {
     let s = &state.settings;
-    if prepared.kind == Kind::Reauthentication {
-        let code = &prepared.otp;
-        let subject = &s.subject_reauthentication;
-        let text = format!("Enter this code to confirm it is you: {code}\n");
-        let html = format!("<h2>{subject}</h2>\n<p>Enter the code: {code}</p>\n");
-        return state.mailer.send(&prepared.to, subject, text, html).await;
-    }
-    let link = action_link(origin, &prepared, redirect_to);
+    let VerifyLink {
+        url: verify_url,
+        redirect_to,
+    } = VerifyLink::new(state, origin, &prepared, requested);
+    let redirect_to = redirect_to.as_str();
+    // A reauthentication mail carries a code only: there is nothing to follow a link to.
+    let reauthentication = prepared.kind == Kind::Reauthentication;
+    let link = match reauthentication {
+        true => String::new(),
+        false => verify_url,
+    };
     let (subject, action, which) = match prepared.kind {
         Kind::Signup => (
             &s.subject_confirmation,
             "confirm your email address",
-            Some(Which::Confirmation),
+            Which::Confirmation,
         ),
-        Kind::Invite => (&s.subject_invite, "accept the invite", Some(Which::Invite)),
-        Kind::MagicLink => (&s.subject_magic_link, "sign in", Some(Which::MagicLink)),
-        Kind::Recovery => (
-            &s.subject_recovery,
-            "reset your password",
-            Some(Which::Recovery),
-        ),
+        Kind::Invite => (&s.subject_invite, "accept the invite", Which::Invite),
+        Kind::MagicLink => (&s.subject_magic_link, "sign in", Which::MagicLink),
+        Kind::Recovery => (&s.subject_recovery, "reset your password", Which::Recovery),
         Kind::EmailChange => (
             &s.subject_email_change,
             "confirm your new email address",
-            Some(Which::EmailChange),
+            Which::EmailChange,
         ),
         Kind::EmailChangeCurrent => (
             &s.subject_email_change,
             "confirm the change of your email address",
-            Some(Which::EmailChange),
+            Which::EmailChange,
         ),
-        Kind::Reauthentication => (&s.subject_reauthentication, "confirm it is you", None),
+        Kind::Reauthentication => (
+            &s.subject_reauthentication,
+            "confirm it is you",
+            Which::Reauthentication,
+        ),
     };
     let code = &prepared.otp;
-    let text = format!(
-        "Follow this link to {action}:\n\n{link}\n\nAlternatively, enter the code: {code}\n"
-    );
-    let custom = match which {
-        Some(which) => state.mailer.templates.get(which, &state.http).await,
-        None => None,
+    let text = match reauthentication {
+        true => format!("Enter this code to confirm it is you: {code}\n"),
+        false => format!(
+            "Follow this link to {action}:\n\n{link}\n\nAlternatively, enter the code: {code}\n"
+        ),
     };
+    let custom = state.mailer.templates.get(which, &state.http).await;
     if let Some(t) = custom {
         let vars = template::Vars {
             confirmation_url: &link,
@@ -170,6 +191,10 @@ pub async fn send_prepared(
             data: Some(&prepared.data),
         };
         let html = template::render(t, &vars);
+        return state.mailer.send(&prepared.to, subject, text, html).await;
+    }
+    if reauthentication {
+        let html = format!("<h2>{subject}</h2>\n<p>Enter the code: {code}</p>\n");
         return state.mailer.send(&prepared.to, subject, text, html).await;
     }
     let html = format!(

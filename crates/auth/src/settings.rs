@@ -152,8 +152,8 @@ pub struct Settings {
         default_value = "Confirm Reauthentication"
     )]
     pub subject_reauthentication: String,
-    /// Mail templates (HTML) for the confirmation, invite, recovery, magic-link and email-change
-    /// mails: a local path, a `file://` URL or an http(s) URL read once at start; unset or
+    /// Mail templates (HTML) for the confirmation, invite, recovery, magic-link, email-change
+    /// and reauthentication mails: a local path, a `file://` URL or an http(s) URL read once at start; unset or
     /// unreadable: the built-in text. See `template.rs` for the placeholders.
     #[arg(long, env = "GOTRUE_MAILER_TEMPLATES_CONFIRMATION")]
     pub template_confirmation: Option<String>,
@@ -165,6 +165,8 @@ pub struct Settings {
     pub template_magic_link: Option<String>,
     #[arg(long, env = "GOTRUE_MAILER_TEMPLATES_EMAIL_CHANGE")]
     pub template_email_change: Option<String>,
+    #[arg(long, env = "GOTRUE_MAILER_TEMPLATES_REAUTHENTICATION")]
+    pub template_reauthentication: Option<String>,
     /// An email change needs a confirmation from the current address as well as the new one.
     #[arg(long, env = "GOTRUE_MAILER_SECURE_EMAIL_CHANGE_ENABLED", default_value = "true", value_parser = BoolishValueParser::new(), action = clap::ArgAction::Set)]
     pub mailer_secure_email_change_enabled: bool,

@@ -11,7 +11,7 @@ use crate::body::{self, Body};
 use crate::error::AuthError;
 use crate::limit::Client;
 use crate::otp::{self, Kind};
-use crate::redirect::{self, Origin};
+use crate::redirect::Origin;
 use crate::session::Device;
 use crate::token::pkce::FlowRequest;
 use crate::user::{NewUser, RedirectQuery, User};
@@ -116,8 +116,7 @@ pub async fn signup(
     let user = User::find(&tx, user.id).await?.ok_or(AuthError::UserGone)?;
     let json = user.to_json(&tx).await?;
     tx.commit().await?;
-    let redirect = redirect::target(&state.settings, query.redirect_to.as_deref());
-    mail::send_prepared(&state, &origin, prepared, &redirect).await?;
+    mail::send_prepared(&state, &origin, prepared, query.redirect_to.as_deref()).await?;
     Ok(Json(json))
 }
 

@@ -18,14 +18,16 @@ pub enum Which {
     Recovery,
     MagicLink,
     EmailChange,
+    Reauthentication,
 }
 
-const ALL: [Which; 5] = [
+const ALL: [Which; 6] = [
     Which::Confirmation,
     Which::Invite,
     Which::Recovery,
     Which::MagicLink,
     Which::EmailChange,
+    Which::Reauthentication,
 ];
 
 /// A template's configured source and, once read, its text (`None`: use the built-in text).
@@ -36,7 +38,7 @@ struct Slot {
 
 /// The configured templates.
 pub struct Templates {
-    slots: [Slot; 5],
+    slots: [Slot; 6],
 }
 
 impl Templates {
@@ -52,6 +54,7 @@ impl Templates {
                 slot(&settings.template_recovery),
                 slot(&settings.template_magic_link),
                 slot(&settings.template_email_change),
+                slot(&settings.template_reauthentication),
             ],
         }
     }

@@ -5,13 +5,12 @@ use axum::Json;
 use deadpool_postgres::GenericClient;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
-use uuid::Uuid;
 
 use crate::body::{self, Body};
 use crate::error::AuthError;
 use crate::jwt::Admin;
 use crate::otp::{self, Kind};
-use crate::redirect::{self, Origin};
+use crate::redirect::Origin;
 use crate::user::{NewUser, RedirectQuery, User};
 use crate::{mail, password, AuthState};
 
@@ -49,21 +48,9 @@ async fn user_for_link(
             Ok(u)
         }
         None => {
-            NewUser {
-                id: Uuid::new_v4(),
-                aud: &state.settings.jwt_aud,
-                email: Some(email),
-                encrypted_password: hash,
-                confirmed: false,
-                user_metadata: meta,
-                app_metadata: &json!({}),
-                role: "authenticated",
-                is_anonymous: false,
-                invited,
-                provider: None,
-            }
-            .insert(db)
-            .await
+            NewUser::unconfirmed_email(&state.settings.jwt_aud, email, hash, meta, invited)
+                .insert(db)
+                .await
         }
     }
 }
@@ -139,11 +126,11 @@ pub async fn generate_link(
     let mut json = user.to_json(&tx).await?;
     tx.commit().await?;
     let requested = query.redirect_to.as_deref().or(req.redirect_to.as_deref());
-    let redirect_to = redirect::target(&state.settings, requested);
-    json["action_link"] = json!(mail::action_link(&origin, &prepared, &redirect_to));
+    let link = mail::VerifyLink::new(&state, &origin, &prepared, requested);
+    json["action_link"] = json!(link.url);
     json["email_otp"] = json!(prepared.otp);
     json["hashed_token"] = json!(prepared.token_hash);
-    json["redirect_to"] = json!(redirect_to);
+    json["redirect_to"] = json!(link.redirect_to);
     json["verification_type"] = json!(match prepared.kind {
         Kind::EmailChange | Kind::EmailChangeCurrent => req.kind.as_str(),
         kind => kind.as_str(),
@@ -180,7 +167,6 @@ pub async fn invite(
     let user = User::find(&tx, user.id).await?.ok_or(AuthError::UserGone)?;
     let json = user.to_json(&tx).await?;
     tx.commit().await?;
-    let redirect_to = redirect::target(&state.settings, query.redirect_to.as_deref());
-    mail::send_prepared(&state, &origin, prepared, &redirect_to).await?;
+    mail::send_prepared(&state, &origin, prepared, query.redirect_to.as_deref()).await?;
     Ok(Json(json))
 }

@@ -4,13 +4,12 @@ use axum::extract::{Query, State};
 use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
-use uuid::Uuid;
 
 use super::{prepare, start_email_change, Kind};
 use crate::body::{self, Body};
 use crate::error::AuthError;
 use crate::limit::Client;
-use crate::redirect::{self, Origin};
+use crate::redirect::Origin;
 use crate::token::pkce::FlowRequest;
 use crate::user::{NewUser, RedirectQuery, User};
 use crate::{mail, AuthState};
@@ -67,28 +66,15 @@ pub async fn send_otp(
         None if state.settings.disable_signup => return Err(AuthError::SignupDisabled),
         None => {
             let meta = Value::Object(req.data.clone().unwrap_or_default());
-            NewUser {
-                id: Uuid::new_v4(),
-                aud: &state.settings.jwt_aud,
-                email: Some(&email),
-                encrypted_password: None,
-                confirmed: false,
-                user_metadata: &meta,
-                app_metadata: &json!({}),
-                role: "authenticated",
-                is_anonymous: false,
-                invited: false,
-                provider: None,
-            }
-            .insert(&tx)
-            .await?
+            NewUser::unconfirmed_email(&state.settings.jwt_aud, &email, None, &meta, false)
+                .insert(&tx)
+                .await?
         }
     };
     state.limits.email(&state.settings, &client)?;
     let prepared = prepare(&state, &tx, &user, Kind::MagicLink, &email, flow).await?;
     tx.commit().await?;
-    let redirect = redirect::target(&state.settings, query.redirect_to.as_deref());
-    mail::send_prepared(&state, &origin, prepared, &redirect).await?;
+    mail::send_prepared(&state, &origin, prepared, query.redirect_to.as_deref()).await?;
     Ok(Json(json!({})))
 }
 
@@ -108,8 +94,7 @@ pub async fn recover(
     if let Some(user) = User::find_by_email(&tx, &email).await? {
         let prepared = prepare(&state, &tx, &user, Kind::Recovery, &email, flow).await?;
         tx.commit().await?;
-        let redirect = redirect::target(&state.settings, query.redirect_to.as_deref());
-        mail::send_prepared(&state, &origin, prepared, &redirect).await?;
+        mail::send_prepared(&state, &origin, prepared, query.redirect_to.as_deref()).await?;
     }
     Ok(Json(json!({})))
 }
@@ -166,9 +151,8 @@ pub async fn resend(
         }
     };
     tx.commit().await?;
-    let redirect = redirect::target(&state.settings, query.redirect_to.as_deref());
     for prepared in mails {
-        mail::send_prepared(&state, &origin, prepared, &redirect).await?;
+        mail::send_prepared(&state, &origin, prepared, query.redirect_to.as_deref()).await?;
     }
     Ok(Json(json!({})))
 }

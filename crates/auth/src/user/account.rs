@@ -94,7 +94,7 @@ pub async fn reauthenticate(
     )
     .await?;
     tx.commit().await?;
-    mail::send_prepared(&state, &origin, prepared, &state.settings.site_url).await?;
+    mail::send_prepared(&state, &origin, prepared, None).await?;
     Ok(Json(json!({})))
 }
 
@@ -172,9 +172,8 @@ pub async fn update(
     let updated = User::find(&tx, user.id).await?.ok_or(AuthError::UserGone)?;
     let json = updated.to_json(&tx).await?;
     tx.commit().await?;
-    let redirect = crate::redirect::target(&state.settings, query.redirect_to.as_deref());
     for prepared in mails {
-        mail::send_prepared(&state, &origin, prepared, &redirect).await?;
+        mail::send_prepared(&state, &origin, prepared, query.redirect_to.as_deref()).await?;
     }
     Ok(Json(json))
 }

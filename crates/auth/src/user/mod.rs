@@ -237,7 +237,31 @@ pub struct NewUser<'a> {
     pub provider: Option<&'a str>,
 }
 
-impl NewUser<'_> {
+impl<'a> NewUser<'a> {
+    /// The user a mailed link or code creates for a new address: unconfirmed, signing in by
+    /// email, with a password only when one was given.
+    pub fn unconfirmed_email(
+        aud: &'a str,
+        email: &'a str,
+        encrypted_password: Option<&'a str>,
+        user_metadata: &'a Value,
+        invited: bool,
+    ) -> NewUser<'a> {
+        NewUser {
+            id: Uuid::new_v4(),
+            aud,
+            email: Some(email),
+            encrypted_password,
+            confirmed: false,
+            user_metadata,
+            app_metadata: &Value::Null,
+            role: "authenticated",
+            is_anonymous: false,
+            invited,
+            provider: None,
+        }
+    }
+
     pub async fn insert(&self, db: &impl GenericClient) -> Result<User, AuthError> {
         let provider = match self.provider {
             Some(p) => p,
