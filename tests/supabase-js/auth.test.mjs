@@ -1126,6 +1126,29 @@ describe('sessions against /rest/v1', () => {
   });
 });
 
+describe('phone without an SMS provider', () => {
+  test('sign-up, sign-in, OTP, resend and verify by phone answer as GoTrue with the phone provider off', async () => {
+    const supabase = anonClient(cb);
+    const phone = '+15555550123';
+    const checks = [
+      [await supabase.auth.signUp({ phone, password: PASSWORD }), 400, 'Phone signups are disabled'],
+      [await supabase.auth.signInWithPassword({ phone, password: PASSWORD }), 422, 'Phone logins are disabled'],
+      [await supabase.auth.signInWithOtp({ phone }), 400, 'Unsupported phone provider'],
+      [await supabase.auth.resend({ type: 'sms', phone }), 400, 'Phone logins are disabled'],
+    ];
+    for (const [{ error }, status, message] of checks) {
+      assert.equal(error.code, 'phone_provider_disabled', message);
+      assert.equal(error.status, status, message);
+      assert.equal(error.message, message);
+    }
+    const verify = await supabase.auth.verifyOtp({ phone, token: '123456', type: 'sms' });
+    assert.equal(verify.error.code, 'otp_expired');
+    assert.equal(verify.error.status, 403);
+    const rows = await pgQuery(cb.dbUrl, 'select count(*)::int as n from auth.users where phone = $1', [phone.slice(1)]);
+    assert.equal(rows[0].n, 0);
+  });
+});
+
 describe('asymmetric signing keys', () => {
   test('ES256 tokens with a kid: published in the JWKS, verified by getClaims, accepted by /rest/v1', async () => {
     const jwks = await (await fetch(`${limited.url}/auth/v1/.well-known/jwks.json`)).json();

@@ -41,6 +41,13 @@ pub enum AuthError {
     SignupDisabled,
     #[error("Email logins are disabled")]
     EmailProviderDisabled,
+    /// Phone sign-ups, sign-ins and codes: craftbase has no SMS provider, so GoTrue's answer
+    /// with the phone provider off (its status and message differ by endpoint).
+    #[error("{message}")]
+    PhoneProviderDisabled {
+        status: StatusCode,
+        message: &'static str,
+    },
     #[error("Anonymous sign-ins are disabled")]
     AnonymousProviderDisabled,
     #[error("This endpoint requires a Bearer token")]
@@ -146,6 +153,7 @@ impl AuthError {
             SamePassword => (StatusCode::UNPROCESSABLE_ENTITY, "same_password"),
             SignupDisabled => (StatusCode::UNPROCESSABLE_ENTITY, "signup_disabled"),
             EmailProviderDisabled => (StatusCode::UNPROCESSABLE_ENTITY, "email_provider_disabled"),
+            PhoneProviderDisabled { status, .. } => (*status, "phone_provider_disabled"),
             AnonymousProviderDisabled => (
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "anonymous_provider_disabled",

@@ -28,6 +28,22 @@ pub struct Signup {
     code_challenge_method: Option<String>,
 }
 
+/// A phone sign-up, checked as GoTrue checks one, then refused: with no SMS provider the phone
+/// provider is off.
+fn phone(state: &AuthState, req: &Signup) -> Result<Json<Value>, AuthError> {
+    let pw = req.password.as_deref().unwrap_or("");
+    if pw.is_empty() {
+        return Err(AuthError::Validation(
+            "Signup requires a valid password".into(),
+        ));
+    }
+    password::check_strength(&state.settings, pw)?;
+    Err(AuthError::PhoneProviderDisabled {
+        status: axum::http::StatusCode::BAD_REQUEST,
+        message: "Phone signups are disabled",
+    })
+}
+
 pub async fn signup(
     State(state): State<AuthState>,
     origin: Origin,
@@ -42,13 +58,11 @@ pub async fn signup(
             .await
             .map(Json);
     }
-    if blank(&req.email) {
-        return Err(AuthError::Validation(
-            "Phone signups are not supported".into(),
-        ));
-    }
     if state.settings.disable_signup {
         return Err(AuthError::SignupDisabled);
+    }
+    if blank(&req.email) {
+        return phone(&state, &req);
     }
     if !state.settings.email_enabled {
         return Err(AuthError::EmailProviderDisabled);
@@ -60,6 +74,11 @@ pub async fn signup(
         .filter(|p| !p.is_empty())
         .ok_or_else(|| AuthError::Validation("Signup requires a valid password".into()))?;
     password::check_strength(&state.settings, pw)?;
+    if !blank(&req.phone) {
+        return Err(AuthError::Validation(
+            "Only an email address or phone number should be provided on signup.".into(),
+        ));
+    }
     let flow = FlowRequest::from_parts(
         req.code_challenge.as_deref(),
         req.code_challenge_method.as_deref(),

@@ -3,6 +3,7 @@
 mod input;
 mod mfa;
 mod password;
+mod phone;
 mod refresh;
 mod signing;
 mod support;

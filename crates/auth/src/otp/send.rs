@@ -1,6 +1,7 @@
 //! `/otp`, `/recover` and `/resend`: the endpoints that mail a code and a link.
 
 use axum::extract::{Query, State};
+use axum::http::StatusCode;
 use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
@@ -29,12 +30,13 @@ pub struct EmailRequest {
 
 impl EmailRequest {
     fn email(&self) -> Result<String, AuthError> {
-        if self.email.is_none() && self.phone.is_some() {
-            return Err(AuthError::Validation(
-                "Phone logins are not supported".into(),
-            ));
-        }
         body::email(self.email.as_deref().unwrap_or(""))
+    }
+
+    /// Which of email and phone were given (blank counts as absent).
+    fn given(&self) -> (bool, bool) {
+        let given = |v: &Option<String>| v.as_deref().is_some_and(|s| !s.trim().is_empty());
+        (given(&self.email), given(&self.phone))
     }
 
     fn flow(&self) -> Result<Option<FlowRequest>, AuthError> {
@@ -53,6 +55,20 @@ pub async fn send_otp(
     Query(query): Query<RedirectQuery>,
     Body(req): Body<EmailRequest>,
 ) -> Result<Json<Value>, AuthError> {
+    match req.given() {
+        (true, true) => {
+            return Err(AuthError::Validation(
+                "Only an email address or phone number should be provided".into(),
+            ))
+        }
+        (false, true) => {
+            return Err(AuthError::PhoneProviderDisabled {
+                status: StatusCode::BAD_REQUEST,
+                message: "Unsupported phone provider",
+            })
+        }
+        _ => {}
+    }
     let email = req.email()?;
     let flow = req.flow()?;
     if !state.settings.email_enabled {
@@ -107,17 +123,41 @@ pub async fn resend(
     Query(query): Query<RedirectQuery>,
     Body(req): Body<EmailRequest>,
 ) -> Result<Json<Value>, AuthError> {
-    let email = req.email()?;
-    let flow = req.flow()?;
     let kind = match req.kind.as_deref() {
-        Some("signup") => Kind::Signup,
-        Some("email_change") => Kind::EmailChange,
+        Some("signup") => Some(Kind::Signup),
+        Some("email_change") => Some(Kind::EmailChange),
+        Some("sms" | "phone_change") => None,
         _ => {
             return Err(AuthError::Validation(
                 "Missing one of these types: signup, email_change, sms, phone_change".into(),
             ))
         }
     };
+    let phone_off = AuthError::PhoneProviderDisabled {
+        status: StatusCode::BAD_REQUEST,
+        message: "Phone logins are disabled",
+    };
+    let kind = match (kind, req.given()) {
+        (Some(Kind::Signup), (false, _)) => {
+            return Err(AuthError::Validation(
+                "Type provided requires an email address".into(),
+            ))
+        }
+        (None, (_, false)) => {
+            return Err(AuthError::Validation(
+                "Type provided requires a phone number".into(),
+            ))
+        }
+        (_, (true, true)) => {
+            return Err(AuthError::Validation(
+                "Only an email address or phone number should be provided.".into(),
+            ))
+        }
+        (None, _) | (_, (false, true)) => return Err(phone_off),
+        (Some(kind), _) => kind,
+    };
+    let email = req.email()?;
+    let flow = req.flow()?;
     state.limits.email(&state.settings, &client)?;
     let mut db = state.ctx.admin.get().await?;
     let tx = db.transaction().await?;

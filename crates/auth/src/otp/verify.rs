@@ -159,6 +159,10 @@ pub async fn verify(
     Body(req): Body<VerifyRequest>,
 ) -> Result<Json<Value>, AuthError> {
     state.limits.verify(&state.settings, &client)?;
+    if matches!(req.kind.as_str(), "sms" | "phone_change") {
+        // No SMS provider sends codes, so no phone code is ever valid.
+        return Err(AuthError::OtpExpired);
+    }
     let kinds = kinds_for(&req.kind)?;
     let hash = match (&req.token_hash, &req.email, &req.token) {
         (Some(h), _, _) if !h.is_empty() => h.clone(),

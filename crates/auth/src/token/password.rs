@@ -27,12 +27,20 @@ pub async fn grant(
     let Some(pw) = body.password.filter(|p| !p.is_empty()) else {
         return Err(AuthError::Validation("Password is required".into()));
     };
+    let given = |v: &Option<String>| v.as_deref().is_some_and(|s| !s.trim().is_empty());
+    if given(&body.email) && given(&body.phone) {
+        return Err(AuthError::Validation(
+            "Only an email address or phone number should be provided on login.".into(),
+        ));
+    }
     let email = match (body.email.as_deref(), body.phone.as_deref()) {
         (Some(e), _) if !e.trim().is_empty() => e.trim().to_lowercase(),
         (_, Some(p)) if !p.trim().is_empty() => {
-            // Phone sign-in is not offered; answer as for unknown credentials after the work.
-            password::verify(pw, None).await?;
-            return Err(AuthError::InvalidCredentials);
+            // No SMS provider: phone sign-in is off, as in GoTrue without one.
+            return Err(AuthError::PhoneProviderDisabled {
+                status: axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+                message: "Phone logins are disabled",
+            });
         }
         _ => {
             return Err(AuthError::Validation(
