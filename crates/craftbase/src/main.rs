@@ -4,6 +4,11 @@ use clap::Parser;
 use craftbase::config::{Cli, Command, StatusArgs};
 use craftbase::datadir::DataDir;
 
+/// mimalloc: many small allocations per request; measurably cheaper than the system allocator
+/// under concurrency (BENCHMARKS.md).
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() {
     craftbase_shared::standalone::init_logging();

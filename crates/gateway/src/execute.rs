@@ -73,34 +73,16 @@ pub struct Transaction {
     pub pre_request: Option<String>,
 }
 
-/// Runs `sql` as described, on its own task so that a client hanging up cannot leave a
-/// connection mid-transaction. `check` may refuse the outcome, which rolls back.
+/// Runs `sql` as described. `check` may refuse the outcome, which rolls back.
 pub async fn run(
     pool: &deadpool_postgres::Pool,
-    settings: Settings,
-    sql: Sql,
-    explain: Option<Sql>,
-    tx: Transaction,
-    check: impl FnOnce(&Outcome) -> Result<(), ApiError> + Send + 'static,
-) -> Result<Outcome, ApiError> {
-    let pool = pool.clone();
-    let task =
-        tokio::spawn(async move { run_inner(&pool, settings, sql, explain, tx, check).await });
-    task.await.map_err(|e| {
-        tracing::error!(error = %e, "request task failed");
-        ApiError::Internal
-    })?
-}
-
-async fn run_inner(
-    pool: &deadpool_postgres::Pool,
-    settings: Settings,
+    settings: &Settings,
     sql: Sql,
     explain: Option<Sql>,
     tx: Transaction,
     check: impl FnOnce(&Outcome) -> Result<(), ApiError>,
 ) -> Result<Outcome, ApiError> {
-    let client = pool
+    let object = pool
         .timeout_get(&Timeouts {
             wait: Some(tx.pool_timeout),
             ..Timeouts::default()
@@ -113,6 +95,48 @@ async fn run_inner(
                 ApiError::Connection
             }
         })?;
+    let mut lease = Lease(Some(object));
+    let result = run_on(lease.client(), settings, sql, explain, tx, check).await;
+    lease.finish();
+    result
+}
+
+/// A pooled connection that goes back to the pool only when its transaction has ended. If the
+/// request is dropped mid-transaction (the client hung up), the connection is closed instead,
+/// so PostgreSQL aborts the transaction and no later request can inherit it. This costs less
+/// than running every request on a task of its own.
+struct Lease(Option<deadpool_postgres::Object>);
+
+impl Lease {
+    fn client(&self) -> &deadpool_postgres::Object {
+        self.0
+            .as_ref()
+            .expect("a lease holds its connection until it is finished")
+    }
+
+    /// The transaction ended: the connection may serve the next request.
+    fn finish(&mut self) {
+        self.0.take();
+    }
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        if let Some(object) = self.0.take() {
+            tracing::debug!("request dropped mid-transaction; closing its connection");
+            drop(deadpool_postgres::Object::take(object));
+        }
+    }
+}
+
+async fn run_on(
+    client: &deadpool_postgres::Object,
+    settings: &Settings,
+    sql: Sql,
+    explain: Option<Sql>,
+    tx: Transaction,
+    check: impl FnOnce(&Outcome) -> Result<(), ApiError>,
+) -> Result<Outcome, ApiError> {
     let begin = if tx.read_only {
         "BEGIN ISOLATION LEVEL READ COMMITTED READ ONLY"
     } else {
