@@ -23,6 +23,8 @@ pub struct GatewayConfig {
     pub jwt_aud: Option<String>,
     /// A function run before each statement, already quoted (`PGRST_DB_PRE_REQUEST`).
     pub pre_request: Option<String>,
+    /// `count()`, `col.sum()`, ... in `select=` (`PGRST_DB_AGGREGATES_ENABLED`, default off).
+    pub aggregates: bool,
 }
 
 impl Default for GatewayConfig {
@@ -35,6 +37,7 @@ impl Default for GatewayConfig {
             schema_cache_timeout: Duration::from_secs(10),
             jwt_aud: None,
             pre_request: None,
+            aggregates: false,
         }
     }
 }
@@ -80,6 +83,17 @@ impl GatewayConfig {
         }
         config.jwt_aud = var("PGRST_JWT_AUD");
         config.pre_request = var("PGRST_DB_PRE_REQUEST").map(|f| pre_request_call(&f));
+        if let Some(v) = var("PGRST_DB_AGGREGATES_ENABLED") {
+            config.aggregates = match v.trim().to_ascii_lowercase().as_str() {
+                "true" | "1" | "yes" | "on" => true,
+                "false" | "0" | "no" | "off" => false,
+                _ => {
+                    return Err(format!(
+                        "PGRST_DB_AGGREGATES_ENABLED must be true or false, not {v:?}"
+                    ))
+                }
+            };
+        }
         Ok(config)
     }
 

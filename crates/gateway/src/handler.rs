@@ -52,6 +52,16 @@ struct Incoming<'a> {
     range: Option<(u64, Option<u64>)>,
 }
 
+impl Incoming<'_> {
+    /// PGRST123 for an aggregate unless `PGRST_DB_AGGREGATES_ENABLED` allows them.
+    fn check_aggregates(&self, query: &ApiQuery) -> Result<(), ApiError> {
+        if query.has_aggregates() && !self.gw.config.aggregates {
+            return Err(crate::query::select::aggregates_disabled().into());
+        }
+        Ok(())
+    }
+}
+
 async fn serve(gw: &Gateway, req: Request) -> Result<Response, ApiError> {
     let (parts, body) = req.into_parts();
     let identity = auth::authenticate(
@@ -247,6 +257,7 @@ async fn table(r: Incoming<'_>, name: &str) -> Result<Response, ApiError> {
             name: name.to_owned(),
         })?;
     let mut query = ApiQuery::parse(r.query, &[])?;
+    r.check_aggregates(&query)?;
     if let Some((first, last)) = r
         .range
         .filter(|_| r.method == Method::GET || r.method == Method::HEAD)
@@ -430,6 +441,7 @@ async fn rpc(r: Incoming<'_>, name: &str) -> Result<Response, ApiError> {
         Vec::new()
     };
     let query = ApiQuery::parse(r.query, &arg_names)?;
+    r.check_aggregates(&query)?;
     let body = if is_get {
         Value::Object(
             query
@@ -487,7 +499,7 @@ async fn run(
     r: &Incoming<'_>,
     sql: crate::sql::Sql,
     read_only: bool,
-    check: impl FnOnce(&execute::Outcome) -> Result<(), ApiError> + Send + 'static,
+    check: impl FnOnce(&execute::Outcome) -> Result<(), ApiError>,
 ) -> Result<execute::Outcome, ApiError> {
     run_explained(r, sql, None, read_only, check).await
 }
@@ -498,11 +510,11 @@ async fn run_explained(
     sql: crate::sql::Sql,
     explain: Option<crate::sql::Sql>,
     read_only: bool,
-    check: impl FnOnce(&execute::Outcome) -> Result<(), ApiError> + Send + 'static,
+    check: impl FnOnce(&execute::Outcome) -> Result<(), ApiError>,
 ) -> Result<execute::Outcome, ApiError> {
     execute::run(
         &r.gw.ctx.db,
-        r.settings.clone(),
+        &r.settings,
         sql,
         explain,
         Transaction {

@@ -281,3 +281,63 @@ async fn prefer_timezone_sets_the_transaction_time_zone() {
         .unwrap()
         .ends_with("+05:30"));
 }
+
+#[tokio::test]
+async fn aggregates_group_by_the_other_columns_when_enabled() {
+    let api = Api::new().await;
+    let r = api.get("/connectors?select=count()", None).await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert_eq!(r.json()["code"], "PGRST123");
+
+    let api = Api::with_config(GatewayConfig {
+        aggregates: true,
+        ..GatewayConfig::default()
+    })
+    .await;
+    let r = api.get("/connectors?select=count()", None).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json(), serde_json::json!([{"count": 8}]));
+    // Grouped by the other selected column, with casts before and after, and an alias.
+    let r = api
+        .get(
+            "/connector_tools?select=connector_id,n:count()::text,name.max(),created_at::date.min()&order=connector_id&limit=2",
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let rows = r.json();
+    assert_eq!(rows.as_array().unwrap().len(), 2);
+    assert!(rows[0]["n"].is_string());
+    assert!(rows[0]["max"].is_string() && rows[0].get("min").is_some());
+    // Inside an embed: per parent; and through a to-one embed, grouped by its key.
+    let r = api
+        .get(
+            "/connectors?select=slug,connector_tools(count())&slug=eq.github",
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.json()[0]["connector_tools"][0]["count"].as_i64().unwrap() > 0);
+    let r = api
+        .get(
+            "/connector_tools?select=count(),connectors(slug)&order=connector_id",
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let total: i64 = r
+        .json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["count"].as_i64().unwrap())
+        .sum();
+    let all = api.get("/connector_tools?select=id", None).await;
+    assert_eq!(total as usize, all.json().as_array().unwrap().len());
+    // An unknown function or column is a clean 400, never SQL.
+    let r = api.get("/connectors?select=slug.median()", None).await;
+    assert_eq!(r.status, 400);
+    assert_eq!(r.json()["code"], "PGRST100");
+    let r = api.get("/connectors?select=nope.sum()", None).await;
+    assert_eq!(r.status, 400, "{}", r.body);
+}

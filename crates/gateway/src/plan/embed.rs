@@ -52,6 +52,7 @@ impl<'a> Builder<'a> {
         }
         self.select_list(&src, &child, items, path)?;
         self.embed_from_where(rel, parent_alias, &child, items, path)?;
+        self.group_by(&src, &child, items)?;
         if !rel.to_one {
             self.order_by(&src, &child, items, path, &modifiers.order)?;
             self.limit_offset(modifiers.limit, modifiers.offset, None);
@@ -82,6 +83,11 @@ impl<'a> Builder<'a> {
                     .or_else(|| field.path.last().map(|s| s.key.clone()))
                     .unwrap_or_else(|| field.name.clone()),
                 SelectItem::Embed(e) if !e.spread => e.key().to_owned(),
+                // Over all the related rows: `...orders(amount.sum())`.
+                SelectItem::Aggregate(a) => a
+                    .alias
+                    .clone()
+                    .unwrap_or_else(|| a.function.name().to_owned()),
                 _ => {
                     return Err(ApiError::NotImplemented(
                         "A spread inside a spread is not supported".into(),

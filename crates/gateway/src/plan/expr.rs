@@ -56,6 +56,31 @@ impl<'a> Builder<'a> {
                         .unwrap_or_else(|| field.name.clone());
                     self.sql.push(" AS ").ident(&output);
                 }
+                SelectItem::Aggregate(agg) => {
+                    if agg.cast.is_some() {
+                        self.sql.push("(");
+                    }
+                    self.sql.push(agg.function.name()).push("(");
+                    match (&agg.field, &agg.input_cast) {
+                        (None, _) => {
+                            self.sql.push("*");
+                        }
+                        (Some(field), None) => self.field(src, alias, field)?,
+                        (Some(field), Some(cast)) => {
+                            let cast = self.checked_type(cast)?;
+                            self.sql.push("(");
+                            self.field(src, alias, field)?;
+                            self.sql.push(")::").push(&cast);
+                        }
+                    }
+                    self.sql.push(")");
+                    if let Some(cast) = &agg.cast {
+                        let cast = self.checked_type(cast)?;
+                        self.sql.push(")::").push(&cast);
+                    }
+                    let output = agg.alias.as_deref().unwrap_or(agg.function.name());
+                    self.sql.push(" AS ").ident(output);
+                }
                 SelectItem::Embed(embed) => {
                     let table = src.table.ok_or_else(|| ApiError::NoRelationship {
                         from: src.name.to_owned(),
@@ -74,6 +99,60 @@ impl<'a> Builder<'a> {
                     }
                 }
             }
+        }
+        Ok(())
+    }
+
+    /// ` GROUP BY ...` when the level selects an aggregate: its other columns group the rows,
+    /// and an embed groups by the parent's columns that join it.
+    pub fn group_by(
+        &mut self,
+        src: &Source,
+        alias: &str,
+        items: &[SelectItem],
+    ) -> Result<(), ApiError> {
+        if !items.iter().any(|i| matches!(i, SelectItem::Aggregate(_))) {
+            return Ok(());
+        }
+        let mut keys: Vec<String> = Vec::new();
+        let mut fields = Vec::new();
+        for item in items {
+            match item {
+                SelectItem::Star => keys.extend(src.columns.iter().map(|c| c.name.clone())),
+                SelectItem::Column { field, .. } => fields.push(field),
+                SelectItem::Embed(embed) => {
+                    let table = src.table.ok_or_else(|| ApiError::NoRelationship {
+                        from: src.name.to_owned(),
+                        to: embed.name.clone(),
+                    })?;
+                    let rel = self
+                        .cache
+                        .relationship(table, &embed.name, embed.hint.as_deref())?;
+                    let pairs = match &rel.join {
+                        crate::schema_cache::Join::Direct(pairs) => pairs,
+                        crate::schema_cache::Join::Junction { parent, .. } => parent,
+                    };
+                    keys.extend(pairs.iter().map(|(p, _)| p.clone()));
+                }
+                SelectItem::Aggregate(_) => {}
+            }
+        }
+        if keys.is_empty() && fields.is_empty() {
+            return Ok(());
+        }
+        self.sql.push(" GROUP BY ");
+        for (i, key) in keys.iter().enumerate() {
+            if i > 0 {
+                self.sql.push(", ");
+            }
+            let column = src.column(key)?;
+            self.sql.ident(alias).push(".").ident(&column.name);
+        }
+        for (i, field) in fields.into_iter().enumerate() {
+            if i > 0 || !keys.is_empty() {
+                self.sql.push(", ");
+            }
+            self.field(src, alias, field)?;
         }
         Ok(())
     }

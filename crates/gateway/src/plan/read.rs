@@ -77,6 +77,7 @@ pub fn build(b: &mut Builder, table: &Table, opts: &ReadOptions) -> Result<ReadP
         .push(" AS ")
         .ident(&alias);
     b.where_clause(&src, &alias, items, &[])?;
+    b.group_by(&src, &alias, items)?;
     b.order_by(&src, &alias, items, &[], &root.order)?;
     b.limit_offset(root.limit, root.offset, opts.max_rows);
     b.sql.push(") _s");

@@ -81,6 +81,13 @@ pub struct ApiQuery {
 }
 
 impl ApiQuery {
+    /// Whether `select=` holds an aggregate at any level.
+    pub fn has_aggregates(&self) -> bool {
+        self.select
+            .as_ref()
+            .is_some_and(|items| items.iter().any(SelectItem::has_aggregate))
+    }
+
     /// The root level's modifiers.
     pub fn root(&self) -> Modifiers {
         self.modifiers.get(&Vec::new()).cloned().unwrap_or_default()

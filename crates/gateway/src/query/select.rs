@@ -15,6 +15,66 @@ pub enum SelectItem {
     },
     /// `alias:rel!hint!inner(items)` or `...rel(items)`.
     Embed(Embed),
+    /// `alias:count()`, `alias:col::type.sum()::type`: served only when aggregates are enabled.
+    Aggregate(Aggregate),
+}
+
+/// An aggregate of the select list; the other columns of its level group the rows.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Aggregate {
+    pub function: AggregateFunction,
+    /// The aggregated column; none for `count()`.
+    pub field: Option<Field>,
+    pub alias: Option<String>,
+    /// `col::type.sum()`: a cast of the input.
+    pub input_cast: Option<String>,
+    /// `col.sum()::type`: a cast of the result.
+    pub cast: Option<String>,
+}
+
+/// The aggregate functions PostgREST allows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AggregateFunction {
+    Count,
+    Sum,
+    Avg,
+    Max,
+    Min,
+}
+
+impl AggregateFunction {
+    fn parse(name: &str) -> Option<Self> {
+        Some(match name {
+            "count" => Self::Count,
+            "sum" => Self::Sum,
+            "avg" => Self::Avg,
+            "max" => Self::Max,
+            "min" => Self::Min,
+            _ => return None,
+        })
+    }
+
+    /// The SQL function, which is also the key of the result when there is no alias.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Count => "count",
+            Self::Sum => "sum",
+            Self::Avg => "avg",
+            Self::Max => "max",
+            Self::Min => "min",
+        }
+    }
+}
+
+impl SelectItem {
+    /// Whether this item, or one nested in it, is an aggregate.
+    pub fn has_aggregate(&self) -> bool {
+        match self {
+            SelectItem::Aggregate(_) => true,
+            SelectItem::Embed(e) => e.items.iter().any(SelectItem::has_aggregate),
+            _ => false,
+        }
+    }
 }
 
 /// An embedded resource.
@@ -121,23 +181,50 @@ impl Parser {
         } else {
             (None, first)
         };
+        if name == "count" && self.eat("()") {
+            let cast = self.cast()?;
+            return Ok(SelectItem::Aggregate(Aggregate {
+                function: AggregateFunction::Count,
+                field: None,
+                alias,
+                input_cast: None,
+                cast,
+            }));
+        }
         if matches!(self.peek(), Some('(' | '!')) {
             return self.embed(name, alias, false, depth);
         }
         let path = self.json_path()?;
-        let cast = if self.eat("::") {
-            Some(self.type_name()?)
-        } else {
-            None
-        };
-        if self.peek() == Some('.') {
-            return Err(aggregates());
+        let cast = self.cast()?;
+        if self.eat(".") {
+            let function = self.name()?;
+            let function = AggregateFunction::parse(&function)
+                .ok_or_else(|| self.error("unknown aggregate function"))?;
+            if !self.eat("()") {
+                return Err(self.error("expected \"()\""));
+            }
+            return Ok(SelectItem::Aggregate(Aggregate {
+                function,
+                field: Some(Field { name, path }),
+                alias,
+                input_cast: cast,
+                cast: self.cast()?,
+            }));
         }
         Ok(SelectItem::Column {
             field: Field { name, path },
             alias,
             cast,
         })
+    }
+
+    /// An optional `::type`.
+    fn cast(&mut self) -> Result<Option<String>, ParseError> {
+        if self.eat("::") {
+            Ok(Some(self.type_name()?))
+        } else {
+            Ok(None)
+        }
     }
 
     fn starts_cast(&self) -> bool {
@@ -164,9 +251,6 @@ impl Parser {
         }
         if !self.eat("(") {
             return Err(self.error("expected \"(\""));
-        }
-        if name == "count" && hint.is_none() && self.peek() == Some(')') {
-            return Err(aggregates());
         }
         let items = self.items(depth + 1)?;
         if !self.eat(")") {
@@ -257,8 +341,8 @@ impl Parser {
     }
 }
 
-/// `count()` and `col.sum()`: aggregates stay disabled, as PostgREST's default is (PGRST123).
-fn aggregates() -> ParseError {
+/// `count()` and `col.sum()` while aggregates are disabled, PostgREST's default (PGRST123).
+pub fn aggregates_disabled() -> ParseError {
     ParseError {
         message: "Use of aggregate functions is not allowed".into(),
         details: String::new(),
@@ -340,9 +424,49 @@ mod tests {
     #[test]
     fn malformed_selects_are_errors() {
         for bad in [
-            "id,", "a(", "a(b", "\"x", "a::", "a)", "a.sum()", "\"a\0b\"",
+            "id,",
+            "a(",
+            "a(b",
+            "\"x",
+            "a::",
+            "a)",
+            "a.median()",
+            "a.sum(",
+            "\"a\0b\"",
         ] {
             assert!(parse(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn aggregates() {
+        let items =
+            parse("status,n:count()::int,amount::numeric.sum()::text,data->x.max()").unwrap();
+        assert_eq!(items[0], col("status"));
+        let SelectItem::Aggregate(count) = &items[1] else {
+            panic!()
+        };
+        assert_eq!(count.function, AggregateFunction::Count);
+        assert_eq!(
+            (count.alias.as_deref(), count.cast.as_deref()),
+            (Some("n"), Some("int"))
+        );
+        assert!(count.field.is_none());
+        let SelectItem::Aggregate(sum) = &items[2] else {
+            panic!()
+        };
+        assert_eq!(sum.function, AggregateFunction::Sum);
+        assert_eq!(sum.input_cast.as_deref(), Some("numeric"));
+        assert_eq!(sum.cast.as_deref(), Some("text"));
+        let SelectItem::Aggregate(max) = &items[3] else {
+            panic!()
+        };
+        assert_eq!(max.field.as_ref().map(|f| f.path.len()), Some(1));
+        assert!(items[3].has_aggregate() && !items[0].has_aggregate());
+        // `count` is still an embed name when it is not followed by `()`.
+        assert!(matches!(
+            parse("count(id)").unwrap()[0],
+            SelectItem::Embed(_)
+        ));
     }
 }
