@@ -1,8 +1,9 @@
-//! The gateway's settings, read once from PostgREST's variable names.
+//! The gateway's settings, read once (through clap) from PostgREST's variable names.
 
 use std::time::Duration;
 
 use axum::http::{HeaderMap, Method};
+use clap::builder::BoolishValueParser;
 
 use crate::error::ApiError;
 
@@ -25,6 +26,8 @@ pub struct GatewayConfig {
     pub pre_request: Option<String>,
     /// `count()`, `col.sum()`, ... in `select=` (`PGRST_DB_AGGREGATES_ENABLED`, default off).
     pub aggregates: bool,
+    /// Plans for `Accept: application/vnd.pgrst.plan` (`PGRST_DB_PLAN_ENABLED`, default off).
+    pub plans: bool,
 }
 
 impl Default for GatewayConfig {
@@ -38,63 +41,104 @@ impl Default for GatewayConfig {
             jwt_aud: None,
             pre_request: None,
             aggregates: false,
+            plans: false,
         }
     }
 }
 
+/// The gateway's flags and PostgREST's environment variables (`PGRST_*`), read through clap:
+/// a value that does not parse stops start-up naming the variable, never a silent default.
+#[derive(clap::Args, Debug, Clone)]
+pub struct GatewaySettings {
+    /// Exposed schemas, comma separated; the first is the default.
+    #[arg(
+        long,
+        env = "PGRST_DB_SCHEMAS",
+        value_delimiter = ',',
+        default_value = "public"
+    )]
+    pub db_schemas: Vec<String>,
+    /// The most rows a read returns; unlimited when unset.
+    #[arg(long, env = "PGRST_DB_MAX_ROWS")]
+    pub db_max_rows: Option<u64>,
+    /// The largest request body accepted, in bytes.
+    #[arg(long, env = "PGRST_SERVER_MAX_BODY_BYTES", default_value_t = 10 * 1024 * 1024)]
+    pub server_max_body_bytes: usize,
+    /// Seconds a request waits for a pooled connection before PGRST003.
+    #[arg(long, env = "PGRST_DB_POOL_ACQUISITION_TIMEOUT", default_value_t = 10)]
+    pub db_pool_acquisition_timeout: u64,
+    /// The audience a token's `aud` must name when it has one.
+    #[arg(long, env = "PGRST_JWT_AUD")]
+    pub jwt_aud: Option<String>,
+    /// A function (`schema.fn`) run before each statement.
+    #[arg(long, env = "PGRST_DB_PRE_REQUEST")]
+    pub db_pre_request: Option<String>,
+    /// Allow aggregates (`count()`, `col.sum()`, ...) in `select=`.
+    #[arg(long, env = "PGRST_DB_AGGREGATES_ENABLED", default_value = "false", value_parser = BoolishValueParser::new(), action = clap::ArgAction::Set)]
+    pub db_aggregates_enabled: bool,
+    /// Answer `Accept: application/vnd.pgrst.plan` with the statement's `EXPLAIN`.
+    #[arg(long, env = "PGRST_DB_PLAN_ENABLED", default_value = "false", value_parser = BoolishValueParser::new(), action = clap::ArgAction::Set)]
+    pub db_plan_enabled: bool,
+}
+
+/// Only the environment, for the one-port server, which has flags of its own.
+#[derive(clap::Parser)]
+#[command(name = "craftbase-gateway", no_binary_name = true)]
+struct FromEnv {
+    #[command(flatten)]
+    settings: GatewaySettings,
+}
+
 impl GatewayConfig {
-    /// Reads the environment; a value that does not parse is an error naming the variable,
-    /// never a silent fall-back to the default.
+    /// Settings from the environment (`PGRST_*`).
     pub fn from_env() -> Result<Self, String> {
-        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
-        fn number<T: std::str::FromStr>(
-            name: &str,
-            value: Option<String>,
-        ) -> Result<Option<T>, String> {
-            value
-                .map(|v| {
-                    v.trim().parse().map_err(|_| {
-                        format!("{name} must be a non-negative whole number, not {v:?}")
-                    })
-                })
-                .transpose()
-        }
-        let mut config = GatewayConfig::default();
-        if let Some(s) = var("PGRST_DB_SCHEMAS") {
-            let schemas: Vec<String> = s
-                .split(',')
-                .map(|s| s.trim().to_owned())
-                .filter(|s| !s.is_empty())
-                .collect();
-            if !schemas.is_empty() {
-                config.schemas = schemas;
-            }
-        }
-        config.max_rows = number("PGRST_DB_MAX_ROWS", var("PGRST_DB_MAX_ROWS"))?;
-        if let Some(n) = number(
-            "PGRST_SERVER_MAX_BODY_BYTES",
-            var("PGRST_SERVER_MAX_BODY_BYTES"),
-        )? {
-            config.max_body_bytes = n;
-        }
-        let timeout = var("PGRST_DB_POOL_ACQUISITION_TIMEOUT");
-        if let Some(n) = number("PGRST_DB_POOL_ACQUISITION_TIMEOUT", timeout)? {
-            config.pool_timeout = Duration::from_secs(n);
-        }
-        config.jwt_aud = var("PGRST_JWT_AUD");
-        config.pre_request = var("PGRST_DB_PRE_REQUEST").map(|f| pre_request_call(&f));
-        if let Some(v) = var("PGRST_DB_AGGREGATES_ENABLED") {
-            config.aggregates = match v.trim().to_ascii_lowercase().as_str() {
-                "true" | "1" | "yes" | "on" => true,
-                "false" | "0" | "no" | "off" => false,
-                _ => {
-                    return Err(format!(
-                        "PGRST_DB_AGGREGATES_ENABLED must be true or false, not {v:?}"
-                    ))
+        use clap::Parser;
+        let parsed = FromEnv::try_parse_from(std::iter::empty::<String>()).map_err(|e| {
+            // Name the variable the user set, not the flag they did not use.
+            let text = e.to_string();
+            match e.get(clap::error::ContextKind::InvalidArg) {
+                Some(clap::error::ContextValue::String(arg)) => {
+                    let flag = arg.split_whitespace().next().unwrap_or("");
+                    let var = format!(
+                        "PGRST_{}",
+                        flag.trim_start_matches('-')
+                            .replace('-', "_")
+                            .to_ascii_uppercase()
+                    );
+                    format!("{var}: {}", text.trim().trim_start_matches("error: "))
                 }
-            };
+                _ => text,
+            }
+        })?;
+        Ok(Self::from_settings(parsed.settings))
+    }
+
+    /// The runtime form of parsed settings.
+    pub fn from_settings(s: GatewaySettings) -> Self {
+        let schemas: Vec<String> = s
+            .db_schemas
+            .iter()
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty())
+            .collect();
+        GatewayConfig {
+            schemas: if schemas.is_empty() {
+                vec!["public".into()]
+            } else {
+                schemas
+            },
+            max_rows: s.db_max_rows,
+            max_body_bytes: s.server_max_body_bytes,
+            pool_timeout: Duration::from_secs(s.db_pool_acquisition_timeout),
+            jwt_aud: s.jwt_aud.filter(|a| !a.trim().is_empty()),
+            pre_request: s
+                .db_pre_request
+                .filter(|f| !f.trim().is_empty())
+                .map(|f| pre_request_call(&f)),
+            aggregates: s.db_aggregates_enabled,
+            plans: s.db_plan_enabled,
+            ..GatewayConfig::default()
         }
-        Ok(config)
     }
 
     /// The schema a request targets: `Accept-Profile` on GET/HEAD, `Content-Profile`

@@ -62,6 +62,8 @@ pub struct Outcome {
     pub headers: Option<String>,
     /// The planner's row estimate, for planned and estimated counts.
     pub planned: Option<i64>,
+    /// `EXPLAIN`'s output, when the client asked for the plan instead of the result.
+    pub plan: Option<String>,
 }
 
 /// How the transaction runs.
@@ -82,23 +84,107 @@ pub async fn run(
     tx: Transaction,
     check: impl FnOnce(&Outcome) -> Result<(), ApiError>,
 ) -> Result<Outcome, ApiError> {
-    let object = pool
-        .timeout_get(&Timeouts {
-            wait: Some(tx.pool_timeout),
-            ..Timeouts::default()
-        })
-        .await
-        .map_err(|e| match e {
-            PoolError::Timeout(_) => ApiError::PoolTimeout,
-            e => {
-                tracing::error!(error = %e, "cannot get a database connection");
-                ApiError::Connection
-            }
-        })?;
+    let object = acquire(pool, tx.pool_timeout).await?;
     let mut lease = Lease(Some(object));
     let result = run_on(lease.client(), settings, sql, explain, tx, check).await;
     lease.finish();
     result
+}
+
+/// The plan of `sql` (`EXPLAIN <prefix> sql`) under the request's settings, in a transaction
+/// that always rolls back, so that `options=analyze` on a write changes nothing.
+pub async fn explain(
+    pool: &deadpool_postgres::Pool,
+    settings: &Settings,
+    sql: Sql,
+    prefix: &str,
+    tx: Transaction,
+) -> Result<Outcome, ApiError> {
+    let object = acquire(pool, tx.pool_timeout).await?;
+    let mut lease = Lease(Some(object));
+    let client = lease.client();
+    let authenticated = settings.authenticated;
+    let db = |e: tokio_postgres::Error| ApiError::from_db(&e, authenticated);
+    let values = [
+        &settings.search_path,
+        &settings.role,
+        &settings.claims,
+        &settings.method,
+        &settings.path,
+        &settings.headers,
+        &settings.cookies,
+        &settings.role_settings,
+    ];
+    let setup: Vec<(&(dyn ToSql + Sync), Type)> = values
+        .iter()
+        .map(|v| (*v as &(dyn ToSql + Sync), Type::TEXT))
+        .collect();
+    let result = async {
+        client.batch_execute("BEGIN").await.map_err(db)?;
+        client
+            .query_typed(SETUP_WITH_ROLE_SQL, &setup)
+            .await
+            .map_err(db)?;
+        if let Some(call) = &tx.pre_request {
+            client.query_typed(call, &[]).await.map_err(db)?;
+        }
+        let text = format!("{prefix}{}", sql.text);
+        let rows = client
+            .query_typed(&text, &sql.typed_params())
+            .await
+            .map_err(db)?;
+        let lines: Vec<String> = rows
+            .iter()
+            .map(|r| r.try_get::<_, PlanLine>(0).map(|l| l.0))
+            .collect::<Result<_, _>>()
+            .map_err(internal)?;
+        Ok(Outcome {
+            rows: 1,
+            plan: Some(lines.join("\n")),
+            ..Outcome::default()
+        })
+    }
+    .await;
+    let ended = client.batch_execute("ROLLBACK").await;
+    lease.finish();
+    match ended {
+        Err(e) if result.is_ok() => Err(db(e)),
+        _ => result,
+    }
+}
+
+/// A line of `EXPLAIN`: text, or the whole plan as json (whose binary form is its text).
+struct PlanLine(String);
+
+impl<'a> tokio_postgres::types::FromSql<'a> for PlanLine {
+    fn from_sql(
+        _ty: &Type,
+        raw: &'a [u8],
+    ) -> Result<Self, Box<dyn std::error::Error + Sync + Send>> {
+        Ok(PlanLine(std::str::from_utf8(raw)?.to_owned()))
+    }
+
+    fn accepts(ty: &Type) -> bool {
+        *ty == Type::TEXT || *ty == Type::JSON
+    }
+}
+
+async fn acquire(
+    pool: &deadpool_postgres::Pool,
+    wait: Duration,
+) -> Result<deadpool_postgres::Object, ApiError> {
+    pool.timeout_get(&Timeouts {
+        wait: Some(wait),
+        ..Timeouts::default()
+    })
+    .await
+    .map_err(|e| match e {
+        PoolError::Timeout(_) => ApiError::PoolTimeout,
+        e => {
+            tracing::error!(error = %e, "cannot get a database connection");
+            ApiError::Connection
+        }
+    })
 }
 
 /// A pooled connection that goes back to the pool only when its transaction has ended. If the
@@ -268,6 +354,7 @@ async fn run_on(
             status: text(n - 2)?,
             headers: text(n - 1)?,
             planned,
+            plan: None,
         };
         check(&outcome)?;
         Ok(outcome)

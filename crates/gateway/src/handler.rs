@@ -118,6 +118,7 @@ async fn serve(gw: &Gateway, req: Request) -> Result<Response, ApiError> {
             .headers
             .get(header::ACCEPT)
             .and_then(|v| v.to_str().ok()),
+        gw.config.plans,
     )?;
     let body = axum::body::to_bytes(body, gw.config.max_body_bytes)
         .await
@@ -280,6 +281,9 @@ async fn table(r: Incoming<'_>, name: &str) -> Result<Response, ApiError> {
             let plan = read::build(&mut builder, table, &opts)?;
             let estimated = r.prefs.count == Some("estimated");
             let mut outcome = run_explained(&r, plan.sql, plan.explain, true, |_| Ok(())).await?;
+            if let Some(plan) = outcome.plan.take() {
+                return Ok(response::plan(plan, r.format));
+            }
             if let Some(planned) = outcome.planned {
                 let exact_is_small = estimated
                     && outcome
@@ -316,6 +320,9 @@ async fn table(r: Incoming<'_>, name: &str) -> Result<Response, ApiError> {
                 Ok(())
             })
             .await?;
+            if let Some(plan) = outcome.plan {
+                return Ok(response::plan(plan, r.format));
+            }
             response::write(&r.method, &outcome, r.format, &r.prefs, &table.name)
         }
         _ => Err(ApiError::Method {
@@ -483,6 +490,9 @@ async fn rpc(r: Incoming<'_>, name: &str) -> Result<Response, ApiError> {
         Ok(())
     })
     .await?;
+    if let Some(plan) = outcome.plan {
+        return Ok(response::plan(plan, r.format));
+    }
     let void = function.return_type == "void";
     response::rpc(
         &outcome,
@@ -512,18 +522,15 @@ async fn run_explained(
     read_only: bool,
     check: impl FnOnce(&execute::Outcome) -> Result<(), ApiError>,
 ) -> Result<execute::Outcome, ApiError> {
-    execute::run(
-        &r.gw.ctx.db,
-        &r.settings,
-        sql,
-        explain,
-        Transaction {
-            read_only,
-            rollback: r.prefs.rollback,
-            pool_timeout: r.gw.config.pool_timeout,
-            pre_request: r.gw.config.pre_request.clone(),
-        },
-        check,
-    )
-    .await
+    let tx = Transaction {
+        read_only,
+        rollback: r.prefs.rollback,
+        pool_timeout: r.gw.config.pool_timeout,
+        pre_request: r.gw.config.pre_request.clone(),
+    };
+    if let Some(plan) = r.format.plan {
+        let prefix = plan.explain_prefix();
+        return execute::explain(&r.gw.ctx.db, &r.settings, sql, &prefix, tx).await;
+    }
+    execute::run(&r.gw.ctx.db, &r.settings, sql, explain, tx, check).await
 }

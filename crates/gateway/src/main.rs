@@ -25,6 +25,8 @@ struct Args {
     /// Connections in the pool.
     #[arg(long, env = "PGRST_DB_POOL", default_value_t = 10)]
     pool: usize,
+    #[command(flatten)]
+    settings: craftbase_gateway::config::GatewaySettings,
 }
 
 #[tokio::main]
@@ -34,7 +36,10 @@ async fn main() -> anyhow::Result<()> {
     let ctx =
         craftbase_shared::standalone::context(&args.db_uri, &args.jwt_secret, args.pool).await?;
     craftbase_shared::standalone::serve(
-        craftbase_gateway::router(ctx),
+        craftbase_gateway::router_with(
+            ctx,
+            craftbase_gateway::GatewayConfig::from_settings(args.settings),
+        ),
         (args.host, args.port).into(),
     )
     .await

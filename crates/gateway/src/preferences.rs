@@ -109,8 +109,93 @@ impl Preferences {
 /// The body format a client asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Format {
+    /// The body's format, or with `plan`, the format the explained statement is built for.
     pub kind: FormatKind,
     pub strip_nulls: bool,
+    /// `application/vnd.pgrst.plan`: the statement's plan instead of its result.
+    pub plan: Option<PlanRequest>,
+}
+
+/// What `Accept: application/vnd.pgrst.plan+json|text; for="..."; options=...` asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PlanRequest {
+    pub json: bool,
+    pub analyze: bool,
+    pub verbose: bool,
+    pub settings: bool,
+    pub buffers: bool,
+    pub wal: bool,
+}
+
+impl PlanRequest {
+    /// The `EXPLAIN (...) ` prefix; every option is a fixed word, never request text.
+    pub fn explain_prefix(&self) -> String {
+        let mut options = vec![if self.json {
+            "FORMAT JSON"
+        } else {
+            "FORMAT TEXT"
+        }];
+        for (on, word) in [
+            (self.analyze, "ANALYZE"),
+            (self.verbose, "VERBOSE"),
+            (self.settings, "SETTINGS"),
+            (self.buffers, "BUFFERS"),
+            (self.wal, "WAL"),
+        ] {
+            if on {
+                options.push(word);
+            }
+        }
+        format!("EXPLAIN ({}) ", options.join(", "))
+    }
+
+    /// The response's Content-Type, naming the format the plan is for.
+    pub fn content_type(&self, kind: FormatKind) -> String {
+        let plan = if self.json { "json" } else { "text" };
+        let target = match kind {
+            FormatKind::Json => "application/json",
+            FormatKind::Object => "application/vnd.pgrst.object+json",
+            FormatKind::Csv => "text/csv",
+        };
+        format!("application/vnd.pgrst.plan+{plan}; for=\"{target}\"; charset=utf-8")
+    }
+
+    /// Reads the media type's parameters; `None` when `for=` names a format not served.
+    fn parse<'a>(json: bool, params: impl Iterator<Item = &'a str>) -> Option<(Self, FormatKind)> {
+        let mut plan = PlanRequest {
+            json,
+            ..PlanRequest::default()
+        };
+        let mut kind = FormatKind::Json;
+        for param in params {
+            let (key, value) = param.split_once('=').unwrap_or((param, ""));
+            let value = value.trim().trim_matches('"');
+            match key.trim().to_ascii_lowercase().as_str() {
+                "for" => {
+                    kind = match value.to_ascii_lowercase().as_str() {
+                        "application/json" | "application/vnd.pgrst.array+json" => FormatKind::Json,
+                        "application/vnd.pgrst.object+json" => FormatKind::Object,
+                        "text/csv" => FormatKind::Csv,
+                        _ => return None,
+                    }
+                }
+                "options" => {
+                    for option in value.split('|') {
+                        match option.trim() {
+                            "analyze" => plan.analyze = true,
+                            "verbose" => plan.verbose = true,
+                            "settings" => plan.settings = true,
+                            "buffers" => plan.buffers = true,
+                            "wal" => plan.wal = true,
+                            _ => return None,
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        Some((plan, kind))
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -121,17 +206,36 @@ pub enum FormatKind {
 }
 
 impl Format {
-    /// Picks the first supported media type of `Accept` (JSON when absent).
-    pub fn from_accept(accept: Option<&str>) -> Result<Self, ApiError> {
+    /// Picks the first supported media type of `Accept` (JSON when absent). Plans are served
+    /// only when `plans` is on (`PGRST_DB_PLAN_ENABLED`); otherwise they are not acceptable.
+    pub fn from_accept(accept: Option<&str>, plans: bool) -> Result<Self, ApiError> {
         let Some(accept) = accept.filter(|a| !a.trim().is_empty()) else {
             return Ok(Format {
                 kind: FormatKind::Json,
                 strip_nulls: false,
+                plan: None,
             });
         };
         for range in accept.split(',') {
             let mut parts = range.split(';').map(str::trim);
             let media = parts.next().unwrap_or("").to_ascii_lowercase();
+            let plan_json = match media.as_str() {
+                "application/vnd.pgrst.plan" | "application/vnd.pgrst.plan+text" => Some(false),
+                "application/vnd.pgrst.plan+json" => Some(true),
+                _ => None,
+            };
+            if let Some(json) = plan_json {
+                match PlanRequest::parse(json, parts).filter(|_| plans) {
+                    Some((plan, kind)) => {
+                        return Ok(Format {
+                            kind,
+                            strip_nulls: false,
+                            plan: Some(plan),
+                        })
+                    }
+                    None => continue,
+                }
+            }
             let strip_nulls = parts.any(|p| p.eq_ignore_ascii_case("nulls=stripped"));
             let kind = match media.as_str() {
                 "application/json"
@@ -142,7 +246,11 @@ impl Format {
                 "text/csv" => FormatKind::Csv,
                 _ => continue,
             };
-            return Ok(Format { kind, strip_nulls });
+            return Ok(Format {
+                kind,
+                strip_nulls,
+                plan: None,
+            });
         }
         Err(ApiError::Accept(accept.to_owned()))
     }
@@ -184,18 +292,36 @@ mod tests {
 
     #[test]
     fn accept_picks_a_supported_type() {
-        assert_eq!(Format::from_accept(None).unwrap().kind, FormatKind::Json);
         assert_eq!(
-            Format::from_accept(Some("application/vnd.pgrst.object+json"))
+            Format::from_accept(None, false).unwrap().kind,
+            FormatKind::Json
+        );
+        assert_eq!(
+            Format::from_accept(Some("application/vnd.pgrst.object+json"), false)
                 .unwrap()
                 .kind,
             FormatKind::Object
         );
         assert!(
-            Format::from_accept(Some("application/vnd.pgrst.array+json;nulls=stripped"))
-                .unwrap()
-                .strip_nulls
+            Format::from_accept(
+                Some("application/vnd.pgrst.array+json;nulls=stripped"),
+                false
+            )
+            .unwrap()
+            .strip_nulls
         );
-        assert!(Format::from_accept(Some("image/png")).is_err());
+        assert!(Format::from_accept(Some("image/png"), false).is_err());
+        let plan = r#"application/vnd.pgrst.plan+json; for="application/vnd.pgrst.object+json"; options=analyze|verbose;"#;
+        assert!(Format::from_accept(Some(plan), false).is_err());
+        let f = Format::from_accept(Some(plan), true).unwrap();
+        assert_eq!(f.kind, FormatKind::Object);
+        let p = f.plan.unwrap();
+        assert!(p.json && p.analyze && p.verbose && !p.wal);
+        assert_eq!(
+            p.explain_prefix(),
+            "EXPLAIN (FORMAT JSON, ANALYZE, VERBOSE) "
+        );
+        let hostile = r#"application/vnd.pgrst.plan; options=analyze) drop table x;--"#;
+        assert!(Format::from_accept(Some(hostile), true).is_err());
     }
 }

@@ -237,3 +237,16 @@ fn finish(
     }
     response
 }
+
+/// The plan of the statement a request would have run (`Accept: application/vnd.pgrst.plan`).
+pub fn plan(plan: String, format: Format) -> Response {
+    let content_type = format
+        .plan
+        .map(|p| p.content_type(format.kind))
+        .unwrap_or_default();
+    let mut response = Response::new(axum::body::Body::from(plan));
+    if let Ok(v) = content_type.parse() {
+        response.headers_mut().insert(header::CONTENT_TYPE, v);
+    }
+    response
+}

@@ -341,3 +341,70 @@ async fn aggregates_group_by_the_other_columns_when_enabled() {
     let r = api.get("/connectors?select=nope.sum()", None).await;
     assert_eq!(r.status, 400, "{}", r.body);
 }
+
+#[tokio::test]
+async fn plans_are_served_only_when_enabled_and_writes_roll_back() {
+    let plan_json =
+        r#"application/vnd.pgrst.plan+json; for="application/json"; options=analyze|verbose;"#;
+    let api = Api::new().await;
+    let r = api
+        .call(
+            "GET",
+            "/connectors?select=slug",
+            None,
+            &[("accept", plan_json)],
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 406, "{}", r.body);
+    assert_eq!(r.json()["code"], "PGRST107");
+
+    let api = Api::with_config(GatewayConfig {
+        plans: true,
+        ..GatewayConfig::default()
+    })
+    .await;
+    let r = api
+        .call(
+            "GET",
+            "/connectors?select=slug&slug=eq.github",
+            None,
+            &[("accept", plan_json)],
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r
+        .header("content-type")
+        .starts_with("application/vnd.pgrst.plan+json; for=\"application/json\""));
+    let plan = r.json();
+    assert!(plan[0]["Plan"]["Node Type"].is_string(), "{plan}");
+    assert!(plan[0]["Execution Time"].is_number(), "analyze ran: {plan}");
+
+    let r = api
+        .call(
+            "GET",
+            "/connectors",
+            None,
+            &[("accept", "application/vnd.pgrst.plan")],
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.body.contains("Scan"), "{}", r.body);
+
+    // An analyzed insert runs, but nothing stays.
+    let token = service_token();
+    let r = api
+        .call(
+            "POST",
+            "/connectors",
+            Some(&token),
+            &[("accept", plan_json)],
+            Some(r#"{"slug":"planned","name":"Planned","category":"x","auth_type":"none"}"#),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = api.get("/connectors?slug=eq.planned", Some(&token)).await;
+    assert_eq!(r.json(), serde_json::json!([]));
+}
