@@ -136,11 +136,28 @@ fn percentile(sorted: &[i64], p: f64) -> f64 {
     sorted[i] as f64 / 1000.0
 }
 
-/// Inserts `total` events, `per_tx` per transaction, each for a job round-robin.
+/// Inserts `total` events, `per_tx` per transaction, each for a job round-robin; with `pace`,
+/// transaction i starts no earlier than i × pace after the first (an offered rate).
 async fn write_events(b: &Bench, total: usize, per_tx: usize, pause: Duration) {
+    paced_events(b, total, per_tx, pause, None).await
+}
+
+async fn paced_events(
+    b: &Bench,
+    total: usize,
+    per_tx: usize,
+    pause: Duration,
+    pace: Option<Duration>,
+) {
     let job_ids: Vec<String> = b.jobs.iter().map(|(_, j)| j.clone()).collect();
     let mut k = 0;
+    let first = tokio::time::Instant::now();
+    let mut tx = 0u32;
     while k < total {
+        if let Some(p) = pace {
+            tokio::time::sleep_until(first + p * tx).await;
+            tx += 1;
+        }
         let n = per_tx.min(total - k);
         let ids: Vec<&str> = (0..n)
             .map(|i| job_ids[(k + i) % job_ids.len()].as_str())
@@ -183,8 +200,30 @@ async fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(100);
     println!("users owning the events: {users}; deliveries are RLS-checked (each event is visible to its owner's subscribers only)");
-    println!("| subscribers | claims groups | latency p50 ms | latency p99 ms | saturation deliveries/s | events/s |");
-    println!("|---|---|---|---|---|---|");
+    // Saturation: how many events, in transactions of how many rows (one writer).
+    let env_usize = |k: &str, d: usize| {
+        std::env::var(k)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(d)
+    };
+    let (sat_events, tx_rows) = (
+        env_usize("BENCH_EVENTS", 10_000),
+        env_usize("BENCH_TX_ROWS", 100),
+    );
+    // Optional offered rate (events/s) instead of as fast as one connection writes.
+    let rate = env_usize("BENCH_RATE", 0);
+    let pace = (rate > 0).then(|| Duration::from_secs_f64(tx_rows as f64 / rate as f64));
+    println!(
+        "saturation: {sat_events} events in transactions of {tx_rows}, offered at {}",
+        if rate > 0 {
+            format!("{rate} events/s")
+        } else {
+            "the writer's full speed".into()
+        }
+    );
+    println!("| subscribers | claims groups | latency p50 ms | latency p99 ms | saturation deliveries/s | events/s | saturation p50 ms | saturation p99 ms |");
+    println!("|---|---|---|---|---|---|---|---|");
     let only: Option<usize> = std::env::var("BENCH_SUBSCRIBERS")
         .ok()
         .and_then(|v| v.parse().ok());
@@ -213,27 +252,30 @@ async fn main() {
         write_events(&b, events, 1, Duration::from_millis(20)).await;
         let mut l = collect(&mut lat, fan(events), Duration::from_secs(30)).await;
         l.sort_unstable();
-        // Saturation: 10,000 events in transactions of 100, as fast as one connection writes.
-        let events = 10_000;
+        // Saturation: the events written as fast as one connection can.
+        let events = sat_events;
         let expected = fan(events);
         let start = Instant::now();
-        write_events(&b, events, 100, Duration::ZERO).await;
-        let got = collect(&mut lat, expected, Duration::from_secs(120)).await;
+        paced_events(&b, events, tx_rows, Duration::ZERO, pace).await;
+        let mut got = collect(&mut lat, expected, Duration::from_secs(120)).await;
         let secs = start.elapsed().as_secs_f64();
+        got.sort_unstable();
         println!(
-            "| {subscribers} | {groups} | {:.1} | {:.1} | {:.0} ({} of {expected}) | {:.0} |",
+            "| {subscribers} | {groups} | {:.1} | {:.1} | {:.0} ({} of {expected}) | {:.0} | {:.1} | {:.1} |",
             percentile(&l, 0.5),
             percentile(&l, 0.99),
             got.len() as f64 / secs,
             got.len(),
             events as f64 / secs,
+            percentile(&got, 0.5),
+            percentile(&got, 0.99),
         );
         drop(sessions);
     }
     // Ceiling: the same writes decoded with no subscribers (slot caught up = decoded).
     let b = setup(users).await;
     let start = Instant::now();
-    write_events(&b, 20_000, 100, Duration::ZERO).await;
+    write_events(&b, 2 * sat_events, tx_rows, Duration::ZERO).await;
     let target: String = b
         .sql
         .query_one("select pg_current_wal_lsn()::text", &[])
@@ -257,8 +299,9 @@ async fn main() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     println!(
-        "ceiling, no subscribers: 20000 events written and decoded in {:.2} s = {:.0} events/s",
+        "ceiling, no subscribers: {} events written and decoded in {:.2} s = {:.0} events/s",
+        2 * sat_events,
         start.elapsed().as_secs_f64(),
-        20_000.0 / start.elapsed().as_secs_f64()
+        (2 * sat_events) as f64 / start.elapsed().as_secs_f64()
     );
 }

@@ -6,7 +6,7 @@ use serde_json::json;
 use crate::support::*;
 
 /// Subscribes a session as `token` to pipeline_jobs (optionally filtered) and returns its rx.
-async fn subscribe(
+pub async fn subscribe(
     env: &Env,
     token: &str,
     table: &str,
@@ -32,7 +32,7 @@ async fn subscribe(
     rx
 }
 
-fn row(pairs: &[(&str, Option<&str>)]) -> Vec<(std::sync::Arc<str>, Option<String>)> {
+pub fn row(pairs: &[(&str, Option<&str>)]) -> Vec<(std::sync::Arc<str>, Option<String>)> {
     pairs
         .iter()
         .map(|(k, v)| (std::sync::Arc::from(*k), v.map(str::to_owned)))

@@ -2,5 +2,6 @@
 //! the RLS decision of who receives a change.
 
 mod authorize;
+mod ownership;
 mod replication;
 mod support;

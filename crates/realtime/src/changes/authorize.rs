@@ -4,7 +4,8 @@
 //! see the row. DELETEs are checked on the old row, so a hidden row's deletion reaches nobody.
 //!
 //! Subscribers with equal claims share one check, and one statement per (table, role) checks
-//! every (claims group, row) pair of a batch of changes.
+//! every (claims group, row) pair of a batch of changes. When the role's policies have an owner
+//! form (`ownership`), a row is paired only with the groups of its owners.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -12,6 +13,7 @@ use std::sync::Arc;
 use serde_json::{json, Map, Value};
 
 use super::catalog::{Access, Probe, Table, TypeKind};
+use super::ownership::Routes;
 use super::payload::{self, Data};
 use crate::hub::{Identity, PgSubscription};
 use crate::protocol::Message;
@@ -134,24 +136,21 @@ pub async fn deliver(rt: &Realtime, batch: &[Transaction]) {
             }
         }
         tracing::debug!(table = %table.name, changes = indices.len(), subscriptions = subs.len(), "authorizing changes");
-        // role → identity → [(position in `indices`, subscription)]
-        let mut wanted: HashMap<&str, HashMap<&Identity, Pairs>> = HashMap::new();
-        for (pos, &i) in indices.iter().enumerate() {
-            for sub in &subs {
-                if wants(sub, &table, changes[i].1, &rows[pos]) {
-                    let pairs = wanted
-                        .entry(sub.identity.role.as_str())
-                        .or_default()
-                        .entry(&sub.identity)
-                        .or_default();
-                    pairs.push((pos, sub));
-                    if let Some(&o) = old_pos.get(&pos) {
-                        pairs.push((o, sub));
-                    }
-                }
-            }
+        // Claims groups, formed once per batch: subscriptions with equal identities.
+        let mut group_of: HashMap<&Identity, usize> = HashMap::new();
+        let mut groups: Vec<(&Identity, Vec<&Arc<PgSubscription>>)> = Vec::new();
+        for sub in &subs {
+            let g = *group_of.entry(&sub.identity).or_insert_with(|| {
+                groups.push((&sub.identity, Vec::new()));
+                groups.len() - 1
+            });
+            groups[g].1.push(sub);
         }
-        for (role, groups) in wanted {
+        let mut by_role: HashMap<&str, Vec<usize>> = HashMap::new();
+        for (g, (id, _)) in groups.iter().enumerate() {
+            by_role.entry(id.role.as_str()).or_default().push(g);
+        }
+        for (role, members) in by_role {
             let access = match rt.catalog.access(&table, role).await {
                 Ok(a) => a,
                 Err(e) => {
@@ -162,14 +161,43 @@ pub async fn deliver(rt: &Realtime, batch: &[Transaction]) {
             if !access.sees_primary_key && !table.primary_key.is_empty() {
                 continue;
             }
+            let t0 = std::time::Instant::now();
+            let routes = match (&access.probe, &access.ownership) {
+                (Some(Probe::Function { .. }), Some(o)) => {
+                    Routes::new(rt, o, &rows, members.iter().map(|&g| (g, groups[g].0))).await
+                }
+                _ => None,
+            };
+            let wanted = wanted(
+                &table,
+                &changes,
+                &indices,
+                &rows,
+                &old_pos,
+                &groups,
+                &members,
+                routes.as_ref(),
+            );
+            let t1 = t0.elapsed();
+            if wanted.is_empty() {
+                continue;
+            }
+            let n_groups = wanted.len();
             let visible = match &access.probe {
-                None => groups.into_values().flatten().collect(),
+                None => wanted.into_iter().flat_map(|(_, p)| p).collect(),
                 Some(Probe::DenyAll) => Vec::new(),
                 Some(Probe::Function { name, ddl }) => {
-                    probe(rt, &table, (name, ddl), &rows, groups).await
+                    probe(rt, &table, (name, ddl), &rows, wanted).await
                 }
             };
-            tracing::debug!(role, visible = visible.len(), "visibility decided");
+            tracing::debug!(
+                role,
+                visible = visible.len(),
+                groups = n_groups,
+                route_us = t1.as_micros() as u64,
+                probe_us = (t0.elapsed() - t1).as_micros() as u64,
+                "visibility decided"
+            );
             let old_seen: std::collections::HashSet<(usize, *const PgSubscription)> = visible
                 .iter()
                 .filter(|(pos, _)| *pos >= indices.len())
@@ -230,6 +258,50 @@ async fn table_for(
     Ok(table)
 }
 
+/// The (row position, subscription) pairs each claims group of one role wants (event and
+/// filters), sorted by position; with `routes`, only the groups a row's owners stand for.
+#[allow(clippy::too_many_arguments)]
+fn wanted<'a>(
+    table: &Table,
+    changes: &[(&str, &Change)],
+    indices: &[usize],
+    rows: &[Row],
+    old_pos: &HashMap<usize, usize>,
+    groups: &[(&'a Identity, Vec<&'a Arc<PgSubscription>>)],
+    members: &[usize],
+    routes: Option<&Routes>,
+) -> Vec<(&'a Identity, Pairs<'a>)> {
+    let mut pairs: HashMap<usize, Pairs> = HashMap::new();
+    let mut visit = |pos: usize, g: usize| {
+        let change = changes[indices[pos]].1;
+        let old = old_pos
+            .get(&pos)
+            .filter(|&&o| routes.is_none_or(|r| r.reaches(o, g)));
+        for &sub in &groups[g].1 {
+            if wants(sub, table, change, &rows[pos]) {
+                let list = pairs.entry(g).or_default();
+                list.push((pos, sub));
+                if let Some(&o) = old {
+                    list.push((o, sub));
+                }
+            }
+        }
+    };
+    for pos in 0..indices.len() {
+        match routes {
+            Some(r) => r.groups(pos).for_each(|g| visit(pos, g)),
+            None => members.iter().for_each(|&g| visit(pos, g)),
+        }
+    }
+    pairs
+        .into_iter()
+        .map(|(g, mut list)| {
+            list.sort_by_key(|(p, _)| *p);
+            (groups[g].0, list)
+        })
+        .collect()
+}
+
 /// Runs the policy probe for every claims group of one role; returns the visible pairs. A
 /// failed round trip withholds the rows (fails closed) and is logged.
 async fn probe<'a>(
@@ -237,27 +309,47 @@ async fn probe<'a>(
     table: &Table,
     (name, ddl): (&Arc<str>, &Arc<str>),
     rows: &[Row],
-    groups: HashMap<&Identity, Pairs<'a>>,
+    groups: Vec<(&Identity, Pairs<'a>)>,
 ) -> Pairs<'a> {
-    let groups: Vec<(&Identity, Pairs)> = groups.into_iter().collect();
-    let wal_rows: Vec<Value> = rows.iter().map(|r| row_json(table, r)).collect();
-    let spec: Vec<Value> = groups
-        .iter()
-        .map(|(id, pairs)| {
-            let mut positions: Vec<usize> = pairs.iter().map(|(p, _)| p + 1).collect();
-            positions.dedup();
-            json!({"role": id.role, "claims": id.claims, "rows": positions})
-        })
-        .collect();
+    let wal_rows = Value::Array(rows.iter().map(|r| row_json(table, r)).collect()).to_string();
+    let (mut roles, mut claims, mut bounds, mut positions) = (vec![], vec![], vec![1i32], vec![]);
+    for (id, pairs) in &groups {
+        roles.push(id.role.as_str());
+        claims.push(id.claims.as_str());
+        let start = positions.len();
+        positions.extend(pairs.iter().map(|(p, _)| *p as i32 + 1));
+        positions[start..].sort_unstable();
+        let mut kept = start;
+        for i in start..positions.len() {
+            if kept == start || positions[i] != positions[kept - 1] {
+                positions[kept] = positions[i];
+                kept += 1;
+            }
+        }
+        positions.truncate(kept);
+        bounds.push(positions.len() as i32 + 1);
+    }
     let result = async {
         rt.catalog.ensure_function(name, ddl).await?;
         let client = rt.ctx.db.get().await?;
-        let rows = client
-            .query(
-                &format!("select cb_grp, cb_idx from realtime.\"{name}\"($1::text::jsonb, $2::text::jsonb)"),
-                &[&Value::Array(spec).to_string(), &Value::Array(wal_rows).to_string()],
-            )
-            .await?;
+        let sql = format!(
+            "select cb_grp, cb_idx from realtime.\"{name}\"($1, $2, $3, $4, $5::text::jsonb, $6)"
+        );
+        // Groups share one transaction; when some group's policies fail, all are checked again
+        // each in its own subtransaction.
+        let mut isolated = false;
+        let rows = loop {
+            let params: [&(dyn tokio_postgres::types::ToSql + Sync); 6] =
+                [&roles, &claims, &bounds, &positions, &wal_rows, &isolated];
+            match client.query(&sql, &params).await {
+                Ok(rows) => break rows,
+                Err(e) if !isolated && e.as_db_error().is_some() => {
+                    tracing::debug!(error = %e, "visibility probe failed; checking each group alone");
+                    isolated = true;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        };
         Ok::<_, anyhow::Error>(
             rows.iter()
                 .map(|r| (r.get::<_, i32>(0) as usize, r.get::<_, i32>(1) as usize - 1))
@@ -275,7 +367,8 @@ async fn probe<'a>(
     let mut visible = Vec::new();
     for (g, pos) in seen {
         if let Some((_, pairs)) = groups.get(g) {
-            visible.extend(pairs.iter().filter(|(p, _)| *p == pos).cloned());
+            let from = pairs.partition_point(|(p, _)| *p < pos);
+            visible.extend(pairs[from..].iter().take_while(|(p, _)| *p == pos).cloned());
         }
     }
     visible

@@ -9,6 +9,8 @@ use std::time::{Duration, Instant};
 
 use deadpool_postgres::Pool;
 
+use super::ownership::{self, Ownership};
+
 /// How long role access (grants, policies) is trusted before it is read again.
 const ACCESS_TTL: Duration = Duration::from_secs(2);
 
@@ -87,6 +89,9 @@ pub struct Access {
     /// The probe to run under the role, or `None` when RLS does not apply to it (no RLS, a
     /// superuser or BYPASSRLS role, or the owner without FORCE).
     pub probe: Option<Probe>,
+    /// When the probe's policies all have an owner form: where a row's owners are, so only
+    /// their claims groups are probed (`ownership`).
+    pub ownership: Option<Arc<Ownership>>,
 }
 
 /// The SELECT policies of a table as they apply to one role, evaluated over WAL rows.
@@ -94,71 +99,105 @@ pub struct Access {
 pub enum Probe {
     /// No permissive policy applies: RLS hides every row.
     DenyAll,
-    /// The policies as a function `realtime."craftbase_probe_<hash>"(groups jsonb, rows jsonb)`
-    /// returning `(cb_grp, cb_idx)`: which rows each claims group may see. A generated
-    /// PL/pgSQL function keeps its plan between calls, where a dynamic EXECUTE would plan the
-    /// policies again for every group.
+    /// The policies as a function `realtime."craftbase_probe_<hash>"(roles text[], claims
+    /// text[], bounds int[], positions int[], rows jsonb, isolated bool)` returning `(cb_grp,
+    /// cb_idx)`: which rows each claims group may see. A generated PL/pgSQL function keeps its
+    /// plan between calls, where a dynamic EXECUTE would plan the policies again for every group.
     Function { name: Arc<str>, ddl: Arc<str> },
 }
 
-/// The function that checks `policies` on rows of `table`: for each group, under its role and
-/// claims in a subtransaction (a policy error hides the rows from that group alone), the
-/// wanted rows of `jsonb_populate_recordset(null::table, rows)` that pass the policies. Only
-/// this probe runs under the subscriber's role.
+/// The function that checks `policies` on rows of `table`: for each group (its role, claims,
+/// and the 1-based positions `positions[bounds[g] : bounds[g+1]-1]` it wants), under that role
+/// and claims, the wanted rows of `jsonb_populate_recordset(null::table, rows)` that pass the
+/// policies. With `isolated`, each group runs in a subtransaction, so a policy error hides
+/// rows from that group alone; without, a subtransaction per group would cost more than the
+/// policies themselves, so the caller runs it so first and calls again isolated when it fails.
+/// Only this probe runs under the subscriber's role.
 fn probe_function(table: &Table, policies: &str) -> Probe {
-    // The rows are parsed once per call; each group scans them, restricted to the positions it
-    // wants through a hashed IN (an `= any(array)` would be linear per row).
-    let body = format!(
-        "for _cb_i in select ordinality::int from unnest(_cb_parsed) \
-         with ordinality as {alias} where ordinality in (select unnest(_cb_wanted)) and {policies} loop",
-        alias = quote_ident(&table.name),
+    let alias = quote_ident(&table.name);
+    // A group wanting a few rows (routed by ownership: usually one) checks them one by one,
+    // from a row variable's fields: a statement that reads the array of parsed rows costs tens
+    // of microseconds per execution under the subscriber's role, a row variable's fields do
+    // not. A group wanting many rows checks them in one statement over the array.
+    let fields: Vec<String> = table
+        .columns
+        .iter()
+        .map(|c| {
+            let c = quote_ident(&c.name);
+            format!("_cb_row.{c} as {c}")
+        })
+        .collect();
+    let query = format!(
+        "if array_length(_cb_wanted, 1) <= {FEW_ROWS} then \
+             foreach _cb_i in array _cb_wanted loop \
+                 _cb_row := _cb_parsed[_cb_i]; \
+                 if exists (select 1 from (select {fields}) as {alias} where {policies}) then \
+                     cb_grp := _cb_g - 1; cb_idx := _cb_i; return next; \
+                 end if; \
+             end loop; \
+         else \
+             return query select _cb_g - 1, _cb_w._cb_pos from unnest(_cb_wanted) as _cb_w(_cb_pos), \
+             unnest(_cb_parsed[_cb_w._cb_pos:_cb_w._cb_pos]) as {alias} where {policies}; \
+         end if;",
+        fields = fields.join(", "),
     );
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in table.qualified().bytes().chain(body.bytes()) {
+    for b in table
+        .qualified()
+        .bytes()
+        .chain(b"v2".iter().copied())
+        .chain(query.bytes())
+    {
         hash = (hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
     }
     let name = format!("craftbase_probe_{hash:016x}");
     let qualified = table.qualified();
+    let args = "text[], text[], int[], int[], jsonb, bool";
     let ddl = format!(
-        r#"create or replace function realtime."{name}"(_cb_groups jsonb, _cb_rows jsonb)
+        r#"create or replace function realtime."{name}"(_cb_roles text[], _cb_claims text[],
+    _cb_bounds int[], _cb_positions int[], _cb_rows jsonb, _cb_isolated bool)
 returns table (cb_grp int, cb_idx int)
 language plpgsql volatile
 as $craftbase_probe$
 declare
-    _cb_g jsonb;
-    _cb_n int := 0;
+    _cb_g int;
+    _cb_x text;
     _cb_wanted int[];
     _cb_i int;
+    _cb_row {qualified};
     _cb_parsed {qualified}[] := array(select jsonb_populate_recordset(null::{qualified}, _cb_rows));
 begin
-    for _cb_g in select value from jsonb_array_elements(_cb_groups) loop
-        _cb_wanted := array(select jsonb_array_elements_text(_cb_g->'rows')::int);
-        begin
-            perform set_config('role', _cb_g->>'role', true);
-            perform set_config('request.jwt.claims', _cb_g->>'claims', true);
-            {body}
-                cb_grp := _cb_n;
-                cb_idx := _cb_i;
-                return next;
-            end loop;
-            perform set_config('role', 'none', true);
-            perform set_config('request.jwt.claims', '', true);
-        exception when others then
-            raise warning 'realtime visibility probe failed for one group: %', sqlerrm;
-        end;
-        _cb_n := _cb_n + 1;
+    for _cb_g in 1 .. coalesce(array_length(_cb_roles, 1), 0) loop
+        _cb_wanted := _cb_positions[_cb_bounds[_cb_g] : _cb_bounds[_cb_g + 1] - 1];
+        if _cb_isolated then
+            begin
+                _cb_x := set_config('role', _cb_roles[_cb_g], true);
+                _cb_x := set_config('request.jwt.claims', _cb_claims[_cb_g], true);
+                {query}
+            exception when others then
+                raise warning 'realtime visibility probe failed for one group: %', sqlerrm;
+            end;
+        else
+            _cb_x := set_config('role', _cb_roles[_cb_g], true);
+            _cb_x := set_config('request.jwt.claims', _cb_claims[_cb_g], true);
+            {query}
+        end if;
     end loop;
-    perform set_config('role', 'none', true);
+    _cb_x := set_config('role', 'none', true);
+    _cb_x := set_config('request.jwt.claims', '', true);
 end
 $craftbase_probe$;
-revoke all on function realtime."{name}"(jsonb, jsonb) from public;
-grant execute on function realtime."{name}"(jsonb, jsonb) to authenticator;"#
+revoke all on function realtime."{name}"({args}) from public;
+grant execute on function realtime."{name}"({args}) to authenticator;"#
     );
     Probe::Function {
         name: name.into(),
         ddl: ddl.into(),
     }
 }
+
+/// Up to how many wanted rows a group's rows are checked one at a time.
+const FEW_ROWS: usize = 4;
 
 /// Quotes an identifier for SQL.
 pub fn quote_ident(s: &str) -> String {
@@ -300,7 +339,7 @@ impl Catalog {
                 return Ok(a.clone());
             }
         }
-        let client = self.admin.get().await?;
+        let mut client = self.admin.get().await?;
         let flags = client
             .query_one(
                 "select c.relrowsecurity
@@ -361,10 +400,17 @@ impl Catalog {
         } else {
             None
         };
+        let ownership = match probe {
+            Some(Probe::Function { .. }) => ownership::analyse(&mut client, table, role)
+                .await?
+                .map(Arc::new),
+            _ => None,
+        };
         let access = Arc::new(Access {
             columns,
             sees_primary_key,
             probe,
+            ownership,
         });
         lock(&self.access).insert(key, (Instant::now(), access.clone()));
         Ok(access)
