@@ -182,6 +182,7 @@ impl PlanRequest {
                 "options" => {
                     for option in value.split('|') {
                         match option.trim() {
+                            "" => {}
                             "analyze" => plan.analyze = true,
                             "verbose" => plan.verbose = true,
                             "settings" => plan.settings = true,
@@ -320,6 +321,14 @@ mod tests {
         assert_eq!(
             p.explain_prefix(),
             "EXPLAIN (FORMAT JSON, ANALYZE, VERBOSE) "
+        );
+        let empty = r#"application/vnd.pgrst.plan+text; for="application/json"; options=;"#;
+        assert!(
+            !Format::from_accept(Some(empty), true)
+                .unwrap()
+                .plan
+                .unwrap()
+                .json
         );
         let hostile = r#"application/vnd.pgrst.plan; options=analyze) drop table x;--"#;
         assert!(Format::from_accept(Some(hostile), true).is_err());
