@@ -89,3 +89,58 @@ async fn slot_changes_are_decoded_with_types_and_old_rows() {
     // All three in one transaction: one commit time.
     assert_eq!(insert["commit_timestamp"], delete["commit_timestamp"]);
 }
+
+/// Supabase reads the slot with wal2json `actions=insert,update,delete`: a TRUNCATE reaches no
+/// `postgres_changes` subscriber (realtime-js has no such event), and the stream goes on.
+#[tokio::test]
+async fn truncate_is_not_delivered_and_does_not_stall_the_stream() {
+    let env = env().await;
+    env.sql
+        .batch_execute(
+            "create table public.logs (id int primary key, body text);
+             grant select on public.logs to anon;
+             alter publication supabase_realtime add table public.logs;",
+        )
+        .await
+        .unwrap();
+    tokio::spawn(craftbase_realtime::changes::stream::run(env.rt.clone()));
+    let (mut s, mut rx) = env.session();
+    s.handle(msg(
+        Some("1"),
+        "1",
+        "realtime:logs",
+        "phx_join",
+        json!({"config": {"postgres_changes": [{"event": "*", "schema": "public", "table": "logs"}]}}),
+    ))
+    .await;
+    let sys = next_where(&mut rx, |m| m.event == "system").await.unwrap();
+    assert_eq!(sys.payload["status"], "ok");
+    for _ in 0..100 {
+        if env.rt.is_streaming() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    env.sql
+        .batch_execute(
+            "insert into public.logs values (1, 'before');
+             truncate public.logs;
+             begin; insert into public.logs values (2, 'same transaction'); truncate public.logs restart identity; commit;
+             insert into public.logs values (3, 'after');",
+        )
+        .await
+        .unwrap();
+    let mut ids = Vec::new();
+    while ids.len() < 3 {
+        let m = next_where(&mut rx, |m| m.event == "postgres_changes")
+            .await
+            .expect("the changes around the truncates");
+        assert_eq!(m.payload["data"]["type"], "INSERT", "{}", m.payload);
+        ids.push(m.payload["data"]["record"]["id"].clone());
+    }
+    assert_eq!(ids, vec![json!(1), json!(2), json!(3)]);
+    assert!(drain(&mut rx, 500)
+        .await
+        .iter()
+        .all(|m| m.event != "postgres_changes"));
+}

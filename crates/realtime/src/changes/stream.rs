@@ -3,6 +3,9 @@
 //! hands them to `authorize::deliver`, and acknowledges the slot after each commit and, when
 //! idle, up to the server's position. A lost connection is retried with backoff, resuming from
 //! the last acknowledged commit, so no change after it is lost and none delivered twice.
+//! TRUNCATE is skipped, as Supabase does (its slot reader asks wal2json for
+//! `insert,update,delete` only, and realtime-js has no truncate event); the transaction's other
+//! changes are delivered.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
