@@ -262,6 +262,46 @@ describe('broadcast and presence', () => {
     assert.deepEqual((await inbox.next((m) => m.event === 'single')).payload, { n: 2 });
   });
 
+  test('vsn 2: user broadcasts arrive as kind-4 binary frames; an ArrayBuffer payload stays one', async () => {
+    const [c1, c2, c3] = [await client(null), await client(null), await client(null, { realtime: { vsn: '1.0.0' } })];
+    const [in2, in3] = [new Inbox(), new Inbox()];
+    const ch1 = c1.channel('bin-room', { config: { broadcast: { ack: true } } });
+    await subscribed(ch1);
+    await subscribed(c2.channel('bin-room').on('broadcast', { event: '*' }, in2.push));
+    await subscribed(c3.channel('bin-room').on('broadcast', { event: '*' }, in3.push));
+    // A bare vsn-2 socket on the same topic sees the frames themselves.
+    const frames = new Inbox();
+    const ws = new WebSocket(`${cb.url.replace('http', 'ws')}/realtime/v1/websocket?apikey=${cb.anonKey}&vsn=2.0.0`);
+    ws.on('message', (data, isBinary) => frames.push({ data, isBinary }));
+    await new Promise((resolve, reject) => ws.on('open', resolve).on('error', reject));
+    ws.send(JSON.stringify(['1', '1', 'realtime:bin-room', 'phx_join', { config: {} }]));
+    await frames.next((f) => !f.isBinary && String(f.data).includes('phx_reply'));
+
+    assert.equal(await ch1.send({ type: 'broadcast', event: 'json', payload: { x: 1 } }), 'ok');
+    assert.deepEqual((await in2.next((m) => m.event === 'json')).payload, { x: 1 });
+    assert.deepEqual((await in3.next((m) => m.event === 'json')).payload, { x: 1 });
+    const frame = await frames.next((f) => f.isBinary);
+    const topic = 'realtime:bin-room';
+    assert.deepEqual([...frame.data.subarray(0, 5)], [4, topic.length, 4, 0, 1], 'kind 4, JSON encoding');
+    assert.equal(frame.data.subarray(5).toString(), `${topic}json{"x":1}`);
+
+    const bytes = new Uint8Array([0, 1, 254, 255]);
+    assert.equal(await ch1.send({ type: 'broadcast', event: 'raw', payload: bytes.buffer }), 'ok');
+    const got = await in2.next((m) => m.event === 'raw');
+    assert.ok(got.payload instanceof ArrayBuffer, 'a vsn-2 client gets the bytes as an ArrayBuffer');
+    assert.deepEqual([...new Uint8Array(got.payload)], [0, 1, 254, 255]);
+    assert.deepEqual((await in3.next((m) => m.event === 'raw')).payload, [0, 1, 254, 255], 'vsn 1: JSON numbers');
+    const rawFrame = await frames.next((f) => f.isBinary && f.data[4] === 0);
+    assert.deepEqual([...rawFrame.data.subarray(-4)], [0, 1, 254, 255]);
+
+    // httpSend of an ArrayBuffer (octet-stream) is relayed as raw bytes too.
+    const r = await serviceClient(cb).channel('bin-room').httpSend('rest-raw', new Uint8Array([7, 8]).buffer);
+    assert.equal(r.success, true, JSON.stringify(r));
+    const rest = await in2.next((m) => m.event === 'rest-raw');
+    assert.deepEqual([...new Uint8Array(rest.payload)], [7, 8]);
+    ws.close();
+  });
+
   test('presence: sync, join and leave between two clients', async () => {
     const [c1, c2] = [await client(null), await client(null)];
     const joins = new Inbox();

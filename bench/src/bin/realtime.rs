@@ -103,6 +103,7 @@ async fn subscribe(b: &Bench, n: usize) -> (Vec<Session>, mpsc::UnboundedReceive
             payload: json!({"config": {"postgres_changes": [
                 {"event": "INSERT", "schema": "public", "table": "pipeline_events"}]},
                 "access_token": token}),
+            raw: None,
         })
         .await;
         loop {

@@ -178,15 +178,22 @@ impl Hub {
 
     /// Sends a broadcast to a topic's members; the sender too when it asked for `self`.
     /// Returns how many sockets received it.
-    pub fn broadcast(&self, topic: &str, from: Option<u64>, payload: &Value) -> usize {
+    pub fn broadcast(
+        &self,
+        topic: &str,
+        from: Option<u64>,
+        payload: &Value,
+        raw: Option<&Arc<[u8]>>,
+    ) -> usize {
         let members = lock(&self.topics).get(topic).cloned().unwrap_or_default();
         let mut sent = 0;
         for m in members {
             if Some(m.outlet.socket) == from && !m.broadcast_self {
                 continue;
             }
-            m.outlet
-                .send(Message::push(&m.topic, "broadcast", payload.clone()));
+            let mut msg = Message::push(&m.topic, "broadcast", payload.clone());
+            msg.raw = raw.cloned();
+            m.outlet.send(msg);
             sent += 1;
         }
         sent

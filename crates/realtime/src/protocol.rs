@@ -1,6 +1,8 @@
 //! Phoenix channel framing (§3.2): vsn 1.0.0 JSON objects, vsn 2.0.0 JSON arrays and the
 //! binary user-broadcast frames (kind 3 from clients, kind 4 to clients).
 
+use std::sync::Arc;
+
 use serde_json::{json, Value};
 
 /// The serializer a socket negotiated with `?vsn=`.
@@ -31,6 +33,10 @@ pub struct Message {
     pub topic: String,
     pub event: String,
     pub payload: Value,
+    /// A broadcast's user payload when it was sent as raw bytes (kind 3, encoding 0; or a REST
+    /// octet-stream body): vsn-2 clients get these bytes back (kind 4, encoding 0) as an
+    /// ArrayBuffer; `payload.payload` holds them as an array of numbers for JSON frames.
+    pub raw: Option<Arc<[u8]>>,
 }
 
 impl Message {
@@ -42,6 +48,7 @@ impl Message {
             topic: topic.to_owned(),
             event: event.to_owned(),
             payload,
+            raw: None,
         }
     }
 
@@ -53,6 +60,7 @@ impl Message {
             topic: self.topic.clone(),
             event: "phx_reply".into(),
             payload: json!({ "status": status, "response": response }),
+            raw: None,
         }
     }
 }
@@ -91,6 +99,7 @@ pub fn decode_text(vsn: Vsn, text: &str) -> Result<Message, FrameError> {
             topic: string(items.get(2))?,
             event: string(items.get(3))?,
             payload: items[4].clone(),
+            raw: None,
         }),
         (Vsn::V1, Value::Object(map)) => Ok(Message {
             join_ref: refstr(map.get("join_ref"))?,
@@ -98,6 +107,7 @@ pub fn decode_text(vsn: Vsn, text: &str) -> Result<Message, FrameError> {
             topic: string(map.get("topic"))?,
             event: string(map.get("event"))?,
             payload: map.get("payload").cloned().unwrap_or(Value::Null),
+            raw: None,
         }),
         _ => Err(FrameError::Shape),
     }
@@ -125,11 +135,11 @@ pub fn decode_binary(frame: &[u8]) -> Result<Message, FrameError> {
     let event = text(take(lens[3])?)?;
     let _metadata = take(lens[4])?;
     let body = &frame[at..];
-    let payload = if encoding == 1 {
-        serde_json::from_slice(body).map_err(|_| FrameError::Json)?
+    let (payload, raw) = if encoding == 1 {
+        let v = serde_json::from_slice(body).map_err(|_| FrameError::Json)?;
+        (v, None)
     } else {
-        // Raw binary payloads are relayed as an array of bytes over JSON frames.
-        Value::Array(body.iter().map(|b| json!(b)).collect())
+        (bytes_json(body), Some(Arc::from(body)))
     };
     let non_empty = |s: String| if s.is_empty() { None } else { Some(s) };
     Ok(Message {
@@ -138,11 +148,73 @@ pub fn decode_binary(frame: &[u8]) -> Result<Message, FrameError> {
         topic,
         event: "broadcast".into(),
         payload: json!({ "type": "broadcast", "event": event, "payload": payload }),
+        raw,
     })
 }
 
-/// Writes a message as a text frame. vsn-2 clients get user broadcasts as JSON arrays too,
-/// which realtime-js handles exactly like kind-4 frames (§3.2, compatibility shortcut).
+/// Raw bytes as JSON frames carry them: an array of numbers.
+pub fn bytes_json(bytes: &[u8]) -> Value {
+    Value::Array(bytes.iter().map(|b| json!(b)).collect())
+}
+
+/// A frame to write.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Frame {
+    Text(String),
+    Binary(Vec<u8>),
+}
+
+/// Writes a message. vsn-2 clients get user broadcasts as kind-4 binary frames, as Supabase
+/// sends them; only this way does a raw binary payload reach realtime-js as an ArrayBuffer.
+/// Everything else, and a broadcast whose topic, event or metadata exceeds a length byte, is
+/// a text frame (which realtime-js reads the same way for JSON payloads).
+pub fn encode(vsn: Vsn, msg: &Message) -> Frame {
+    match vsn {
+        Vsn::V2 => {
+            user_broadcast(msg).map_or_else(|| Frame::Text(encode_text(vsn, msg)), Frame::Binary)
+        }
+        Vsn::V1 => Frame::Text(encode_text(vsn, msg)),
+    }
+}
+
+/// `u8 4 | u8 len(topic) | u8 len(event) | u8 len(metadata) | u8 encoding | topic | event |
+/// metadata | payload`, for a refless `broadcast` push of `{"type":"broadcast", event, payload,
+/// meta?}`.
+fn user_broadcast(msg: &Message) -> Option<Vec<u8>> {
+    if msg.event != "broadcast" || msg.join_ref.is_some() || msg.msg_ref.is_some() {
+        return None;
+    }
+    let p = msg.payload.as_object()?;
+    if p.get("type")?.as_str()? != "broadcast" {
+        return None;
+    }
+    let event = p.get("event")?.as_str()?;
+    let meta = match p.get("meta") {
+        None | Some(Value::Null) => String::new(),
+        Some(m @ Value::Object(_)) => m.to_string(),
+        Some(_) => return None,
+    };
+    let (encoding, body) = match &msg.raw {
+        Some(raw) => (0u8, raw.to_vec()),
+        None => (1u8, serde_json::to_vec(p.get("payload")?).ok()?),
+    };
+    let parts = [msg.topic.as_bytes(), event.as_bytes(), meta.as_bytes()];
+    let lens: Vec<u8> = parts
+        .iter()
+        .map(|p| u8::try_from(p.len()).ok())
+        .collect::<Option<_>>()?;
+    let mut out = Vec::with_capacity(5 + parts.iter().map(|p| p.len()).sum::<usize>() + body.len());
+    out.push(4);
+    out.extend_from_slice(&lens);
+    out.push(encoding);
+    for part in parts {
+        out.extend_from_slice(part);
+    }
+    out.extend_from_slice(&body);
+    Some(out)
+}
+
+/// Writes a message as a text frame.
 pub fn encode_text(vsn: Vsn, msg: &Message) -> String {
     let value = match vsn {
         Vsn::V1 => json!({
@@ -160,6 +232,35 @@ pub fn encode_text(vsn: Vsn, msg: &Message) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn v2_user_broadcasts_are_kind_4_frames() {
+        let json = Message::push(
+            "realtime:room",
+            "broadcast",
+            json!({"type": "broadcast", "event": "ev", "payload": {"x": 1}}),
+        );
+        let mut want = vec![4, 13, 2, 0, 1];
+        want.extend_from_slice(b"realtime:roomev{\"x\":1}");
+        assert_eq!(encode(Vsn::V2, &json), Frame::Binary(want));
+        assert!(matches!(encode(Vsn::V1, &json), Frame::Text(_)));
+        // Raw bytes from a kind-3 push come back as raw bytes, with the metadata.
+        let mut push = vec![3, 0, 0, 1, 2, 0, 0];
+        push.extend_from_slice(b"tev\x00\xff");
+        let mut raw = decode_binary(&push).unwrap();
+        assert_eq!(raw.payload["payload"], json!([0, 255]));
+        raw.payload["meta"] = json!({"id": "1"});
+        let mut want = vec![4, 1, 2, 10, 0];
+        want.extend_from_slice(b"tev{\"id\":\"1\"}\x00\xff");
+        assert_eq!(encode(Vsn::V2, &raw), Frame::Binary(want));
+        // Replies and other events stay text.
+        assert!(matches!(
+            encode(Vsn::V2, &json.reply("ok", json!({}))),
+            Frame::Text(_)
+        ));
+        let long = Message::push(&"t".repeat(300), "broadcast", json.payload.clone());
+        assert!(matches!(encode(Vsn::V2, &long), Frame::Text(_)));
+    }
 
     #[test]
     fn vsn_defaults_to_one_and_refuses_unknown() {

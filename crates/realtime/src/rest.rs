@@ -12,6 +12,7 @@ use axum::Json;
 use serde_json::{json, Value};
 
 use crate::private;
+use crate::protocol::bytes_json;
 use crate::session::hub_key;
 use crate::token::{self, Grant};
 use crate::Realtime;
@@ -48,6 +49,7 @@ async fn send(
     topic: &str,
     event: &str,
     payload: Value,
+    raw: Option<Arc<[u8]>>,
     private: bool,
 ) -> Result<(), Box<Response>> {
     if private {
@@ -66,6 +68,7 @@ async fn send(
         &hub_key(&full, private),
         None,
         &json!({"type": "broadcast", "event": event, "payload": payload}),
+        raw.as_ref(),
     );
     Ok(())
 }
@@ -91,7 +94,7 @@ pub async fn batch(State(rt): State<Arc<Realtime>>, headers: HeaderMap, body: By
         }
         let private = m.get("private").and_then(Value::as_bool).unwrap_or(false);
         let payload = m.get("payload").cloned().unwrap_or(Value::Null);
-        if let Err(r) = send(&rt, &grant, topic, event, payload, private).await {
+        if let Err(r) = send(&rt, &grant, topic, event, payload, None, private).await {
             return *r;
         }
     }
@@ -110,10 +113,20 @@ pub async fn single(
         Ok(g) => g,
         Err(r) => return *r,
     };
-    let payload = serde_json::from_slice::<Value>(&body)
-        .unwrap_or_else(|_| Value::Array(body.iter().map(|b| json!(b)).collect()));
+    // An octet-stream body (realtime-js `httpSend` of an ArrayBuffer) is a raw payload.
+    let octets = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/octet-stream"));
+    let json = (!octets)
+        .then(|| serde_json::from_slice::<Value>(&body).ok())
+        .flatten();
+    let (payload, raw) = match json {
+        Some(v) => (v, None),
+        None => (bytes_json(&body), Some(Arc::from(&body[..]))),
+    };
     let private = query.get("private").is_some_and(|p| p == "true");
-    match send(&rt, &grant, &topic, &event, payload, private).await {
+    match send(&rt, &grant, &topic, &event, payload, raw, private).await {
         Ok(()) => StatusCode::ACCEPTED.into_response(),
         Err(r) => *r,
     }

@@ -319,9 +319,12 @@ impl Session {
         if let Some(o) = payload.as_object_mut() {
             o.insert("type".into(), json!("broadcast"));
         }
-        self.rt
-            .hub
-            .broadcast(&channel.key, Some(self.outlet.socket), &payload);
+        self.rt.hub.broadcast(
+            &channel.key,
+            Some(self.outlet.socket),
+            &payload,
+            msg.raw.as_ref(),
+        );
         if ack {
             self.outlet.send(msg.reply("ok", json!({})));
         }
@@ -395,6 +398,7 @@ impl Session {
                 topic: topic.to_owned(),
                 event: "phx_close".into(),
                 payload: json!({}),
+                raw: None,
             });
             self.rt.hub.leave(&c.key, self.outlet.socket);
             self.rt.hub.unsubscribe(topic, self.outlet.socket);
@@ -450,6 +454,7 @@ mod tests {
             topic: topic.to_owned(),
             event: event.to_owned(),
             payload,
+            raw: None,
         }
     }
 

@@ -100,7 +100,11 @@ async fn serve(rt: Arc<Realtime>, ws: WebSocket, vsn: Vsn, apikey: String) {
                 }
             }
             Some(out) = queue.recv() => {
-                if sink.send(WsMessage::Text(protocol::encode_text(vsn, &out).into())).await.is_err() {
+                let frame = match protocol::encode(vsn, &out) {
+                    protocol::Frame::Text(t) => WsMessage::Text(t.into()),
+                    protocol::Frame::Binary(b) => WsMessage::Binary(b.into()),
+                };
+                if sink.send(frame).await.is_err() {
                     break;
                 }
             }

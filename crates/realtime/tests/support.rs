@@ -96,6 +96,7 @@ pub fn msg(join_ref: Option<&str>, r: &str, topic: &str, event: &str, payload: V
         topic: topic.to_owned(),
         event: event.to_owned(),
         payload,
+        raw: None,
     }
 }
 
