@@ -123,6 +123,22 @@ impl Cluster {
         )
     }
 
+    /// Starts PostgreSQL again after it exited on its own (a crash, the OOM killer, `pg_ctl
+    /// stop`), once the old postmaster is gone. Like [`Cluster::start`], call it from the thread
+    /// PostgreSQL should not outlive. The caller waits for it to accept connections.
+    pub fn respawn(&mut self) -> Result<(), ClusterError> {
+        let owner = Owner::for_this_process()?;
+        let _ = self.child.try_wait();
+        wait_for_previous_postmaster(&self.spec.pgdata());
+        self.child = spawn_postgres(&self.spec, &owner)?;
+        Ok(())
+    }
+
+    /// The end of PostgreSQL's log, for errors.
+    pub fn log_tail(&self) -> String {
+        log_tail(&self.spec.log_file())
+    }
+
     /// True once PostgreSQL has exited on its own.
     pub fn has_exited(&mut self) -> bool {
         !matches!(self.child.try_wait(), Ok(None))

@@ -1,5 +1,6 @@
 //! `craftbase start`: the database, the migrations, then the API, and the reverse on shutdown.
 
+use std::future::IntoFuture;
 use std::io::IsTerminal;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -74,10 +75,15 @@ pub async fn run(args: StartArgs) -> anyhow::Result<()> {
     let app =
         edge::app(ctx, settings).into_make_service_with_connect_info::<std::net::SocketAddr>();
     let served = axum::serve(listener, app)
-        .with_graceful_shutdown(stop_signal(database.clone()))
-        .await;
+        .with_graceful_shutdown(craftbase_shared::shutdown::signal())
+        .into_future();
+    // Polled here, on the main thread, so that a restarted PostgreSQL is its child too.
+    let result = tokio::select! {
+        served = served => served.context("the API server failed"),
+        failed = database.supervise() => Err(failed),
+    };
     database.stop();
-    served.context("the API server failed")
+    result
 }
 
 impl Database {
@@ -91,30 +97,68 @@ impl Database {
         }
     }
 
-    /// Resolves if the embedded PostgreSQL exits on its own.
-    async fn exited(&self) {
+    /// Keeps the embedded PostgreSQL running: when it exits on its own, it is started again,
+    /// and the pools and the replication stream reconnect by themselves. Resolves only when it
+    /// cannot be started again. Poll it on the main thread (it is, from [`run`]): PostgreSQL is
+    /// told to stop when the thread that spawned it dies.
+    async fn supervise(&self) -> anyhow::Error {
         let Database::Embedded(cluster) = self else {
             return std::future::pending().await;
         };
+        let lock = || cluster.lock().unwrap_or_else(|e| e.into_inner());
         loop {
             tokio::time::sleep(Duration::from_millis(500)).await;
-            if cluster
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .has_exited()
-            {
-                return;
+            if !lock().has_exited() {
+                continue;
+            }
+            tracing::error!("PostgreSQL exited unexpectedly; starting it again");
+            let mut attempt = 0u32;
+            loop {
+                attempt += 1;
+                let respawned = lock().respawn();
+                match respawned {
+                    Ok(()) if self.ready(Duration::from_secs(60)).await => {
+                        tracing::info!("PostgreSQL is running again");
+                        break;
+                    }
+                    Ok(()) => tracing::warn!(attempt, "PostgreSQL did not come back"),
+                    Err(e) => tracing::warn!(attempt, error = %e, "cannot start PostgreSQL"),
+                }
+                if attempt == RESTART_ATTEMPTS {
+                    return anyhow::anyhow!(
+                        "PostgreSQL exited and could not be started again; its log ends with:\n{}",
+                        lock().log_tail()
+                    );
+                }
+                tokio::time::sleep(Duration::from_secs(u64::from(attempt))).await;
             }
         }
     }
-}
 
-async fn stop_signal(database: Database) {
-    tokio::select! {
-        _ = craftbase_shared::shutdown::signal() => {}
-        _ = database.exited() => tracing::error!("PostgreSQL exited unexpectedly; shutting down"),
+    /// Waits until the embedded PostgreSQL accepts connections; false if it exits or `limit`
+    /// passes first.
+    async fn ready(&self, limit: Duration) -> bool {
+        let Database::Embedded(cluster) = self else {
+            return true;
+        };
+        let lock = || cluster.lock().unwrap_or_else(|e| e.into_inner());
+        let config = lock().socket_config("postgres", "postgres");
+        let deadline = tokio::time::Instant::now() + limit;
+        while tokio::time::Instant::now() < deadline {
+            if lock().has_exited() {
+                return false;
+            }
+            if config.connect(tokio_postgres::NoTls).await.is_ok() {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        false
     }
 }
+
+/// How many times in a row craftbase tries to start its PostgreSQL again before giving up.
+const RESTART_ATTEMPTS: u32 = 5;
 
 /// How to reach the database, once it is up.
 struct Connections {

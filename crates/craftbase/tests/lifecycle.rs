@@ -154,3 +154,45 @@ async fn an_invalid_service_setting_stops_start_up_with_its_name() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_postgres_that_dies_is_started_again_and_served() {
+    let tmp = reachable_tempdir();
+    let data = tmp.path().join("data");
+    let mut cb = Craftbase::start(&data, tmp.path()).await;
+    let status = cb.status();
+    let first = cb.postmaster_pid();
+    // As the OOM killer would: no shutdown, no chance to clean up.
+    crate::support::send(first, libc::SIGKILL);
+    assert!(gone_within(first, Duration::from_secs(10)));
+
+    // Back within seconds, with the same data, and the API serves from it again.
+    let client = reqwest::Client::new();
+    let mut served = false;
+    for _ in 0..300 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let reply = client
+            .get(cb.url("/rest/v1/connectors?select=slug"))
+            .header("apikey", &status.anon_key)
+            .send()
+            .await;
+        if let Ok(reply) = reply {
+            if reply.status() == 200 {
+                let rows: serde_json::Value = reply.json().await.unwrap();
+                assert_eq!(rows.as_array().map(Vec::len), Some(8));
+                served = true;
+                break;
+            }
+        }
+    }
+    assert!(served, "the API did not serve again after PostgreSQL died");
+    let second = cb.postmaster_pid();
+    assert_ne!(first, second);
+
+    // The restarted PostgreSQL is craftbase's child like the first: SIGTERM takes it down.
+    assert!(cb.signal_and_wait(libc::SIGTERM).success());
+    assert!(
+        gone_within(second, Duration::from_secs(5)),
+        "a restarted postgres outlived craftbase"
+    );
+}
