@@ -49,6 +49,8 @@ async fn main() -> anyhow::Result<()> {
     let router = craftbase_gateway::router(ctx);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
+    let listener =
+        axum::serve::ListenerExt::tap_io(listener, craftbase_shared::standalone::no_delay);
     tokio::spawn(async move { axum::serve(listener, router).await });
     let token = keys::sign(
         SECRET,

@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
+use axum::serve::ListenerExt;
 use craftbase_cluster::{Cluster, ClusterSpec};
 use craftbase_shared::{JwtVerifier, RoleSwitch, ServiceContext};
 
@@ -74,7 +75,7 @@ pub async fn run(args: StartArgs) -> anyhow::Result<()> {
     // The peer address reaches the services, for auth's per-client rate limits.
     let app =
         edge::app(ctx, settings).into_make_service_with_connect_info::<std::net::SocketAddr>();
-    let served = axum::serve(listener, app)
+    let served = axum::serve(listener.tap_io(craftbase_shared::standalone::no_delay), app)
         .with_graceful_shutdown(craftbase_shared::shutdown::signal())
         .into_future();
     // Polled here, on the main thread, so that a restarted PostgreSQL is its child too.

@@ -3,6 +3,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use axum::serve::ListenerExt;
 use axum::Router;
 
 use crate::{ApiKeys, JwtVerifier, RoleSwitch, ServiceContext};
@@ -46,8 +47,16 @@ pub async fn serve(router: Router, addr: SocketAddr) -> anyhow::Result<()> {
     tracing::info!(%addr, "listening");
     // The peer address reaches the service, for per-client rate limits.
     let app = router.into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(listener, app)
+    axum::serve(listener.tap_io(no_delay), app)
         .with_graceful_shutdown(crate::shutdown::signal())
         .await?;
     Ok(())
+}
+
+/// Replies go out as soon as they are written: a small response must not wait for the
+/// client's delayed ACK (Nagle's algorithm).
+pub fn no_delay(stream: &mut tokio::net::TcpStream) {
+    if let Err(e) = stream.set_nodelay(true) {
+        tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+    }
 }
