@@ -2,7 +2,7 @@
 //! names, which must be one `authenticator` may switch to. Nothing here reaches the database.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use axum::http::{header, HeaderMap};
 use craftbase_shared::{Claims, JwtError, ServiceContext};
@@ -24,11 +24,11 @@ impl Identity {
     }
 }
 
-/// Tokens verified recently, so that a client's next requests skip the signature check.
+/// Identities of tokens verified recently, so that a client's next requests skip the checks.
 /// An entry lives until its token expires (with the usual leeway), five minutes at most.
 #[derive(Default)]
 pub struct TokenCache {
-    entries: Mutex<HashMap<String, (Claims, u64)>>,
+    entries: Mutex<HashMap<String, (Arc<Identity>, u64)>>,
 }
 
 /// Entries kept before the cache is emptied and starts over.
@@ -36,15 +36,15 @@ const TOKEN_CACHE_SIZE: usize = 10_000;
 const TOKEN_CACHE_SECONDS: u64 = 300;
 
 impl TokenCache {
-    fn get(&self, token: &str, now: u64) -> Option<Claims> {
+    fn get(&self, token: &str, now: u64) -> Option<Arc<Identity>> {
         let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         match entries.get(token) {
-            Some((claims, until)) if now < *until => Some(claims.clone()),
+            Some((identity, until)) if now < *until => Some(identity.clone()),
             _ => None,
         }
     }
 
-    fn insert(&self, token: &str, claims: &Claims, now: u64) {
+    fn insert(&self, token: &str, claims: &Claims, identity: &Arc<Identity>, now: u64) {
         let expires = claims
             .get("exp")
             .and_then(serde_json::Value::as_u64)
@@ -56,7 +56,7 @@ impl TokenCache {
         if entries.len() >= TOKEN_CACHE_SIZE {
             entries.clear();
         }
-        entries.insert(token.to_owned(), (claims.clone(), until));
+        entries.insert(token.to_owned(), (identity.clone(), until));
     }
 }
 
@@ -66,24 +66,14 @@ fn unix_now() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
-/// Verifies `token`, or finds it among those verified recently.
-fn verify(ctx: &ServiceContext, cache: &TokenCache, token: &str) -> Result<Claims, JwtError> {
-    let now = unix_now();
-    if let Some(claims) = cache.get(token, now) {
-        return Ok(claims);
-    }
-    let claims = ctx.jwt.verify(token)?;
-    cache.insert(token, &claims, now);
-    Ok(claims)
-}
-
-/// Verifies the `Authorization: Bearer` token (anon without one).
+/// Verifies the `Authorization: Bearer` token (anon without one). A token verified recently
+/// skips the signature check, the audience check and the role lookup: its identity is cached.
 pub fn authenticate(
     ctx: &ServiceContext,
     cache: &TokenCache,
     audience: Option<&str>,
     headers: &HeaderMap,
-) -> Result<Identity, ApiError> {
+) -> Result<Arc<Identity>, ApiError> {
     let token = match headers.get(header::AUTHORIZATION) {
         None => None,
         Some(value) => {
@@ -92,7 +82,6 @@ pub fn authenticate(
                 .map_err(|_| ApiError::JwtInvalid("Invalid Authorization header".into()))?;
             let (scheme, token) = value.split_once(' ').unwrap_or((value, ""));
             if !scheme.eq_ignore_ascii_case("bearer") {
-                // PostgREST ignores other schemes, as if no token were sent.
                 None
             } else {
                 let token = token.trim();
@@ -105,21 +94,25 @@ pub fn authenticate(
             }
         }
     };
-    let claims = match token {
-        None => None,
-        Some(token) => Some(verify(ctx, cache, token).map_err(|e| match e {
-            JwtError::Expired => ApiError::JwtClaims("JWT expired".into()),
-            JwtError::NotYetValid => ApiError::JwtClaims("JWT not yet valid".into()),
-            JwtError::Audience => ApiError::JwtClaims("JWT not in audience".into()),
-            JwtError::MissingClaim(c) => {
-                ApiError::JwtClaims(format!("JWT is missing the required claim {c}"))
-            }
-            JwtError::Invalid => {
-                ApiError::JwtInvalid("JWT could not be decoded or its signature is invalid".into())
-            }
-        })?),
+    let Some(token) = token else {
+        return identity(ctx, None).map(Arc::new);
     };
-    if let (Some(aud), Some(claims)) = (audience, &claims) {
+    let now = unix_now();
+    if let Some(identity) = cache.get(token, now) {
+        return Ok(identity);
+    }
+    let claims = ctx.jwt.verify(token).map_err(|e| match e {
+        JwtError::Expired => ApiError::JwtClaims("JWT expired".into()),
+        JwtError::NotYetValid => ApiError::JwtClaims("JWT not yet valid".into()),
+        JwtError::Audience => ApiError::JwtClaims("JWT not in audience".into()),
+        JwtError::MissingClaim(c) => {
+            ApiError::JwtClaims(format!("JWT is missing the required claim {c}"))
+        }
+        JwtError::Invalid => {
+            ApiError::JwtInvalid("JWT could not be decoded or its signature is invalid".into())
+        }
+    })?;
+    if let Some(aud) = audience {
         let matches = match claims.get("aud") {
             None | Some(serde_json::Value::Null) => true,
             Some(serde_json::Value::String(s)) => s.is_empty() || s == aud,
@@ -132,6 +125,13 @@ pub fn authenticate(
             return Err(ApiError::JwtClaims("JWT not in audience".into()));
         }
     }
+    let identity = Arc::new(identity(ctx, Some(claims.clone()))?);
+    cache.insert(token, &claims, &identity, now);
+    Ok(identity)
+}
+
+/// The role a request runs as (only one authenticator may become) and its claims as JSON.
+fn identity(ctx: &ServiceContext, claims: Option<Claims>) -> Result<Identity, ApiError> {
     let role = ctx.roles.resolve(claims.as_ref()).map_err(|e| match e {
         craftbase_shared::RoleError::NotAllowed(role) => ApiError::RoleNotAllowed(role),
         craftbase_shared::RoleError::NotAString => {

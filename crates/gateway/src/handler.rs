@@ -1,6 +1,7 @@
 //! A request from top to bottom: authenticate, find the target in the schema cache, parse the
 //! query string and body, build one statement, run it in the request's transaction, respond.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::extract::{Request, State};
@@ -216,17 +217,18 @@ fn settings(
     identity: &Identity,
     schema: &str,
 ) -> Settings {
-    let mut header_map = Map::new();
+    // Borrowed into ordered maps (the last of a repeated name wins) and serialised once.
+    let mut header_map = BTreeMap::new();
     for (name, value) in headers {
         if let Ok(v) = value.to_str() {
-            header_map.insert(name.as_str().to_owned(), Value::String(v.to_owned()));
+            header_map.insert(name.as_str(), v);
         }
     }
-    let mut cookies = Map::new();
+    let mut cookies = BTreeMap::new();
     for value in headers.get_all(header::COOKIE) {
         for pair in value.to_str().unwrap_or("").split(';') {
             if let Some((k, v)) = pair.trim().split_once('=') {
-                cookies.insert(k.to_owned(), Value::String(v.to_owned()));
+                cookies.insert(k, v);
             }
         }
     }
@@ -242,8 +244,8 @@ fn settings(
         claims: identity.claims_json.clone(),
         method: method.as_str().to_owned(),
         path: path.to_owned(),
-        headers: Value::Object(header_map).to_string(),
-        cookies: Value::Object(cookies).to_string(),
+        headers: serde_json::to_string(&header_map).unwrap_or_else(|_| "{}".into()),
+        cookies: serde_json::to_string(&cookies).unwrap_or_else(|_| "{}".into()),
         role_settings: "{}".to_owned(),
         authenticated: identity.is_authenticated(),
     }
