@@ -54,6 +54,9 @@ pub struct Identity {
     pub role: String,
     /// The verified claims as JSON text; equal texts share one visibility check.
     pub claims: String,
+    /// The claims' `sub` as `auth.uid()` reads it (a uuid in PostgreSQL's text form), read
+    /// once here: rows of owner-form policies are routed by it (`changes::ownership`).
+    pub uid: Option<String>,
 }
 
 /// Which changes a binding wants.

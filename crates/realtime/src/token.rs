@@ -62,6 +62,10 @@ pub fn check(jwt: &JwtVerifier, roles: &RoleSwitch, token: &str) -> Result<Grant
         identity: Identity {
             role,
             claims: serde_json::Value::Object(claims.clone()).to_string(),
+            uid: claims
+                .get("sub")
+                .and_then(|s| s.as_str())
+                .and_then(crate::changes::ownership::owner_id),
         },
         claims,
         exp: Some(exp),
