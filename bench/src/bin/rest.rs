@@ -22,6 +22,8 @@ const USER: &str = "11111111-1111-4111-8111-111111111111";
 const OTHER: &str = "22222222-2222-4222-8222-222222222222";
 const SECRET: &str = "load-test-secret-of-enough-length-0123456789";
 const CONCURRENCY: [usize; 3] = [1, 10, 50];
+/// `craftbase start`'s default `--pool-size` (PGRST_DB_POOL).
+const DEFAULT_POOL: usize = 20;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -33,7 +35,11 @@ async fn main() -> anyhow::Result<()> {
     seed(&db).await?;
     let ids = job_ids(&db).await?;
 
-    let pool_size = *CONCURRENCY.iter().max().unwrap_or(&50);
+    // Both sides get the same pool: craftbase's default size unless POOL says otherwise.
+    let pool_size: usize = match std::env::var("POOL") {
+        Ok(n) => n.parse()?,
+        Err(_) => DEFAULT_POOL,
+    };
     let pool = craftbase_shared::pool::build(db.config("authenticator"), pool_size);
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)?
