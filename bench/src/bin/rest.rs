@@ -5,6 +5,9 @@
 //!
 //! `cargo run --release -p craftbase-gateway --example load -- [seconds per run]`
 
+#[path = "rest/cpu.rs"]
+mod cpu;
+
 use std::sync::Arc;
 
 /// The allocator the craftbase binary uses, so the gateway runs here as it runs there.
@@ -62,9 +65,28 @@ async fn main() -> anyhow::Result<()> {
         SECRET,
         &serde_json::json!({"sub": USER, "role": "authenticated", "aud": "authenticated", "exp": now + 86_400}),
     )?;
-    let claims = serde_json::json!({"sub": USER, "role": "authenticated", "aud": "authenticated"})
+    // The settings the gateway sends for these requests, word for word: the token's claims and
+    // the request's headers as JSON.
+    let claims = serde_json::json!({"sub": USER, "role": "authenticated", "aud": "authenticated", "exp": now + 86_400})
         .to_string();
+    let headers = serde_json::json!({"accept-profile": "public", "authorization": format!("Bearer {token}"), "host": "bench"})
+        .to_string();
+    let settings = Arc::new((claims, headers));
     let direct = craftbase_shared::pool::build(db.config("authenticator"), pool_size);
+
+    let postmaster: i32 = db
+        .superuser()
+        .await
+        .query_one("select pg_backend_pid()", &[])
+        .await?
+        .get(0);
+    let postmaster = std::fs::read_to_string(format!("/proc/{postmaster}/stat"))?
+        .rsplit(')')
+        .next()
+        .and_then(|rest| rest.split_whitespace().nth(1)?.parse().ok())
+        .ok_or_else(|| anyhow::anyhow!("cannot find the postmaster"))?;
+    let meter = cpu::Meter::new(postmaster);
+    let mut cpu_rows = Vec::new();
 
     println!("| scenario | connections | gateway req/s | p50 ms | p99 ms | ceiling req/s | p50 ms | p99 ms | ratio |");
     println!("|---|---|---|---|---|---|---|---|---|");
@@ -86,10 +108,12 @@ async fn main() -> anyhow::Result<()> {
             // LOAD_ONLY=gateway|ceiling runs one side alone, e.g. under `perf stat`.
             let only = std::env::var("LOAD_ONLY").unwrap_or_default();
             let (mut http, mut ceiling) = (Vec::new(), Vec::new());
+            let (mut http_cpu, mut ceiling_cpu) = (cpu::Spent::default(), cpu::Spent::default());
             for _ in 0..seconds {
                 if only == "ceiling" {
                     http.push(0);
                 } else {
+                    let before = meter.sample();
                     http.extend(
                         run(n, slice, |i| {
                             let (ids, token) = (ids.clone(), token.clone());
@@ -97,19 +121,31 @@ async fn main() -> anyhow::Result<()> {
                         })
                         .await?,
                     );
+                    http_cpu.add(before, meter.sample());
                 }
                 if only == "gateway" {
                     ceiling.push(0);
                     continue;
                 }
+                let before = meter.sample();
                 ceiling.extend(
                     run(n, slice, |i| {
-                        let (ids, claims, pool) = (ids.clone(), claims.clone(), direct.clone());
-                        async move { sql_worker(&pool, &claims, scenario, &ids, i, slice).await }
+                        let (ids, settings, pool) = (ids.clone(), settings.clone(), direct.clone());
+                        async move {
+                            let (claims, headers) = &*settings;
+                            sql_worker(&pool, claims, headers, scenario, &ids, i, slice).await
+                        }
                     })
                     .await?,
                 );
+                ceiling_cpu.add(before, meter.sample());
             }
+            let (gw_own, gw_pg) = meter.per_request(http_cpu, http.len());
+            let (ce_own, ce_pg) = meter.per_request(ceiling_cpu, ceiling.len());
+            cpu_rows.push(format!(
+                "| {} | {n} | {gw_own:.0} | {gw_pg:.0} | {ce_own:.0} | {ce_pg:.0} |",
+                scenario.name()
+            ));
             let total = Duration::from_secs(seconds);
             let (http, ceiling) = (stats(http, total), stats(ceiling, total));
             println!(
@@ -124,6 +160,12 @@ async fn main() -> anyhow::Result<()> {
                 http.rate / ceiling.rate
             );
         }
+    }
+    println!("\nCPU per request, in microseconds (from /proc; this process is the load generator plus the gateway, or plus the ceiling's client):\n");
+    println!("| scenario | connections | gateway: this process | gateway: PostgreSQL | ceiling: this process | ceiling: PostgreSQL |");
+    println!("|---|---|---|---|---|---|");
+    for row in cpu_rows {
+        println!("{row}");
     }
     Ok(())
 }
@@ -280,6 +322,7 @@ fn content_length(head: &[u8]) -> anyhow::Result<usize> {
 async fn sql_worker(
     pool: &deadpool_postgres::Pool,
     claims: &str,
+    headers: &str,
     scenario: Scenario,
     ids: &[String],
     seed: usize,
@@ -302,7 +345,7 @@ async fn sql_worker(
             &claims,
             &"GET",
             &"/pipeline_jobs",
-            &"{}",
+            &headers,
             &"{}",
         ];
         // Prepared and cached per connection, as the gateway does.
