@@ -133,6 +133,11 @@ pub enum AuthError {
         code: &'static str,
         message: &'static str,
     },
+    /// Web3 sign-in, or that chain's, switched off.
+    #[error("{0}")]
+    Web3Disabled(&'static str),
+    #[error("Unsupported chain")]
+    Web3UnsupportedChain,
     #[error("Unexpected failure, please check server logs for more information")]
     Internal(String),
 }
@@ -204,6 +209,8 @@ impl AuthError {
             AalRequiredToEnroll => (StatusCode::FORBIDDEN, "insufficient_aal"),
             AalRequiredToUnenroll => (StatusCode::UNPROCESSABLE_ENTITY, "insufficient_aal"),
             MfaDisabled { code, .. } => (StatusCode::UNPROCESSABLE_ENTITY, code),
+            Web3Disabled(_) => (StatusCode::UNPROCESSABLE_ENTITY, "web3_provider_disabled"),
+            Web3UnsupportedChain => (StatusCode::BAD_REQUEST, "web3_unsupported_chain"),
             Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "unexpected_failure"),
         }
     }

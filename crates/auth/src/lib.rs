@@ -21,6 +21,7 @@ mod signup;
 mod template;
 mod token;
 mod user;
+mod web3;
 
 use std::sync::Arc;
 

@@ -64,6 +64,7 @@ enum Bucket {
     Verify,
     Anonymous,
     Email,
+    Web3,
 }
 
 /// Counters per bucket and client.
@@ -88,6 +89,10 @@ impl RateLimits {
 
     pub fn verify(&self, s: &Settings, c: &Client) -> Result<(), AuthError> {
         self.take(Bucket::Verify, c, s.rate_limit_verify, FIVE_MINUTES)
+    }
+
+    pub fn web3(&self, s: &Settings, c: &Client) -> Result<(), AuthError> {
+        self.take(Bucket::Web3, c, s.rate_limit_web3, FIVE_MINUTES)
     }
 
     pub fn anonymous(&self, s: &Settings, c: &Client) -> Result<(), AuthError> {

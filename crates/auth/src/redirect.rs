@@ -57,7 +57,7 @@ pub fn target(settings: &Settings, requested: Option<&str>) -> String {
 
 /// Allowed targets: the site URL's origin, or an allow-list entry (`*` matches within a path
 /// segment, `**` anything).
-fn is_allowed(settings: &Settings, requested: &str) -> bool {
+pub fn is_allowed(settings: &Settings, requested: &str) -> bool {
     let Ok(url) = url::Url::parse(requested) else {
         return false;
     };

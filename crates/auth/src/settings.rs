@@ -211,6 +211,21 @@ pub struct Settings {
         default_value_t = 300
     )]
     pub mfa_challenge_expiry_duration: u64,
+    /// Web3 sign-ins (`grant_type=web3`) per client address per 5 minutes.
+    #[arg(long, env = "GOTRUE_RATE_LIMIT_WEB3", default_value_t = 30)]
+    pub rate_limit_web3: u32,
+    /// Sign in with Ethereum (EIP-4361 messages signed by a wallet).
+    #[arg(long, env = "GOTRUE_EXTERNAL_WEB3_ETHEREUM_ENABLED", default_value = "false", value_parser = BoolishValueParser::new(), action = clap::ArgAction::Set)]
+    pub web3_ethereum_enabled: bool,
+    /// How far a signed Ethereum message's `Issued At` may be from now (Go duration, e.g. `10m`).
+    #[arg(long, env = "GOTRUE_EXTERNAL_WEB3_ETHEREUM_MAXIMUM_VALIDITY_DURATION", default_value = "10m", value_parser = go_duration)]
+    pub web3_ethereum_maximum_validity_duration: Duration,
+    /// Sign in with Solana.
+    #[arg(long, env = "GOTRUE_EXTERNAL_WEB3_SOLANA_ENABLED", default_value = "false", value_parser = BoolishValueParser::new(), action = clap::ArgAction::Set)]
+    pub web3_solana_enabled: bool,
+    /// How far a signed Solana message's `Issued At` may be from now (Go duration).
+    #[arg(long, env = "GOTRUE_EXTERNAL_WEB3_SOLANA_MAXIMUM_VALIDITY_DURATION", default_value = "10m", value_parser = go_duration)]
+    pub web3_solana_maximum_validity_duration: Duration,
     /// Header naming the client address (e.g. `X-Forwarded-For`), trusted only when set.
     #[arg(long, env = "GOTRUE_RATE_LIMIT_HEADER")]
     pub rate_limit_header: Option<String>,
@@ -231,6 +246,36 @@ impl Settings {
     pub fn reuse_interval(&self) -> Duration {
         Duration::from_secs(self.refresh_token_reuse_interval)
     }
+}
+
+/// A duration as GoTrue's settings write it: `90s`, `10m`, `1h30m`, `500ms`.
+fn go_duration(text: &str) -> Result<Duration, String> {
+    let bad = || format!("{text:?} is not a duration such as 10m or 90s");
+    let mut total = Duration::ZERO;
+    let mut rest = text.trim();
+    if rest.is_empty() {
+        return Err(bad());
+    }
+    while !rest.is_empty() {
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit() && c != '.')
+            .ok_or_else(bad)?;
+        let amount: f64 = rest[..digits].parse().map_err(|_| bad())?;
+        rest = &rest[digits..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        let seconds = match &rest[..unit_len] {
+            "h" => 3600.0,
+            "m" => 60.0,
+            "s" => 1.0,
+            "ms" => 0.001,
+            _ => return Err(bad()),
+        };
+        total += Duration::from_secs_f64(amount * seconds);
+        rest = &rest[unit_len..];
+    }
+    Ok(total)
 }
 
 /// `GET /settings`: which sign-in methods are on, in GoTrue's shape.
@@ -255,4 +300,19 @@ pub async fn show(State(state): State<AuthState>) -> Json<serde_json::Value> {
         "saml_enabled": false,
         "passkeys_enabled": false,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::go_duration;
+    use std::time::Duration;
+
+    #[test]
+    fn reads_go_durations() {
+        assert_eq!(go_duration("10m"), Ok(Duration::from_secs(600)));
+        assert_eq!(go_duration("1h30m"), Ok(Duration::from_secs(5400)));
+        assert_eq!(go_duration("1.5s"), Ok(Duration::from_millis(1500)));
+        assert!(go_duration("ten").is_err());
+        assert!(go_duration("10").is_err());
+    }
 }

@@ -7,3 +7,4 @@ mod phone;
 mod refresh;
 mod signing;
 mod support;
+mod web3;

@@ -50,6 +50,10 @@ pub async fn grant(
             state.limits.verify(&state.settings, &client)?;
             pkce::grant(&state, &origin, &device, parse(body)?).await
         }
+        Some("web3") => {
+            state.limits.web3(&state.settings, &client)?;
+            crate::web3::grant(&state, &origin, &device, parse(body)?).await
+        }
         _ => Err(AuthError::OAuth {
             error: "unsupported_grant_type",
             description: "unsupported_grant_type",
