@@ -536,6 +536,39 @@ describe('more of postgrest-js', () => {
   });
 });
 
+describe('the rest of the builder', () => {
+  test('maxAffected refuses a write over the limit (PGRST124) and changes nothing', async () => {
+    let r = await service.from('gw_items').update({ n: 99 }).gt('id', 0).maxAffected(2);
+    assert.equal(r.status, 400);
+    assert.equal(r.error.code, 'PGRST124');
+    const after = await service.from('gw_items').select('id').eq('n', 99);
+    assert.deepEqual(after.data, []);
+    r = await service.from('gw_items').update({ n: 99 }).eq('id', 3).maxAffected(1).select('id, n');
+    assert.equal(r.error, null);
+    assert.deepEqual(r.data, [{ id: 3, n: 99 }]);
+    await service.from('gw_items').update({ n: null }).eq('id', 3);
+  });
+
+  test('throwOnError, setHeader, returns, overrideTypes and abortSignal', async () => {
+    await assert.rejects(
+      async () => await service.from('gw_items').select('nope').throwOnError(),
+      (e) => e.code === '42703',
+    );
+    // A header set on the builder reaches the server: here a Prefer for an exact count.
+    const counted = await service.from('gw_items').select('id').setHeader('Prefer', 'count=exact').limit(1);
+    assert.equal(counted.error, null);
+    assert.equal(counted.data.length, 1);
+    // returns() and overrideTypes() only retype the result.
+    const typed = await service.from('gw_items').select('id').eq('id', 1).returns().overrideTypes();
+    assert.deepEqual(typed.data, [{ id: 1 }]);
+    const controller = new AbortController();
+    controller.abort();
+    const aborted = await service.from('gw_items').select('id').abortSignal(controller.signal);
+    assert.ok(aborted.error);
+    assert.equal(aborted.data, null);
+  });
+});
+
 describe('JWT abuse', () => {
   test('refused with 401 before any SQL runs', async () => {
     const b64 = (o) => Buffer.from(JSON.stringify(o)).toString('base64url');
