@@ -296,7 +296,8 @@ pub async fn owners(
                     continue;
                 }
                 let client = admin.get().await?;
-                for r in client.query(lookup.as_str(), &[&keys]).await? {
+                let statement = client.prepare_cached(lookup).await?;
+                for r in client.query(&statement, &[&keys]).await? {
                     let (i, id): (i32, String) = (r.get(0), r.get(1));
                     if let Some(list) = out.get_mut((i as usize).wrapping_sub(1)) {
                         list.push(id);
