@@ -271,3 +271,46 @@ async fn a_row_moved_to_another_user_never_brings_its_old_content() {
         "A's old content is not shown to B"
     );
 }
+
+#[tokio::test]
+async fn a_role_without_select_on_the_key_gets_the_401_form_and_no_deletes() {
+    let env = env().await;
+    let a = env.user().await;
+    env.sql
+        .batch_execute(
+            "create table public.vault (id int primary key, body text);
+             revoke all on public.vault from anon, authenticated;
+             grant select (body) on public.vault to authenticated;
+             alter publication supabase_realtime add table public.vault;",
+        )
+        .await
+        .unwrap();
+    let oid = env.rt.catalog.oid_of("public", "vault").await.unwrap();
+    let mut rx = subscribe(&env, &user_token(&a, 600), "vault", None).await;
+    let change = |kind: &'static str| Change {
+        table_oid: oid,
+        kind,
+        new: (kind != "DELETE").then(|| row(&[("id", Some("1")), ("body", Some("secret"))])),
+        old: (kind != "INSERT").then(|| row(&[("id", Some("1")), ("body", Some("secret"))])),
+    };
+    let txn = Transaction {
+        commit_timestamp: "2026-01-01T00:00:00.000Z".into(),
+        changes: vec![change("INSERT"), change("UPDATE"), change("DELETE")],
+    };
+    deliver(&env.rt, &[txn]).await;
+    let got: Vec<_> = drain(&mut rx, 500)
+        .await
+        .into_iter()
+        .filter(|m| m.event == "postgres_changes")
+        .map(|m| m.payload["data"].clone())
+        .collect();
+    assert_eq!(got.len(), 2, "INSERT and UPDATE, no DELETE: {got:?}");
+    assert_eq!(
+        got[0],
+        json!({"schema": "public", "table": "vault", "commit_timestamp": null, "type": "INSERT",
+               "columns": [], "record": {}, "errors": ["Error 401: Unauthorized"]})
+    );
+    assert_eq!(got[1]["type"], "UPDATE");
+    assert_eq!(got[1]["old_record"], json!({}));
+    assert_eq!(got[1]["errors"], json!(["Error 401: Unauthorized"]));
+}

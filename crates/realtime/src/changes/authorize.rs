@@ -158,9 +158,9 @@ pub async fn deliver(rt: &Realtime, batch: &[Transaction]) {
                     continue;
                 }
             };
-            if !access.sees_primary_key && !table.primary_key.is_empty() {
-                continue;
-            }
+            // A role that may not SELECT the primary key gets Supabase's 401 form of the
+            // INSERTs and UPDATEs it may see (`data`), and no DELETEs.
+            let keyless = !access.sees_primary_key && !table.primary_key.is_empty();
             let t0 = std::time::Instant::now();
             let routes = match (&access.probe, &access.ownership) {
                 (Some(Probe::Function { .. }), Some(o)) => {
@@ -204,7 +204,7 @@ pub async fn deliver(rt: &Realtime, batch: &[Transaction]) {
                 .map(|(pos, sub)| (*pos, Arc::as_ptr(sub)))
                 .collect();
             for (pos, sub) in visible {
-                if pos >= indices.len() {
+                if pos >= indices.len() || (keyless && changes[indices[pos]].1.kind == "DELETE") {
                     continue;
                 }
                 let old_visible = match old_pos.get(&pos) {
@@ -338,10 +338,11 @@ async fn probe<'a>(
         // Groups share one transaction; when some group's policies fail, all are checked again
         // each in its own subtransaction.
         let mut isolated = false;
+        let statement = client.prepare_cached(&sql).await?;
         let rows = loop {
             let params: [&(dyn tokio_postgres::types::ToSql + Sync); 6] =
                 [&roles, &claims, &bounds, &positions, &wal_rows, &isolated];
-            match client.query(&sql, &params).await {
+            match client.query(&statement, &params).await {
                 Ok(rows) => break rows,
                 Err(e) if !isolated && e.as_db_error().is_some() => {
                     tracing::debug!(error = %e, "visibility probe failed; checking each group alone");
@@ -458,6 +459,9 @@ fn data(
     access: &Access,
     old_visible: bool,
 ) -> Value {
+    if !access.sees_primary_key && !table.primary_key.is_empty() {
+        return payload::unauthorized(&table.schema, &table.name, change.kind);
+    }
     let columns: Vec<&super::catalog::Column> = table
         .columns
         .iter()

@@ -145,6 +145,24 @@ pub fn commit_timestamp(unix_micros: i64) -> String {
     )
 }
 
+/// What Supabase sends a subscriber whose role may not SELECT the table's primary key, for an
+/// INSERT or UPDATE: no values, no columns, no commit time, `Error 401: Unauthorized`.
+pub fn unauthorized(schema: &str, table: &str, kind: &str) -> Value {
+    let mut data = json!({
+        "schema": schema,
+        "table": table,
+        "commit_timestamp": null,
+        "type": kind,
+        "columns": [],
+        "record": {},
+        "errors": ["Error 401: Unauthorized"],
+    });
+    if kind == "UPDATE" {
+        data["old_record"] = json!({});
+    }
+    data
+}
+
 /// The `data` of a `postgres_changes` message for one group of subscribers.
 pub struct Data<'a> {
     pub schema: &'a str,
