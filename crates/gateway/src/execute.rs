@@ -29,6 +29,22 @@ pub struct Settings {
     pub authenticated: bool,
 }
 
+impl Settings {
+    /// The parameters of [`SETUP_WITH_ROLE_SQL`], in order (the first seven are [`SETUP_SQL`]'s).
+    fn values(&self) -> [&(dyn ToSql + Sync); 8] {
+        [
+            &self.search_path,
+            &self.role,
+            &self.claims,
+            &self.method,
+            &self.path,
+            &self.headers,
+            &self.cookies,
+            &self.role_settings,
+        ]
+    }
+}
+
 /// The settings when the role has no `ALTER ROLE ... SET` of its own.
 const SETUP_SQL: &str =
     "select set_config('search_path', $1, true), set_config('role', $2, true), \
@@ -105,19 +121,10 @@ pub async fn explain(
     let client = lease.client();
     let authenticated = settings.authenticated;
     let db = |e: tokio_postgres::Error| ApiError::from_db(&e, authenticated);
-    let values = [
-        &settings.search_path,
-        &settings.role,
-        &settings.claims,
-        &settings.method,
-        &settings.path,
-        &settings.headers,
-        &settings.cookies,
-        &settings.role_settings,
-    ];
-    let setup: Vec<(&(dyn ToSql + Sync), Type)> = values
-        .iter()
-        .map(|v| (*v as &(dyn ToSql + Sync), Type::TEXT))
+    let setup: Vec<(&(dyn ToSql + Sync), Type)> = settings
+        .values()
+        .into_iter()
+        .map(|v| (v, Type::TEXT))
         .collect();
     let result = async {
         client.batch_execute("BEGIN").await.map_err(db)?;
@@ -229,17 +236,8 @@ async fn run_on(
         "BEGIN ISOLATION LEVEL READ COMMITTED"
     };
     let with_role = settings.role_settings != "{}";
-    let setup: [&(dyn ToSql + Sync); 8] = [
-        &settings.search_path,
-        &settings.role,
-        &settings.claims,
-        &settings.method,
-        &settings.path,
-        &settings.headers,
-        &settings.cookies,
-        &settings.role_settings,
-    ];
-    let setup: Vec<(&(dyn ToSql + Sync), Type)> = setup
+    let setup: Vec<(&(dyn ToSql + Sync), Type)> = settings
+        .values()
         .into_iter()
         .take(if with_role { 8 } else { 7 })
         .map(|p| (p, Type::TEXT))

@@ -82,13 +82,7 @@ impl<'a> Builder<'a> {
                     self.sql.push(" AS ").ident(output);
                 }
                 SelectItem::Embed(embed) => {
-                    let table = src.table.ok_or_else(|| ApiError::NoRelationship {
-                        from: src.name.to_owned(),
-                        to: embed.name.clone(),
-                    })?;
-                    let rel = self
-                        .cache
-                        .relationship(table, &embed.name, embed.hint.as_deref())?;
+                    let rel = self.embed_relationship(src, embed)?;
                     let mut child_path = path.to_vec();
                     child_path.push(embed.key().to_owned());
                     if embed.spread {
@@ -121,13 +115,7 @@ impl<'a> Builder<'a> {
                 SelectItem::Star => keys.extend(src.columns.iter().map(|c| c.name.clone())),
                 SelectItem::Column { field, .. } => fields.push(field),
                 SelectItem::Embed(embed) => {
-                    let table = src.table.ok_or_else(|| ApiError::NoRelationship {
-                        from: src.name.to_owned(),
-                        to: embed.name.clone(),
-                    })?;
-                    let rel = self
-                        .cache
-                        .relationship(table, &embed.name, embed.hint.as_deref())?;
+                    let rel = self.embed_relationship(src, embed)?;
                     let pairs = match &rel.join {
                         crate::schema_cache::Join::Direct(pairs) => pairs,
                         crate::schema_cache::Join::Junction { parent, .. } => parent,
@@ -155,6 +143,20 @@ impl<'a> Builder<'a> {
             self.field(src, alias, field)?;
         }
         Ok(())
+    }
+
+    /// The relationship an embed of `src` names.
+    fn embed_relationship(
+        &self,
+        src: &Source,
+        embed: &crate::query::Embed,
+    ) -> Result<crate::schema_cache::Relationship, ApiError> {
+        let table = src.table.ok_or_else(|| ApiError::NoRelationship {
+            from: src.name.to_owned(),
+            to: embed.name.clone(),
+        })?;
+        self.cache
+            .relationship(table, &embed.name, embed.hint.as_deref())
     }
 
     /// A cast's type, after checking it names a known type.
