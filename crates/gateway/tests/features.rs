@@ -408,3 +408,57 @@ async fn plans_are_served_only_when_enabled_and_writes_roll_back() {
     let r = api.get("/connectors?slug=eq.planned", Some(&token)).await;
     assert_eq!(r.json(), serde_json::json!([]));
 }
+
+#[tokio::test]
+async fn a_request_dropped_mid_transaction_commits_nothing_and_leaves_no_open_transaction() {
+    let api = Api::new().await;
+    api.sql(
+        "create table public.dropped (n int);
+         grant insert, select on public.dropped to anon, authenticated, service_role;
+         create function public.slow_write() returns int language plpgsql as $$ begin
+           insert into public.dropped values (1);
+           perform pg_sleep(3);
+           return 1;
+         end $$;
+         notify pgrst, 'reload schema';",
+    )
+    .await;
+    let token = service_token();
+    api.wait_for("/dropped", Some(&token)).await;
+    // The client hangs up while the function sleeps: the request's future is dropped.
+    let call = api.call("POST", "/rpc/slow_write", Some(&token), &[], Some("{}"));
+    assert!(
+        tokio::time::timeout(std::time::Duration::from_millis(500), call)
+            .await
+            .is_err()
+    );
+    // Its connection is closed (once the statement in flight ends) rather than returned to the
+    // pool mid-transaction: PostgreSQL rolls the insert back, and no session stays open.
+    let admin = api.db.superuser().await;
+    let mut open = 1;
+    for _ in 0..100 {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        open = admin
+            .query_one(
+                "select count(*) from pg_stat_activity where pid <> pg_backend_pid() and usename = 'authenticator' and (state like 'idle in transaction%' or query like '%slow_write%')",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get::<_, i64>(0);
+        if open == 0 {
+            break;
+        }
+    }
+    assert_eq!(open, 0, "a dropped request left a transaction open");
+    let rows: i64 = admin
+        .query_one("select count(*) from public.dropped", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(rows, 0);
+    // And the pool goes on serving.
+    for _ in 0..5 {
+        assert_eq!(api.get("/dropped", Some(&token)).await.status, 200);
+    }
+}
