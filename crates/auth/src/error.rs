@@ -133,6 +133,15 @@ pub enum AuthError {
         code: &'static str,
         message: &'static str,
     },
+    /// A feature GoTrue can switch off (its routes then answer 404).
+    #[error("{0}")]
+    FeatureDisabled(&'static str),
+    #[error("Custom OAuth provider not found")]
+    CustomProviderNotFound,
+    #[error("A custom OAuth provider with this identifier already exists")]
+    CustomProviderConflict,
+    #[error("Maximum number of custom OAuth/OIDC providers reached")]
+    CustomProviderQuota,
     /// Web3 sign-in, or that chain's, switched off.
     #[error("{0}")]
     Web3Disabled(&'static str),
@@ -209,6 +218,10 @@ impl AuthError {
             AalRequiredToEnroll => (StatusCode::FORBIDDEN, "insufficient_aal"),
             AalRequiredToUnenroll => (StatusCode::UNPROCESSABLE_ENTITY, "insufficient_aal"),
             MfaDisabled { code, .. } => (StatusCode::UNPROCESSABLE_ENTITY, code),
+            FeatureDisabled(_) => (StatusCode::NOT_FOUND, "feature_disabled"),
+            CustomProviderNotFound => (StatusCode::NOT_FOUND, "custom_provider_not_found"),
+            CustomProviderConflict => (StatusCode::BAD_REQUEST, "conflict"),
+            CustomProviderQuota => (StatusCode::BAD_REQUEST, "over_custom_provider_quota"),
             Web3Disabled(_) => (StatusCode::UNPROCESSABLE_ENTITY, "web3_provider_disabled"),
             Web3UnsupportedChain => (StatusCode::BAD_REQUEST, "web3_unsupported_chain"),
             Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "unexpected_failure"),

@@ -37,6 +37,9 @@ pub use settings::Settings;
 /// `auth.uid()` family of functions RLS policies call.
 pub const SCHEMA_SQL: &str = include_str!("../sql/auth_schema.sql");
 
+/// `auth.custom_oauth_providers`, applied after [`SCHEMA_SQL`].
+pub const CUSTOM_PROVIDERS_SQL: &str = include_str!("../sql/auth_custom_providers.sql");
+
 /// What every handler shares.
 #[derive(Clone)]
 pub struct AuthState {
@@ -131,6 +134,16 @@ pub fn router_with(ctx: ServiceContext, settings: Settings) -> Router {
             axum::routing::delete(admin::delete_factor),
         )
         .route("/admin/generate_link", post(admin::generate_link))
+        .route(
+            "/admin/custom-providers",
+            get(admin::custom_provider::list).post(admin::custom_provider::create),
+        )
+        .route(
+            "/admin/custom-providers/{identifier}",
+            get(admin::custom_provider::get)
+                .put(admin::custom_provider::update)
+                .delete(admin::custom_provider::delete),
+        )
         .route("/authorize", get(oauth::authorize))
         .route("/callback", get(oauth::callback))
         .route("/settings", get(settings::show))

@@ -226,6 +226,16 @@ pub struct Settings {
     /// How far a signed Solana message's `Issued At` may be from now (Go duration).
     #[arg(long, env = "GOTRUE_EXTERNAL_WEB3_SOLANA_MAXIMUM_VALIDITY_DURATION", default_value = "10m", value_parser = go_duration)]
     pub web3_solana_maximum_validity_duration: Duration,
+    /// The admin API may register custom OAuth / OIDC providers (`/admin/custom-providers`).
+    #[arg(long, env = "GOTRUE_CUSTOM_OAUTH_ENABLED", default_value = "true", value_parser = BoolishValueParser::new(), action = clap::ArgAction::Set)]
+    pub custom_oauth_enabled: bool,
+    /// Most custom providers that may be registered (0: no limit).
+    #[arg(long, env = "GOTRUE_CUSTOM_OAUTH_MAX_PROVIDERS", default_value_t = 0)]
+    pub custom_oauth_max_providers: i64,
+    /// craftbase's own: accept http and loopback or private addresses as custom provider
+    /// endpoints (a provider on the same machine, in tests). GoTrue always refuses them.
+    #[arg(long, env = "CRAFTBASE_AUTH_ALLOW_LOCAL_PROVIDER_URLS", default_value = "false", value_parser = BoolishValueParser::new(), action = clap::ArgAction::Set)]
+    pub allow_local_provider_urls: bool,
     /// Header naming the client address (e.g. `X-Forwarded-For`), trusted only when set.
     #[arg(long, env = "GOTRUE_RATE_LIMIT_HEADER")]
     pub rate_limit_header: Option<String>,

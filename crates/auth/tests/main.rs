@@ -1,5 +1,6 @@
 //! Auth integration tests: one binary, one PostgreSQL cluster per run, a database per test.
 
+mod custom_provider;
 mod input;
 mod mfa;
 mod password;

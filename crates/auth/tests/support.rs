@@ -19,6 +19,10 @@ fn migrations() -> Vec<Migration> {
     vec![
         Migration::embedded("craftbase/roles.sql", craftbase_shared::ROLES_SQL),
         Migration::embedded("craftbase/auth_schema.sql", craftbase_auth::SCHEMA_SQL),
+        Migration::embedded(
+            "craftbase/auth_custom_providers.sql",
+            craftbase_auth::CUSTOM_PROVIDERS_SQL,
+        ),
     ]
 }
 

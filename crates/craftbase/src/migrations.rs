@@ -10,6 +10,10 @@ pub fn platform_and_app() -> Vec<Migration> {
     vec![
         Migration::embedded("craftbase/roles.sql", craftbase_shared::ROLES_SQL),
         Migration::embedded("craftbase/auth_schema.sql", craftbase_auth::SCHEMA_SQL),
+        Migration::embedded(
+            "craftbase/auth_custom_providers.sql",
+            craftbase_auth::CUSTOM_PROVIDERS_SQL,
+        ),
         Migration::embedded("craftbase/realtime.sql", craftbase_realtime::SCHEMA_SQL),
         Migration::embedded("craftbase/gateway.sql", craftbase_gateway::SCHEMA_SQL),
         Migration::embedded("schema.sql", include_str!("../../../schema.sql")),

@@ -1,6 +1,7 @@
 //! The admin API (§2.7): users listed, created, read, updated and deleted with a token whose
 //! role is an admin role, links generated without mailing them, and invitations.
 
+pub mod custom_provider;
 mod factor;
 mod link;
 

@@ -5,6 +5,7 @@
 //! The round trip's state travels in a short-lived JWT signed with the project secret, so no
 //! table is needed for flows that are not PKCE.
 
+pub mod custom;
 pub mod provider;
 
 use axum::extract::{Query, State};
@@ -59,9 +60,7 @@ pub async fn provider_url(
     link_user: Option<Uuid>,
 ) -> Result<String, AuthError> {
     let name = q.provider.as_deref().unwrap_or("").to_ascii_lowercase();
-    let provider = state.providers.get(&name).ok_or_else(|| {
-        AuthError::Validation("Unsupported provider: provider is not enabled".into())
-    })?;
+    let provider = resolve(state, &name).await?;
     let flow = FlowRequest::from_parts(
         q.code_challenge.as_deref(),
         q.code_challenge_method.as_deref(),
@@ -92,10 +91,11 @@ pub async fn provider_url(
     }
     let query = url::form_urlencoded::Serializer::new(String::new())
         .append_pair("client_id", &provider.client_id)
-        .append_pair("redirect_uri", &redirect_uri(provider, origin))
+        .append_pair("redirect_uri", &redirect_uri(&provider, origin))
         .append_pair("response_type", "code")
         .append_pair("scope", &scopes.join(" "))
         .append_pair("state", &signed)
+        .extend_pairs(provider.authorization_params.iter())
         .finish();
     let sep = if provider.authorize_url.contains('?') {
         '&'
@@ -103,6 +103,25 @@ pub async fn provider_url(
         '?'
     };
     Ok(format!("{}{sep}{query}", provider.authorize_url))
+}
+
+/// The enabled provider called `name`: configured in the environment, or (`custom:…`)
+/// registered through the admin API.
+pub async fn resolve(state: &AuthState, name: &str) -> Result<Provider, AuthError> {
+    if let Some(p) = state.providers.get(name) {
+        return Ok(p.clone());
+    }
+    if name.starts_with("custom:") && state.settings.custom_oauth_enabled {
+        let db = state.ctx.admin.get().await?;
+        if let Some(p) = custom::CustomProvider::find(&db, name).await? {
+            if p.enabled {
+                return Ok(p.to_provider());
+            }
+        }
+    }
+    Err(AuthError::Validation(
+        "Unsupported provider: provider is not enabled".into(),
+    ))
 }
 
 fn redirect_uri(provider: &Provider, origin: &Origin) -> String {
@@ -187,16 +206,14 @@ async fn finish(
     redirect_to: &str,
 ) -> Result<String, AuthError> {
     let name = claims.get("provider").and_then(Value::as_str).unwrap_or("");
-    let provider = state.providers.get(name).ok_or_else(|| {
-        AuthError::Validation("Unsupported provider: provider is not enabled".into())
-    })?;
+    let provider = resolve(state, name).await?;
     if code.is_empty() {
         return Err(AuthError::Validation(
             "OAuth callback with missing authorization code".into(),
         ));
     }
     let tokens = provider
-        .exchange(&state.http, code, &redirect_uri(provider, origin))
+        .exchange(&state.http, code, &redirect_uri(&provider, origin))
         .await?;
     let account = provider.user(&state.http, &tokens.access_token).await?;
     let mut db = state.ctx.admin.get().await?;

@@ -31,6 +31,10 @@ pub struct Provider {
     flavor: Flavor,
     /// Issuer and key set of the provider's ID tokens, for `grant_type=id_token`.
     pub id_tokens: Option<IdTokenKeys>,
+    /// Further query parameters of the consent URL (a custom provider's `authorization_params`).
+    pub authorization_params: Vec<(String, String)>,
+    /// A custom provider's `attribute_mapping`: claim ← source claim name, or a literal value.
+    attribute_mapping: serde_json::Map<String, Value>,
 }
 
 /// Where a provider's ID tokens come from and the keys they are signed with.
@@ -105,6 +109,8 @@ pub fn from_env() -> BTreeMap<String, Provider> {
                     client_id,
                     secret,
                     redirect_uri: var(&name, "REDIRECT_URI"),
+                    authorization_params: Vec::new(),
+                    attribute_mapping: Default::default(),
                 }
             }
             "google" => {
@@ -140,6 +146,8 @@ pub fn from_env() -> BTreeMap<String, Provider> {
                     client_id,
                     secret,
                     redirect_uri: var(&name, "REDIRECT_URI"),
+                    authorization_params: Vec::new(),
+                    attribute_mapping: Default::default(),
                 }
             }
             _ => {
@@ -165,12 +173,73 @@ pub fn from_env() -> BTreeMap<String, Provider> {
                     client_id,
                     secret,
                     redirect_uri: var(&name, "REDIRECT_URI"),
+                    authorization_params: Vec::new(),
+                    attribute_mapping: Default::default(),
                 }
             }
         };
         out.insert(name, provider);
     }
     out
+}
+
+/// The endpoints and credentials of a provider registered through the admin API.
+pub struct CustomEndpoints {
+    pub client_id: String,
+    pub secret: String,
+    pub authorize_url: String,
+    pub token_url: String,
+    pub userinfo_url: String,
+    pub scopes: String,
+    pub id_tokens: Option<IdTokenKeys>,
+    pub authorization_params: Vec<(String, String)>,
+    pub attribute_mapping: serde_json::Map<String, Value>,
+}
+
+impl Provider {
+    /// A custom provider: read like an OpenID Connect provider, its userinfo first remapped.
+    pub fn custom(e: CustomEndpoints) -> Provider {
+        Provider {
+            client_id: e.client_id,
+            secret: e.secret,
+            redirect_uri: None,
+            authorize_url: e.authorize_url,
+            token_url: e.token_url,
+            userinfo_url: e.userinfo_url,
+            emails_url: None,
+            scopes: e.scopes,
+            flavor: Flavor::Oidc,
+            id_tokens: e.id_tokens,
+            authorization_params: e.authorization_params,
+            attribute_mapping: e.attribute_mapping,
+        }
+    }
+}
+
+/// Applies an attribute mapping: a string names the claim to copy, anything else is a literal.
+fn remap(info: Value, mapping: &serde_json::Map<String, Value>) -> Value {
+    let Value::Object(mut claims) = info else {
+        return info;
+    };
+    let source = claims.clone();
+    for (target, from) in mapping {
+        match from {
+            Value::String(name) => {
+                if let Some(v) = source.get(name) {
+                    // A numeric id is a subject too; OpenID's `sub` is a string.
+                    let v = match (target.as_str(), v) {
+                        ("sub", Value::Number(n)) => Value::String(n.to_string()),
+                        _ => v.clone(),
+                    };
+                    claims.insert(target.clone(), v);
+                }
+            }
+            literal => {
+                claims.insert(target.clone(), literal.clone());
+            }
+        }
+    }
+    Value::Object(claims)
 }
 
 /// An OpenID Connect account from userinfo or ID-token claims; `None` without a `sub`.
@@ -317,7 +386,8 @@ impl Provider {
                     data,
                 })
             }
-            Flavor::Oidc => oidc_account(&info).ok_or_else(|| upstream("userinfo has no sub")),
+            Flavor::Oidc => oidc_account(&remap(info, &self.attribute_mapping))
+                .ok_or_else(|| upstream("userinfo has no sub")),
         }
     }
 }

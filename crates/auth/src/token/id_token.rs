@@ -37,7 +37,7 @@ pub async fn grant(
         .id_token
         .filter(|t| !t.is_empty())
         .ok_or_else(|| AuthError::Validation("id_token required".into()))?;
-    let provider = state.providers.get(&name).ok_or_else(|| {
+    let provider = oauth::resolve(state, &name).await.map_err(|_| {
         AuthError::Validation(format!("Custom OIDC provider \"{name}\" not allowed"))
     })?;
     let keys = provider.id_tokens.as_ref().ok_or_else(|| {

@@ -1,0 +1,150 @@
+// Custom OAuth / OIDC providers through @supabase/supabase-js: `auth.admin.customProviders.*`
+// registers, lists, reads, changes and removes them, and a registered provider (the local stand-in
+// of lib/oauth-provider.mjs) signs a user in through `signInWithOAuth({ provider: 'custom:…' })`.
+
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+
+import { anonClient, decodeJwt, serviceClient, startCraftbase } from './lib/craftbase.mjs';
+import { startOAuthProvider } from './lib/oauth-provider.mjs';
+
+const SITE = 'http://localhost:3000';
+let cb;
+let upstream;
+
+before(
+  async () => {
+    upstream = await startOAuthProvider({
+      user: { sub: 'ext-user-1', email: 'Custom.User@example.com', email_verified: true, name: 'Custom User' },
+      emails: [],
+    });
+    cb = await startCraftbase({
+      env: {
+        GOTRUE_SITE_URL: SITE,
+        // The stand-in provider listens on 127.0.0.1 over http, which GoTrue always refuses.
+        CRAFTBASE_AUTH_ALLOW_LOCAL_PROVIDER_URLS: 'true',
+      },
+    });
+  },
+  { timeout: 180_000 },
+);
+
+after(async () => {
+  if (cb) await cb.stop();
+  if (upstream) await upstream.stop();
+});
+
+/** Follows redirects as a browser would, until the app's own URL. */
+async function browse(start) {
+  let url = start;
+  for (let hop = 0; hop < 10; hop++) {
+    if (url.startsWith(SITE)) return new URL(url);
+    const res = await fetch(url, { redirect: 'manual' });
+    const location = res.headers.get('location');
+    assert.ok([302, 303].includes(res.status) && location, `GET ${url} answered ${res.status}: ${await res.text()}`);
+    url = new URL(location, url).toString();
+  }
+  throw new Error(`too many redirects from ${start}`);
+}
+
+const oauth2 = () => ({
+  provider_type: 'oauth2',
+  identifier: 'custom:stand-in',
+  name: 'Stand-in',
+  client_id: upstream.clientId,
+  client_secret: upstream.clientSecret,
+  scopes: ['profile', 'email'],
+  authorization_url: `${upstream.url}/login/oauth/authorize`,
+  token_url: `${upstream.url}/login/oauth/access_token`,
+  userinfo_url: `${upstream.url}/api/v3/user`,
+  authorization_params: { prompt: 'consent' },
+});
+
+describe('auth.admin.customProviders', () => {
+  test('create, list, get, update and delete', async () => {
+    const providers = serviceClient(cb).auth.admin.customProviders;
+    const { data: created, error } = await providers.createProvider({ ...oauth2(), identifier: 'custom:crud' });
+    assert.equal(error, null);
+    assert.equal(created.identifier, 'custom:crud');
+    assert.equal(created.provider_type, 'oauth2');
+    assert.equal(created.pkce_enabled, true);
+    assert.equal(created.enabled, true);
+    assert.equal(created.client_secret, undefined);
+    assert.deepEqual(created.authorization_params, { prompt: 'consent' });
+
+    const dup = await providers.createProvider({ ...oauth2(), identifier: 'custom:crud' });
+    assert.equal(dup.error.status, 400);
+    assert.equal(dup.error.code, 'conflict');
+
+    const { data: listed } = await providers.listProviders({ type: 'oauth2' });
+    assert.ok(listed.providers.some((p) => p.identifier === 'custom:crud'));
+    const { data: oidc } = await providers.listProviders({ type: 'oidc' });
+    assert.deepEqual(oidc.providers, []);
+
+    const { data: one } = await providers.getProvider('custom:crud');
+    assert.equal(one.id, created.id);
+
+    const { data: updated, error: updateError } = await providers.updateProvider('custom:crud', {
+      name: 'Renamed',
+      enabled: false,
+    });
+    assert.equal(updateError, null);
+    assert.equal(updated.name, 'Renamed');
+    assert.equal(updated.enabled, false);
+
+    const removed = await providers.deleteProvider('custom:crud');
+    assert.equal(removed.error, null);
+    const missing = await providers.getProvider('custom:crud');
+    assert.equal(missing.error.status, 404);
+    assert.equal(missing.error.code, 'custom_provider_not_found');
+  });
+
+  test('GoTrue refusals: identifier prefix, reserved parameters, anon key', async () => {
+    const providers = serviceClient(cb).auth.admin.customProviders;
+    const bad = await providers.createProvider({ ...oauth2(), identifier: 'plain' });
+    assert.equal(bad.error.status, 400);
+    assert.equal(bad.error.message, "identifier must start with 'custom:' prefix, e.g. 'custom:plain'");
+    const reserved = await providers.createProvider({
+      ...oauth2(),
+      identifier: 'custom:reserved',
+      authorization_params: { redirect_uri: 'https://evil.example.com' },
+    });
+    assert.equal(reserved.error.message, 'Cannot override reserved OAuth parameter: redirect_uri');
+    const anon = await anonClient(cb).auth.admin.customProviders.listProviders();
+    assert.equal(anon.error.status, 403);
+  });
+
+  test('a registered provider signs a user in through signInWithOAuth', async () => {
+    const admin = serviceClient(cb).auth.admin.customProviders;
+    const { error: createError } = await admin.createProvider(oauth2());
+    assert.equal(createError, null);
+    const supabase = anonClient(cb);
+    const { data, error } = await supabase.auth.signInWithOAuth({
+      provider: 'custom:stand-in',
+      options: { redirectTo: `${SITE}/custom`, skipBrowserRedirect: true },
+    });
+    assert.equal(error, null);
+    const landed = await browse(data.url);
+    assert.equal(landed.pathname, '/custom');
+    const fragment = new URLSearchParams(landed.hash.slice(1));
+    assert.ok(fragment.get('access_token'), landed.toString());
+    const { data: set, error: setError } = await supabase.auth.setSession({
+      access_token: fragment.get('access_token'),
+      refresh_token: fragment.get('refresh_token'),
+    });
+    assert.equal(setError, null);
+    assert.equal(set.user.email, 'custom.user@example.com');
+    const identity = set.user.identities.find((i) => i.provider === 'custom:stand-in');
+    assert.equal(identity.identity_data.sub, 'ext-user-1');
+    assert.equal(decodeJwt(fragment.get('access_token')).payload.amr[0].method, 'oauth');
+    assert.ok(upstream.requests.includes('POST /login/oauth/access_token'));
+
+    await admin.updateProvider('custom:stand-in', { enabled: false });
+    const off = await anonClient(cb).auth.signInWithOAuth({
+      provider: 'custom:stand-in',
+      options: { redirectTo: `${SITE}/custom`, skipBrowserRedirect: true },
+    });
+    const res = await fetch(off.data.url, { redirect: 'manual' });
+    assert.equal(res.status, 400);
+  });
+});
