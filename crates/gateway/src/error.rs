@@ -60,7 +60,10 @@ pub enum ApiError {
         candidates: Vec<String>,
     },
     /// The function does not exist with these arguments (PGRST202).
-    #[error("Could not find the function {schema}.{name}({args}) in the schema cache")]
+    #[error(
+        "Could not find the function {schema}.{name}{} in the schema cache",
+        with_args(args, "(", ")")
+    )]
     FunctionNotFound {
         schema: String,
         name: String,
@@ -251,9 +254,26 @@ impl ApiError {
                 Some("Searched for a foreign key relationship in the schema cache, but no matches were found.".into()),
                 None,
             ),
+            FunctionNotFound { schema, name, args } => (
+                Some(format!(
+                    "Searched for the function {schema}.{name}{} or with a single unnamed json/jsonb parameter, but no matches were found in the schema cache.",
+                    with_args(args, " with parameters ", "")
+                )),
+                None,
+            ),
             Db { details, hint, .. } => (details.clone(), hint.clone()),
             _ => (None, None),
         }
+    }
+}
+
+/// ` without parameters`, or the argument names between `open` and `close`, as PostgREST
+/// words a missing function.
+fn with_args(args: &str, open: &str, close: &str) -> String {
+    if args.is_empty() {
+        " without parameters".to_owned()
+    } else {
+        format!("{open}{args}{close}")
     }
 }
 

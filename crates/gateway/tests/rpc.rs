@@ -85,10 +85,22 @@ async fn calls_by_post_and_get() {
         (r.status.as_u16(), r.json()["code"].as_str()),
         (404, Some("PGRST202"))
     );
+    assert_eq!(
+        r.json()["message"],
+        "Could not find the function public.add(zzz) in the schema cache"
+    );
     let r = api
         .call("POST", "/rpc/missing", None, &[], Some("{}"))
         .await;
     assert_eq!(r.json()["code"], "PGRST202");
+    assert_eq!(
+        r.json()["message"],
+        "Could not find the function public.missing without parameters in the schema cache"
+    );
+    assert!(r.json()["details"]
+        .as_str()
+        .unwrap()
+        .starts_with("Searched for the function public.missing without parameters"));
     let r = api.call("PATCH", "/rpc/add", None, &[], Some("{}")).await;
     assert_eq!(
         (r.status.as_u16(), r.json()["code"].as_str()),

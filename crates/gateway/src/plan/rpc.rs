@@ -55,11 +55,15 @@ pub fn choose<'f>(
     }
     match matches.len() {
         1 => Ok(matches[0]),
-        0 => Err(ApiError::FunctionNotFound {
-            schema: schema.to_owned(),
-            name: name.to_owned(),
-            args: given.join(", "),
-        }),
+        0 => {
+            let mut names = given.to_vec();
+            names.sort_unstable();
+            Err(ApiError::FunctionNotFound {
+                schema: schema.to_owned(),
+                name: name.to_owned(),
+                args: names.join(", "),
+            })
+        }
         _ => Err(ApiError::AmbiguousFunction {
             schema: schema.to_owned(),
             name: name.to_owned(),
