@@ -85,6 +85,7 @@ async fn main() -> anyhow::Result<()> {
         .next()
         .and_then(|rest| rest.split_whitespace().nth(1)?.parse().ok())
         .ok_or_else(|| anyhow::anyhow!("cannot find the postmaster"))?;
+    eprintln!("postmaster pid {postmaster}");
     let meter = cpu::Meter::new(postmaster);
     let mut cpu_rows = Vec::new();
 
@@ -166,6 +167,66 @@ async fn main() -> anyhow::Result<()> {
     println!("|---|---|---|---|---|---|");
     for row in cpu_rows {
         println!("{row}");
+    }
+    http_floor(&ids, &token, &concurrency, seconds, &meter).await
+}
+
+/// The cost of HTTP alone: the same load generator against a handler that answers a fixed body
+/// of the primary-key reply's size without touching the database. No gateway can do better than
+/// this on the same machine; what it costs is the part of the gap to the ceiling that is HTTP's.
+async fn http_floor(
+    ids: &[String],
+    token: &str,
+    concurrency: &[usize],
+    seconds: u64,
+    meter: &cpu::Meter,
+) -> anyhow::Result<()> {
+    let body: &'static str = Box::leak(
+        format!(
+            "[{{\"id\":\"{}\",\"pad\":\"{}\"}}]",
+            ids[0],
+            "x".repeat(300)
+        )
+        .into_boxed_str(),
+    );
+    let router = axum::Router::new().fallback(move || async move {
+        (
+            [(
+                axum::http::header::CONTENT_TYPE,
+                "application/json; charset=utf-8",
+            )],
+            body,
+        )
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let listener =
+        axum::serve::ListenerExt::tap_io(listener, craftbase_shared::standalone::no_delay);
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    println!("\nHTTP alone (a handler answering a fixed body, no database):\n");
+    println!("| connections | req/s | p50 ms | p99 ms | CPU µs per request |");
+    println!("|---|---|---|---|---|");
+    let slice = Duration::from_secs(1);
+    for &n in concurrency {
+        let mut all = Vec::new();
+        let mut spent = cpu::Spent::default();
+        for _ in 0..seconds {
+            let before = meter.sample();
+            all.extend(
+                run(n, slice, |i| {
+                    let (ids, token) = (ids.to_vec(), token.to_owned());
+                    async move { http_worker(addr, &token, Scenario::ByKey, &ids, i, slice).await }
+                })
+                .await?,
+            );
+            spent.add(before, meter.sample());
+        }
+        let (own, _) = meter.per_request(spent, all.len());
+        let st = stats(all, Duration::from_secs(seconds));
+        println!(
+            "| {n} | {:.0} | {:.2} | {:.2} | {own:.0} |",
+            st.rate, st.p50, st.p99
+        );
     }
     Ok(())
 }
