@@ -142,6 +142,24 @@ pub enum AuthError {
     CustomProviderConflict,
     #[error("Maximum number of custom OAuth/OIDC providers reached")]
     CustomProviderQuota,
+    #[error("OAuth client not found")]
+    OAuthClientNotFound,
+    /// `/oauth/authorize` naming a client that is malformed or unknown.
+    #[error("{0}")]
+    OAuthClientInvalid(&'static str),
+    #[error("authorization not found")]
+    OAuthAuthorizationNotFound,
+    #[error("No active grant found for this client")]
+    OAuthConsentNotFound,
+    /// The token endpoint's client authentication failed.
+    #[error("{0}")]
+    InvalidClientCredentials(String),
+    /// The OAuth server's token endpoint, in the OAuth error shape with a composed description.
+    #[error("{description}")]
+    OAuthServer {
+        error: &'static str,
+        description: String,
+    },
     /// Web3 sign-in, or that chain's, switched off.
     #[error("{0}")]
     Web3Disabled(&'static str),
@@ -222,6 +240,12 @@ impl AuthError {
             CustomProviderNotFound => (StatusCode::NOT_FOUND, "custom_provider_not_found"),
             CustomProviderConflict => (StatusCode::BAD_REQUEST, "conflict"),
             CustomProviderQuota => (StatusCode::BAD_REQUEST, "over_custom_provider_quota"),
+            OAuthClientNotFound => (StatusCode::NOT_FOUND, "oauth_client_not_found"),
+            OAuthClientInvalid(_) => (StatusCode::BAD_REQUEST, "oauth_client_not_found"),
+            OAuthAuthorizationNotFound => (StatusCode::NOT_FOUND, "oauth_authorization_not_found"),
+            OAuthConsentNotFound => (StatusCode::NOT_FOUND, "oauth_consent_not_found"),
+            InvalidClientCredentials(_) => (StatusCode::BAD_REQUEST, "invalid_credentials"),
+            OAuthServer { .. } => (StatusCode::BAD_REQUEST, "invalid_request"),
             Web3Disabled(_) => (StatusCode::UNPROCESSABLE_ENTITY, "web3_provider_disabled"),
             Web3UnsupportedChain => (StatusCode::BAD_REQUEST, "web3_unsupported_chain"),
             Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "unexpected_failure"),
@@ -267,6 +291,10 @@ impl IntoResponse for AuthError {
         let (status, code) = self.status_and_code();
         if let AuthError::OAuth { error, description } = self {
             // OAuth endpoints' own shape, whatever version the client speaks.
+            let body = json!({"error": error, "error_description": description});
+            return (status, Json(body)).into_response();
+        }
+        if let AuthError::OAuthServer { error, description } = self {
             let body = json!({"error": error, "error_description": description});
             return (status, Json(body)).into_response();
         }

@@ -11,6 +11,7 @@ mod limit;
 mod mail;
 mod mfa;
 mod oauth;
+mod oauth_server;
 mod otp;
 mod password;
 mod redirect;
@@ -39,6 +40,10 @@ pub const SCHEMA_SQL: &str = include_str!("../sql/auth_schema.sql");
 
 /// `auth.custom_oauth_providers`, applied after [`SCHEMA_SQL`].
 pub const CUSTOM_PROVIDERS_SQL: &str = include_str!("../sql/auth_custom_providers.sql");
+
+/// The OAuth server's tables (`auth.oauth_clients`, `_authorizations`, `_consents`) and the
+/// sessions' `oauth_client_id`, applied after [`CUSTOM_PROVIDERS_SQL`].
+pub const OAUTH_SERVER_SQL: &str = include_str!("../sql/auth_oauth_server.sql");
 
 /// What every handler shares.
 #[derive(Clone)]
@@ -143,6 +148,34 @@ pub fn router_with(ctx: ServiceContext, settings: Settings) -> Router {
             get(admin::custom_provider::get)
                 .put(admin::custom_provider::update)
                 .delete(admin::custom_provider::delete),
+        )
+        .route(
+            "/admin/oauth/clients",
+            get(admin::oauth_client::list).post(admin::oauth_client::create),
+        )
+        .route(
+            "/admin/oauth/clients/{client_id}",
+            get(admin::oauth_client::get)
+                .put(admin::oauth_client::update)
+                .delete(admin::oauth_client::delete),
+        )
+        .route(
+            "/admin/oauth/clients/{client_id}/regenerate_secret",
+            post(admin::oauth_client::regenerate_secret),
+        )
+        .route("/oauth/authorize", get(oauth_server::authorize::authorize))
+        .route("/oauth/token", post(oauth_server::token::token))
+        .route(
+            "/oauth/authorizations/{authorization_id}",
+            get(oauth_server::authorize::details),
+        )
+        .route(
+            "/oauth/authorizations/{authorization_id}/consent",
+            post(oauth_server::authorize::consent),
+        )
+        .route(
+            "/user/oauth/grants",
+            get(oauth_server::grant::list).delete(oauth_server::grant::revoke),
         )
         .route("/authorize", get(oauth::authorize))
         .route("/callback", get(oauth::callback))

@@ -236,6 +236,23 @@ pub struct Settings {
     /// endpoints (a provider on the same machine, in tests). GoTrue always refuses them.
     #[arg(long, env = "CRAFTBASE_AUTH_ALLOW_LOCAL_PROVIDER_URLS", default_value = "false", value_parser = BoolishValueParser::new(), action = clap::ArgAction::Set)]
     pub allow_local_provider_urls: bool,
+    /// craftbase as an OAuth 2.1 authorization server (`/oauth/*`, `/admin/oauth/clients`).
+    #[arg(long, env = "GOTRUE_OAUTH_SERVER_ENABLED", default_value = "false", value_parser = BoolishValueParser::new(), action = clap::ArgAction::Set)]
+    pub oauth_server_enabled: bool,
+    /// The app's consent page, a path on the site URL (`/oauth/consent`); `/oauth/authorize`
+    /// sends browsers there with `?authorization_id=`.
+    #[arg(long, env = "GOTRUE_OAUTH_SERVER_AUTHORIZATION_PATH")]
+    pub oauth_server_authorization_path: Option<String>,
+    /// How long an authorization request may wait for the user's answer (Go duration).
+    #[arg(long, env = "GOTRUE_OAUTH_SERVER_AUTHORIZATION_TTL", default_value = "10m", value_parser = go_duration)]
+    pub oauth_server_authorization_ttl: Duration,
+    /// The scope of requests that name none.
+    #[arg(
+        long,
+        env = "GOTRUE_OAUTH_SERVER_DEFAULT_SCOPE",
+        default_value = "email"
+    )]
+    pub oauth_server_default_scope: String,
     /// Header naming the client address (e.g. `X-Forwarded-For`), trusted only when set.
     #[arg(long, env = "GOTRUE_RATE_LIMIT_HEADER")]
     pub rate_limit_header: Option<String>,

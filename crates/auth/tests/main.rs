@@ -3,6 +3,7 @@
 mod custom_provider;
 mod input;
 mod mfa;
+mod oauth_server;
 mod password;
 mod phone;
 mod refresh;

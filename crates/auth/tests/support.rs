@@ -23,6 +23,10 @@ fn migrations() -> Vec<Migration> {
             "craftbase/auth_custom_providers.sql",
             craftbase_auth::CUSTOM_PROVIDERS_SQL,
         ),
+        Migration::embedded(
+            "craftbase/auth_oauth_server.sql",
+            craftbase_auth::OAUTH_SERVER_SQL,
+        ),
     ]
 }
 

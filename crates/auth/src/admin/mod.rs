@@ -4,6 +4,7 @@
 pub mod custom_provider;
 mod factor;
 mod link;
+pub mod oauth_client;
 
 pub use factor::{delete_factor, factors};
 pub use link::{generate_link, invite};

@@ -1,0 +1,187 @@
+// craftbase as an OAuth 2.1 server through @supabase/supabase-js: clients managed with
+// `auth.admin.oauth.*`, the consent page's calls (`auth.oauth.*`) made by a signed-in user, and
+// the third-party app's side (authorize redirect, code exchange with PKCE) made with fetch.
+
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
+
+import { anonClient, serviceClient, startCraftbase } from './lib/craftbase.mjs';
+
+const SITE = 'http://localhost:3000';
+const REDIRECT = 'http://localhost:4000/callback';
+const PASSWORD = 'correct-horse-battery';
+let cb;
+let seq = 0;
+
+before(
+  async () => {
+    cb = await startCraftbase({
+      env: {
+        GOTRUE_SITE_URL: SITE,
+        GOTRUE_OAUTH_SERVER_ENABLED: 'true',
+        GOTRUE_OAUTH_SERVER_AUTHORIZATION_PATH: '/oauth/consent',
+      },
+    });
+  },
+  { timeout: 180_000 },
+);
+
+after(async () => {
+  if (cb) await cb.stop();
+});
+
+async function signedIn() {
+  const client = anonClient(cb);
+  const email = `oauth-${Date.now()}-${seq++}@example.com`;
+  const { error } = await client.auth.signUp({ email, password: PASSWORD });
+  assert.equal(error, null);
+  return { client, email };
+}
+
+const verifier = randomBytes(32).toString('base64url');
+const challenge = createHash('sha256').update(verifier).digest('base64url');
+
+/** The third-party app sends the browser to /oauth/authorize; answers the authorization id. */
+async function startAuthorization(clientId, scope = 'openid email') {
+  const url = new URL(`${cb.url}/auth/v1/oauth/authorize`);
+  for (const [k, v] of Object.entries({
+    client_id: clientId,
+    redirect_uri: REDIRECT,
+    response_type: 'code',
+    scope,
+    state: 'app-state',
+    code_challenge: challenge,
+    code_challenge_method: 'S256',
+  })) {
+    url.searchParams.set(k, v);
+  }
+  const res = await fetch(url, { redirect: 'manual', headers: { apikey: cb.anonKey } });
+  assert.equal(res.status, 302, await res.text());
+  const consent = new URL(res.headers.get('location'));
+  assert.equal(`${consent.origin}${consent.pathname}`, `${SITE}/oauth/consent`);
+  return consent.searchParams.get('authorization_id');
+}
+
+/** The third-party app trades the code (client_secret_basic). */
+async function exchange(clientId, secret, code) {
+  const res = await fetch(`${cb.url}/auth/v1/oauth/token`, {
+    method: 'POST',
+    headers: {
+      apikey: cb.anonKey,
+      authorization: `Basic ${Buffer.from(`${clientId}:${secret}`).toString('base64')}`,
+      'content-type': 'application/x-www-form-urlencoded',
+    },
+    body: new URLSearchParams({
+      grant_type: 'authorization_code',
+      code,
+      code_verifier: verifier,
+      redirect_uri: REDIRECT,
+    }),
+  });
+  return { status: res.status, body: await res.json() };
+}
+
+describe('auth.admin.oauth', () => {
+  test('create, list, get, update, regenerate the secret, delete', async () => {
+    const oauth = serviceClient(cb).auth.admin.oauth;
+    const { data: created, error } = await oauth.createClient({
+      client_name: 'CRUD app',
+      redirect_uris: [REDIRECT],
+    });
+    assert.equal(error, null);
+    assert.equal(created.client_type, 'confidential');
+    assert.equal(created.token_endpoint_auth_method, 'client_secret_basic');
+    assert.ok(created.client_secret);
+
+    const { data: listed } = await oauth.listClients();
+    assert.ok(listed.clients.some((c) => c.client_id === created.client_id));
+    const { data: one } = await oauth.getClient(created.client_id);
+    assert.equal(one.client_name, 'CRUD app');
+    assert.equal(one.client_secret, undefined);
+
+    const { data: updated } = await oauth.updateClient(created.client_id, { client_name: 'Renamed app' });
+    assert.equal(updated.client_name, 'Renamed app');
+    const { data: rotated } = await oauth.regenerateClientSecret(created.client_id);
+    assert.ok(rotated.client_secret);
+    assert.notEqual(rotated.client_secret, created.client_secret);
+
+    assert.equal((await oauth.deleteClient(created.client_id)).error, null);
+    const missing = await oauth.getClient(created.client_id);
+    assert.equal(missing.error.status, 404);
+    assert.equal(missing.error.code, 'oauth_client_not_found');
+  });
+
+  test('refusals: a plain-http redirect elsewhere than localhost, the anon key', async () => {
+    const bad = await serviceClient(cb).auth.admin.oauth.createClient({
+      redirect_uris: ['http://app.example.com/cb'],
+    });
+    assert.equal(bad.error.status, 400);
+    assert.match(bad.error.message, /HTTP scheme only allowed for localhost/);
+    const anon = await anonClient(cb).auth.admin.oauth.listClients();
+    assert.equal(anon.error.status, 403);
+  });
+});
+
+describe('auth.oauth (the consent page) and the code exchange', () => {
+  test('approve, exchange with PKCE, list and revoke the grant', async () => {
+    const { data: app } = await serviceClient(cb).auth.admin.oauth.createClient({
+      client_name: 'Third-party app',
+      redirect_uris: [REDIRECT],
+    });
+    const { client, email } = await signedIn();
+    const authorizationId = await startAuthorization(app.client_id);
+
+    const { data: details, error } = await client.auth.oauth.getAuthorizationDetails(authorizationId);
+    assert.equal(error, null);
+    assert.equal(details.authorization_id, authorizationId);
+    assert.equal(details.client.name, 'Third-party app');
+    assert.equal(details.user.email, email);
+    assert.equal(details.scope, 'openid email');
+
+    const { data: approved, error: approveError } = await client.auth.oauth.approveAuthorization(authorizationId, {
+      skipBrowserRedirect: true,
+    });
+    assert.equal(approveError, null);
+    const back = new URL(approved.redirect_url);
+    assert.equal(`${back.origin}${back.pathname}`, REDIRECT);
+    assert.equal(back.searchParams.get('state'), 'app-state');
+
+    const tokens = await exchange(app.client_id, app.client_secret, back.searchParams.get('code'));
+    assert.equal(tokens.status, 200, JSON.stringify(tokens.body));
+    assert.equal(tokens.body.token_type, 'bearer');
+    const { data: me } = await anonClient(cb).auth.getUser(tokens.body.access_token);
+    assert.equal(me.user.email, email);
+
+    const replay = await exchange(app.client_id, app.client_secret, back.searchParams.get('code'));
+    assert.equal(replay.status, 400);
+    assert.equal(replay.body.error, 'invalid_grant');
+
+    const { data: grants } = await client.auth.oauth.listGrants();
+    assert.equal(grants.length, 1);
+    assert.equal(grants[0].client.id, app.client_id);
+    assert.deepEqual(grants[0].scopes, ['openid', 'email']);
+
+    const { error: revokeError } = await client.auth.oauth.revokeGrant({ clientId: app.client_id });
+    assert.equal(revokeError, null);
+    const { data: after } = await client.auth.oauth.listGrants();
+    assert.deepEqual(after, []);
+    const gone = await anonClient(cb).auth.getUser(tokens.body.access_token);
+    // auth-js reports the server's 403 session_not_found as a missing session.
+    assert.equal(gone.error.name, 'AuthSessionMissingError', 'the client’s session ended with the grant');
+  });
+
+  test('deny sends the user back with access_denied', async () => {
+    const { data: app } = await serviceClient(cb).auth.admin.oauth.createClient({
+      redirect_uris: [REDIRECT],
+    });
+    const { client } = await signedIn();
+    const authorizationId = await startAuthorization(app.client_id, 'email');
+    await client.auth.oauth.getAuthorizationDetails(authorizationId);
+    const { data, error } = await client.auth.oauth.denyAuthorization(authorizationId, { skipBrowserRedirect: true });
+    assert.equal(error, null);
+    const back = new URL(data.redirect_url);
+    assert.equal(back.searchParams.get('error'), 'access_denied');
+    assert.equal(back.searchParams.get('state'), 'app-state');
+  });
+});
