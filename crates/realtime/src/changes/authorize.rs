@@ -462,11 +462,6 @@ fn data(
     if !access.sees_primary_key && !table.primary_key.is_empty() {
         return payload::unauthorized(&table.schema, &table.name, change.kind);
     }
-    let columns: Vec<&super::catalog::Column> = table
-        .columns
-        .iter()
-        .filter(|c| access.columns.contains(&c.name))
-        .collect();
     let all = |_: &str| true;
     let new = change.new.as_ref().map(|n| {
         // Unchanged TOAST values come from the old row when it has them.
@@ -499,7 +494,7 @@ fn data(
         table: &table.name,
         commit_timestamp: commit_ts,
         kind: change.kind,
-        columns: &columns,
+        columns: &access.columns_json,
         record,
         old_record,
         errors: None,

@@ -84,6 +84,8 @@ impl Table {
 pub struct Access {
     /// Columns the role may SELECT, in table order.
     pub columns: Vec<String>,
+    /// Those columns as a payload's `columns`, built once.
+    pub columns_json: serde_json::Value,
     /// Whether the role may SELECT every primary-key column.
     pub sees_primary_key: bool,
     /// The probe to run under the role, or `None` when RLS does not apply to it (no RLS, a
@@ -406,7 +408,11 @@ impl Catalog {
                 .map(Arc::new),
             _ => None,
         };
+        let columns_json = super::payload::columns_json(
+            table.columns.iter().filter(|c| columns.contains(&c.name)),
+        );
         let access = Arc::new(Access {
+            columns_json,
             columns,
             sees_primary_key,
             probe,
