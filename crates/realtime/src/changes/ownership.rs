@@ -160,7 +160,17 @@ async fn check(
             let Some(fk_ty) = type_of(table.qualified(), column.clone()).await? else {
                 return Ok(None);
             };
-            if !fits(&owner_ty, uid) {
+            // A plain or partitioned table: a view could show its reader other rows than the
+            // owner's lookup reads.
+            let table_kind: Option<bool> = tx
+                .query_opt(
+                    "select relkind in ('r', 'p') from pg_catalog.pg_class
+                     where oid = pg_catalog.to_regclass($1)",
+                    &[&parent],
+                )
+                .await?
+                .map(|r| r.get(0));
+            if !fits(&owner_ty, uid) || table_kind != Some(true) {
                 return Ok(None);
             }
             // The policy's own comparison (`alias.key = row.column`), over every parent row
