@@ -6,7 +6,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 
-import { anonClient, serviceClient, startCraftbase } from './lib/craftbase.mjs';
+import { anonClient, decodeJwt, serviceClient, startCraftbase } from './lib/craftbase.mjs';
 
 const SITE = 'http://localhost:3000';
 const REDIRECT = 'http://localhost:4000/callback';
@@ -152,6 +152,26 @@ describe('auth.oauth (the consent page) and the code exchange', () => {
     assert.equal(tokens.body.token_type, 'bearer');
     const { data: me } = await anonClient(cb).auth.getUser(tokens.body.access_token);
     assert.equal(me.user.email, email);
+
+    assert.equal(decodeJwt(tokens.body.access_token).payload.client_id, app.client_id);
+    const info = await fetch(`${cb.url}/auth/v1/oauth/userinfo`, {
+      headers: { apikey: cb.anonKey, authorization: `Bearer ${tokens.body.access_token}` },
+    }).then((r) => r.json());
+    assert.equal(info.email, email);
+    const refreshed = await fetch(`${cb.url}/auth/v1/oauth/token`, {
+      method: 'POST',
+      headers: {
+        apikey: cb.anonKey,
+        authorization: `Basic ${Buffer.from(`${app.client_id}:${app.client_secret}`).toString('base64')}`,
+        'content-type': 'application/x-www-form-urlencoded',
+      },
+      body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: tokens.body.refresh_token }),
+    });
+    assert.equal(refreshed.status, 200);
+    const discovery = await fetch(`${cb.url}/auth/v1/.well-known/oauth-authorization-server`, {
+      headers: { apikey: cb.anonKey },
+    }).then((r) => r.json());
+    assert.equal(discovery.token_endpoint, `${cb.url}/auth/v1/oauth/token`);
 
     const replay = await exchange(app.client_id, app.client_secret, back.searchParams.get('code'));
     assert.equal(replay.status, 400);

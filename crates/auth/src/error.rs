@@ -144,6 +144,8 @@ pub enum AuthError {
     CustomProviderQuota,
     #[error("OAuth client not found")]
     OAuthClientNotFound,
+    #[error("Dynamic client registration is not enabled")]
+    DynamicRegistrationDisabled,
     /// `/oauth/authorize` naming a client that is malformed or unknown.
     #[error("{0}")]
     OAuthClientInvalid(&'static str),
@@ -241,6 +243,10 @@ impl AuthError {
             CustomProviderConflict => (StatusCode::BAD_REQUEST, "conflict"),
             CustomProviderQuota => (StatusCode::BAD_REQUEST, "over_custom_provider_quota"),
             OAuthClientNotFound => (StatusCode::NOT_FOUND, "oauth_client_not_found"),
+            DynamicRegistrationDisabled => (
+                StatusCode::FORBIDDEN,
+                "oauth_dynamic_client_registration_disabled",
+            ),
             OAuthClientInvalid(_) => (StatusCode::BAD_REQUEST, "oauth_client_not_found"),
             OAuthAuthorizationNotFound => (StatusCode::NOT_FOUND, "oauth_authorization_not_found"),
             OAuthConsentNotFound => (StatusCode::NOT_FOUND, "oauth_consent_not_found"),

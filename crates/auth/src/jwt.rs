@@ -32,17 +32,19 @@ pub fn aal(amr: &[Amr]) -> &'static str {
     }
 }
 
-/// Signs an access token for `user` in session `session_id`; returns it with its `exp`.
+/// Signs an access token for `user` in session `session_id`; returns it with its `exp`. A
+/// session an OAuth client obtained carries that client's id as `client_id`.
 pub fn sign_access_token(
     state: &AuthState,
     issuer: &str,
     user: &User,
     session_id: Uuid,
     amr: &[Amr],
+    client_id: Option<Uuid>,
 ) -> Result<(String, i64), AuthError> {
     let iat = chrono::Utc::now().timestamp();
     let exp = iat + state.settings.jwt_exp as i64;
-    let claims = json!({
+    let mut claims = json!({
         "iss": issuer,
         "sub": user.id.to_string(),
         "aud": user.aud,
@@ -58,6 +60,9 @@ pub fn sign_access_token(
         "session_id": session_id.to_string(),
         "is_anonymous": user.is_anonymous,
     });
+    if let Some(client) = client_id {
+        claims["client_id"] = json!(client.to_string());
+    }
     let token = match &state.signing {
         Some(key) => key.sign(&claims).map_err(|e| e.to_string()),
         None => craftbase_shared::keys::sign(&state.ctx.keys.jwt_secret, &claims)

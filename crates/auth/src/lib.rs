@@ -165,6 +165,16 @@ pub fn router_with(ctx: ServiceContext, settings: Settings) -> Router {
         )
         .route("/oauth/authorize", get(oauth_server::authorize::authorize))
         .route("/oauth/token", post(oauth_server::token::token))
+        .route("/oauth/clients/register", post(oauth_server::register))
+        .route("/oauth/userinfo", get(oauth_server::discovery::userinfo))
+        .route(
+            "/.well-known/openid-configuration",
+            get(oauth_server::discovery::openid_configuration),
+        )
+        .route(
+            "/.well-known/oauth-authorization-server",
+            get(oauth_server::discovery::authorization_server),
+        )
         .route(
             "/oauth/authorizations/{authorization_id}",
             get(oauth_server::authorize::details),

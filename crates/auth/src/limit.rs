@@ -65,6 +65,7 @@ enum Bucket {
     Anonymous,
     Email,
     Web3,
+    OAuthClientRegister,
 }
 
 /// Counters per bucket and client.
@@ -93,6 +94,15 @@ impl RateLimits {
 
     pub fn web3(&self, s: &Settings, c: &Client) -> Result<(), AuthError> {
         self.take(Bucket::Web3, c, s.rate_limit_web3, FIVE_MINUTES)
+    }
+
+    pub fn oauth_client_register(&self, s: &Settings, c: &Client) -> Result<(), AuthError> {
+        self.take(
+            Bucket::OAuthClientRegister,
+            c,
+            s.rate_limit_oauth_dynamic_client_register,
+            FIVE_MINUTES,
+        )
     }
 
     pub fn anonymous(&self, s: &Settings, c: &Client) -> Result<(), AuthError> {

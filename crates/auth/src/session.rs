@@ -130,22 +130,29 @@ pub async fn issue(
     session_id: Uuid,
     refresh_token: String,
 ) -> Result<Issued, AuthError> {
-    let amr = db
+    // The session's OAuth client and its methods, in one round trip.
+    let rows = db
         .query(
-            "select authentication_method, extract(epoch from updated_at)::bigint \
-             from auth.mfa_amr_claims where session_id = $1 order by updated_at desc",
+            "select s.oauth_client_id, c.authentication_method, \
+               extract(epoch from c.updated_at)::bigint \
+             from auth.sessions s left join auth.mfa_amr_claims c on c.session_id = s.id \
+             where s.id = $1 order by c.updated_at desc",
             &[&session_id],
         )
-        .await?
+        .await?;
+    let client_id: Option<Uuid> = rows.first().and_then(|r| r.get(0));
+    let amr = rows
         .iter()
-        .map(|r| Amr {
-            method: r.get(0),
-            timestamp: r.get(1),
+        .filter_map(|r| {
+            Some(Amr {
+                method: r.get::<_, Option<String>>(1)?,
+                timestamp: r.get::<_, Option<i64>>(2)?,
+            })
         })
         .collect::<Vec<_>>();
     let issuer = origin.issuer(&state.settings);
     let (access_token, expires_at) =
-        jwt::sign_access_token(state, &issuer, user, session_id, &amr)?;
+        jwt::sign_access_token(state, &issuer, user, session_id, &amr, client_id)?;
     Ok(Issued {
         access_token,
         expires_at,

@@ -246,6 +246,16 @@ pub struct Settings {
     /// How long an authorization request may wait for the user's answer (Go duration).
     #[arg(long, env = "GOTRUE_OAUTH_SERVER_AUTHORIZATION_TTL", default_value = "10m", value_parser = go_duration)]
     pub oauth_server_authorization_ttl: Duration,
+    /// Clients may register themselves at `POST /oauth/clients/register`.
+    #[arg(long, env = "GOTRUE_OAUTH_SERVER_ALLOW_DYNAMIC_REGISTRATION", default_value = "false", value_parser = BoolishValueParser::new(), action = clap::ArgAction::Set)]
+    pub oauth_server_allow_dynamic_registration: bool,
+    /// Dynamic client registrations per client address per 5 minutes.
+    #[arg(
+        long,
+        env = "GOTRUE_RATE_LIMIT_OAUTH_DYNAMIC_CLIENT_REGISTER",
+        default_value_t = 10
+    )]
+    pub rate_limit_oauth_dynamic_client_register: u32,
     /// The scope of requests that name none.
     #[arg(
         long,

@@ -336,7 +336,63 @@ async fn authorize_refusals_and_admin_client_management() {
     assert_eq!(missing.status, 404);
     assert_eq!(missing.body["error_code"], "oauth_client_not_found");
 
+    let r = app
+        .call(
+            "POST",
+            "/oauth/clients/register",
+            None,
+            json!({"redirect_uris": [REDIRECT]}),
+        )
+        .await;
+    assert_eq!(r.status, 403);
+    assert_eq!(
+        r.body["error_code"],
+        "oauth_dynamic_client_registration_disabled"
+    );
+    let doc = app
+        .call(
+            "GET",
+            "/.well-known/oauth-authorization-server",
+            None,
+            Value::Null,
+        )
+        .await;
+    assert_eq!(doc.body["issuer"], "http://127.0.0.1:54321/auth/v1");
+    assert_eq!(
+        doc.body["token_endpoint"],
+        "http://127.0.0.1:54321/auth/v1/oauth/token"
+    );
+    assert!(doc.body.get("registration_endpoint").is_none());
+
+    let dynamic = App::new(&[
+        "--oauth-server-enabled",
+        "true",
+        "--oauth-server-allow-dynamic-registration",
+        "true",
+    ])
+    .await;
+    let r = dynamic
+        .call(
+            "POST",
+            "/oauth/clients/register",
+            None,
+            json!({"redirect_uris": [REDIRECT], "client_name": "Self"}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(r.body["registration_type"], "dynamic");
+    assert!(r.body["client_secret"].as_str().is_some());
+
     let off = App::new(&[]).await;
+    let r = off
+        .call(
+            "GET",
+            "/.well-known/oauth-authorization-server",
+            None,
+            Value::Null,
+        )
+        .await;
+    assert_eq!(r.status, 404);
     let r = off
         .raw(
             "GET",

@@ -56,13 +56,23 @@ async fn load(db: &deadpool_postgres::Object, id: &str) -> Result<Client, AuthEr
         .ok_or(AuthError::OAuthClientNotFound)
 }
 
-/// Registers a client; confidential ones get a secret, answered this once.
+/// `POST /admin/oauth/clients`: registers a client; confidential ones get a secret, answered
+/// this once.
 pub async fn create(
     State(state): State<AuthState>,
     _admin: Admin,
     Body(p): Body<Register>,
 ) -> Result<Response, AuthError> {
     enabled(&state)?;
+    register(&state, p, "manual").await
+}
+
+/// Registers a client, by an admin (`manual`) or by the client itself (`dynamic`).
+pub async fn register(
+    state: &AuthState,
+    p: Register,
+    registration_type: &str,
+) -> Result<Response, AuthError> {
     client::check_redirect_uris(&p.redirect_uris, true)?;
     if let Some(types) = &p.grant_types {
         if !types.is_empty() {
@@ -131,7 +141,8 @@ pub async fn create(
         "insert into auth.oauth_clients (id, client_secret_hash, registration_type, \
            redirect_uris, grant_types, client_name, client_uri, logo_uri, client_type, \
            token_endpoint_auth_method) \
-         values ($1, $2, 'manual', $3, $4, $5, $6, $7, $8::text::auth.oauth_client_type, $9) \
+         values ($1, $2, $10::text::auth.oauth_registration_type, $3, $4, $5, $6, $7, \
+           $8::text::auth.oauth_client_type, $9) \
          returning {COLUMNS}"
     );
     let empty_to_none = |v: Option<String>| v.filter(|s| !s.is_empty());
@@ -148,11 +159,12 @@ pub async fn create(
                 &empty_to_none(p.logo_uri),
                 &kind,
                 &method,
+                &registration_type,
             ],
         )
         .await?;
     let created = Client::from_row(&row);
-    tracing::info!(client_id = %created.id, "OAuth client registered");
+    tracing::info!(client_id = %created.id, registration_type, "OAuth client registered");
     let mut body = created.to_json();
     if let Some(secret) = secret {
         body["client_secret"] = json!(secret);

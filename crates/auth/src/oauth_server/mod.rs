@@ -6,6 +6,7 @@
 
 pub mod authorize;
 pub mod client;
+pub mod discovery;
 pub mod grant;
 pub mod token;
 
@@ -22,6 +23,23 @@ pub fn enabled(state: &AuthState) -> Result<(), AuthError> {
     } else {
         Err(AuthError::FeatureDisabled("OAuth server is disabled"))
     }
+}
+
+/// `POST /oauth/clients/register` (RFC 7591): a client registers itself, when
+/// `GOTRUE_OAUTH_SERVER_ALLOW_DYNAMIC_REGISTRATION` allows it.
+pub async fn register(
+    axum::extract::State(state): axum::extract::State<AuthState>,
+    caller: crate::limit::Client,
+    crate::body::Body(p): crate::body::Body<crate::admin::oauth_client::Register>,
+) -> Result<axum::response::Response, AuthError> {
+    enabled(&state)?;
+    if !state.settings.oauth_server_allow_dynamic_registration {
+        return Err(AuthError::DynamicRegistrationDisabled);
+    }
+    state
+        .limits
+        .oauth_client_register(&state.settings, &caller)?;
+    crate::admin::oauth_client::register(&state, p, "dynamic").await
 }
 
 /// A space-separated scope string as a list, blanks dropped.

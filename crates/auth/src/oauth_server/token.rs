@@ -144,7 +144,7 @@ pub async fn token(
     }
     let issued = match grant_type {
         "authorization_code" => code_grant(&state, &origin, &device, &client, &p).await?,
-        "refresh_token" => refresh_grant(&state, &origin, &p).await?,
+        "refresh_token" => refresh_grant(&state, &origin, &client, &p).await?,
         other => {
             return Err(oauth(
                 "unsupported_grant_type",
@@ -247,13 +247,19 @@ async fn code_grant(
     if user.is_banned() {
         return Err(oauth("access_denied", "User is banned"));
     }
-    let issued = session::create(state, &tx, origin, device, &user, METHOD).await?;
-    tx.execute(
-        "update auth.sessions set oauth_client_id = $2, scopes = $3 \
-         where id = (select session_id from auth.refresh_tokens where token = $1)",
-        &[&issued.refresh_token, &client.id, &scope],
-    )
-    .await?;
+    let created = session::create(state, &tx, origin, device, &user, METHOD).await?;
+    let session_id: Uuid = tx
+        .query_one(
+            "update auth.sessions set oauth_client_id = $2, scopes = $3 \
+             where id = (select session_id from auth.refresh_tokens where token = $1) \
+             returning id",
+            &[&created.refresh_token, &client.id, &scope],
+        )
+        .await?
+        .get(0);
+    // Signed again now that the session names its client (the `client_id` claim).
+    let issued =
+        session::issue(state, &tx, origin, &user, session_id, created.refresh_token).await?;
     tx.execute(
         "delete from auth.oauth_authorizations where id = $1",
         &[&id],
@@ -267,6 +273,7 @@ async fn code_grant(
 async fn refresh_grant(
     state: &AuthState,
     origin: &Origin,
+    client: &Client,
     p: &Map<String, Value>,
 ) -> Result<Value, AuthError> {
     let token = text(p, "refresh_token");
@@ -276,8 +283,10 @@ async fn refresh_grant(
             "refresh_token is required for refresh_token grant",
         ));
     }
-    let body = serde_json::from_value(json!({ "refresh_token": token }))
-        .map_err(|e| AuthError::Internal(e.to_string()))?;
+    let mut body: crate::token::refresh::RefreshGrant =
+        serde_json::from_value(json!({ "refresh_token": token }))
+            .map_err(|e| AuthError::Internal(e.to_string()))?;
+    body.client = Some(client.id);
     crate::token::refresh::grant(state, origin, body).await
 }
 

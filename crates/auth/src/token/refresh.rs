@@ -20,6 +20,9 @@ use crate::AuthState;
 #[derive(Deserialize)]
 pub struct RefreshGrant {
     refresh_token: Option<String>,
+    /// The OAuth client that authenticated at `/oauth/token`; never read from the body.
+    #[serde(skip)]
+    pub client: Option<Uuid>,
 }
 
 /// What a refresh leads to, decided under the session lock.
@@ -58,7 +61,7 @@ pub async fn grant(
     };
     let session = tx
         .query_opt(
-            "select user_id, (not_after is not null and not_after <= now()) \
+            "select user_id, oauth_client_id, (not_after is not null and not_after <= now()) \
                or ($2::float8 > 0 and now() > created_at + make_interval(secs => $2::float8)) \
                or ($3::float8 > 0 and now() > coalesce(refreshed_at at time zone 'utc', created_at) \
                    + make_interval(secs => $3::float8)) \
@@ -74,7 +77,8 @@ pub async fn grant(
         return Err(AuthError::RefreshSessionNotFound);
     };
     let user_id: Uuid = session.get(0);
-    if session.get::<_, bool>(1) {
+    check_client(session.get(1), body.client)?;
+    if session.get::<_, bool>(2) {
         return Err(AuthError::SessionExpired);
     }
     let user = User::find(&tx, user_id)
@@ -100,6 +104,25 @@ pub async fn grant(
             tx.commit().await?;
             Err(AuthError::RefreshTokenAlreadyUsed)
         }
+    }
+}
+
+/// A session an OAuth client obtained is refreshed by that client only, at `/oauth/token`;
+/// other sessions only at `/token`.
+fn check_client(session: Option<Uuid>, caller: Option<Uuid>) -> Result<(), AuthError> {
+    let refuse = |description| AuthError::OAuth {
+        error: "invalid_client",
+        description,
+    };
+    match (session, caller) {
+        (Some(_), None) => Err(refuse("Client authentication required for OAuth session")),
+        (Some(s), Some(c)) if s != c => {
+            Err(refuse("Client does not match the session's OAuth client"))
+        }
+        (None, Some(_)) => Err(refuse(
+            "Client authentication not allowed for non-OAuth session",
+        )),
+        _ => Ok(()),
     }
 }
 
