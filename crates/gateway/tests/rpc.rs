@@ -81,10 +81,7 @@ async fn calls_by_post_and_get() {
     let r = api
         .call("POST", "/rpc/add", None, &[], Some(r#"{"zzz":1}"#))
         .await;
-    assert_eq!(
-        (r.status.as_u16(), r.json()["code"].as_str()),
-        (404, Some("PGRST202"))
-    );
+    assert_eq!(r.error(), (404, "PGRST202".into()));
     assert_eq!(
         r.json()["message"],
         "Could not find the function public.add(zzz) in the schema cache"
@@ -102,20 +99,14 @@ async fn calls_by_post_and_get() {
         .unwrap()
         .starts_with("Searched for the function public.missing without parameters"));
     let r = api.call("PATCH", "/rpc/add", None, &[], Some("{}")).await;
-    assert_eq!(
-        (r.status.as_u16(), r.json()["code"].as_str()),
-        (405, Some("PGRST101"))
-    );
+    assert_eq!(r.error(), (405, "PGRST101".into()));
     // A volatile function by GET runs read-only.
     api.sql("create function public.bump() returns int language sql as $$ insert into public.connectors (name, slug) values ('x', 'x') returning 1 $$; notify pgrst, 'reload schema';").await;
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     let r = api
         .call("GET", "/rpc/bump", Some(&service_token()), &[], None)
         .await;
-    assert_eq!(
-        (r.status.as_u16(), r.json()["code"].as_str()),
-        (405, Some("25006"))
-    );
+    assert_eq!(r.error(), (405, "25006".into()));
 }
 
 #[tokio::test]
@@ -145,8 +136,5 @@ async fn overloads_are_chosen_by_argument_names() {
     let r = api
         .call("POST", "/rpc/amb", None, &[], Some(r#"{"x":1}"#))
         .await;
-    assert_eq!(
-        (r.status.as_u16(), r.json()["code"].as_str()),
-        (300, Some("PGRST203"))
-    );
+    assert_eq!(r.error(), (300, "PGRST203".into()));
 }

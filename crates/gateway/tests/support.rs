@@ -31,6 +31,12 @@ impl Reply {
         serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
     }
 
+    /// The status and the error code of the body, for asserting an error in one line.
+    pub fn error(&self) -> (u16, String) {
+        let code = self.json()["code"].as_str().unwrap_or("").to_owned();
+        (self.status.as_u16(), code)
+    }
+
     pub fn header(&self, name: &str) -> &str {
         self.headers
             .get(name)

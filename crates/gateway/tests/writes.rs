@@ -46,10 +46,7 @@ async fn the_apps_writes_for_two_users() {
     let r = api
         .call("POST", "/user_connections", Some(&bob), &[], Some(&body))
         .await;
-    assert_eq!(
-        (r.status.as_u16(), r.json()["code"].as_str()),
-        (403, Some("42501"))
-    );
+    assert_eq!(r.error(), (403, "42501".into()));
     // run a tool: insert a job and read it back as one object.
     let body = format!(
         r#"[{{"user_id":"{ALICE}","connector_id":"{GITHUB}","type":"tool_execution","status":"queued","input":{{"q":1}}}}]"#
@@ -219,10 +216,7 @@ async fn bulk_insert_upsert_ignore_missing_default_and_put() {
             Some(r#"{"id":1,"name":"dup"}"#),
         )
         .await;
-    assert_eq!(
-        (r.status.as_u16(), r.json()["code"].as_str()),
-        (409, Some("23505"))
-    );
+    assert_eq!(r.error(), (409, "23505".into()));
     let r = api
         .call(
             "POST",
@@ -232,10 +226,7 @@ async fn bulk_insert_upsert_ignore_missing_default_and_put() {
             Some(r#"{"id":1,"nope":"x"}"#),
         )
         .await;
-    assert_eq!(
-        (r.status.as_u16(), r.json()["code"].as_str()),
-        (400, Some("PGRST204"))
-    );
+    assert_eq!(r.error(), (400, "PGRST204".into()));
     for bad in ["{", "", "3", "[1]", "{\"id\": }"] {
         let r = api.call("POST", "/items", Some(&svc), &[], Some(bad)).await;
         assert_eq!(
@@ -316,10 +307,7 @@ async fn max_affected_and_rollback_of_updates() {
             Some(r#"{"category":"X"}"#),
         )
         .await;
-    assert_eq!(
-        (r.status.as_u16(), r.json()["code"].as_str()),
-        (400, Some("PGRST124"))
-    );
+    assert_eq!(r.error(), (400, "PGRST124".into()));
     let r = api.get("/connectors?category=eq.X", None).await;
     assert_eq!(r.json(), serde_json::json!([]));
     let r = api
@@ -355,10 +343,7 @@ async fn max_affected_and_rollback_of_updates() {
             Some(r#"{"category":"Y"}"#),
         )
         .await;
-    assert_eq!(
-        (r.status.as_u16(), r.json()["code"].as_str()),
-        (406, Some("PGRST116"))
-    );
+    assert_eq!(r.error(), (406, "PGRST116".into()));
     assert_eq!(
         api.get("/connectors?category=eq.Y", None).await.json(),
         serde_json::json!([])
@@ -378,10 +363,7 @@ async fn content_types_and_strict_preferences() {
             None,
         )
         .await;
-    assert_eq!(
-        (r.status.as_u16(), r.json()["code"].as_str()),
-        (415, Some("PGRST107"))
-    );
+    assert_eq!(r.error(), (415, "PGRST107".into()));
     let r = api
         .call(
             "PATCH",
@@ -391,10 +373,7 @@ async fn content_types_and_strict_preferences() {
             Some(r#"{"name":"x"}"#),
         )
         .await;
-    assert_eq!(
-        (r.status.as_u16(), r.json()["code"].as_str()),
-        (400, Some("PGRST122"))
-    );
+    assert_eq!(r.error(), (400, "PGRST122".into()));
     let r = api
         .call(
             "PATCH",
