@@ -4,13 +4,21 @@
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, createPublicKey, generateKeyPairSync, randomBytes, verify } from 'node:crypto';
 
 import { anonClient, decodeJwt, serviceClient, startCraftbase } from './lib/craftbase.mjs';
 
 const SITE = 'http://localhost:3000';
 const REDIRECT = 'http://localhost:4000/callback';
 const PASSWORD = 'correct-horse-battery';
+// ID tokens need an asymmetric signing key, as on Supabase.
+const RSA_JWK = {
+  ...generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ format: 'jwk' }),
+  kid: 'oauth-server-test',
+  alg: 'RS256',
+  use: 'sig',
+  key_ops: ['sign', 'verify'],
+};
 let cb;
 let seq = 0;
 
@@ -21,6 +29,7 @@ before(
         GOTRUE_SITE_URL: SITE,
         GOTRUE_OAUTH_SERVER_ENABLED: 'true',
         GOTRUE_OAUTH_SERVER_AUTHORIZATION_PATH: '/oauth/consent',
+        GOTRUE_JWT_KEYS: JSON.stringify([RSA_JWK]),
       },
     });
   },
@@ -43,7 +52,7 @@ const verifier = randomBytes(32).toString('base64url');
 const challenge = createHash('sha256').update(verifier).digest('base64url');
 
 /** The third-party app sends the browser to /oauth/authorize; answers the authorization id. */
-async function startAuthorization(clientId, scope = 'openid email') {
+async function startAuthorization(clientId, scope = 'email') {
   const url = new URL(`${cb.url}/auth/v1/oauth/authorize`);
   for (const [k, v] of Object.entries({
     client_id: clientId,
@@ -56,6 +65,7 @@ async function startAuthorization(clientId, scope = 'openid email') {
   })) {
     url.searchParams.set(k, v);
   }
+  url.searchParams.set('nonce', 'app-nonce');
   const res = await fetch(url, { redirect: 'manual', headers: { apikey: cb.anonKey } });
   assert.equal(res.status, 302, await res.text());
   const consent = new URL(res.headers.get('location'));
@@ -130,7 +140,7 @@ describe('auth.oauth (the consent page) and the code exchange', () => {
       redirect_uris: [REDIRECT],
     });
     const { client, email } = await signedIn();
-    const authorizationId = await startAuthorization(app.client_id);
+    const authorizationId = await startAuthorization(app.client_id, 'openid email');
 
     const { data: details, error } = await client.auth.oauth.getAuthorizationDetails(authorizationId);
     assert.equal(error, null);
@@ -154,6 +164,18 @@ describe('auth.oauth (the consent page) and the code exchange', () => {
     assert.equal(me.user.email, email);
 
     assert.equal(decodeJwt(tokens.body.access_token).payload.client_id, app.client_id);
+    // The ID token verifies with the published key and is addressed to the client.
+    const idToken = decodeJwt(tokens.body.id_token);
+    const { keys } = await fetch(`${cb.url}/auth/v1/.well-known/jwks.json`, {
+      headers: { apikey: cb.anonKey },
+    }).then((r) => r.json());
+    const jwk = keys.find((k) => k.kid === idToken.header.kid);
+    assert.ok(
+      verify('RSA-SHA256', Buffer.from(idToken.signingInput), createPublicKey({ key: jwk, format: 'jwk' }), Buffer.from(idToken.signature, 'base64url')),
+    );
+    assert.deepEqual(idToken.payload.aud, [app.client_id]);
+    assert.equal(idToken.payload.nonce, 'app-nonce');
+    assert.equal(idToken.payload.email, email);
     const info = await fetch(`${cb.url}/auth/v1/oauth/userinfo`, {
       headers: { apikey: cb.anonKey, authorization: `Bearer ${tokens.body.access_token}` },
     }).then((r) => r.json());

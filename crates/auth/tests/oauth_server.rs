@@ -44,7 +44,7 @@ async fn client(app: &App, body: Value) -> Value {
 async fn authorize(app: &App, client_id: &str, scope: &str) -> String {
     let uri = format!(
         "/oauth/authorize?client_id={client_id}&redirect_uri={REDIRECT}&response_type=code\
-         &scope={scope}&state=st4te&code_challenge={}&code_challenge_method=S256",
+         &scope={scope}&state=st4te&nonce=n0nce&code_challenge={}&code_challenge_method=S256",
         challenge()
     );
     let r = app.raw("GET", &uri, None, None).await;
@@ -78,7 +78,7 @@ async fn code_flow_with_pkce_consent_grants_and_revocation() {
     let session = app.sign_up("owner@example.com").await;
     let user_token = session["access_token"].as_str().unwrap().to_owned();
 
-    let id = authorize(&app, &client_id, "openid%20email").await;
+    let id = authorize(&app, &client_id, "email").await;
     let details = app
         .call(
             "GET",
@@ -90,7 +90,7 @@ async fn code_flow_with_pkce_consent_grants_and_revocation() {
     assert_eq!(details.status, 200, "{}", details.body);
     assert_eq!(details.body["client"]["name"], "Third App");
     assert_eq!(details.body["user"]["email"], "owner@example.com");
-    assert_eq!(details.body["scope"], "openid email");
+    assert_eq!(details.body["scope"], "email");
 
     let approved = app
         .call(
@@ -181,7 +181,7 @@ async fn code_flow_with_pkce_consent_grants_and_revocation() {
         .call("GET", "/user/oauth/grants", Some(&user_token), Value::Null)
         .await;
     assert_eq!(grants.body[0]["client"]["id"], client_id.as_str());
-    assert_eq!(grants.body[0]["scopes"], json!(["openid", "email"]));
+    assert_eq!(grants.body[0]["scopes"], json!(["email"]));
     let revoked = app
         .raw(
             "DELETE",
@@ -404,4 +404,76 @@ async fn authorize_refusals_and_admin_client_management() {
     assert_eq!(r.status, 404);
     assert_eq!(r.body["error_code"], "feature_disabled");
     assert_eq!(r.body["msg"], "OAuth server is disabled");
+}
+
+/// Runs the flow up to the code exchange for `scope`; answers the token endpoint's reply.
+async fn exchange_for(app: &App, scope: &str) -> (crate::support::Reply, String) {
+    let c = client(
+        app,
+        json!({"redirect_uris": [REDIRECT], "token_endpoint_auth_method": "client_secret_post"}),
+    )
+    .await;
+    let client_id = c["client_id"].as_str().unwrap().to_owned();
+    let session = app.sign_up("idt@example.com").await;
+    let user_token = session["access_token"].as_str().unwrap().to_owned();
+    let id = authorize(app, &client_id, scope).await;
+    app.call(
+        "GET",
+        &format!("/oauth/authorizations/{id}"),
+        Some(&user_token),
+        Value::Null,
+    )
+    .await;
+    let approved = app
+        .call(
+            "POST",
+            &format!("/oauth/authorizations/{id}/consent"),
+            Some(&user_token),
+            json!({"action": "approve"}),
+        )
+        .await;
+    let code = query(approved.body["redirect_url"].as_str().unwrap())["code"].clone();
+    let r = app
+        .call(
+            "POST",
+            "/oauth/token",
+            None,
+            json!({"grant_type": "authorization_code", "code": code, "code_verifier": VERIFIER,
+                   "client_id": client_id, "client_secret": c["client_secret"]}),
+        )
+        .await;
+    (r, client_id)
+}
+
+#[tokio::test]
+async fn openid_scope_gets_an_id_token_signed_with_the_asymmetric_key() {
+    let mut flags = ON.to_vec();
+    flags.extend(["--jwt-keys", crate::signing::KEYS]);
+    let app = App::new(&flags).await;
+    let (r, client_id) = exchange_for(&app, "openid%20email%20profile").await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let token = r.body["id_token"].as_str().unwrap();
+    let part = token.split('.').nth(1).unwrap();
+    let claims: Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(part)
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(claims["aud"], json!([client_id]));
+    assert_eq!(claims["nonce"], "n0nce");
+    assert_eq!(claims["email"], "idt@example.com");
+    assert_eq!(claims["name"], "idt@example.com");
+    let header: Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(token.split('.').next().unwrap())
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(header["alg"], "ES256");
+
+    // With HS256 tokens GoTrue cannot sign an ID token, and the exchange fails.
+    let hs = App::new(ON).await;
+    let (r, _) = exchange_for(&hs, "openid").await;
+    assert_eq!(r.status, 500);
 }

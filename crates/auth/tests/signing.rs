@@ -5,7 +5,7 @@ use base64::Engine;
 use crate::support::App;
 
 /// A P-256 key made for these tests (Node's crypto.generateKeyPairSync, exported as JWK).
-const KEYS: &str = r#"[{"kty":"EC","kid":"auth-test","crv":"P-256","x":"fFUu02VEGhIi4LAwpYU7QiinMAtDynaQoJyaMSWx5Fo","y":"aJo527ZWOT86g8KnlbimmiZt4ofNvmwQzJxCKOkMdXM","d":"iuV7I28zTMsDyN0P3G0su2yGLfWgNw-ZXhC35W7hRt0"}]"#;
+pub const KEYS: &str = r#"[{"kty":"EC","kid":"auth-test","crv":"P-256","x":"fFUu02VEGhIi4LAwpYU7QiinMAtDynaQoJyaMSWx5Fo","y":"aJo527ZWOT86g8KnlbimmiZt4ofNvmwQzJxCKOkMdXM","d":"iuV7I28zTMsDyN0P3G0su2yGLfWgNw-ZXhC35W7hRt0"}]"#;
 
 fn header(token: &str) -> serde_json::Value {
     let part = token.split('.').next().unwrap();

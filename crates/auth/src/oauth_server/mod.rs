@@ -8,6 +8,7 @@ pub mod authorize;
 pub mod client;
 pub mod discovery;
 pub mod grant;
+pub mod id_token;
 pub mod token;
 
 use crate::error::AuthError;

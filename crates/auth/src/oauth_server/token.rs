@@ -152,12 +152,16 @@ pub async fn token(
             ))
         }
     };
-    Ok(Json(json!({
+    let mut out = json!({
         "access_token": issued["access_token"],
         "token_type": issued["token_type"],
         "expires_in": issued["expires_in"],
         "refresh_token": issued["refresh_token"],
-    })))
+    });
+    if let Some(id_token) = issued.get("id_token") {
+        out["id_token"] = id_token.clone();
+    }
+    Ok(Json(out))
 }
 
 /// The PKCE check: `S256` (base64url SHA-256 of the verifier) or `plain`.
@@ -207,7 +211,7 @@ async fn code_grant(
         .query_opt(
             "select id, client_id, user_id, redirect_uri, scope, resource, \
                coalesce(code_challenge, ''), coalesce(code_challenge_method::text, ''), \
-               expires_at < now() \
+               expires_at < now(), nonce \
              from auth.oauth_authorizations \
              where authorization_code = $1 and status = 'approved' for update",
             &[&code],
@@ -267,7 +271,21 @@ async fn code_grant(
     .await?;
     tx.commit().await?;
     tracing::info!(user_id = %user.id, client_id = %client.id, "OAuth code exchanged");
-    Ok(issued.to_json(state))
+    let mut out = issued.to_json(state);
+    let scopes = super::scope_list(&scope);
+    if super::id_token::wanted(&scopes) {
+        let nonce: Option<String> = row.get(9);
+        let issuer = origin.issuer(&state.settings);
+        out["id_token"] = json!(super::id_token::sign(
+            state,
+            &issuer,
+            &user,
+            client.id,
+            nonce.as_deref(),
+            &scopes
+        )?);
+    }
+    Ok(out)
 }
 
 async fn refresh_grant(
