@@ -9,15 +9,8 @@ const BOB: &str = "22222222-2222-4222-8222-222222222222";
 
 async fn setup() -> (TestDb, Client) {
     let db = TestDb::new(craftbase::migrations::platform_and_app).await;
-    let admin = db.superuser().await;
-    admin
-        .batch_execute(&format!(
-            "insert into auth.users (id, aud, role, email, created_at, updated_at)
-             values ('{ALICE}', 'authenticated', 'authenticated', 'alice@example.com', now(), now()),
-                    ('{BOB}', 'authenticated', 'authenticated', 'bob@example.com', now(), now());"
-        ))
-        .await
-        .unwrap();
+    db.add_users(&[(ALICE, "alice@example.com"), (BOB, "bob@example.com")])
+        .await;
     let (client, connection) = db
         .config("authenticator")
         .connect(tokio_postgres::NoTls)

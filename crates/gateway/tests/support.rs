@@ -77,15 +77,8 @@ impl Api {
     /// A router with explicit settings.
     pub async fn with_config(config: craftbase_gateway::GatewayConfig) -> Api {
         let db = TestDb::new(craftbase::migrations::platform_and_app).await;
-        let admin = db.superuser().await;
-        admin
-            .batch_execute(&format!(
-                "insert into auth.users (id, aud, role, email, created_at, updated_at)
-                 values ('{ALICE}', 'authenticated', 'authenticated', 'alice@example.com', now(), now()),
-                        ('{BOB}', 'authenticated', 'authenticated', 'bob@example.com', now(), now());"
-            ))
-            .await
-            .unwrap();
+        db.add_users(&[(ALICE, "alice@example.com"), (BOB, "bob@example.com")])
+            .await;
         let pool = craftbase_shared::pool::build(db.config("authenticator"), 4);
         let roles = RoleSwitch::load(&pool.get().await.unwrap()).await.unwrap();
         let ctx = ServiceContext {

@@ -72,6 +72,22 @@ impl TestDb {
         connect(&self.config("postgres")).await
     }
 
+    /// Adds confirmed `authenticated` users (id, email) to `auth.users`, for policies that
+    /// reference them.
+    pub async fn add_users(&self, users: &[(&str, &str)]) {
+        let admin = self.superuser().await;
+        for (id, email) in users {
+            admin
+                .execute(
+                    "insert into auth.users (id, aud, role, email, created_at, updated_at)
+                     values ($1::text::uuid, 'authenticated', 'authenticated', $2, now(), now())",
+                    &[id, email],
+                )
+                .await
+                .unwrap_or_else(|e| panic!("cannot add user {email}: {e}"));
+        }
+    }
+
     /// A TCP URL for the superuser, as a user of `DATABASE_URL` would give it.
     pub fn url(&self) -> String {
         format!(
