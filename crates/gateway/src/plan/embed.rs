@@ -140,19 +140,8 @@ impl<'a> Builder<'a> {
         match &rel.join {
             Join::Direct(pairs) => {
                 self.sql.push(" WHERE ");
-                for (i, (p, c)) in pairs.iter().enumerate() {
-                    if i > 0 {
-                        self.sql.push(" AND ");
-                    }
-                    self.sql
-                        .ident(child)
-                        .push(".")
-                        .ident(c)
-                        .push(" = ")
-                        .ident(parent_alias)
-                        .push(".")
-                        .ident(p);
-                }
+                let pairs = pairs.iter().map(|(p, c)| (c.as_str(), p.as_str()));
+                self.equal_columns(child, parent_alias, pairs);
             }
             Join::Junction {
                 schema,
@@ -167,33 +156,11 @@ impl<'a> Builder<'a> {
                     .push(" AS ")
                     .ident(&j)
                     .push(" ON ");
-                for (i, (c, jc)) in target_pairs.iter().enumerate() {
-                    if i > 0 {
-                        self.sql.push(" AND ");
-                    }
-                    self.sql
-                        .ident(&j)
-                        .push(".")
-                        .ident(jc)
-                        .push(" = ")
-                        .ident(child)
-                        .push(".")
-                        .ident(c);
-                }
+                let on = target_pairs.iter().map(|(c, jc)| (jc.as_str(), c.as_str()));
+                self.equal_columns(&j, child, on);
                 self.sql.push(" WHERE ");
-                for (i, (p, jc)) in parent.iter().enumerate() {
-                    if i > 0 {
-                        self.sql.push(" AND ");
-                    }
-                    self.sql
-                        .ident(&j)
-                        .push(".")
-                        .ident(jc)
-                        .push(" = ")
-                        .ident(parent_alias)
-                        .push(".")
-                        .ident(p);
-                }
+                let parents = parent.iter().map(|(p, jc)| (jc.as_str(), p.as_str()));
+                self.equal_columns(&j, parent_alias, parents);
             }
         }
         let src = Source::table(target);
@@ -208,6 +175,28 @@ impl<'a> Builder<'a> {
             self.condition(&src, child, items, path, c)?;
         }
         Ok(())
+    }
+
+    /// `"left"."a" = "right"."b" AND ...` for each `(a, b)`.
+    fn equal_columns<'c>(
+        &mut self,
+        left: &str,
+        right: &str,
+        pairs: impl Iterator<Item = (&'c str, &'c str)>,
+    ) {
+        for (i, (a, b)) in pairs.enumerate() {
+            if i > 0 {
+                self.sql.push(" AND ");
+            }
+            self.sql
+                .ident(left)
+                .push(".")
+                .ident(a)
+                .push(" = ")
+                .ident(right)
+                .push(".")
+                .ident(b);
+        }
     }
 
     pub(super) fn exists(
