@@ -45,6 +45,9 @@ pub const CUSTOM_PROVIDERS_SQL: &str = include_str!("../sql/auth_custom_provider
 /// sessions' `oauth_client_id`, applied after [`CUSTOM_PROVIDERS_SQL`].
 pub const OAUTH_SERVER_SQL: &str = include_str!("../sql/auth_oauth_server.sql");
 
+/// `auth.oauth_client_states`: PKCE verifiers of sign-ins through providers that want PKCE.
+pub const OAUTH_CLIENT_STATES_SQL: &str = include_str!("../sql/auth_oauth_client_states.sql");
+
 /// What every handler shares.
 #[derive(Clone)]
 pub struct AuthState {

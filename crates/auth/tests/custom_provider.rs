@@ -9,8 +9,14 @@ use crate::support::App;
 
 const LOCAL: &[&str] = &["--allow-local-provider-urls", "true"];
 
-/// A provider on a loopback port: discovery, token and userinfo endpoints. Returns its base URL.
-async fn stand_in_provider() -> String {
+/// The form bodies the stand-in's token endpoint received.
+type Seen = std::sync::Arc<std::sync::Mutex<Vec<String>>>;
+
+/// A provider on a loopback port: discovery, token and userinfo endpoints. Returns its base URL
+/// and what its token endpoint was sent.
+async fn stand_in_provider() -> (String, Seen) {
+    let seen: Seen = Default::default();
+    let recorder = seen.clone();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let doc = json!({
@@ -27,7 +33,10 @@ async fn stand_in_provider() -> String {
         )
         .route(
             "/token",
-            post(|| async { Json(json!({"access_token": "upstream-token", "token_type": "bearer"})) }),
+            post(move |body: String| async move {
+                recorder.lock().unwrap().push(body);
+                Json(json!({"access_token": "upstream-token", "token_type": "bearer"}))
+            }),
         )
         .route(
             "/userinfo",
@@ -36,7 +45,7 @@ async fn stand_in_provider() -> String {
             }),
         );
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    base
+    (base, seen)
 }
 
 #[tokio::test]
@@ -123,7 +132,7 @@ async fn admin_checks_match_gotrue() {
 async fn registered_oidc_provider_is_listed_changed_and_signs_users_in() {
     let app = App::new(LOCAL).await;
     let admin = app.keys.service_role_key.clone();
-    let issuer = stand_in_provider().await;
+    let (issuer, seen) = stand_in_provider().await;
     let r = app
         .call(
             "POST",
@@ -180,12 +189,12 @@ async fn registered_oidc_provider_is_listed_changed_and_signs_users_in() {
             "PUT",
             "/admin/custom-providers/custom:corp",
             Some(&admin),
-            json!({"name": "Corp", "pkce_enabled": false}),
+            json!({"name": "Corp", "enabled": true}),
         )
         .await;
     assert_eq!(updated.status, 200, "{}", updated.body);
     assert_eq!(updated.body["name"], "Corp");
-    assert_eq!(updated.body["pkce_enabled"], false);
+    assert_eq!(updated.body["pkce_enabled"], true);
 
     // Sign-in: /authorize sends the browser to the discovered endpoint with the extra params.
     let r = app
@@ -203,6 +212,24 @@ async fn registered_oidc_provider_is_listed_changed_and_signs_users_in() {
     let back = format!("/callback?code=c0de&state={}", query["state"]);
     let r = app.raw("GET", &back, None, None).await;
     assert_eq!(r.status, 302);
+    // PKCE towards the provider: the verifier sent with the code matches the challenge.
+    let form = seen.lock().unwrap().pop().unwrap();
+    let form: std::collections::HashMap<_, _> = url::form_urlencoded::parse(form.as_bytes())
+        .into_owned()
+        .collect();
+    let verifier = &form["code_verifier"];
+    use base64::Engine;
+    use sha2::Digest;
+    let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(sha2::Sha256::digest(verifier.as_bytes()));
+    assert_eq!(query["code_challenge"], challenge);
+    assert_eq!(query["code_challenge_method"], "S256");
+    assert_eq!(
+        app.count("select count(*) from auth.oauth_client_states")
+            .await,
+        0,
+        "a verifier serves one exchange"
+    );
     let landing = r.headers["location"].to_str().unwrap();
     assert!(landing.contains("#access_token="), "{landing}");
     let row = app

@@ -27,6 +27,10 @@ fn migrations() -> Vec<Migration> {
             "craftbase/auth_oauth_server.sql",
             craftbase_auth::OAUTH_SERVER_SQL,
         ),
+        Migration::embedded(
+            "craftbase/auth_oauth_client_states.sql",
+            craftbase_auth::OAUTH_CLIENT_STATES_SQL,
+        ),
     ]
 }
 

@@ -18,6 +18,10 @@ pub fn platform_and_app() -> Vec<Migration> {
             "craftbase/auth_oauth_server.sql",
             craftbase_auth::OAUTH_SERVER_SQL,
         ),
+        Migration::embedded(
+            "craftbase/auth_oauth_client_states.sql",
+            craftbase_auth::OAUTH_CLIENT_STATES_SQL,
+        ),
         Migration::embedded("craftbase/realtime.sql", craftbase_realtime::SCHEMA_SQL),
         Migration::embedded("craftbase/gateway.sql", craftbase_gateway::SCHEMA_SQL),
         Migration::embedded("schema.sql", include_str!("../../../schema.sql")),

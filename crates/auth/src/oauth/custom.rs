@@ -193,6 +193,7 @@ impl CustomProvider {
                 .as_object()
                 .cloned()
                 .unwrap_or_else(Map::new),
+            pkce: self.pkce_enabled,
         })
     }
 }

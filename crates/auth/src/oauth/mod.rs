@@ -6,6 +6,7 @@
 //! table is needed for flows that are not PKCE.
 
 pub mod custom;
+mod pkce;
 pub mod provider;
 
 use axum::extract::{Query, State};
@@ -73,12 +74,17 @@ pub async fn provider_url(
         None => None,
     };
     let redirect_to = redirect::target(&state.settings, q.redirect_to.as_deref());
+    let upstream_pkce = match provider.pkce {
+        true => Some(pkce::start(state, &name).await?),
+        false => None,
+    };
     let claims = json!({
         "purpose": STATE_PURPOSE,
         "provider": name,
         "redirect_to": redirect_to,
         "flow_state_id": flow_state_id,
         "link_user_id": link_user,
+        "oauth_client_state_id": upstream_pkce.as_ref().map(|p| p.id),
         "exp": chrono::Utc::now().timestamp() + STATE_TTL_SECONDS,
     });
     let signed = craftbase_shared::keys::sign(&state.ctx.keys.jwt_secret, &claims)
@@ -96,6 +102,12 @@ pub async fn provider_url(
         .append_pair("scope", &scopes.join(" "))
         .append_pair("state", &signed)
         .extend_pairs(provider.authorization_params.iter())
+        .extend_pairs(upstream_pkce.iter().flat_map(|p| {
+            [
+                ("code_challenge", p.challenge.as_str()),
+                ("code_challenge_method", "S256"),
+            ]
+        }))
         .finish();
     let sep = if provider.authorize_url.contains('?') {
         '&'
@@ -212,8 +224,21 @@ async fn finish(
             "OAuth callback with missing authorization code".into(),
         ));
     }
+    let verifier = match claims
+        .get("oauth_client_state_id")
+        .and_then(Value::as_str)
+        .and_then(|s| Uuid::parse_str(s).ok())
+    {
+        Some(id) => Some(pkce::take(state, id).await?),
+        None => None,
+    };
     let tokens = provider
-        .exchange(&state.http, code, &redirect_uri(&provider, origin))
+        .exchange(
+            &state.http,
+            code,
+            &redirect_uri(&provider, origin),
+            verifier.as_deref(),
+        )
         .await?;
     let account = provider.user(&state.http, &tokens.access_token).await?;
     let mut db = state.ctx.admin.get().await?;

@@ -35,6 +35,8 @@ pub struct Provider {
     pub authorization_params: Vec<(String, String)>,
     /// A custom provider's `attribute_mapping`: claim ← source claim name, or a literal value.
     attribute_mapping: serde_json::Map<String, Value>,
+    /// Send a PKCE challenge to the provider (custom providers' `pkce_enabled`).
+    pub pkce: bool,
 }
 
 /// Where a provider's ID tokens come from and the keys they are signed with.
@@ -111,6 +113,7 @@ pub fn from_env() -> BTreeMap<String, Provider> {
                     redirect_uri: var(&name, "REDIRECT_URI"),
                     authorization_params: Vec::new(),
                     attribute_mapping: Default::default(),
+                    pkce: false,
                 }
             }
             "google" => {
@@ -148,6 +151,7 @@ pub fn from_env() -> BTreeMap<String, Provider> {
                     redirect_uri: var(&name, "REDIRECT_URI"),
                     authorization_params: Vec::new(),
                     attribute_mapping: Default::default(),
+                    pkce: false,
                 }
             }
             _ => {
@@ -175,6 +179,7 @@ pub fn from_env() -> BTreeMap<String, Provider> {
                     redirect_uri: var(&name, "REDIRECT_URI"),
                     authorization_params: Vec::new(),
                     attribute_mapping: Default::default(),
+                    pkce: false,
                 }
             }
         };
@@ -194,6 +199,7 @@ pub struct CustomEndpoints {
     pub id_tokens: Option<IdTokenKeys>,
     pub authorization_params: Vec<(String, String)>,
     pub attribute_mapping: serde_json::Map<String, Value>,
+    pub pkce: bool,
 }
 
 impl Provider {
@@ -212,6 +218,7 @@ impl Provider {
             id_tokens: e.id_tokens,
             authorization_params: e.authorization_params,
             attribute_mapping: e.attribute_mapping,
+            pkce: e.pkce,
         }
     }
 }
@@ -282,12 +289,14 @@ fn upstream(e: impl std::fmt::Display) -> AuthError {
 }
 
 impl Provider {
-    /// Trades the authorization code for the provider's tokens.
+    /// Trades the authorization code (and the PKCE verifier, when one was sent) for the
+    /// provider's tokens.
     pub async fn exchange(
         &self,
         http: &reqwest::Client,
         code: &str,
         redirect_uri: &str,
+        code_verifier: Option<&str>,
     ) -> Result<ProviderTokens, AuthError> {
         let form = [
             ("grant_type", "authorization_code"),
@@ -298,6 +307,7 @@ impl Provider {
         ];
         let body = url::form_urlencoded::Serializer::new(String::new())
             .extend_pairs(form)
+            .extend_pairs(code_verifier.map(|v| ("code_verifier", v)))
             .finish();
         let res = http
             .post(&self.token_url)
