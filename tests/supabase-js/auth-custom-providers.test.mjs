@@ -4,6 +4,7 @@
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import http from 'node:http';
 
 import { anonClient, decodeJwt, serviceClient, startCraftbase } from './lib/craftbase.mjs';
 import { startOAuthProvider } from './lib/oauth-provider.mjs';
@@ -11,6 +12,7 @@ import { startOAuthProvider } from './lib/oauth-provider.mjs';
 const SITE = 'http://localhost:3000';
 let cb;
 let upstream;
+let discovery;
 
 before(
   async () => {
@@ -18,6 +20,21 @@ before(
       user: { sub: 'ext-user-1', email: 'Custom.User@example.com', email_verified: true, name: 'Custom User' },
       emails: [],
     });
+    // An OpenID discovery document for the stand-in, whose /jwks publishes its ID-token key.
+    discovery = http.createServer((req, res) => {
+      const base = `http://127.0.0.1:${discovery.address().port}`;
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(
+        JSON.stringify({
+          issuer: base,
+          authorization_endpoint: `${upstream.url}/login/oauth/authorize`,
+          token_endpoint: `${upstream.url}/login/oauth/access_token`,
+          userinfo_endpoint: `${upstream.url}/api/v3/user`,
+          jwks_uri: `${upstream.url}/jwks`,
+        }),
+      );
+    });
+    await new Promise((resolve) => discovery.listen(0, '127.0.0.1', resolve));
     cb = await startCraftbase({
       env: {
         GOTRUE_SITE_URL: SITE,
@@ -32,6 +49,7 @@ before(
 after(async () => {
   if (cb) await cb.stop();
   if (upstream) await upstream.stop();
+  if (discovery) await new Promise((resolve) => discovery.close(resolve));
 });
 
 /** Follows redirects as a browser would, until the app's own URL. */
@@ -146,5 +164,43 @@ describe('auth.admin.customProviders', () => {
     });
     const res = await fetch(off.data.url, { redirect: 'manual' });
     assert.equal(res.status, 400);
+  });
+
+  test('signInWithIdToken with a registered OIDC provider: extra audiences, nonce check skipped', async () => {
+    const issuer = `http://127.0.0.1:${discovery.address().port}`;
+    const { data: created, error } = await serviceClient(cb).auth.admin.customProviders.createProvider({
+      provider_type: 'oidc',
+      identifier: 'custom:native',
+      name: 'Native OIDC',
+      client_id: 'web-client',
+      client_secret: 'web-secret',
+      issuer,
+      acceptable_client_ids: ['ios-app'],
+      skip_nonce_check: true,
+    });
+    assert.equal(error, null);
+    assert.equal(created.discovery_document.jwks_uri, `${upstream.url}/jwks`);
+    const now = Math.floor(Date.now() / 1000);
+    const token = upstream.signIdToken({
+      iss: issuer,
+      aud: 'ios-app',
+      sub: 'native-user-1',
+      email: 'native@example.com',
+      email_verified: true,
+      iat: now,
+      exp: now + 300,
+      nonce: 'hashed-nonce-the-app-did-not-keep',
+    });
+    const { data, error: signInError } = await anonClient(cb).auth.signInWithIdToken({
+      provider: 'custom:native',
+      token,
+    });
+    assert.equal(signInError, null);
+    assert.equal(data.user.email, 'native@example.com');
+    assert.ok(data.user.identities.some((i) => i.provider === 'custom:native'));
+
+    const wrongAudience = upstream.signIdToken({ iss: issuer, aud: 'someone-else', sub: 'x', iat: now, exp: now + 300 });
+    const refused = await anonClient(cb).auth.signInWithIdToken({ provider: 'custom:native', token: wrongAudience });
+    assert.equal(refused.error.status, 400);
   });
 });

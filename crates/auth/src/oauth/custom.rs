@@ -184,7 +184,12 @@ impl CustomProvider {
             userinfo_url,
             scopes: self.scopes.join(" "),
             id_tokens: match (issuer, jwks) {
-                (Some(issuer), Some(jwks_url)) => Some(IdTokenKeys { issuer, jwks_url }),
+                (Some(issuer), Some(jwks_url)) => Some(IdTokenKeys {
+                    issuer,
+                    jwks_url,
+                    extra_audiences: self.acceptable_client_ids.clone(),
+                    skip_nonce_check: self.skip_nonce_check,
+                }),
                 _ => None,
             },
             authorization_params: params,

@@ -44,6 +44,10 @@ pub struct Provider {
 pub struct IdTokenKeys {
     pub issuer: String,
     pub jwks_url: String,
+    /// Audiences accepted besides the client id (a custom provider's `acceptable_client_ids`).
+    pub extra_audiences: Vec<String>,
+    /// Accept tokens without checking their nonce (a custom provider's `skip_nonce_check`).
+    pub skip_nonce_check: bool,
 }
 
 /// A provider's account, as auth keeps it in `auth.identities`.
@@ -140,10 +144,14 @@ pub fn from_env() -> BTreeMap<String, Provider> {
                         Some(b) => IdTokenKeys {
                             issuer: b.clone(),
                             jwks_url: format!("{b}/oauth2/v3/certs"),
+                            extra_audiences: Vec::new(),
+                            skip_nonce_check: false,
                         },
                         None => IdTokenKeys {
                             issuer: "https://accounts.google.com".into(),
                             jwks_url: "https://www.googleapis.com/oauth2/v3/certs".into(),
+                            extra_audiences: Vec::new(),
+                            skip_nonce_check: false,
                         },
                     }),
                     client_id,
@@ -171,7 +179,12 @@ pub fn from_env() -> BTreeMap<String, Provider> {
                     scopes: var(&name, "SCOPES").unwrap_or_else(|| "openid email profile".into()),
                     flavor: Flavor::Oidc,
                     id_tokens: match (var(&name, "ISSUER"), var(&name, "JWKS_URL")) {
-                        (Some(issuer), Some(jwks_url)) => Some(IdTokenKeys { issuer, jwks_url }),
+                        (Some(issuer), Some(jwks_url)) => Some(IdTokenKeys {
+                            issuer,
+                            jwks_url,
+                            extra_audiences: Vec::new(),
+                            skip_nonce_check: false,
+                        }),
                         _ => None,
                     },
                     client_id,

@@ -44,7 +44,9 @@ pub async fn grant(
         AuthError::Validation(format!("Provider \"{name}\" does not issue ID tokens"))
     })?;
     let claims = verify(state, keys, &provider.client_id, &token).await?;
-    check_nonce(&claims, body.nonce.as_deref())?;
+    if !keys.skip_nonce_check {
+        check_nonce(&claims, body.nonce.as_deref())?;
+    }
     let account =
         provider::oidc_account(&Value::Object(claims)).ok_or_else(|| refused("no sub"))?;
     let mut db = state.ctx.admin.get().await?;
@@ -85,7 +87,10 @@ async fn verify(
     let key = DecodingKey::from_jwk(&jwk).map_err(refused)?;
     let mut validation = Validation::new(header.alg);
     validation.leeway = craftbase_shared::keys::CLOCK_SKEW_SECONDS;
-    validation.set_audience(&[client_id]);
+    let audiences: Vec<&str> = std::iter::once(client_id)
+        .chain(keys.extra_audiences.iter().map(String::as_str))
+        .collect();
+    validation.set_audience(&audiences);
     validation.set_issuer(&[keys.issuer.as_str()]);
     Ok(decode::<Map<String, Value>>(token, &key, &validation)
         .map_err(refused)?
