@@ -314,3 +314,64 @@ async fn a_role_without_select_on_the_key_gets_the_401_form_and_no_deletes() {
     assert_eq!(got[1]["old_record"], json!({}));
     assert_eq!(got[1]["errors"], json!(["Error 401: Unauthorized"]));
 }
+
+#[tokio::test]
+async fn a_table_without_a_primary_key_gets_the_400_form_to_those_who_see_the_row() {
+    let env = env().await;
+    let (a, b) = (env.user().await, env.user().await);
+    env.sql
+        .batch_execute(
+            "create table public.notes_nopk (owner uuid, body text);
+             alter table public.notes_nopk replica identity full;
+             alter table public.notes_nopk enable row level security;
+             create policy own on public.notes_nopk for select using (owner = auth.uid());
+             grant select on public.notes_nopk to authenticated;
+             alter publication supabase_realtime add table public.notes_nopk;",
+        )
+        .await
+        .unwrap();
+    let oid = env.rt.catalog.oid_of("public", "notes_nopk").await.unwrap();
+    let mut rx_a = subscribe(&env, &user_token(&a, 600), "notes_nopk", None).await;
+    let mut rx_b = subscribe(&env, &user_token(&b, 600), "notes_nopk", None).await;
+    let note = row(&[("owner", Some(&a)), ("body", Some("secret"))]);
+    let change = |kind: &'static str| Change {
+        table_oid: oid,
+        kind,
+        new: (kind != "DELETE").then(|| note.clone()),
+        old: (kind != "INSERT").then(|| note.clone()),
+    };
+    let txn = Transaction {
+        commit_timestamp: "2026-01-01T00:00:00.000Z".into(),
+        changes: vec![change("INSERT"), change("UPDATE"), change("DELETE")],
+    };
+    deliver(&env.rt, &[txn]).await;
+    let got: Vec<_> = drain(&mut rx_a, 500)
+        .await
+        .into_iter()
+        .filter(|m| m.event == "postgres_changes")
+        .map(|m| m.payload["data"].clone())
+        .collect();
+    assert_eq!(got.len(), 3, "{got:?}");
+    assert_eq!(
+        got[0],
+        json!({"schema": "public", "table": "notes_nopk", "commit_timestamp": null,
+               "type": "INSERT", "columns": [], "record": {},
+               "errors": ["Error 400: Bad Request, no primary key"]})
+    );
+    assert_eq!(got[1]["type"], "UPDATE");
+    assert_eq!(got[1]["old_record"], json!({}));
+    assert_eq!(
+        got[1]["errors"],
+        json!(["Error 400: Bad Request, no primary key"])
+    );
+    // A DELETE is delivered as Supabase delivers it: on an RLS table the old record holds only
+    // the (here empty) primary key.
+    assert_eq!(got[2]["type"], "DELETE");
+    assert_eq!(got[2]["old_record"], json!({}));
+    assert_eq!(got[2]["errors"], json!(null));
+    let others = drain(&mut rx_b, 200).await;
+    assert!(
+        others.iter().all(|m| m.event != "postgres_changes"),
+        "B's policy hides A's note: {others:?}"
+    );
+}

@@ -459,8 +459,25 @@ fn data(
     access: &Access,
     old_visible: bool,
 ) -> Value {
+    // As Supabase, INSERTs and UPDATEs of a table without a primary key arrive as its 400
+    // form (its DELETEs as usual), and a role that may not SELECT the key gets the 401 form.
+    // Unlike Supabase, both go only to subscribers whose filters and policies let them see
+    // the row: the error itself must not tell others that a hidden row changed.
+    if table.primary_key.is_empty() && change.kind != "DELETE" {
+        return payload::error_form(
+            &table.schema,
+            &table.name,
+            change.kind,
+            payload::NO_PRIMARY_KEY,
+        );
+    }
     if !access.sees_primary_key && !table.primary_key.is_empty() {
-        return payload::unauthorized(&table.schema, &table.name, change.kind);
+        return payload::error_form(
+            &table.schema,
+            &table.name,
+            change.kind,
+            payload::UNAUTHORIZED,
+        );
     }
     let all = |_: &str| true;
     let new = change.new.as_ref().map(|n| {

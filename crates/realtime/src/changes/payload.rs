@@ -145,9 +145,15 @@ pub fn commit_timestamp(unix_micros: i64) -> String {
     )
 }
 
-/// What Supabase sends a subscriber whose role may not SELECT the table's primary key, for an
-/// INSERT or UPDATE: no values, no columns, no commit time, `Error 401: Unauthorized`.
-pub fn unauthorized(schema: &str, table: &str, kind: &str) -> Value {
+/// The error of an INSERT or UPDATE on a table without a primary key: Supabase checks
+/// visibility by re-reading the row by its key, so it cannot deliver such a row.
+pub const NO_PRIMARY_KEY: &str = "Error 400: Bad Request, no primary key";
+/// The error of an INSERT or UPDATE for a role that may not SELECT the primary key.
+pub const UNAUTHORIZED: &str = "Error 401: Unauthorized";
+
+/// Supabase's error form of an INSERT or UPDATE (`NO_PRIMARY_KEY`, `UNAUTHORIZED`): no
+/// values, no columns, no commit time, only the error.
+pub fn error_form(schema: &str, table: &str, kind: &str, error: &str) -> Value {
     let mut data = json!({
         "schema": schema,
         "table": table,
@@ -155,7 +161,7 @@ pub fn unauthorized(schema: &str, table: &str, kind: &str) -> Value {
         "type": kind,
         "columns": [],
         "record": {},
-        "errors": ["Error 401: Unauthorized"],
+        "errors": [error],
     });
     if kind == "UPDATE" {
         data["old_record"] = json!({});
