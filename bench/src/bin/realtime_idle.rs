@@ -9,6 +9,9 @@
 //! 127.0.0.1–4), joins, heartbeats every 25 s, and reports `READY` and, on `report`, the
 //! latencies it saw.
 //!
+//! `BENCH_SCENARIO=sustained` holds 1,000 subscribers under a steady insert rate for minutes and
+//! samples the server's RSS and the slot's retained WAL every 10 s, to show both stay flat.
+//!
 //! `ulimit -n 20000; BENCH_CONNECTIONS=10000 target/release/realtime_idle` (see BENCHMARKS.md).
 
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
@@ -209,6 +212,31 @@ async fn idle_memory(connections: usize) {
 }
 
 impl Clients {
+    /// Joins `subscribers` sockets to the app's `events-changes` channel, round-robin over the
+    /// users, and waits until every one is subscribed.
+    async fn join_events(&mut self, s: &Server, subscribers: usize) {
+        for i in 0..subscribers {
+            let (user, _) = &s.jobs[i % s.jobs.len()];
+            let token = sign(
+                SECRET,
+                &json!({"sub": user, "role": "authenticated", "aud": "authenticated",
+                        "exp": now_micros() / 1_000_000 + 24 * 3600}),
+            )
+            .unwrap();
+            self.send(
+                &json!({"topic": "realtime:events-changes",
+                        "payload": {"config": {"postgres_changes": [
+                            {"event": "INSERT", "schema": "public", "table": "pipeline_events"}]},
+                            "access_token": token},
+                        "wait_system": true})
+                .to_string(),
+            )
+            .await;
+        }
+        self.send("go").await;
+        self.expect("READY").await;
+    }
+
     async fn expect_after(&mut self, command: &str) -> String {
         self.send(command).await;
         self.expect(&command.to_uppercase()).await
@@ -235,26 +263,7 @@ async fn latency(subscribers: usize, users: usize) {
     let groups = subscribers.min(users);
     let s = serve(groups).await;
     let mut c = Clients::spawn(&s);
-    for i in 0..subscribers {
-        let (user, _) = &s.jobs[i % s.jobs.len()];
-        let token = sign(
-            SECRET,
-            &json!({"sub": user, "role": "authenticated", "aud": "authenticated",
-                    "exp": now_micros() / 1_000_000 + 3600}),
-        )
-        .unwrap();
-        c.send(
-            &json!({"topic": "realtime:events-changes",
-                    "payload": {"config": {"postgres_changes": [
-                        {"event": "INSERT", "schema": "public", "table": "pipeline_events"}]},
-                        "access_token": token},
-                    "wait_system": true})
-            .to_string(),
-        )
-        .await;
-    }
-    c.send("go").await;
-    c.expect("READY").await;
+    c.join_events(&s, subscribers).await;
     // 200 single-event transactions at 50 per second, round-robin over the users' jobs.
     let events = 200;
     let job_ids: Vec<String> = s.jobs.iter().map(|(_, j)| j.clone()).collect();
@@ -297,6 +306,99 @@ async fn latency(subscribers: usize, users: usize) {
     c.end().await;
 }
 
+/// Sustained load: `rate` single-row INSERTs per second (in 100 ms batches) for `seconds`,
+/// every subscriber on the unfiltered RLS channel. Every 10 s it prints the server's RSS, the
+/// WAL the slot retains (server position minus `confirmed_flush_lsn`, and minus `restart_lsn`)
+/// and the deliveries of that window, then compares the first and the last minute.
+async fn sustained(subscribers: usize, users: usize, rate: usize, seconds: usize) {
+    let groups = subscribers.min(users);
+    let s = serve(groups).await;
+    let mut c = Clients::spawn(&s);
+    c.join_events(&s, subscribers).await;
+    let job_ids: Vec<String> = s.jobs.iter().map(|(_, j)| j.clone()).collect();
+    let per_tick = (rate / 10).max(1) as i64;
+    let started = std::time::Instant::now();
+    let end = started + Duration::from_secs(seconds as u64);
+    println!(
+        "sustained: {subscribers} subscribers of {groups} users, {rate} inserts/s for {seconds} s"
+    );
+    println!("| t s | rows written | server RSS MiB | slot lag (confirmed) KiB | slot lag (restart) KiB | delivered in window | p50 ms | p99 ms |");
+    println!("|---|---|---|---|---|---|---|---|");
+    let writer = async {
+        let mut tick = tokio::time::interval(Duration::from_millis(100));
+        let mut written = 0i64;
+        while std::time::Instant::now() < end {
+            tick.tick().await;
+            s.sql
+                .execute(
+                    "insert into public.pipeline_events (job_id, message, data)
+                     select ($1::text[])[1 + (($3::bigint + g) % array_length($1::text[], 1))]::uuid,
+                            'bench', jsonb_build_object('t', $2::bigint)
+                     from generate_series(0, $4::bigint - 1) g",
+                    &[&job_ids, &now_micros(), &written, &per_tick],
+                )
+                .await
+                .unwrap();
+            written += per_tick;
+        }
+        written
+    };
+    let sampler = async {
+        let mut samples: Vec<(u64, f64)> = Vec::new();
+        let mut tick = tokio::time::interval(Duration::from_secs(10));
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            let t = started.elapsed().as_secs();
+            let lag = s
+                .sql
+                .query_one(
+                    "select (pg_current_wal_lsn() - confirmed_flush_lsn)::bigint,
+                            (pg_current_wal_lsn() - restart_lsn)::bigint,
+                            (select count(*) from public.pipeline_events where message = 'bench')
+                     from pg_replication_slots where database = current_database()",
+                    &[],
+                )
+                .await
+                .unwrap();
+            let (confirmed, restart, rows): (i64, i64, i64) = (lag.get(0), lag.get(1), lag.get(2));
+            let rss = rss_kib() as f64 / 1024.0;
+            let window = c.expect_after("window").await;
+            let w: Vec<&str> = window.split(' ').collect();
+            println!(
+                "| {t} | {rows} | {rss:.1} | {} | {} | {} | {} | {} |",
+                confirmed / 1024,
+                restart / 1024,
+                w[0],
+                w[1],
+                w[2]
+            );
+            samples.push((t, rss));
+            if std::time::Instant::now() >= end {
+                return samples;
+            }
+        }
+    };
+    let (written, samples) = tokio::join!(writer, sampler);
+    let mean = |from: u64, to: u64| {
+        let v: Vec<f64> = samples
+            .iter()
+            .filter(|(t, _)| *t > from && *t <= to)
+            .map(|(_, r)| *r)
+            .collect();
+        v.iter().sum::<f64>() / v.len().max(1) as f64
+    };
+    let last = samples.last().map(|(t, _)| *t).unwrap_or(0);
+    println!(
+        "{written} rows written in {:.0} s; server RSS mean of the first minute {:.1} MiB, \
+         of the last minute {:.1} MiB",
+        started.elapsed().as_secs_f64(),
+        mean(0, 60),
+        mean(last.saturating_sub(60), last)
+    );
+    c.end().await;
+}
+
 async fn server_main() {
     if std::env::var("RUST_LOG").is_ok() {
         craftbase_shared::standalone::init_logging();
@@ -304,6 +406,15 @@ async fn server_main() {
     let scenario = std::env::var("BENCH_SCENARIO").unwrap_or_else(|_| "all".into());
     if scenario == "all" || scenario == "idle" {
         idle_memory(env_usize("BENCH_CONNECTIONS", 10_000)).await;
+    }
+    if scenario == "sustained" {
+        sustained(
+            env_usize("BENCH_SUBSCRIBERS", 1000),
+            env_usize("BENCH_USERS", 100),
+            env_usize("BENCH_RATE", 2000),
+            env_usize("BENCH_SECONDS", 240),
+        )
+        .await;
     }
     if scenario == "all" || scenario == "latency" {
         let users = env_usize("BENCH_USERS", 100);
@@ -386,6 +497,17 @@ async fn client_main() {
         }
         match line.as_str() {
             "report" => println!("REPORT {}", serde_json::to_string(&latencies).unwrap()),
+            "window" => {
+                // Count and percentiles since the last window, then forget them (bounded memory).
+                latencies.sort_unstable();
+                println!(
+                    "WINDOW {} {:.1} {:.1}",
+                    latencies.len(),
+                    percentile(&latencies, 0.5),
+                    percentile(&latencies, 0.99)
+                );
+                latencies.clear();
+            }
             "alive" => println!("ALIVE {}", Arc::strong_count(&alive) - 1),
             _ => {}
         }
