@@ -203,4 +203,33 @@ describe('auth.admin.customProviders', () => {
     const refused = await anonClient(cb).auth.signInWithIdToken({ provider: 'custom:native', token: wrongAudience });
     assert.equal(refused.error.status, 400);
   });
+
+  test('an account without an email is refused unless email_optional', async () => {
+    const admin = serviceClient(cb).auth.admin.customProviders;
+    const { error } = await admin.createProvider({ ...oauth2(), identifier: 'custom:no-email' });
+    assert.equal(error, null);
+    upstream.setAccount({ user: { sub: 'no-email-user', name: 'Nobody' }, emails: [] });
+    try {
+      const start = async () => {
+        const { data } = await anonClient(cb).auth.signInWithOAuth({
+          provider: 'custom:no-email',
+          options: { redirectTo: `${SITE}/no-email`, skipBrowserRedirect: true },
+        });
+        return browse(data.url);
+      };
+      const refused = await start();
+      const params = new URLSearchParams(refused.hash.slice(1));
+      assert.equal(params.get('error_description'), 'Error getting user email from external provider');
+
+      await admin.updateProvider('custom:no-email', { email_optional: true });
+      const landed = await start();
+      const fragment = new URLSearchParams(landed.hash.slice(1));
+      assert.ok(fragment.get('access_token'), landed.toString());
+    } finally {
+      upstream.setAccount({
+        user: { sub: 'ext-user-1', email: 'Custom.User@example.com', email_verified: true, name: 'Custom User' },
+        emails: [],
+      });
+    }
+  });
 });

@@ -142,6 +142,8 @@ pub enum AuthError {
     CustomProviderConflict,
     #[error("Maximum number of custom OAuth/OIDC providers reached")]
     CustomProviderQuota,
+    #[error("Error getting user email from external provider")]
+    ProviderEmailMissing,
     #[error("OAuth client not found")]
     OAuthClientNotFound,
     #[error("Dynamic client registration is not enabled")]
@@ -242,6 +244,7 @@ impl AuthError {
             CustomProviderNotFound => (StatusCode::NOT_FOUND, "custom_provider_not_found"),
             CustomProviderConflict => (StatusCode::BAD_REQUEST, "conflict"),
             CustomProviderQuota => (StatusCode::BAD_REQUEST, "over_custom_provider_quota"),
+            ProviderEmailMissing => (StatusCode::INTERNAL_SERVER_ERROR, "unexpected_failure"),
             OAuthClientNotFound => (StatusCode::NOT_FOUND, "oauth_client_not_found"),
             DynamicRegistrationDisabled => (
                 StatusCode::FORBIDDEN,

@@ -199,6 +199,7 @@ impl CustomProvider {
                 .cloned()
                 .unwrap_or_else(Map::new),
             pkce: self.pkce_enabled,
+            email_optional: self.email_optional,
         })
     }
 }

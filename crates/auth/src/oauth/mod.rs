@@ -241,6 +241,9 @@ async fn finish(
         )
         .await?;
     let account = provider.user(&state.http, &tokens.access_token).await?;
+    if account.email.is_none() && !provider.email_optional {
+        return Err(AuthError::ProviderEmailMissing);
+    }
     let mut db = state.ctx.admin.get().await?;
     let tx = db.transaction().await?;
     let link_user = claims

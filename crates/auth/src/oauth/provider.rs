@@ -37,6 +37,9 @@ pub struct Provider {
     attribute_mapping: serde_json::Map<String, Value>,
     /// Send a PKCE challenge to the provider (custom providers' `pkce_enabled`).
     pub pkce: bool,
+    /// Accounts without an email may sign in (`_EMAIL_OPTIONAL`, custom providers'
+    /// `email_optional`); otherwise GoTrue refuses them.
+    pub email_optional: bool,
 }
 
 /// Where a provider's ID tokens come from and the keys they are signed with.
@@ -95,6 +98,8 @@ pub fn from_env() -> BTreeMap<String, Provider> {
             continue;
         }
         let base = var(&name, "URL").map(|u| u.trim_end_matches('/').to_owned());
+        let email_optional = var(&name, "EMAIL_OPTIONAL")
+            .is_some_and(|v| matches!(v.as_str(), "true" | "1" | "yes"));
         let provider = match name.as_str() {
             "github" => {
                 let (auth, api) = match &base {
@@ -118,6 +123,7 @@ pub fn from_env() -> BTreeMap<String, Provider> {
                     authorization_params: Vec::new(),
                     attribute_mapping: Default::default(),
                     pkce: false,
+                    email_optional,
                 }
             }
             "google" => {
@@ -160,6 +166,7 @@ pub fn from_env() -> BTreeMap<String, Provider> {
                     authorization_params: Vec::new(),
                     attribute_mapping: Default::default(),
                     pkce: false,
+                    email_optional,
                 }
             }
             _ => {
@@ -193,6 +200,7 @@ pub fn from_env() -> BTreeMap<String, Provider> {
                     authorization_params: Vec::new(),
                     attribute_mapping: Default::default(),
                     pkce: false,
+                    email_optional,
                 }
             }
         };
@@ -213,6 +221,7 @@ pub struct CustomEndpoints {
     pub authorization_params: Vec<(String, String)>,
     pub attribute_mapping: serde_json::Map<String, Value>,
     pub pkce: bool,
+    pub email_optional: bool,
 }
 
 impl Provider {
@@ -232,6 +241,7 @@ impl Provider {
             authorization_params: e.authorization_params,
             attribute_mapping: e.attribute_mapping,
             pkce: e.pkce,
+            email_optional: e.email_optional,
         }
     }
 }
