@@ -143,6 +143,7 @@ async fn registered_oidc_provider_is_listed_changed_and_signs_users_in() {
                 "client_id": "corp-client", "client_secret": "corp-secret",
                 "issuer": issuer, "scopes": ["email"],
                 "attribute_mapping": {"sub": "id"},
+                "custom_claims_allowlist": ["name"],
                 "authorization_params": {"prompt": "consent"},
             }),
         )
@@ -237,7 +238,8 @@ async fn registered_oidc_provider_is_listed_changed_and_signs_users_in() {
         .superuser()
         .await
         .query_one(
-            "select i.provider, i.provider_id, u.email from auth.identities i \
+            "select i.provider, i.provider_id, u.email, \
+               i.identity_data->'custom_claims'->>'name' from auth.identities i \
              join auth.users u on u.id = i.user_id",
             &[],
         )
@@ -249,6 +251,7 @@ async fn registered_oidc_provider_is_listed_changed_and_signs_users_in() {
         row.get::<_, Option<String>>(2).as_deref(),
         Some("custom@example.com")
     );
+    assert_eq!(row.get::<_, Option<String>>(3).as_deref(), Some("Cus Tom"));
 
     let gone = app
         .call(

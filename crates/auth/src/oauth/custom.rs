@@ -200,6 +200,7 @@ impl CustomProvider {
                 .unwrap_or_else(Map::new),
             pkce: self.pkce_enabled,
             email_optional: self.email_optional,
+            custom_claims_allowlist: self.custom_claims_allowlist.clone(),
         })
     }
 }

@@ -40,6 +40,9 @@ pub struct Provider {
     /// Accounts without an email may sign in (`_EMAIL_OPTIONAL`, custom providers'
     /// `email_optional`); otherwise GoTrue refuses them.
     pub email_optional: bool,
+    /// Userinfo claims copied verbatim into `custom_claims` (custom providers'
+    /// `custom_claims_allowlist`).
+    pub custom_claims_allowlist: Vec<String>,
 }
 
 /// Where a provider's ID tokens come from and the keys they are signed with.
@@ -124,6 +127,7 @@ pub fn from_env() -> BTreeMap<String, Provider> {
                     attribute_mapping: Default::default(),
                     pkce: false,
                     email_optional,
+                    custom_claims_allowlist: Vec::new(),
                 }
             }
             "google" => {
@@ -167,6 +171,7 @@ pub fn from_env() -> BTreeMap<String, Provider> {
                     attribute_mapping: Default::default(),
                     pkce: false,
                     email_optional,
+                    custom_claims_allowlist: Vec::new(),
                 }
             }
             _ => {
@@ -201,6 +206,7 @@ pub fn from_env() -> BTreeMap<String, Provider> {
                     attribute_mapping: Default::default(),
                     pkce: false,
                     email_optional,
+                    custom_claims_allowlist: Vec::new(),
                 }
             }
         };
@@ -222,6 +228,7 @@ pub struct CustomEndpoints {
     pub attribute_mapping: serde_json::Map<String, Value>,
     pub pkce: bool,
     pub email_optional: bool,
+    pub custom_claims_allowlist: Vec<String>,
 }
 
 impl Provider {
@@ -242,6 +249,7 @@ impl Provider {
             attribute_mapping: e.attribute_mapping,
             pkce: e.pkce,
             email_optional: e.email_optional,
+            custom_claims_allowlist: e.custom_claims_allowlist,
         }
     }
 }
@@ -419,8 +427,19 @@ impl Provider {
                     data,
                 })
             }
-            Flavor::Oidc => oidc_account(&remap(info, &self.attribute_mapping))
-                .ok_or_else(|| upstream("userinfo has no sub")),
+            Flavor::Oidc => {
+                let custom: serde_json::Map<String, Value> = self
+                    .custom_claims_allowlist
+                    .iter()
+                    .filter_map(|k| Some((k.clone(), info.get(k)?.clone())))
+                    .collect();
+                let mut account = oidc_account(&remap(info, &self.attribute_mapping))
+                    .ok_or_else(|| upstream("userinfo has no sub"))?;
+                if !custom.is_empty() {
+                    account.data["custom_claims"] = Value::Object(custom);
+                }
+                Ok(account)
+            }
         }
     }
 }
