@@ -16,22 +16,16 @@ const SECRET: &str = "auth-tests-secret-auth-tests-secret-0123456789";
 
 /// The platform SQL auth needs: the roles, then the auth schema.
 fn migrations() -> Vec<Migration> {
-    vec![
-        Migration::embedded("craftbase/roles.sql", craftbase_shared::ROLES_SQL),
-        Migration::embedded("craftbase/auth_schema.sql", craftbase_auth::SCHEMA_SQL),
-        Migration::embedded(
-            "craftbase/auth_custom_providers.sql",
-            craftbase_auth::CUSTOM_PROVIDERS_SQL,
-        ),
-        Migration::embedded(
-            "craftbase/auth_oauth_server.sql",
-            craftbase_auth::OAUTH_SERVER_SQL,
-        ),
-        Migration::embedded(
-            "craftbase/auth_oauth_client_states.sql",
-            craftbase_auth::OAUTH_CLIENT_STATES_SQL,
-        ),
-    ]
+    let mut all = vec![Migration::embedded(
+        "craftbase/roles.sql",
+        craftbase_shared::ROLES_SQL,
+    )];
+    all.extend(
+        craftbase_auth::MIGRATIONS
+            .iter()
+            .map(|(name, sql)| Migration::embedded(name, sql)),
+    );
+    all
 }
 
 /// The verifier `craftbase start` builds: HS256, plus the keys of `--jwt-keys` when given.
