@@ -1,5 +1,6 @@
-// Realtime payload forms Supabase sends besides an ordinary row: the 400 form of a change on a
-// table without a primary key, as supabase-js hands it to the callback and as the raw frame.
+// Realtime payloads as Supabase writes them: the 400 form of a change on a table without a
+// primary key, and numeric values with PostgreSQL's digits (`1.50`), checked both as
+// supabase-js hands them to the callback and as the raw frame's text.
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -23,7 +24,10 @@ before(
        alter table public.rt_log enable row level security;
        create policy own on public.rt_log for select using (owner = auth.uid());
        grant select on public.rt_log to authenticated;
-       alter publication supabase_realtime add table public.rt_log`,
+       alter publication supabase_realtime add table public.rt_log;
+       create table public.rt_prices (id int primary key, amount numeric, ratio float8);
+       grant select on public.rt_prices to authenticated;
+       alter publication supabase_realtime add table public.rt_prices`,
     );
   },
   { timeout: 180_000 },
@@ -93,5 +97,31 @@ describe('a table without a primary key', () => {
     raw.ws.close();
 
     assert.deepEqual(await inbox.b.settle(), [], "B's policy hides A's rows, errors included");
+  });
+});
+
+describe('numeric values', () => {
+  test('keep the digits PostgreSQL prints in the frame text; supabase-js reads them as numbers', async () => {
+    const u = await createUser(cb);
+    const c = await clientAs(cb, userToken(cb, u.id));
+    clients.push(c);
+    const inbox = new Inbox();
+    await subscribed(c.channel('prices').on('postgres_changes', { event: 'INSERT', schema: 'public', table: 'rt_prices' }, inbox.push));
+    const raw = await rawSocket(userToken(cb, u.id), 'realtime:prices-raw', {
+      postgres_changes: [{ event: 'INSERT', schema: 'public', table: 'rt_prices' }],
+    });
+    const long = '12345678901234567890.123456789012345678900';
+    await pgQuery(cb.dbUrl, `insert into public.rt_prices values (1, 1.50, 0.5), (2, ${long}, null)`);
+
+    const text = (id) => raw.frames.next((t) => JSON.parse(t).payload?.data?.record?.id === id);
+    const first = await text(1);
+    assert.match(first, /"amount":1\.50[,}]/);
+    assert.match(first, /"ratio":0\.5[,}]/);
+    assert.ok((await text(2)).includes(`"amount":${long}`));
+    raw.ws.close();
+
+    const got = await inbox.next((m) => m.new.id === 1);
+    assert.equal(got.new.amount, 1.5);
+    assert.equal(got.new.ratio, 0.5);
   });
 });

@@ -104,6 +104,7 @@ async fn subscribe(b: &Bench, n: usize) -> (Vec<Session>, mpsc::UnboundedReceive
                 {"event": "INSERT", "schema": "public", "table": "pipeline_events"}]},
                 "access_token": token}),
             raw: None,
+            payload_text: None,
         })
         .await;
         loop {

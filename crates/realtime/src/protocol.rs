@@ -37,6 +37,10 @@ pub struct Message {
     /// octet-stream body): vsn-2 clients get these bytes back (kind 4, encoding 0) as an
     /// ArrayBuffer; `payload.payload` holds them as an array of numbers for JSON frames.
     pub raw: Option<Arc<[u8]>>,
+    /// The payload as JSON text, written instead of `payload` when set: a `postgres_changes`
+    /// payload whose numeric values keep PostgreSQL's digits (`1.50`), which a `Value` cannot
+    /// hold without serde_json's `arbitrary_precision`.
+    pub payload_text: Option<Arc<str>>,
 }
 
 impl Message {
@@ -49,6 +53,7 @@ impl Message {
             event: event.to_owned(),
             payload,
             raw: None,
+            payload_text: None,
         }
     }
 
@@ -61,6 +66,7 @@ impl Message {
             event: "phx_reply".into(),
             payload: json!({ "status": status, "response": response }),
             raw: None,
+            payload_text: None,
         }
     }
 }
@@ -100,6 +106,7 @@ pub fn decode_text(vsn: Vsn, text: &str) -> Result<Message, FrameError> {
             event: string(items.get(3))?,
             payload: items[4].clone(),
             raw: None,
+            payload_text: None,
         }),
         (Vsn::V1, Value::Object(map)) => Ok(Message {
             join_ref: refstr(map.get("join_ref"))?,
@@ -108,6 +115,7 @@ pub fn decode_text(vsn: Vsn, text: &str) -> Result<Message, FrameError> {
             event: string(map.get("event"))?,
             payload: map.get("payload").cloned().unwrap_or(Value::Null),
             raw: None,
+            payload_text: None,
         }),
         _ => Err(FrameError::Shape),
     }
@@ -149,6 +157,7 @@ pub fn decode_binary(frame: &[u8]) -> Result<Message, FrameError> {
         event: "broadcast".into(),
         payload: json!({ "type": "broadcast", "event": event, "payload": payload }),
         raw,
+        payload_text: None,
     })
 }
 
@@ -216,6 +225,26 @@ fn user_broadcast(msg: &Message) -> Option<Vec<u8>> {
 
 /// Writes a message as a text frame.
 pub fn encode_text(vsn: Vsn, msg: &Message) -> String {
+    if let Some(payload) = &msg.payload_text {
+        let text = |v: &str| Value::from(v).to_string();
+        let opt = |v: &Option<String>| v.as_deref().map_or_else(|| "null".to_owned(), text);
+        return match vsn {
+            Vsn::V1 => format!(
+                r#"{{"event":{},"join_ref":{},"payload":{payload},"ref":{},"topic":{}}}"#,
+                text(&msg.event),
+                opt(&msg.join_ref),
+                opt(&msg.msg_ref),
+                text(&msg.topic)
+            ),
+            Vsn::V2 => format!(
+                "[{},{},{},{},{payload}]",
+                opt(&msg.join_ref),
+                opt(&msg.msg_ref),
+                text(&msg.topic),
+                text(&msg.event)
+            ),
+        };
+    }
     let value = match vsn {
         Vsn::V1 => json!({
             "topic": msg.topic,
@@ -260,6 +289,20 @@ mod tests {
         ));
         let long = Message::push(&"t".repeat(300), "broadcast", json.payload.clone());
         assert!(matches!(encode(Vsn::V2, &long), Frame::Text(_)));
+    }
+
+    #[test]
+    fn a_payload_text_is_written_as_it_is() {
+        let mut msg = Message::push("realtime:t", "postgres_changes", json!({"n": 1.5}));
+        msg.payload_text = Some(Arc::from(r#"{"n":1.50}"#));
+        assert_eq!(
+            encode_text(Vsn::V1, &msg),
+            r#"{"event":"postgres_changes","join_ref":null,"payload":{"n":1.50},"ref":null,"topic":"realtime:t"}"#
+        );
+        assert_eq!(
+            encode_text(Vsn::V2, &msg),
+            r#"[null,null,"realtime:t","postgres_changes",{"n":1.50}]"#
+        );
     }
 
     #[test]

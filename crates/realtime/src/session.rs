@@ -399,6 +399,7 @@ impl Session {
                 event: "phx_close".into(),
                 payload: json!({}),
                 raw: None,
+                payload_text: None,
             });
             self.rt.hub.leave(&c.key, self.outlet.socket);
             self.rt.hub.unsubscribe(topic, self.outlet.socket);
@@ -455,6 +456,7 @@ mod tests {
             event: event.to_owned(),
             payload,
             raw: None,
+            payload_text: None,
         }
     }
 

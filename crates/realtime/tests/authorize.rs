@@ -375,3 +375,52 @@ async fn a_table_without_a_primary_key_gets_the_400_form_to_those_who_see_the_ro
         "B's policy hides A's note: {others:?}"
     );
 }
+
+#[tokio::test]
+async fn numeric_values_reach_the_frame_with_postgres_digits() {
+    use craftbase_realtime::protocol::{encode_text, Vsn};
+    let env = env().await;
+    let a = env.user().await;
+    env.sql
+        .batch_execute(
+            "create table public.prices (id int primary key, amount numeric, ratio float8);
+             grant select on public.prices to authenticated;
+             alter publication supabase_realtime add table public.prices;",
+        )
+        .await
+        .unwrap();
+    let oid = env.rt.catalog.oid_of("public", "prices").await.unwrap();
+    let mut rx = subscribe(&env, &user_token(&a, 600), "prices", None).await;
+    let long = "12345678901234567890.123456789012345678900";
+    let txn = Transaction {
+        commit_timestamp: "2026-01-01T00:00:00.000Z".into(),
+        changes: vec![Change {
+            table_oid: oid,
+            kind: "UPDATE",
+            new: Some(row(&[
+                ("id", Some("1")),
+                ("amount", Some("1.50")),
+                ("ratio", Some("0.5")),
+            ])),
+            old: Some(row(&[("id", Some("1")), ("amount", Some(long))])),
+        }],
+    };
+    deliver(&env.rt, &[txn]).await;
+    let m = next_where(&mut rx, |m| m.event == "postgres_changes")
+        .await
+        .unwrap();
+    let frame = encode_text(Vsn::V1, &m);
+    assert!(frame.contains(r#""amount":1.50,"#), "{frame}");
+    assert!(frame.contains(r#""ratio":0.5}"#), "{frame}");
+    assert!(
+        frame.contains(&format!(r#""old_record":{{"amount":{long},"id":1}}"#)),
+        "{frame}"
+    );
+    // The text is the same message as the value, digits aside.
+    let parsed: serde_json::Value = serde_json::from_str(&frame).unwrap();
+    assert_eq!(parsed["payload"]["ids"], m.payload["ids"]);
+    assert_eq!(
+        parsed["payload"]["data"]["record"],
+        m.payload["data"]["record"]
+    );
+}

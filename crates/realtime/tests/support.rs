@@ -97,6 +97,7 @@ pub fn msg(join_ref: Option<&str>, r: &str, topic: &str, event: &str, payload: V
         event: event.to_owned(),
         payload,
         raw: None,
+        payload_text: None,
     }
 }
 

@@ -414,20 +414,20 @@ fn record(
 /// the ids of that channel's matching bindings.
 fn send(table: &Table, commit_ts: &str, change: &Change, receivers: &[Receiver]) {
     // (role, old row visible) → the payload and the subscriptions it goes to.
-    type Payloads<'r> = HashMap<(&'r str, bool), (Value, Vec<&'r Arc<PgSubscription>>)>;
+    type Payloads<'r> =
+        HashMap<(&'r str, bool), ((Value, Option<String>), Vec<&'r Arc<PgSubscription>>)>;
     let mut by_role: Payloads = HashMap::new();
     for r in receivers {
         let entry = by_role
             .entry((r.sub.identity.role.as_str(), r.old_visible))
             .or_insert_with(|| {
-                (
-                    data(table, commit_ts, change, &r.access, r.old_visible),
-                    Vec::new(),
-                )
+                let data = data(table, commit_ts, change, &r.access, r.old_visible);
+                let text = exact_text(table, change, &data);
+                ((data, text), Vec::new())
             });
         entry.1.push(&r.sub);
     }
-    for (data, subs) in by_role.into_values() {
+    for ((data, text), subs) in by_role.into_values() {
         // (socket, topic) → the ids of its bindings that match, and one of its subscriptions.
         type Channel<'s> = ((u64, &'s str), Vec<u32>, &'s Arc<PgSubscription>);
         let mut channels: Vec<Channel> = Vec::new();
@@ -443,13 +443,43 @@ fn send(table: &Table, commit_ts: &str, change: &Change, receivers: &[Receiver])
             }
         }
         for ((_, topic), ids, sub) in channels {
-            sub.outlet.send(Message::push(
-                topic,
-                "postgres_changes",
-                json!({"ids": ids, "data": data}),
-            ));
+            let mut msg =
+                Message::push(topic, "postgres_changes", json!({"ids": ids, "data": data}));
+            if let Some(text) = &text {
+                msg.payload_text = Some(Arc::from(format!(
+                    r#"{{"data":{text},"ids":{}}}"#,
+                    Value::from(ids)
+                )));
+            }
+            sub.outlet.send(msg);
         }
     }
+}
+
+/// The payload's text with numeric values as PostgreSQL printed them, when the change has any
+/// (`payload::data_text`); `None` leaves the frame to the `Value`.
+fn exact_text(table: &Table, change: &Change, data: &Value) -> Option<String> {
+    let numeric = |c: &str| table.column(c).is_some_and(|c| c.kind == TypeKind::Numeric);
+    let has = |r: &Option<Row>| r.iter().flatten().any(|(n, v)| v.is_some() && numeric(n));
+    if !has(&change.new) && !has(&change.old) {
+        return None;
+    }
+    let wal_text = |old: bool, column: &str| -> Option<&str> {
+        if !numeric(column) {
+            return None;
+        }
+        // `record` takes unchanged TOAST values from the old row, as `data` does.
+        let rows = if old {
+            [change.old.as_ref(), None]
+        } else {
+            [change.new.as_ref(), change.old.as_ref()]
+        };
+        rows.into_iter()
+            .flatten()
+            .find_map(|r| cell(r, column))
+            .flatten()
+    };
+    Some(payload::data_text(data, &wal_text))
 }
 
 fn data(

@@ -19,6 +19,9 @@ const ACCESS_TTL: Duration = Duration::from_secs(2);
 pub enum TypeKind {
     Integer,
     Float,
+    /// `numeric`: compared and probed as a float, but written on the wire as PostgreSQL
+    /// printed it (`payload::data_text`).
+    Numeric,
     Bool,
     Json,
     Uuid,
@@ -32,7 +35,8 @@ impl TypeKind {
     pub fn of(typname: &str, category: &str) -> TypeKind {
         match typname {
             "int2" | "int4" | "int8" | "oid" => TypeKind::Integer,
-            "float4" | "float8" | "numeric" => TypeKind::Float,
+            "float4" | "float8" => TypeKind::Float,
+            "numeric" => TypeKind::Numeric,
             "bool" => TypeKind::Bool,
             "json" | "jsonb" => TypeKind::Json,
             "uuid" => TypeKind::Uuid,

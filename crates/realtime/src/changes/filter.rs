@@ -199,7 +199,7 @@ pub fn compare(kind: TypeKind, cell: &str, value: &str) -> Option<Ordering> {
             );
             Some(a.cmp(&b))
         }
-        TypeKind::Float => {
+        TypeKind::Float | TypeKind::Numeric => {
             let (a, b) = (
                 cell.trim().parse::<f64>().ok()?,
                 value.trim().parse::<f64>().ok()?,

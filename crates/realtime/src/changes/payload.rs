@@ -26,7 +26,7 @@ fn scalar(kind: TypeKind, element: TypeKind, t: &str) -> Value {
             .map(Value::from)
             .or_else(|_| t.parse::<u64>().map(Value::from))
             .unwrap_or_else(|_| Value::String(t.into())),
-        TypeKind::Float => match t.parse::<f64>() {
+        TypeKind::Float | TypeKind::Numeric => match t.parse::<f64>() {
             Ok(f) if f.is_finite() => {
                 serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)
             }
@@ -178,6 +178,65 @@ pub fn columns_json<'c>(columns: impl Iterator<Item = &'c Column>) -> Value {
     )
 }
 
+/// The JSON text of `data` with the numeric values of `record` and `old_record` written as
+/// PostgreSQL printed them (`1.50`, every digit of a long value), as Supabase sends them.
+/// `wal_text(old, column)` gives a numeric column's WAL text; everything else is serialized
+/// as usual.
+pub fn data_text<'r>(data: &Value, wal_text: &dyn Fn(bool, &str) -> Option<&'r str>) -> String {
+    let Value::Object(map) = data else {
+        return data.to_string();
+    };
+    let key = |k: &str| Value::from(k).to_string();
+    let too_large = map
+        .get("errors")
+        .is_some_and(|e| e.to_string().contains("413"));
+    let mut out = String::from("{");
+    for (i, (name, value)) in map.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(&key(name));
+        out.push(':');
+        match (name.as_str(), value) {
+            (k @ ("record" | "old_record"), Value::Object(record)) => {
+                out.push('{');
+                let mut first = true;
+                for (column, v) in record {
+                    // A null here with WAL text is a value beyond f64's range.
+                    let exact = wal_text(k == "old_record", column)
+                        .filter(|t| (v.is_number() || v.is_null()) && is_json_number(t));
+                    // The 413 form keeps small values only, by their exact length too.
+                    if too_large && exact.is_some_and(|t| t.len() > SMALL_VALUE_BYTES) {
+                        continue;
+                    }
+                    if !first {
+                        out.push(',');
+                    }
+                    first = false;
+                    out.push_str(&key(column));
+                    out.push(':');
+                    match exact {
+                        Some(t) => out.push_str(t),
+                        None => out.push_str(&v.to_string()),
+                    }
+                }
+                out.push('}');
+            }
+            _ => out.push_str(&value.to_string()),
+        }
+    }
+    out.push('}');
+    out
+}
+
+/// Whether PostgreSQL's text of a numeric is also a JSON number (`NaN` and `Infinity` are not).
+fn is_json_number(t: &str) -> bool {
+    let t = t.strip_prefix('-').unwrap_or(t);
+    let (int, frac) = t.split_once('.').map_or((t, None), |(i, f)| (i, Some(f)));
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    digits(int) && (int == "0" || !int.starts_with('0')) && frac.is_none_or(digits)
+}
+
 /// The `data` of a `postgres_changes` message for one group of subscribers.
 pub struct Data<'a> {
     pub schema: &'a str,
@@ -240,6 +299,37 @@ impl Data<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn numeric_values_keep_their_digits_in_the_text() {
+        let data = json!({"type": "UPDATE", "record": {"n": 1.5, "f": 2.5, "x": null},
+                          "old_record": {"n": 0.1}, "errors": null});
+        let wal = |old: bool, c: &str| match (old, c) {
+            (false, "n") => Some("1.50"),
+            (true, "n") => Some("0.10000000000000000001"),
+            (false, "x") => Some("NaN"),
+            _ => None,
+        };
+        let text = data_text(&data, &wal);
+        assert_eq!(
+            text,
+            r#"{"errors":null,"old_record":{"n":0.10000000000000000001},"record":{"f":2.5,"n":1.50,"x":null},"type":"UPDATE"}"#
+        );
+        let big = "9".repeat(400);
+        let wal = |_: bool, _: &str| Some(big.as_str());
+        let huge = json!({"record": {"n": null}});
+        assert_eq!(
+            data_text(&huge, &wal),
+            format!(r#"{{"record":{{"n":{big}}}}}"#)
+        );
+        let cut = json!({"errors": ["Error 413: Payload Too Large"], "record": {"n": 1.0}});
+        assert_eq!(
+            data_text(&cut, &wal),
+            r#"{"errors":["Error 413: Payload Too Large"],"record":{}}"#
+        );
+        assert!(is_json_number("-0.5") && is_json_number("120"));
+        assert!(!is_json_number("Infinity") && !is_json_number("1.") && !is_json_number("01"));
+    }
 
     fn col(typname: &str, kind: TypeKind, element: TypeKind) -> Column {
         Column {
