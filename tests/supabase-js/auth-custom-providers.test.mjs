@@ -202,6 +202,14 @@ describe('auth.admin.customProviders', () => {
     const wrongAudience = upstream.signIdToken({ iss: issuer, aud: 'someone-else', sub: 'x', iat: now, exp: now + 300 });
     const refused = await anonClient(cb).auth.signInWithIdToken({ provider: 'custom:native', token: wrongAudience });
     assert.equal(refused.error.status, 400);
+
+    await serviceClient(cb).auth.admin.customProviders.updateProvider('custom:native', { enabled: false });
+    const disabled = await anonClient(cb).auth.signInWithIdToken({ provider: 'custom:native', token });
+    assert.equal(disabled.error.status, 400);
+    assert.equal(disabled.error.code, 'provider_disabled');
+    assert.equal(disabled.error.message, 'Custom provider "custom:native" is disabled');
+    const unknown = await anonClient(cb).auth.signInWithIdToken({ provider: 'custom:nobody', token });
+    assert.equal(unknown.error.message, 'Custom provider "custom:nobody" not found');
   });
 
   test('an account without an email is refused unless email_optional', async () => {

@@ -144,6 +144,8 @@ pub enum AuthError {
     CustomProviderQuota,
     #[error("Error getting user email from external provider")]
     ProviderEmailMissing,
+    #[error("{0}")]
+    ProviderDisabled(String),
     #[error("OAuth client not found")]
     OAuthClientNotFound,
     #[error("Dynamic client registration is not enabled")]
@@ -245,6 +247,7 @@ impl AuthError {
             CustomProviderConflict => (StatusCode::BAD_REQUEST, "conflict"),
             CustomProviderQuota => (StatusCode::BAD_REQUEST, "over_custom_provider_quota"),
             ProviderEmailMissing => (StatusCode::INTERNAL_SERVER_ERROR, "unexpected_failure"),
+            ProviderDisabled(_) => (StatusCode::BAD_REQUEST, "provider_disabled"),
             OAuthClientNotFound => (StatusCode::NOT_FOUND, "oauth_client_not_found"),
             DynamicRegistrationDisabled => (
                 StatusCode::FORBIDDEN,

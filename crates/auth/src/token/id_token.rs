@@ -37,9 +37,12 @@ pub async fn grant(
         .id_token
         .filter(|t| !t.is_empty())
         .ok_or_else(|| AuthError::Validation("id_token required".into()))?;
-    let provider = oauth::resolve(state, &name).await.map_err(|_| {
-        AuthError::Validation(format!("Custom OIDC provider \"{name}\" not allowed"))
-    })?;
+    let provider = match name.strip_prefix("custom:") {
+        Some(_) => custom_provider(state, &name).await?,
+        None => state.providers.get(&name).cloned().ok_or_else(|| {
+            AuthError::Validation(format!("Custom OIDC provider \"{name}\" not allowed"))
+        })?,
+    };
     let keys = provider.id_tokens.as_ref().ok_or_else(|| {
         AuthError::Validation(format!("Provider \"{name}\" does not issue ID tokens"))
     })?;
@@ -55,6 +58,30 @@ pub async fn grant(
     let issued = session::create(state, &tx, origin, device, &user, "oauth").await?;
     tx.commit().await?;
     Ok(issued.to_json(state))
+}
+
+/// A registered provider, refused in GoTrue's words when off, unknown, disabled or not OIDC.
+async fn custom_provider(state: &AuthState, name: &str) -> Result<provider::Provider, AuthError> {
+    if !state.settings.custom_oauth_enabled {
+        return Err(AuthError::Validation(
+            "Custom OAuth providers are disabled".into(),
+        ));
+    }
+    let db = state.ctx.admin.get().await?;
+    let found = oauth::custom::CustomProvider::find(&db, name)
+        .await?
+        .ok_or_else(|| AuthError::Validation(format!("Custom provider {name:?} not found")))?;
+    if !found.enabled {
+        return Err(AuthError::ProviderDisabled(format!(
+            "Custom provider {name:?} is disabled"
+        )));
+    }
+    if !found.is_oidc() {
+        return Err(AuthError::Validation(format!(
+            "Provider {name:?} is not an OIDC provider"
+        )));
+    }
+    Ok(found.to_provider())
 }
 
 /// Checks signature (with the provider's key of the token's `kid`), issuer, audience and expiry.
