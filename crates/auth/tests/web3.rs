@@ -178,6 +178,13 @@ async fn switched_off_by_default_and_per_chain() {
     assert_eq!(r.status, 422);
     assert_eq!(r.body["error_code"], "web3_provider_disabled");
     assert_eq!(r.body["msg"], "Web3 provider is disabled");
+    let r = app
+        .call("POST", "/token?grant_type=web3", None, json!({"chain": 1}))
+        .await;
+    assert_eq!(
+        r.body["error_code"], "web3_provider_disabled",
+        "before the body is read"
+    );
 
     let app = App::new(&["--web3-ethereum-enabled", "true"]).await;
     let r = web3(

@@ -51,6 +51,7 @@ pub async fn grant(
             pkce::grant(&state, &origin, &device, parse(body)?).await
         }
         Some("web3") => {
+            crate::web3::any_enabled(&state)?;
             state.limits.web3(&state.settings, &client)?;
             crate::web3::grant(&state, &origin, &device, parse(body)?).await
         }

@@ -39,6 +39,16 @@ fn invalid_grant(description: &'static str) -> AuthError {
     }
 }
 
+/// Refuses every web3 request, whatever its body, while both chains are off.
+pub fn any_enabled(state: &AuthState) -> Result<(), AuthError> {
+    let s = &state.settings;
+    if s.web3_ethereum_enabled || s.web3_solana_enabled {
+        Ok(())
+    } else {
+        Err(AuthError::Web3Disabled("Web3 provider is disabled"))
+    }
+}
+
 /// Checks the signed message and starts a session for its wallet.
 pub async fn grant(
     state: &AuthState,
@@ -47,9 +57,6 @@ pub async fn grant(
     body: Web3Grant,
 ) -> Result<Value, AuthError> {
     let s = &state.settings;
-    if !s.web3_ethereum_enabled && !s.web3_solana_enabled {
-        return Err(AuthError::Web3Disabled("Web3 provider is disabled"));
-    }
     let chain = match body.chain.as_str() {
         "ethereum" if s.web3_ethereum_enabled => Chain::Ethereum,
         "ethereum" => {
