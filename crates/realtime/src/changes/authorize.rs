@@ -2,6 +2,8 @@
 //! matches the change receives it only if its role may SELECT the row's primary key and the
 //! table's SELECT policies, evaluated for its claims on the values that were committed, let it
 //! see the row. DELETEs are checked on the old row, so a hidden row's deletion reaches nobody.
+//! Changes of a table without a primary key, or for a role that may not SELECT it, reach those
+//! same subscribers in Supabase's 400 and 401 forms.
 //!
 //! Subscribers with equal claims share one check, and one statement per (table, role) checks
 //! every (claims group, row) pair of a batch of changes. When the role's policies have an owner

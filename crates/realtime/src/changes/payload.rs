@@ -1,5 +1,7 @@
 //! The `postgres_changes` payload (§3.4, realtime-authorization.md §2): WAL text values turned
-//! into JSON by column type, `columns` from the catalog, UTC commit time with milliseconds.
+//! into JSON by column type, `columns` from the catalog, UTC commit time with milliseconds;
+//! Supabase's error forms (400, 401, 413); and the payload's text with numerics as PostgreSQL
+//! printed them.
 
 use serde_json::{json, Map, Value};
 
