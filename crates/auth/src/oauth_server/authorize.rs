@@ -49,9 +49,9 @@ fn found(location: &str) -> Response {
 }
 
 /// `redirect_uri` with `error`, `error_description` and the client's `state`.
-fn error_redirect(redirect_uri: &str, error: &str, description: &str, state: &str) -> Response {
+fn error_url(redirect_uri: &str, error: &str, description: &str, state: &str) -> String {
     let Ok(mut url) = url::Url::parse(redirect_uri) else {
-        return found(redirect_uri);
+        return redirect_uri.to_owned();
     };
     {
         let mut q = url.query_pairs_mut();
@@ -61,7 +61,11 @@ fn error_redirect(redirect_uri: &str, error: &str, description: &str, state: &st
             q.append_pair("state", state);
         }
     }
-    found(url.as_str())
+    url.into()
+}
+
+fn error_redirect(redirect_uri: &str, error: &str, description: &str, state: &str) -> Response {
+    found(&error_url(redirect_uri, error, description, state))
 }
 
 /// Response type, scopes, resource and PKCE, checked once the redirect URI is trusted.
@@ -398,18 +402,12 @@ pub async fn consent(
             &[&p.id],
         )
         .await?;
-        let denied = error_redirect(
+        error_url(
             &p.redirect_uri,
             "access_denied",
             "User denied the request",
             p.state.as_deref().unwrap_or(""),
-        );
-        denied
-            .headers()
-            .get(header::LOCATION)
-            .and_then(|l| l.to_str().ok())
-            .unwrap_or(&p.redirect_uri)
-            .to_owned()
+        )
     };
     tx.commit().await?;
     tracing::info!(user_id = %user.id, client_id = %p.client_id, action = %body.action, "OAuth consent");
