@@ -28,10 +28,12 @@ fn seconds() -> Duration {
 }
 
 fn migrations() -> Vec<Migration> {
-    vec![
-        Migration::embedded("craftbase/roles.sql", craftbase_shared::ROLES_SQL),
-        Migration::embedded("craftbase/auth_schema.sql", craftbase_auth::SCHEMA_SQL),
-    ]
+    let mut all = vec![Migration::embedded(
+        "craftbase/roles.sql",
+        craftbase_shared::ROLES_SQL,
+    )];
+    all.extend(craftbase::migrations::auth_schema());
+    all
 }
 
 /// Runs `clients` copies of `work` for the duration; returns completed operations per second.

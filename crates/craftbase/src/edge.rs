@@ -18,12 +18,19 @@ use tower_http::normalize_path::NormalizePath;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
-/// Routes browsers reach through redirects and links, without an apikey.
-const OPEN_ROUTES: [&str; 4] = [
+/// Routes browsers reach through redirects and links, and that third-party OAuth clients of
+/// the OAuth 2.1 server call, without an apikey.
+const OPEN_ROUTES: [&str; 10] = [
     "/auth/v1/verify",
     "/auth/v1/callback",
     "/auth/v1/authorize",
     "/auth/v1/.well-known/jwks.json",
+    "/auth/v1/oauth/authorize",
+    "/auth/v1/oauth/token",
+    "/auth/v1/oauth/userinfo",
+    "/auth/v1/oauth/clients/register",
+    "/auth/v1/.well-known/openid-configuration",
+    "/auth/v1/.well-known/oauth-authorization-server",
 ];
 
 /// Request headers supabase-js sends that a browser must be allowed to send.

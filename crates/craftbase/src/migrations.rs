@@ -7,27 +7,26 @@ use craftbase_cluster::Migration;
 /// The platform's SQL (roles, the auth schema, the realtime publication), then Tool Connect
 /// Craft's schema, policies and catalogue.
 pub fn platform_and_app() -> Vec<Migration> {
-    vec![
-        Migration::embedded("craftbase/roles.sql", craftbase_shared::ROLES_SQL),
-        Migration::embedded("craftbase/auth_schema.sql", craftbase_auth::SCHEMA_SQL),
-        Migration::embedded(
-            "craftbase/auth_custom_providers.sql",
-            craftbase_auth::CUSTOM_PROVIDERS_SQL,
-        ),
-        Migration::embedded(
-            "craftbase/auth_oauth_server.sql",
-            craftbase_auth::OAUTH_SERVER_SQL,
-        ),
-        Migration::embedded(
-            "craftbase/auth_oauth_client_states.sql",
-            craftbase_auth::OAUTH_CLIENT_STATES_SQL,
-        ),
+    let mut all = vec![Migration::embedded(
+        "craftbase/roles.sql",
+        craftbase_shared::ROLES_SQL,
+    )];
+    all.extend(auth_schema());
+    all.extend([
         Migration::embedded("craftbase/realtime.sql", craftbase_realtime::SCHEMA_SQL),
         Migration::embedded("craftbase/gateway.sql", craftbase_gateway::SCHEMA_SQL),
         Migration::embedded("schema.sql", include_str!("../../../schema.sql")),
         Migration::embedded("policies.sql", include_str!("../../../policies.sql")),
         Migration::embedded("seed.sql", include_str!("../../../seed.sql")),
-    ]
+    ]);
+    all
+}
+
+/// Auth's schema files, in the order auth lists them.
+pub fn auth_schema() -> impl Iterator<Item = Migration> {
+    craftbase_auth::MIGRATIONS
+        .iter()
+        .map(|(name, sql)| Migration::embedded(name, sql))
 }
 
 /// A Supabase project's own migrations, like the Supabase CLI runs them:

@@ -168,18 +168,33 @@ async fn cors_preflight_open_routes_and_health_need_no_key() {
     }
     assert!(resp.headers().contains_key("x-request-id"));
 
-    // These answer with redirects to the site; the point is that the gate lets them through.
     let no_redirects = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
-    for open in [
-        "/auth/v1/verify",
-        "/auth/v1/callback",
-        "/auth/v1/authorize",
-        "/auth/v1/.well-known/jwks.json",
+    // Browsers reach the first four through redirects, third-party OAuth clients the rest; the
+    // service may still refuse a request (the OAuth server is off here), but not the gate.
+    for (post, open) in [
+        (false, "/auth/v1/verify"),
+        (false, "/auth/v1/callback"),
+        (false, "/auth/v1/authorize"),
+        (false, "/auth/v1/.well-known/jwks.json"),
+        (false, "/auth/v1/oauth/authorize"),
+        (false, "/auth/v1/oauth/userinfo"),
+        (false, "/auth/v1/.well-known/openid-configuration"),
+        (false, "/auth/v1/.well-known/oauth-authorization-server"),
+        (true, "/auth/v1/oauth/token"),
+        (true, "/auth/v1/oauth/clients/register"),
     ] {
-        let resp = no_redirects.get(cb.url(open)).send().await.unwrap();
-        assert_ne!(resp.status(), 401, "{open} must be open");
+        let request = if post {
+            no_redirects.post(cb.url(open))
+        } else {
+            no_redirects.get(cb.url(open))
+        };
+        let body = request.send().await.unwrap().text().await.unwrap();
+        assert!(
+            !body.contains("No API key found"),
+            "{open} must be open: {body}"
+        );
     }
 }
