@@ -1,6 +1,7 @@
 // Helpers for the realtime suite: signed-in clients from minted JWTs, subscribing with a
 // promise, and collecting events with deadlines.
 
+import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 
@@ -94,4 +95,30 @@ export class Inbox {
     await sleep(ms);
     return this.items.filter(pred);
   }
+}
+
+/**
+ * After a restart: inserts five jobs (`insert(i)` returns the new id) and waits for each; then,
+ * once anything replayed or duplicated has had time to arrive, checks that the job from before
+ * (`firstId`) and each new one arrived exactly once and nothing else did. Returns what arrived.
+ */
+export async function newChangesArriveOnce(inbox, cb, firstId, insert) {
+  const ids = [];
+  for (let i = 0; i < 5; i++) {
+    ids.push(await insert(i));
+    await sleep(100);
+  }
+  for (const id of ids) {
+    await inbox.next((m) => m.new?.id === id, 45_000).catch((e) => {
+      throw new Error(`${e.message}${cb.diagnostics()}`);
+    });
+  }
+  const all = await inbox.settle(() => true, 3_000);
+  const count = (id) => all.filter((m) => m.new?.id === id).length;
+  assert.equal(count(firstId), 1, 'the change from before the restart is not delivered again');
+  for (const [i, id] of ids.entries()) {
+    assert.equal(count(id), 1, `change ${i} after the restart arrives exactly once`);
+  }
+  assert.equal(all.length, 1 + ids.length, `nothing else arrives: ${JSON.stringify(all.map((m) => m.new?.type))}`);
+  return all;
 }
