@@ -5,6 +5,9 @@
 //!
 //! `cargo run --release -p craftbase-bench --bin realtime` (see BENCHMARKS.md).
 
+#[path = "realtime/setup.rs"]
+mod setup;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -12,20 +15,12 @@ use craftbase_realtime::hub::Outlet;
 use craftbase_realtime::protocol::Message;
 use craftbase_realtime::session::Session;
 use craftbase_realtime::Realtime;
-use craftbase_shared::keys::{sign, ApiKeys};
-use craftbase_shared::{pool, JwtVerifier, RoleSwitch, ServiceContext};
+use craftbase_shared::keys::sign;
 use craftbase_testkit::TestDb;
 use serde_json::json;
 use tokio::sync::mpsc;
 
-const SECRET: &str = "bench-secret-of-enough-length-0123456789abcdef";
-
-fn now_micros() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_micros() as i64
-}
+use setup::{now_micros, SECRET};
 
 struct Bench {
     _db: TestDb,
@@ -35,48 +30,12 @@ struct Bench {
 }
 
 async fn setup(users: usize) -> Bench {
-    let db = TestDb::new(craftbase::migrations::platform_and_app).await;
-    let admin = db.config("postgres");
-    let ctx = ServiceContext {
-        db: pool::build(db.config("authenticator"), 8),
-        admin: pool::build(admin.clone(), 4),
-        admin_conninfo: pool::conninfo(&admin),
-        jwt: Arc::new(JwtVerifier::hs256(SECRET, None)),
-        keys: Arc::new(ApiKeys::mint(SECRET, (now_micros() / 1_000_000) as u64).unwrap()),
-        roles: Arc::new(RoleSwitch::new(
-            ["anon", "authenticated", "service_role"].map(String::from),
-        )),
-    };
-    let sql = db.superuser().await;
-    // The test cluster runs with synchronous_commit=off, which holds WAL (and so logical
-    // decoding) back until the WAL writer's next 200 ms round; a craftbase cluster commits
-    // synchronously, as this writer does.
-    sql.batch_execute("set synchronous_commit = on")
-        .await
-        .unwrap();
-    let rows = sql
-        .query(
-            "with u as (
-                 insert into auth.users (id, email, aud, role)
-                 select gen_random_uuid(), 'bench' || g || '@example.com', 'authenticated', 'authenticated'
-                 from generate_series(1, $1::int) g returning id)
-             insert into public.pipeline_jobs (user_id, connector_id, type)
-             select u.id, (select id from public.connectors limit 1), 'bench' from u
-             returning user_id::text, id::text",
-            &[&(users as i32)],
-        )
-        .await
-        .unwrap();
-    let rt = Realtime::new(ctx);
-    tokio::spawn(craftbase_realtime::changes::stream::run(rt.clone()));
-    while !rt.is_streaming() {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let started = setup::start(users, setup::keys()).await;
     Bench {
-        _db: db,
-        rt,
-        sql,
-        jobs: rows.iter().map(|r| (r.get(0), r.get(1))).collect(),
+        _db: started.db,
+        rt: started.rt,
+        sql: started.sql,
+        jobs: started.jobs,
     }
 }
 

@@ -14,28 +14,22 @@
 //!
 //! `ulimit -n 20000; BENCH_CONNECTIONS=10000 target/release/realtime_idle` (see BENCHMARKS.md).
 
+#[path = "realtime/setup.rs"]
+mod setup;
+
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
 
-use craftbase_realtime::Realtime;
-use craftbase_shared::keys::{sign, ApiKeys};
-use craftbase_shared::{pool, JwtVerifier, RoleSwitch, ServiceContext};
+use craftbase_shared::keys::sign;
 use craftbase_testkit::TestDb;
 use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::{TcpSocket, TcpStream};
 use tokio::sync::{mpsc, Semaphore};
 
-const SECRET: &str = "bench-secret-of-enough-length-0123456789abcdef";
-
-fn now_micros() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_micros() as i64
-}
+use setup::{now_micros, SECRET};
 
 fn env_usize(name: &str, default: usize) -> usize {
     std::env::var(name)
@@ -74,43 +68,9 @@ struct Server {
 }
 
 async fn serve(users: usize) -> Server {
-    let db = TestDb::new(craftbase::migrations::platform_and_app).await;
-    let admin = db.config("postgres");
-    let keys = ApiKeys::mint(SECRET, (now_micros() / 1_000_000) as u64).unwrap();
+    let keys = setup::keys();
     let anon = keys.anon_key.clone();
-    let ctx = ServiceContext {
-        db: pool::build(db.config("authenticator"), 8),
-        admin: pool::build(admin.clone(), 4),
-        admin_conninfo: pool::conninfo(&admin),
-        jwt: Arc::new(JwtVerifier::hs256(SECRET, None)),
-        keys: Arc::new(keys),
-        roles: Arc::new(RoleSwitch::new(
-            ["anon", "authenticated", "service_role"].map(String::from),
-        )),
-    };
-    let sql = db.superuser().await;
-    // As in the `realtime` bench: the writer commits synchronously, as on a craftbase cluster.
-    sql.batch_execute("set synchronous_commit = on")
-        .await
-        .unwrap();
-    let rows = sql
-        .query(
-            "with u as (
-                 insert into auth.users (id, email, aud, role)
-                 select gen_random_uuid(), 'bench' || g || '@example.com', 'authenticated', 'authenticated'
-                 from generate_series(1, $1::int) g returning id)
-             insert into public.pipeline_jobs (user_id, connector_id, type)
-             select u.id, (select id from public.connectors limit 1), 'bench' from u
-             returning user_id::text, id::text",
-            &[&(users as i32)],
-        )
-        .await
-        .unwrap();
-    let rt = Realtime::new(ctx);
-    tokio::spawn(craftbase_realtime::changes::stream::run(rt.clone()));
-    while !rt.is_streaming() {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let setup::Started { db, rt, sql, jobs } = setup::start(users, keys).await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let app = craftbase_realtime::routes(rt);
@@ -120,7 +80,7 @@ async fn serve(users: usize) -> Server {
         sql,
         addr,
         anon,
-        jobs: rows.iter().map(|r| (r.get(0), r.get(1))).collect(),
+        jobs,
     }
 }
 
