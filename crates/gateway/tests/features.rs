@@ -453,3 +453,35 @@ async fn a_request_dropped_mid_transaction_commits_nothing_and_leaves_no_open_tr
         assert_eq!(api.get("/dropped", Some(&token)).await.status, 200);
     }
 }
+
+#[tokio::test]
+async fn a_full_pool_answers_pgrst003_in_time_instead_of_hanging() {
+    let api = Api::with_config(GatewayConfig {
+        pool_timeout: std::time::Duration::from_millis(500),
+        ..GatewayConfig::default()
+    })
+    .await;
+    api.sql(
+        "create function public.nap() returns int language sql as $$ select 1 from pg_sleep(3) $$;
+         notify pgrst, 'reload schema';",
+    )
+    .await;
+    let token = service_token();
+    api.wait_for("/rpc/nap?select=nap", Some(&token)).await;
+    // The test pool holds four connections: four naps take them all.
+    let nap = || api.call("POST", "/rpc/nap", Some(&token), &[], Some("{}"));
+    let probe = async {
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        let started = std::time::Instant::now();
+        let r = api
+            .get("/connectors?select=slug&limit=1", Some(&token))
+            .await;
+        (r, started.elapsed())
+    };
+    let (a, b, c, d, (r, waited)) = tokio::join!(nap(), nap(), nap(), nap(), probe);
+    assert_eq!(r.error(), (504, "PGRST003".into()));
+    assert!(waited < std::time::Duration::from_secs(2), "{waited:?}");
+    for nap in [a, b, c, d] {
+        assert_eq!(nap.status, 200, "{}", nap.body);
+    }
+}
