@@ -178,20 +178,26 @@ pub async fn send_prepared(
             "Follow this link to {action}:\n\n{link}\n\nAlternatively, enter the code: {code}\n"
         ),
     };
+    let vars = template::Vars {
+        confirmation_url: &link,
+        token: code,
+        token_hash: &prepared.token_hash,
+        site_url: &s.site_url,
+        email: &prepared.email,
+        new_email: prepared.new_email.as_deref().unwrap_or(""),
+        redirect_to,
+        sending_to: &prepared.to,
+        data: Some(&prepared.data),
+    };
+    let subject = &template::subject(subject, &vars);
     let custom = state.mailer.templates.get(which, &state.http).await;
-    if let Some(t) = custom {
-        let vars = template::Vars {
-            confirmation_url: &link,
-            token: code,
-            token_hash: &prepared.token_hash,
-            site_url: &s.site_url,
-            email: &prepared.email,
-            new_email: prepared.new_email.as_deref().unwrap_or(""),
-            redirect_to,
-            data: Some(&prepared.data),
-        };
-        let html = template::render(t, &vars);
-        return state.mailer.send(&prepared.to, subject, text, html).await;
+    // A template that fails to render falls back to the built-in text, as GoTrue's does.
+    match custom.map(|t| t.render(&vars)) {
+        Some(Ok(html)) => return state.mailer.send(&prepared.to, subject, text, html).await,
+        Some(Err(error)) => {
+            tracing::warn!(%error, ?which, "mail template failed to render; using the built-in text");
+        }
+        None => {}
     }
     if reauthentication {
         let html = format!("<h2>{subject}</h2>\n<p>Enter the code: {code}</p>\n");

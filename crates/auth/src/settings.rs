@@ -154,7 +154,7 @@ pub struct Settings {
     pub subject_reauthentication: String,
     /// Mail templates (HTML) for the confirmation, invite, recovery, magic-link, email-change
     /// and reauthentication mails: a local path, a `file://` URL or an http(s) URL read once at start; unset or
-    /// unreadable: the built-in text. See `template.rs` for the placeholders.
+    /// unreadable or not parsing: the built-in text. See `template/` for the Go template syntax.
     #[arg(long, env = "GOTRUE_MAILER_TEMPLATES_CONFIRMATION")]
     pub template_confirmation: Option<String>,
     #[arg(long, env = "GOTRUE_MAILER_TEMPLATES_INVITE")]
