@@ -5,6 +5,7 @@ pub mod changes;
 pub mod hub;
 pub mod private;
 pub mod protocol;
+pub mod replay;
 mod rest;
 pub mod session;
 mod socket;
@@ -22,6 +23,9 @@ use hub::Hub;
 
 /// The `supabase_realtime` publication and the `realtime` schema (private-channel messages).
 pub const SCHEMA_SQL: &str = include_str!("../sql/realtime.sql");
+
+/// The index broadcast replay reads through; applied after `SCHEMA_SQL`.
+pub const REPLAY_SQL: &str = include_str!("../sql/replay.sql");
 
 /// The service's shared state: the context, who listens, and the catalog cache.
 pub struct Realtime {

@@ -57,7 +57,9 @@ pub async fn may_write(
     }
 }
 
-async fn become_subscriber(
+/// Runs the rest of the transaction as the subscriber, with `realtime.topic()` set, so the
+/// policies of `realtime.messages` see who is asking and for which channel.
+pub(crate) async fn become_subscriber(
     tx: &deadpool_postgres::Transaction<'_>,
     grant: &Grant,
     topic: &str,

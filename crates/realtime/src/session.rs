@@ -12,6 +12,7 @@ use crate::changes::subscribe::{self, Binding};
 use crate::hub::{Identity, Outlet};
 use crate::private;
 use crate::protocol::Message;
+use crate::replay;
 use crate::token::{self, Grant};
 use crate::Realtime;
 
@@ -143,6 +144,17 @@ impl Session {
                 }
             }
         }
+        let replayed = match self
+            .replay(&config, private, &grant, &sub_topic, &msg.topic)
+            .await
+        {
+            Ok(r) => r,
+            Err(refusal) => {
+                return self
+                    .outlet
+                    .send(msg.reply("error", json!({"reason": refusal.reason()})))
+            }
+        };
         let broadcast = config.get("broadcast").cloned().unwrap_or(Value::Null);
         let presence = config.get("presence").cloned().unwrap_or(Value::Null);
         let presence_key = presence
@@ -191,6 +203,10 @@ impl Session {
         self.outlet
             .send(msg.reply("ok", json!({ "postgres_changes": reply })));
 
+        for m in replayed {
+            self.outlet.send(m);
+        }
+
         if lenient_bool(presence.get("enabled")) {
             let mut state = Message::push(
                 &msg.topic,
@@ -212,6 +228,27 @@ impl Session {
             };
             self.system(&msg.topic, body);
         }
+    }
+
+    /// The stored broadcasts a join asked to replay, read before the join is answered so a
+    /// refusal can still fail it.
+    async fn replay(
+        &self,
+        config: &Value,
+        private: bool,
+        grant: &Grant,
+        sub_topic: &str,
+        topic: &str,
+    ) -> Result<Vec<Message>, replay::Refusal> {
+        let Some(req) = replay::request(config, private)? else {
+            return Ok(Vec::new());
+        };
+        replay::messages(&self.rt, grant, sub_topic, topic, req)
+            .await
+            .map_err(|e| {
+                tracing::warn!(error = %e, "broadcast replay failed");
+                replay::Refusal::Failed
+            })
     }
 
     /// The grant of the join's `access_token`, or of the connect-time apikey.

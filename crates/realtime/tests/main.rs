@@ -1,7 +1,8 @@
 //! Realtime's integration tests against a real PostgreSQL (testkit): decoding from the slot and
-//! the RLS decision of who receives a change.
+//! the RLS decision of who receives a change, broadcast replay.
 
 mod authorize;
 mod ownership;
+mod replay;
 mod replication;
 mod support;
