@@ -9,11 +9,20 @@
 
 import net from 'node:net';
 
-/** Decodes a quoted-printable body. */
+/** Decodes a quoted-printable body: the escaped bytes are UTF-8. */
 function decodeQuotedPrintable(s) {
-  return s
-    .replace(/=\r?\n/g, '')
-    .replace(/=([0-9A-Fa-f]{2})/g, (_, h) => String.fromCharCode(parseInt(h, 16)));
+  const text = s.replace(/=\r?\n/g, '');
+  const bytes = [];
+  for (let i = 0; i < text.length; i++) {
+    const hex = text.slice(i + 1, i + 3);
+    if (text[i] === '=' && /^[0-9A-Fa-f]{2}$/.test(hex)) {
+      bytes.push(parseInt(hex, 16));
+      i += 2;
+    } else {
+      bytes.push(...Buffer.from(text[i], 'utf8'));
+    }
+  }
+  return Buffer.from(bytes).toString('utf8');
 }
 
 /** The decoded text of every leaf part of a MIME message, concatenated. */
