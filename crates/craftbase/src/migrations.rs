@@ -14,6 +14,10 @@ pub fn platform_and_app() -> Vec<Migration> {
     all.extend(auth_schema());
     all.extend([
         Migration::embedded("craftbase/realtime.sql", craftbase_realtime::SCHEMA_SQL),
+        Migration::embedded(
+            "craftbase/realtime_replay.sql",
+            craftbase_realtime::REPLAY_SQL,
+        ),
         Migration::embedded("craftbase/gateway.sql", craftbase_gateway::SCHEMA_SQL),
         Migration::embedded("schema.sql", include_str!("../../../schema.sql")),
         Migration::embedded("policies.sql", include_str!("../../../policies.sql")),
