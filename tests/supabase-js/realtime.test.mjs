@@ -1,5 +1,5 @@
 // Realtime (/realtime/v1) driven by supabase-js: Tool Connect Craft's three channels under RLS for
-// two users and anon, every filter operator, both serializers, broadcast, presence, private
+// two users and anon, the comparison filter operators (like, ilike, AND and refusals: realtime-filters.test.mjs), both serializers, broadcast, presence, private
 // channels, token renewal and expiry, and a lost replication connection. One craftbase for the file.
 
 import { after, before, describe, test } from 'node:test';

@@ -1,10 +1,14 @@
-//! `postgres_changes` binding filters (§3.5.5): `col=op.value`, several joined by commas and
-//! combined with AND, an optional `not.` prefix; ops eq, neq, lt, lte, gt, gte, in and is.
-//! Evaluated in the service against the values of the WAL record, never under a subscriber's role.
+//! `postgres_changes` binding filters (§3.5.5), read as Supabase Realtime reads them:
+//! `col=op.value`, several joined by commas outside double quotes and parentheses and combined
+//! with AND, an optional `not.` prefix; ops eq, neq, lt, lte, gt, gte, in, like, ilike and is.
+//! Any other op (PostgREST's `match`, `imatch`, `isdistinct`, `fts`, ...) is refused, with
+//! Supabase's reasons, so a filter that works here works there. Evaluated in the service on the
+//! values of the WAL record, never under a subscriber's role.
 
 use std::cmp::Ordering;
 
 use super::catalog::TypeKind;
+use super::like::like;
 
 /// A comparison operator.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -16,6 +20,8 @@ pub enum Op {
     Gt,
     Gte,
     In,
+    Like,
+    ILike,
     Is,
 }
 
@@ -32,7 +38,7 @@ pub struct Condition {
 /// Maximum number of values of an `in` filter, as Supabase allows.
 pub const MAX_IN_VALUES: usize = 100;
 
-/// Why a filter string is refused.
+/// Why a filter string is refused; the texts are Supabase's, which clients may show or match.
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum FilterError {
     #[error("Error parsing `filter` params: {0}")]
@@ -41,58 +47,80 @@ pub enum FilterError {
     TooManyValues,
 }
 
-/// Parses a binding's filter; an absent or empty filter has no conditions.
+/// Parses a binding's filter; an absent or blank filter has no conditions.
 pub fn parse(filter: Option<&str>) -> Result<Vec<Condition>, FilterError> {
-    let Some(filter) = filter.filter(|f| !f.trim().is_empty()) else {
+    let Some(filter) = filter.map(str::trim).filter(|f| !f.is_empty()) else {
         return Ok(Vec::new());
     };
-    split_top_level(filter)
+    split(filter, false)
         .into_iter()
         .map(|part| parse_one(part.trim()))
         .collect()
 }
 
+fn syntax(reason: impl Into<String>) -> FilterError {
+    FilterError::Syntax(reason.into())
+}
+
+/// One `col=op.value` segment.
 fn parse_one(part: &str) -> Result<Condition, FilterError> {
-    let syntax = || FilterError::Syntax(format!("{part:?}"));
-    let (column, rest) = part.split_once('=').ok_or_else(syntax)?;
-    let (negate, rest) = match rest.strip_prefix("not.") {
-        Some(r) => (true, r),
-        None => (false, rest),
-    };
-    let (op, value) = rest.split_once('.').ok_or_else(syntax)?;
-    let op = match op {
-        "eq" => Op::Eq,
-        "neq" => Op::Neq,
-        "lt" => Op::Lt,
-        "lte" => Op::Lte,
-        "gt" => Op::Gt,
-        "gte" => Op::Gte,
-        "in" => Op::In,
-        "is" => Op::Is,
-        _ => return Err(syntax()),
-    };
-    let column = column.trim();
-    if column.is_empty() {
-        return Err(syntax());
+    if part.is_empty() {
+        return Err(syntax(
+            "filter must not contain empty segments (check for extra commas)",
+        ));
     }
-    let values = if op == Op::In {
-        let inner = value
-            .strip_prefix('(')
-            .and_then(|v| v.strip_suffix(')'))
-            .ok_or_else(syntax)?;
-        let items: Vec<String> = split_top_level(inner).into_iter().map(unquote).collect();
-        if items.len() > MAX_IN_VALUES {
-            return Err(FilterError::TooManyValues);
+    let (column, rest) = part
+        .split_once('=')
+        .ok_or_else(|| syntax(inspect(&[part])))?;
+    let (op, negate, value) = match rest.strip_prefix("not.") {
+        Some(r) => {
+            let (op, value) = r.split_once('.').ok_or_else(|| syntax(inspect_str(rest)))?;
+            let op = op_named(op)
+                .ok_or_else(|| syntax(format!("not.{op} is not a supported operator")))?;
+            (op, true, value)
         }
-        items
-    } else if op == Op::Is {
-        let v = value.to_ascii_lowercase();
-        if !matches!(v.as_str(), "null" | "true" | "false" | "unknown") {
-            return Err(syntax());
+        None => match rest.split_once('.') {
+            Some((op, value)) => {
+                let op = op_named(op).ok_or_else(|| syntax(inspect(&[op, value])))?;
+                (op, false, value)
+            }
+            None => return Err(syntax(inspect(&[rest]))),
+        },
+    };
+    let values = match op {
+        Op::In => {
+            let inner = value
+                .strip_prefix('(')
+                .and_then(|v| v.strip_suffix(')'))
+                .ok_or_else(|| {
+                    let name = if negate { "not_in" } else { "in" };
+                    syntax(format!(
+                        "`{name}` filter value must be wrapped by parentheses"
+                    ))
+                })?;
+            let items: Vec<String> = split(inner, true).into_iter().map(unquote).collect();
+            if items.len() > MAX_IN_VALUES {
+                return Err(FilterError::TooManyValues);
+            }
+            items
         }
-        vec![v]
-    } else {
-        vec![unquote(value)]
+        _ => {
+            let value = match value.strip_prefix('"') {
+                Some(r) => r
+                    .strip_suffix('"')
+                    .ok_or_else(|| syntax("unmatched double-quote in filter value"))?,
+                None => value,
+            };
+            if op == Op::Is {
+                let v = value.to_ascii_lowercase();
+                if !matches!(v.as_str(), "null" | "true" | "false" | "unknown") {
+                    return Err(syntax(inspect(&["is", value])));
+                }
+                vec![v]
+            } else {
+                vec![value.to_owned()]
+            }
+        }
     };
     Ok(Condition {
         column: column.to_owned(),
@@ -102,17 +130,75 @@ fn parse_one(part: &str) -> Result<Condition, FilterError> {
     })
 }
 
-/// Splits on commas outside double quotes and parentheses.
-fn split_top_level(s: &str) -> Vec<&str> {
+fn op_named(name: &str) -> Option<Op> {
+    Some(match name {
+        "eq" => Op::Eq,
+        "neq" => Op::Neq,
+        "lt" => Op::Lt,
+        "lte" => Op::Lte,
+        "gt" => Op::Gt,
+        "gte" => Op::Gte,
+        "in" => Op::In,
+        "like" => Op::Like,
+        "ilike" => Op::ILike,
+        "is" => Op::Is,
+        _ => return None,
+    })
+}
+
+/// A string as Elixir's `inspect` prints it, the form Supabase's reasons quote: quoted with
+/// escapes, or as its bytes (`<<97, 1>>`) when it holds a character Elixir deems unprintable.
+fn inspect_str(s: &str) -> String {
+    let escape = |c: char| match c {
+        '"' => Some("\\\""),
+        '\\' => Some("\\\\"),
+        '\n' => Some("\\n"),
+        '\t' => Some("\\t"),
+        '\r' => Some("\\r"),
+        '\u{0B}' => Some("\\v"),
+        '\u{08}' => Some("\\b"),
+        '\u{0C}' => Some("\\f"),
+        '\u{1B}' => Some("\\e"),
+        '\u{07}' => Some("\\a"),
+        _ => None,
+    };
+    if s.chars().any(|c| c.is_control() && escape(c).is_none()) {
+        let bytes: Vec<String> = s.bytes().map(|b| b.to_string()).collect();
+        return format!("<<{}>>", bytes.join(", "));
+    }
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        match escape(c) {
+            Some(e) => out.push_str(e),
+            None if c == '#' && chars.peek() == Some(&'{') => out.push_str("\\#"),
+            None => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// A list of strings as Elixir's `inspect` prints it: `["fts", "hey"]`.
+fn inspect(items: &[&str]) -> String {
+    let items: Vec<String> = items.iter().map(|s| inspect_str(s)).collect();
+    format!("[{}]", items.join(", "))
+}
+
+/// Splits on commas outside double quotes and parentheses. Between segments a quote simply
+/// toggles (Supabase's scan); inside `in (...)`, whose items PostgreSQL reads as an array
+/// literal, a backslash in quotes escapes the next character.
+fn split(s: &str, array_items: bool) -> Vec<&str> {
     let (mut parts, mut depth, mut quoted, mut start, mut escaped) =
-        (Vec::new(), 0i32, false, 0, false);
+        (Vec::new(), 0u32, false, 0, false);
     for (i, c) in s.char_indices() {
         match c {
             _ if escaped => escaped = false,
-            '\\' if quoted => escaped = true,
+            '\\' if quoted && array_items => escaped = true,
             '"' => quoted = !quoted,
             '(' if !quoted => depth += 1,
-            ')' if !quoted => depth -= 1,
+            ')' if !quoted => depth = depth.saturating_sub(1),
             ',' if !quoted && depth == 0 => {
                 parts.push(&s[start..i]);
                 start = i + 1;
@@ -124,6 +210,7 @@ fn split_top_level(s: &str) -> Vec<&str> {
     parts
 }
 
+/// One item of an `in` list, unquoted as an array literal's element is.
 fn unquote(v: &str) -> String {
     let v = v.trim();
     match v.strip_prefix('"').and_then(|x| x.strip_suffix('"')) {
@@ -167,6 +254,10 @@ impl Condition {
             return false;
         };
         let result = match self.op {
+            Op::Like | Op::ILike => match like(cell, &self.values[0], self.op == Op::ILike) {
+                Some(m) => m,
+                None => return false,
+            },
             Op::In => self
                 .values
                 .iter()
@@ -180,7 +271,7 @@ impl Condition {
                     Op::Lte => ord != Ordering::Greater,
                     Op::Gt => ord == Ordering::Greater,
                     Op::Gte => ord != Ordering::Less,
-                    Op::In | Op::Is => false,
+                    Op::In | Op::Is | Op::Like | Op::ILike => false,
                 },
             },
         };
@@ -270,10 +361,52 @@ mod tests {
     }
 
     #[test]
-    fn refuses_bad_filters() {
-        assert!(parse(Some("nope")).is_err());
-        assert!(parse(Some("a=zz.1")).is_err());
-        assert!(parse(Some("a=in.1,2")).is_err());
+    fn refuses_bad_filters_with_supabases_reasons() {
+        let reason = |f: &str| match parse(Some(f)) {
+            Err(FilterError::Syntax(r)) => r,
+            other => panic!("{f}: {other:?}"),
+        };
+        assert_eq!(reason("nope"), r#"["nope"]"#);
+        assert_eq!(reason("undefined"), r#"["undefined"]"#);
+        assert_eq!(reason("a=zz.1"), r#"["zz", "1"]"#);
+        assert_eq!(reason("a=eq"), r#"["eq"]"#);
+        assert_eq!(reason("subject=fts.hey"), r#"["fts", "hey"]"#);
+        for op in ["match", "imatch", "isdistinct", "cs", "ov"] {
+            assert_eq!(reason(&format!("a={op}.x")), format!(r#"["{op}", "x"]"#));
+        }
+        assert_eq!(reason("a=not.zz.1"), "not.zz is not a supported operator");
+        assert_eq!(reason("a=not.eq"), r#""not.eq""#);
+        assert_eq!(
+            reason("a=in.1,2"),
+            "`in` filter value must be wrapped by parentheses"
+        );
+        assert_eq!(
+            reason("a=not.in.1"),
+            "`not_in` filter value must be wrapped by parentheses"
+        );
+        assert_eq!(
+            reason(r#"a=eq."x"#),
+            "unmatched double-quote in filter value"
+        );
+        assert_eq!(
+            reason(r#"a=eq.""#),
+            "unmatched double-quote in filter value"
+        );
+        assert_eq!(
+            reason("a=eq.1,,b=eq.2"),
+            "filter must not contain empty segments (check for extra commas)"
+        );
+        assert_eq!(
+            reason("a=eq.1,"),
+            "filter must not contain empty segments (check for extra commas)"
+        );
+        assert_eq!(
+            reason(r#"a=x"y\"#),
+            r#"["x\"y\\"]"#,
+            "escaped as Elixir prints"
+        );
+        assert_eq!(reason("a=x\u{1}"), "[<<120, 1>>]", "unprintable: bytes");
+        assert_eq!(reason("a=is.maybe"), r#"["is", "maybe"]"#);
         let many = format!(
             "a=in.({})",
             (0..101)
@@ -282,6 +415,61 @@ mod tests {
                 .join(",")
         );
         assert_eq!(parse(Some(&many)), Err(FilterError::TooManyValues));
+        assert_eq!(parse(Some("  ")).unwrap(), vec![]);
+    }
+
+    #[test]
+    fn splits_on_top_level_commas_and_ands() {
+        let all = parse(Some(r#"label=like."a,b%",n=in.(1,2),x=eq.(p,q), y=gt.0"#)).unwrap();
+        let parts: Vec<_> = all
+            .iter()
+            .map(|c| (c.column.as_str(), c.values.clone()))
+            .collect();
+        assert_eq!(
+            parts,
+            vec![
+                ("label", vec!["a,b%".to_owned()]),
+                ("n", vec!["1".to_owned(), "2".to_owned()]),
+                ("x", vec!["(p,q)".to_owned()]),
+                ("y", vec!["0".to_owned()]),
+            ]
+        );
+        let both = parse(Some("n=gt.1,label=like.a%")).unwrap();
+        let row = |n: &str, label: &str| {
+            both[0].matches(TypeKind::Integer, Some(Some(n)))
+                && both[1].matches(TypeKind::Text, Some(Some(label)))
+        };
+        assert!(row("2", "abc"));
+        assert!(!row("1", "abc"));
+        assert!(!row("2", "xbc"));
+    }
+
+    #[test]
+    fn like_and_ilike() {
+        let c = one("label=like.a%");
+        assert_eq!((c.op, c.negate), (Op::Like, false));
+        assert!(c.matches(TypeKind::Text, Some(Some("abc"))));
+        assert!(!c.matches(TypeKind::Text, Some(Some("Abc"))));
+        assert!(one("label=ilike.A%").matches(TypeKind::Text, Some(Some("abc"))));
+        assert!(one("label=ilike.ÉT_").matches(TypeKind::Text, Some(Some("été"))));
+        assert!(one("label=not.like.a%").matches(TypeKind::Text, Some(Some("b"))));
+        assert!(!one("label=not.ilike.A%").matches(TypeKind::Text, Some(Some("abc"))));
+        // A quoted value keeps its backslashes: LIKE's own escape, as in Supabase.
+        let pct = one(r#"label=like."100\%""#);
+        assert_eq!(pct.values, vec![r"100\%"]);
+        assert!(pct.matches(TypeKind::Text, Some(Some("100%"))));
+        assert!(!pct.matches(TypeKind::Text, Some(Some("1000"))));
+        assert!(one(r"label=like.a\_c").matches(TypeKind::Text, Some(Some("a_c"))));
+        assert!(!one(r"label=like.a\_c").matches(TypeKind::Text, Some(Some("abc"))));
+        assert!(!one(r"label=like.a\").matches(TypeKind::Text, Some(Some("a"))));
+        assert!(
+            one("n=like.1%").matches(TypeKind::Integer, Some(Some("12"))),
+            "as printed"
+        );
+        for f in ["a=like.%", "a=ilike.%", "a=not.like.x", "a=not.ilike.x"] {
+            assert!(!one(f).matches(TypeKind::Text, Some(None)), "{f} on NULL");
+            assert!(!one(f).matches(TypeKind::Text, None), "{f} on absent");
+        }
     }
 
     #[test]

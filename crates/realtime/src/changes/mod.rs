@@ -3,6 +3,7 @@
 pub mod authorize;
 pub mod catalog;
 pub mod filter;
+mod like;
 pub mod ownership;
 pub mod payload;
 pub mod stream;
