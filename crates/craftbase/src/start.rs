@@ -72,6 +72,7 @@ pub async fn run(args: StartArgs) -> anyhow::Result<()> {
     ] {
         println!("{label:>16}: {value}");
     }
+    let pools = [ctx.db.clone(), ctx.admin.clone()];
     // The peer address reaches the services, for auth's per-client rate limits.
     let app =
         edge::app(ctx, settings).into_make_service_with_connect_info::<std::net::SocketAddr>();
@@ -83,6 +84,11 @@ pub async fn run(args: StartArgs) -> anyhow::Result<()> {
         served = served => served.context("the API server failed"),
         failed = database.supervise() => Err(failed),
     };
+    // Idle connections end cleanly before PostgreSQL stops, rather than being cut off by it.
+    for pool in pools {
+        pool.close();
+    }
+    tokio::time::sleep(Duration::from_millis(50)).await;
     database.stop();
     result
 }

@@ -375,6 +375,9 @@ mod reload {
                 while notify_rx.try_recv().is_ok() {}
                 load_into(&pool, &schemas, &tx).await;
             }
+            if craftbase_shared::shutdown::requested() {
+                return;
+            }
             tracing::warn!("schema cache listener disconnected; reconnecting");
             tokio::time::sleep(RETRY).await;
         }

@@ -40,6 +40,10 @@ pub async fn run(rt: Arc<Realtime>) {
         let started = Instant::now();
         match replicate(&rt).await {
             Ok(()) => return,
+            Err(_) if craftbase_shared::shutdown::requested() => {
+                tracing::debug!("realtime replication ends with the process");
+                return;
+            }
             Err(e) => {
                 if started.elapsed() > Duration::from_secs(30) {
                     backoff = Duration::from_millis(500);
