@@ -9,8 +9,8 @@ use deadpool_postgres::GenericClient;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
+use crate::bearer::Bearer;
 use crate::error::AuthError;
-use crate::jwt::Bearer;
 use crate::oauth::provider::ProviderUser;
 use crate::oauth::{self, AuthorizeQuery};
 use crate::redirect::Origin;

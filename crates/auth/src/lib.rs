@@ -3,6 +3,7 @@
 //! Supabase wire reference; each module names the part it implements.
 
 mod admin;
+mod bearer;
 mod body;
 pub mod error;
 mod identity;

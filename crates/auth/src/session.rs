@@ -10,8 +10,9 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
+use crate::bearer::Bearer;
 use crate::error::AuthError;
-use crate::jwt::{self, Amr, Bearer};
+use crate::jwt::{self, Amr};
 use crate::redirect::Origin;
 use crate::user::User;
 use crate::AuthState;

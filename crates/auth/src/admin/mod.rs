@@ -18,9 +18,9 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use uuid::Uuid;
 
+use crate::bearer::Admin;
 use crate::body::{self, Body, OptionalBody};
 use crate::error::AuthError;
-use crate::jwt::Admin;
 use crate::otp;
 use crate::user::{merge_metadata, NewUser, User};
 use crate::{password, AuthState};

@@ -9,9 +9,9 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
+use crate::bearer::Admin;
 use crate::body::Body;
 use crate::error::AuthError;
-use crate::jwt::Admin;
 use crate::oauth_server::client::{self, Client, AUTH_METHODS, COLUMNS};
 use crate::oauth_server::enabled;
 use crate::AuthState;

@@ -15,9 +15,9 @@ use uuid::Uuid;
 
 use super::client::Client;
 use super::{enabled, scope_list, SUPPORTED_SCOPES};
+use crate::bearer::Bearer;
 use crate::body::Body;
 use crate::error::AuthError;
-use crate::jwt::Bearer;
 use crate::user::User;
 use crate::{redirect, AuthState};
 

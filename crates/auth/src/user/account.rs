@@ -8,9 +8,9 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use super::{current, merge_metadata, RedirectQuery, User};
+use crate::bearer::Bearer;
 use crate::body::Body;
 use crate::error::AuthError;
-use crate::jwt::Bearer;
 use crate::redirect::Origin;
 use crate::{mail, password, AuthState};
 

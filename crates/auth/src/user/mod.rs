@@ -11,8 +11,8 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use uuid::Uuid;
 
+use crate::bearer::Bearer;
 use crate::error::AuthError;
-use crate::jwt::Bearer;
 use crate::AuthState;
 
 /// The columns [`User::from_row`] reads, in order.
