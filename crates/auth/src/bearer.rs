@@ -58,7 +58,7 @@ impl FromRequestParts<AuthState> for Bearer {
             .map(|(_, t)| t.trim())
             .filter(|t| !t.is_empty())
             .ok_or(AuthError::NoAuthorization)?;
-        let claims = state.ctx.jwt.verify(token).map_err(|e| {
+        let claims = state.ctx.jwt.verify_access_token(token).map_err(|e| {
             AuthError::BadJwt(format!(
                 "invalid JWT: unable to parse or verify signature, {e}"
             ))

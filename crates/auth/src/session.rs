@@ -174,7 +174,8 @@ pub async fn logout(
     Query(query): Query<LogoutQuery>,
     bearer: Bearer,
 ) -> Result<StatusCode, AuthError> {
-    let user_id = bearer.user_id()?;
+    // A live session of a user who still exists: a token without one cannot end sessions.
+    let user_id = crate::user::in_session(&state, &bearer).await?.id;
     let session_id = bearer.session_id();
     let db = state.ctx.admin.get().await?;
     match query.scope.as_deref().unwrap_or("global") {
