@@ -9,6 +9,7 @@ pub mod error;
 mod identity;
 mod jwt;
 mod limit;
+mod linking;
 mod mail;
 mod mfa;
 mod oauth;
