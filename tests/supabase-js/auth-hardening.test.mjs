@@ -1,26 +1,46 @@
 // Auth hardening (issue 9) through @supabase/supabase-js and fetch: mailed links that never
 // follow the request's Host, redirect allow-list globs that stay inside their URL part, and
-// more below. One server with autoconfirm on (as `supabase start`) and a local SMTP sink.
+// provider sign-ins that join an existing user by email only when both sides proved it. One
+// server with autoconfirm on (as `supabase start`), a local SMTP sink and a local OAuth/OIDC
+// provider (GitHub's endpoints, and ID tokens for a generic `acme` provider).
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
 import http from 'node:http';
 
-import { anonClient, startCraftbase } from './lib/craftbase.mjs';
+import { anonClient, serviceClient, startCraftbase } from './lib/craftbase.mjs';
+import { startOAuthProvider } from './lib/oauth-provider.mjs';
 import { startSmtpSink } from './lib/smtp-sink.mjs';
 
 const SITE = 'http://localhost:3000';
 const PASSWORD = 'correct-horse-battery';
 let sink;
 let cb;
+/** GitHub's endpoints and an OpenID Connect issuer */
+let provider;
 let seq = 0;
 const email = (tag) => `${tag}-${Date.now()}-${seq++}@example.com`;
 
 before(
   async () => {
     sink = await startSmtpSink();
+    provider = await startOAuthProvider({ user: { id: 1, login: 'nobody', email: null }, emails: [] });
     cb = await startCraftbase({
       env: {
+        GOTRUE_EXTERNAL_GITHUB_ENABLED: 'true',
+        GOTRUE_EXTERNAL_GITHUB_CLIENT_ID: provider.clientId,
+        GOTRUE_EXTERNAL_GITHUB_SECRET: provider.clientSecret,
+        GOTRUE_EXTERNAL_GITHUB_URL: provider.url,
+        GOTRUE_EXTERNAL_PROVIDERS: 'acme',
+        GOTRUE_EXTERNAL_ACME_ENABLED: 'true',
+        GOTRUE_EXTERNAL_ACME_CLIENT_ID: 'acme-client',
+        GOTRUE_EXTERNAL_ACME_SECRET: 'acme-secret',
+        GOTRUE_EXTERNAL_ACME_AUTHORIZE_URL: `${provider.url}/login/oauth/authorize`,
+        GOTRUE_EXTERNAL_ACME_TOKEN_URL: `${provider.url}/login/oauth/access_token`,
+        GOTRUE_EXTERNAL_ACME_USERINFO_URL: `${provider.url}/userinfo`,
+        GOTRUE_EXTERNAL_ACME_ISSUER: provider.url,
+        GOTRUE_EXTERNAL_ACME_JWKS_URL: `${provider.url}/jwks`,
         GOTRUE_SMTP_HOST: '127.0.0.1',
         GOTRUE_SMTP_PORT: String(sink.port),
         GOTRUE_SITE_URL: SITE,
@@ -37,6 +57,7 @@ before(
 after(async () => {
   if (cb) await cb.stop();
   if (sink) await sink.stop();
+  if (provider) await provider.stop();
 });
 
 /** A user signed up (and, with autoconfirm, signed in) with a password. */
@@ -118,5 +139,102 @@ describe('redirect allow-list', () => {
     // Allowed: a subdomain matching `https://*.example.com`, a localhost port.
     assert.equal(await mailedRedirect(address, 'https://app.example.com'), 'https://app.example.com');
     assert.equal(await mailedRedirect(address, 'http://localhost:4000'), 'http://localhost:4000');
+  });
+});
+
+describe('identity linking by email', () => {
+  /** Signs in through `acme` with an ID token for `sub` carrying `address`. */
+  async function idTokenSignIn(sub, address, emailVerified) {
+    const rawNonce = randomBytes(16).toString('hex');
+    const now = Math.floor(Date.now() / 1000);
+    const token = provider.signIdToken({
+      iss: provider.url,
+      aud: 'acme-client',
+      sub,
+      email: address,
+      email_verified: emailVerified,
+      iat: now,
+      exp: now + 300,
+      nonce: createHash('sha256').update(rawNonce).digest('hex'),
+    });
+    return anonClient(cb).auth.signInWithIdToken({ provider: 'acme', token, nonce: rawNonce });
+  }
+
+  /** Follows redirects like a browser until it lands on the app (SITE), which is not fetched. */
+  async function browse(start) {
+    let url = start;
+    for (let hop = 0; hop < 10; hop++) {
+      if (url.startsWith(SITE)) return new URL(url);
+      const res = await fetch(url, { redirect: 'manual' });
+      const location = res.headers.get('location');
+      assert.ok([302, 303].includes(res.status) && location, `GET ${url} answered ${res.status}: ${await res.text()}`);
+      url = new URL(location, url).toString();
+    }
+    throw new Error(`too many redirects from ${start}`);
+  }
+
+  test('an autoconfirmed sign-up never receives a provider sign-in with its address', async () => {
+    // Someone signs up first with the victim's address (autoconfirm: nothing was proven) ...
+    const { address, user: squatter } = await signedUp('squat');
+    // ... then the victim signs in with a provider that verified the address.
+    const { data, error } = await idTokenSignIn(`victim-${Date.now()}`, address, true);
+    assert.equal(error, null);
+    assert.notEqual(data.user.id, squatter.id, 'a new user, not the squatter’s account');
+    assert.equal(data.user.email, '', 'the address stays with the user who has it');
+
+    // Through OAuth (GitHub's endpoints) too.
+    const { address: other, user: squatter2 } = await signedUp('squat-gh');
+    provider.setAccount({
+      user: { id: Date.now(), login: 'victim', name: 'Victim', email: null, avatar_url: null },
+      emails: [{ email: other, primary: true, verified: true }],
+    });
+    const supabase = anonClient(cb);
+    const { data: started } = await supabase.auth.signInWithOAuth({
+      provider: 'github',
+      options: { redirectTo: `${SITE}/oauth`, skipBrowserRedirect: true },
+    });
+    const landed = await browse(started.url);
+    const fragment = new URLSearchParams(landed.hash.slice(1));
+    assert.ok(fragment.get('access_token'), landed.toString());
+    const { data: set } = await supabase.auth.setSession({
+      access_token: fragment.get('access_token'),
+      refresh_token: fragment.get('refresh_token'),
+    });
+    assert.notEqual(set.user.id, squatter2.id);
+    const { data: squatterNow } = await serviceClient(cb).auth.admin.getUserById(squatter2.id);
+    assert.deepEqual(squatterNow.user.identities.map((i) => i.provider), ['email']);
+  });
+
+  test('a proven address links a verified provider sign-in; an unverified one gets a new user', async () => {
+    const { address, user } = await signedUp('proven');
+    // The owner proves the address: a recovery link from the mailbox, followed.
+    const since = sink.messages.length;
+    assert.equal((await anonClient(cb).auth.resetPasswordForEmail(address)).error, null);
+    const mail = await sink.next(address, since);
+    const followed = await fetch(mail.link, { redirect: 'manual' });
+    assert.equal(followed.status, 303, await followed.text());
+    assert.match(followed.headers.get('location'), /access_token=/);
+
+    // The provider did not verify the address: no link, a new user without it.
+    const unverified = await idTokenSignIn(`unverified-${Date.now()}`, address, false);
+    assert.equal(unverified.error, null);
+    assert.notEqual(unverified.data.user.id, user.id);
+    assert.equal(unverified.data.user.email, '');
+
+    // Verified on both sides: the provider account joins the owner.
+    const linked = await idTokenSignIn(`verified-${Date.now()}`, address, true);
+    assert.equal(linked.error, null);
+    assert.equal(linked.data.user.id, user.id);
+    assert.deepEqual(linked.data.user.app_metadata.providers.sort(), ['acme', 'email']);
+  });
+
+  test('a user a verified provider created is proven for the next provider', async () => {
+    const address = email('first-by-provider');
+    const first = await idTokenSignIn(`first-${Date.now()}`, address, true);
+    assert.equal(first.error, null);
+    assert.equal(first.data.user.email, address);
+    const second = await idTokenSignIn(`second-${Date.now()}`, address, true);
+    assert.equal(second.error, null);
+    assert.equal(second.data.user.id, first.data.user.id);
   });
 });

@@ -1,6 +1,13 @@
-//! Which user an external account (OAuth, ID token, Web3) signs in as: found by its identity,
-//! joined to a user by email, or attached to the signed-in user who asked to link it. Below
-//! both `oauth` and `identity`, which use it.
+//! Which user an external account (OAuth, ID token, Web3) signs in as, and the proofs of email
+//! ownership that decide it.
+//!
+//! An account at a provider joins an existing user by email only when both sides have proven
+//! that address: the provider says it verified it, and the user proved it to craftbase (a
+//! mailed link or code was used, the admin API confirmed it, or a provider that verified it
+//! created or joined the user). A sign-up that was merely autoconfirmed proved nothing, so
+//! whoever signs up first with someone else's address cannot receive that person's later
+//! OAuth sign-ins. Otherwise a new user is created, without the email when another user
+//! already has it (as GoTrue does for unverified provider emails).
 
 use deadpool_postgres::GenericClient;
 use serde_json::{json, Value};
@@ -18,7 +25,41 @@ pub struct ProviderUser {
     pub data: Value,
 }
 
-/// The user behind a provider account: by identity, else by verified email, else a new one.
+/// Records that `user_id` proved it receives mail at `email` (`how`: the token kind, `admin`,
+/// or `provider:<name>`). One proof per user: the latest address proven.
+pub async fn record_proof(
+    db: &impl GenericClient,
+    user_id: Uuid,
+    email: &str,
+    how: &str,
+) -> Result<(), AuthError> {
+    db.execute(
+        "insert into auth.craftbase_email_proofs (user_id, email, method, proven_at) \
+         values ($1, lower($2), $3, now()) \
+         on conflict (user_id) do update set email = excluded.email, \
+           method = excluded.method, proven_at = excluded.proven_at",
+        &[&user_id, &email, &how],
+    )
+    .await?;
+    Ok(())
+}
+
+/// True when the user proved the address it has now.
+async fn proven(db: &impl GenericClient, user: &User) -> Result<bool, AuthError> {
+    let Some(email) = user.email.as_deref().filter(|e| !e.is_empty()) else {
+        return Ok(false);
+    };
+    Ok(db
+        .query_opt(
+            "select 1 from auth.craftbase_email_proofs where user_id = $1 and email = lower($2)",
+            &[&user.id, &email],
+        )
+        .await?
+        .is_some())
+}
+
+/// The user behind a provider account: by identity; else the user with the same email when
+/// both sides proved it (see the module); else a new user.
 pub async fn link_or_create(
     state: &AuthState,
     db: &impl GenericClient,
@@ -42,32 +83,37 @@ pub async fn link_or_create(
         .await?;
         return User::find(db, id).await?.ok_or(AuthError::UserGone);
     }
-    let by_email = match (&account.email, account.email_verified) {
-        (Some(email), true) => User::find_by_email(db, email).await?,
-        _ => None,
+    let same_email = match &account.email {
+        Some(email) => User::find_by_email(db, email).await?,
+        None => None,
     };
-    let user = match by_email {
-        Some(user) => {
+    let linkable = match &same_email {
+        Some(user) if account.email_verified => proven(db, user).await?,
+        _ => false,
+    };
+    let user = match same_email {
+        Some(user) if linkable => {
             db.execute(
                 "update auth.users set raw_app_meta_data = jsonb_set(coalesce(raw_app_meta_data, '{}'), \
                    '{providers}', coalesce(raw_app_meta_data->'providers', '[]') || to_jsonb($2::text)), \
-                   email_confirmed_at = coalesce(email_confirmed_at, now()), updated_at = now() \
-                 where id = $1",
+                   updated_at = now() where id = $1",
                 &[&user.id, &provider],
             )
             .await?;
             user
         }
-        None => {
+        taken => {
             if state.settings.disable_signup {
                 return Err(AuthError::SignupDisabled);
             }
-            NewUser {
+            // The address stays with the user who has it; the new one signs in without it.
+            let email = account.email.as_deref().filter(|_| taken.is_none());
+            let user = NewUser {
                 id: Uuid::new_v4(),
                 aud: &state.settings.jwt_aud,
-                email: account.email.as_deref(),
+                email,
                 encrypted_password: None,
-                confirmed: account.email_verified,
+                confirmed: account.email_verified && email.is_some(),
                 user_metadata: &account.data,
                 app_metadata: &json!({}),
                 role: "authenticated",
@@ -76,7 +122,11 @@ pub async fn link_or_create(
                 provider: Some(provider),
             }
             .insert(db)
-            .await?
+            .await?;
+            if let (Some(email), true) = (email, account.email_verified) {
+                record_proof(db, user.id, email, &format!("provider:{provider}")).await?;
+            }
+            user
         }
     };
     db.execute(
@@ -88,7 +138,8 @@ pub async fn link_or_create(
     User::find(db, user.id).await?.ok_or(AuthError::UserGone)
 }
 
-/// Attaches a provider account to `user_id` at the end of a linking round trip.
+/// Attaches a provider account to `user_id` at the end of a linking round trip the signed-in
+/// user started (`/user/identities/authorize`).
 pub async fn attach(
     db: &impl GenericClient,
     user_id: Uuid,
