@@ -355,3 +355,29 @@ fn unix_now() -> u64 {
         .map(|d| d.as_secs())
         .unwrap_or(0)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::external_auth_url;
+
+    #[test]
+    fn the_external_auth_url_is_craftbases_own_address() {
+        let at = |s: &str| Ok(s.parse().unwrap());
+        assert_eq!(
+            external_auth_url(at("127.0.0.1:54321")),
+            "http://127.0.0.1:54321/auth/v1"
+        );
+        assert_eq!(
+            external_auth_url(at("0.0.0.0:8000")),
+            "http://127.0.0.1:8000/auth/v1"
+        );
+        assert_eq!(
+            external_auth_url(at("[::]:8000")),
+            "http://[::1]:8000/auth/v1"
+        );
+        assert_eq!(
+            external_auth_url(at("192.0.2.7:80")),
+            "http://192.0.2.7:80/auth/v1"
+        );
+    }
+}
