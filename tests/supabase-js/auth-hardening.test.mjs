@@ -9,7 +9,8 @@ import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import http from 'node:http';
 
-import { anonClient, serviceClient, startCraftbase } from './lib/craftbase.mjs';
+import { anonClient, mintJwt, nowSeconds, serviceClient, startCraftbase } from './lib/craftbase.mjs';
+import { clientAs, subscribed } from './lib/realtime.mjs';
 import { startOAuthProvider } from './lib/oauth-provider.mjs';
 import { startSmtpSink } from './lib/smtp-sink.mjs';
 
@@ -236,5 +237,36 @@ describe('identity linking by email', () => {
     const second = await idTokenSignIn(`second-${Date.now()}`, address, true);
     assert.equal(second.error, null);
     assert.equal(second.data.user.id, first.data.user.id);
+  });
+});
+
+describe('tokens of other kinds at REST and realtime', () => {
+  test('a token shaped as an OAuth ID token (aud = its client_id) is no access token, even with a role', async () => {
+    const { user } = await signedUp('id-shaped');
+    const clientId = '7b1d6f8e-2a43-4c1e-9d35-0f6a1c2b3d4e';
+    const idShaped = mintJwt(cb.jwtSecret, {
+      sub: user.id,
+      role: 'authenticated',
+      aud: [clientId],
+      client_id: clientId,
+      exp: nowSeconds() + 600,
+    });
+    const client = await clientAs(cb, idShaped);
+    try {
+      await assert.rejects(subscribed(client.channel('id-shaped')), /InvalidJWTToken/);
+    } finally {
+      await client.removeAllChannels();
+      client.realtime.disconnect();
+    }
+    const rest = await fetch(`${cb.url}/rest/v1/connectors?select=id`, {
+      headers: { apikey: cb.anonKey, authorization: `Bearer ${idShaped}` },
+    });
+    assert.equal(rest.status, 401, await rest.text());
+    const state = mintJwt(cb.jwtSecret, { purpose: 'oauth_state', role: 'authenticated', exp: nowSeconds() + 600 });
+    const restState = await fetch(`${cb.url}/rest/v1/connectors?select=id`, {
+      headers: { apikey: cb.anonKey, authorization: `Bearer ${state}` },
+    });
+    assert.equal(restState.status, 401, await restState.text());
+
   });
 });
