@@ -117,7 +117,7 @@ const PATH_SEPARATORS: [char; 4] = ['.', '/', '?', '#'];
 /// part: `https://*.example.com` is a host ending in `.example.com`, and
 /// `http://localhost:*` is `localhost` on any port. An entry without `://` (a bare
 /// `scheme:path`) is matched against the whole URL with every separator.
-pub fn allow(pattern: &str, url: &url::Url) -> bool {
+fn allow(pattern: &str, url: &url::Url) -> bool {
     let Some((scheme, rest)) = pattern.split_once("://") else {
         let whole = url.as_str().split('#').next().unwrap_or("");
         return glob::matches(pattern, whole, &HOST_SEPARATORS);
