@@ -6,7 +6,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, createPublicKey, generateKeyPairSync, randomBytes, verify } from 'node:crypto';
 
-import { anonClient, decodeJwt, serviceClient, startCraftbase } from './lib/craftbase.mjs';
+import { anonClient, decodeJwt, mintJwt, nowSeconds, serviceClient, startCraftbase } from './lib/craftbase.mjs';
 
 const SITE = 'http://localhost:3000';
 const REDIRECT = 'http://localhost:4000/callback';
@@ -52,7 +52,7 @@ const verifier = randomBytes(32).toString('base64url');
 const challenge = createHash('sha256').update(verifier).digest('base64url');
 
 /** The third-party app sends the browser to /oauth/authorize; answers the authorization id. */
-async function startAuthorization(clientId, scope = 'email') {
+async function startAuthorization(clientId, scope = 'email', method = 'S256') {
   const url = new URL(`${cb.url}/auth/v1/oauth/authorize`);
   for (const [k, v] of Object.entries({
     client_id: clientId,
@@ -60,8 +60,8 @@ async function startAuthorization(clientId, scope = 'email') {
     response_type: 'code',
     scope,
     state: 'app-state',
-    code_challenge: challenge,
-    code_challenge_method: 'S256',
+    code_challenge: method === 'plain' ? verifier : challenge,
+    code_challenge_method: method,
   })) {
     url.searchParams.set(k, v);
   }
@@ -73,8 +73,8 @@ async function startAuthorization(clientId, scope = 'email') {
   return consent.searchParams.get('authorization_id');
 }
 
-/** The third-party app trades the code (client_secret_basic). */
-async function exchange(clientId, secret, code) {
+/** The third-party app trades the code (client_secret_basic); `extra` replaces parameters. */
+async function exchange(clientId, secret, code, extra = {}) {
   const res = await fetch(`${cb.url}/auth/v1/oauth/token`, {
     method: 'POST',
     headers: {
@@ -82,12 +82,15 @@ async function exchange(clientId, secret, code) {
       authorization: `Basic ${Buffer.from(`${clientId}:${secret}`).toString('base64')}`,
       'content-type': 'application/x-www-form-urlencoded',
     },
-    body: new URLSearchParams({
-      grant_type: 'authorization_code',
-      code,
-      code_verifier: verifier,
-      redirect_uri: REDIRECT,
-    }),
+    body: new URLSearchParams(
+      Object.entries({
+        grant_type: 'authorization_code',
+        code,
+        code_verifier: verifier,
+        redirect_uri: REDIRECT,
+        ...extra,
+      }).filter(([, v]) => v !== undefined),
+    ),
   });
   return { status: res.status, body: await res.json() };
 }
@@ -225,5 +228,97 @@ describe('auth.oauth (the consent page) and the code exchange', () => {
     const back = new URL(data.redirect_url);
     assert.equal(back.searchParams.get('error'), 'access_denied');
     assert.equal(back.searchParams.get('state'), 'app-state');
+  });
+});
+
+describe('tokens of other kinds are not access tokens; OAuth 2.1 at /oauth/token', () => {
+  /** A signed-in user who approved `app` for `scope`, and the code it sent back. */
+  async function approvedCode(app, scope = 'openid email') {
+    const { client, email } = await signedIn();
+    const authorizationId = await startAuthorization(app.client_id, scope);
+    await client.auth.oauth.getAuthorizationDetails(authorizationId);
+    const { data } = await client.auth.oauth.approveAuthorization(authorizationId, { skipBrowserRedirect: true });
+    return { client, email, code: new URL(data.redirect_url).searchParams.get('code') };
+  }
+
+  test('an OAuth ID token is refused by auth and REST as an access token', async () => {
+    const { data: app } = await serviceClient(cb).auth.admin.oauth.createClient({ redirect_uris: [REDIRECT] });
+    const { client, code } = await approvedCode(app);
+    const tokens = await exchange(app.client_id, app.client_secret, code);
+    assert.equal(tokens.status, 200, JSON.stringify(tokens.body));
+    const idToken = tokens.body.id_token;
+    const bearer = { apikey: cb.anonKey, authorization: `Bearer ${idToken}`, 'content-type': 'application/json' };
+
+    const user = await fetch(`${cb.url}/auth/v1/user`, { headers: bearer });
+    assert.equal(user.status, 403, await user.text());
+    const update = await fetch(`${cb.url}/auth/v1/user`, {
+      method: 'PUT',
+      headers: bearer,
+      body: JSON.stringify({ password: 'taken-over-password' }),
+    });
+    assert.equal(update.status, 403, await update.text());
+    const logout = await fetch(`${cb.url}/auth/v1/logout?scope=global`, { method: 'POST', headers: bearer });
+    assert.equal(logout.status, 403, await logout.text());
+    const rest = await fetch(`${cb.url}/rest/v1/connectors?select=id`, { headers: bearer });
+    assert.equal(rest.status, 401, await rest.text());
+    // The user's own session is untouched.
+    assert.equal((await client.auth.getUser()).error, null);
+  });
+
+  test('a token without a live session cannot change the account or sign out', async () => {
+    const { client, email } = await signedIn();
+    const { data } = await client.auth.getUser();
+    // Signed with the project secret, as any token REST accepts, but outside a sign-in.
+    const sessionless = mintJwt(cb.jwtSecret, {
+      sub: data.user.id,
+      role: 'authenticated',
+      aud: 'authenticated',
+      email,
+      exp: nowSeconds() + 600,
+    });
+    const bearer = { apikey: cb.anonKey, authorization: `Bearer ${sessionless}`, 'content-type': 'application/json' };
+    const update = await fetch(`${cb.url}/auth/v1/user`, {
+      method: 'PUT',
+      headers: bearer,
+      body: JSON.stringify({ password: 'taken-over-password' }),
+    });
+    const refused = await update.text();
+    assert.equal(update.status, 403, refused);
+    assert.equal(JSON.parse(refused).error_code, 'session_not_found');
+    const logout = await fetch(`${cb.url}/auth/v1/logout?scope=global`, { method: 'POST', headers: bearer });
+    assert.equal(logout.status, 403, await logout.text());
+    assert.equal((await client.auth.getUser()).error, null, 'the real session lives on');
+    const relogin = await anonClient(cb).auth.signInWithPassword({ email, password: PASSWORD });
+    assert.equal(relogin.error, null, 'the password is unchanged');
+  });
+
+  test('PKCE plain and a code exchange without redirect_uri are refused', async () => {
+    const { data: app } = await serviceClient(cb).auth.admin.oauth.createClient({ redirect_uris: [REDIRECT] });
+    // plain: refused at /oauth/authorize, back to the client with invalid_request.
+    const url = new URL(`${cb.url}/auth/v1/oauth/authorize`);
+    for (const [k, v] of Object.entries({
+      client_id: app.client_id,
+      redirect_uri: REDIRECT,
+      response_type: 'code',
+      scope: 'email',
+      state: 'plain-state',
+      code_challenge: verifier,
+      code_challenge_method: 'plain',
+    })) {
+      url.searchParams.set(k, v);
+    }
+    const res = await fetch(url, { redirect: 'manual', headers: { apikey: cb.anonKey } });
+    assert.equal(res.status, 302);
+    const back = new URL(res.headers.get('location'));
+    assert.equal(`${back.origin}${back.pathname}`, REDIRECT, back.toString());
+    assert.equal(back.searchParams.get('error'), 'invalid_request');
+
+    const { code } = await approvedCode(app, 'email');
+    const missing = await exchange(app.client_id, app.client_secret, code, { redirect_uri: undefined });
+    assert.equal(missing.status, 400, JSON.stringify(missing.body));
+    assert.equal(missing.body.error, 'invalid_request');
+    // The code is still good with the redirect_uri it was issued for.
+    const ok = await exchange(app.client_id, app.client_secret, code);
+    assert.equal(ok.status, 200, JSON.stringify(ok.body));
   });
 });

@@ -9,9 +9,8 @@ use deadpool_postgres::GenericClient;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
+use crate::bearer::Bearer;
 use crate::error::AuthError;
-use crate::jwt::Bearer;
-use crate::oauth::provider::ProviderUser;
 use crate::oauth::{self, AuthorizeQuery};
 use crate::redirect::Origin;
 use crate::user::{self, User};
@@ -30,53 +29,6 @@ pub async fn authorize(
     let user = user::current(&state, &bearer).await?;
     let url = oauth::provider_url(&state, &origin, &q, Some(user.id)).await?;
     Ok(Json(json!({ "url": url })))
-}
-
-/// Attaches a provider account to `user_id` at the end of a linking round trip.
-pub async fn attach(
-    db: &impl GenericClient,
-    user_id: Uuid,
-    provider: &str,
-    account: &ProviderUser,
-) -> Result<User, AuthError> {
-    let owner = db
-        .query_opt(
-            "select user_id from auth.identities where provider_id = $1 and provider = $2",
-            &[&account.id, &provider],
-        )
-        .await?
-        .map(|r| r.get::<_, Uuid>(0));
-    match owner {
-        Some(owner) if owner != user_id => return Err(AuthError::IdentityAlreadyExists),
-        Some(_) => {}
-        None => {
-            db.execute(
-                "insert into auth.identities (provider_id, user_id, identity_data, provider, \
-                   last_sign_in_at, created_at, updated_at) \
-                 values ($1, $2, $3, $4, now(), now(), now())",
-                &[&account.id, &user_id, &account.data, &provider],
-            )
-            .await?;
-        }
-    }
-    sync_providers(db, user_id).await?;
-    User::find(db, user_id).await?.ok_or(AuthError::UserGone)
-}
-
-/// Makes `app_metadata.providers` list the user's identities (and `provider` one of them).
-async fn sync_providers(db: &impl GenericClient, user_id: Uuid) -> Result<(), AuthError> {
-    db.execute(
-        "update auth.users u set raw_app_meta_data = coalesce(u.raw_app_meta_data, '{}') || \
-           jsonb_build_object('providers', p.list, 'provider', \
-             case when p.list ? (u.raw_app_meta_data->>'provider') \
-               then u.raw_app_meta_data->>'provider' else p.list->>0 end), updated_at = now() \
-         from (select coalesce(jsonb_agg(distinct provider), '[]') as list \
-               from auth.identities where user_id = $1) p \
-         where u.id = $1 and jsonb_array_length(p.list) > 0",
-        &[&user_id],
-    )
-    .await?;
-    Ok(())
 }
 
 /// `DELETE /user/identities/{identity_id}`.
@@ -115,7 +67,7 @@ pub async fn unlink(
     }
     tx.execute("delete from auth.identities where id = $1", &[&id])
         .await?;
-    sync_providers(&tx, user.id).await?;
+    crate::linking::sync_providers(&tx, user.id).await?;
     tx.commit().await?;
     Ok(Json(json!({})))
 }

@@ -3,11 +3,13 @@
 //! Supabase wire reference; each module names the part it implements.
 
 mod admin;
+mod bearer;
 mod body;
 pub mod error;
 mod identity;
 mod jwt;
 mod limit;
+mod linking;
 mod mail;
 mod mfa;
 mod oauth;
@@ -48,9 +50,12 @@ pub const OAUTH_SERVER_SQL: &str = include_str!("../sql/auth_oauth_server.sql");
 /// `auth.oauth_client_states`: PKCE verifiers of sign-ins through providers that want PKCE.
 pub const OAUTH_CLIENT_STATES_SQL: &str = include_str!("../sql/auth_oauth_client_states.sql");
 
+/// `auth.craftbase_email_proofs`: which address each user proved (craftbase's own table).
+pub const EMAIL_PROOFS_SQL: &str = include_str!("../sql/auth_email_proofs.sql");
+
 /// Every file of the auth schema, in order, under the names `craftbase start` records them by:
 /// whatever sets up a database for auth (tests, benchmarks) applies all of them.
-pub const MIGRATIONS: [(&str, &str); 4] = [
+pub const MIGRATIONS: [(&str, &str); 5] = [
     ("craftbase/auth_schema.sql", SCHEMA_SQL),
     ("craftbase/auth_custom_providers.sql", CUSTOM_PROVIDERS_SQL),
     ("craftbase/auth_oauth_server.sql", OAUTH_SERVER_SQL),
@@ -58,6 +63,7 @@ pub const MIGRATIONS: [(&str, &str); 4] = [
         "craftbase/auth_oauth_client_states.sql",
         OAUTH_CLIENT_STATES_SQL,
     ),
+    ("craftbase/auth_email_proofs.sql", EMAIL_PROOFS_SQL),
 ];
 
 /// What every handler shares.

@@ -10,8 +10,9 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
+use crate::bearer::Bearer;
 use crate::error::AuthError;
-use crate::jwt::{self, Amr, Bearer};
+use crate::jwt::{self, Amr};
 use crate::redirect::Origin;
 use crate::user::User;
 use crate::AuthState;
@@ -173,7 +174,8 @@ pub async fn logout(
     Query(query): Query<LogoutQuery>,
     bearer: Bearer,
 ) -> Result<StatusCode, AuthError> {
-    let user_id = bearer.user_id()?;
+    // A live session of a user who still exists: a token without one cannot end sessions.
+    let user_id = crate::user::in_session(&state, &bearer).await?.id;
     let session_id = bearer.session_id();
     let db = state.ctx.admin.get().await?;
     match query.scope.as_deref().unwrap_or("global") {

@@ -83,7 +83,8 @@ pub struct Settings {
     )]
     pub uri_allow_list: Vec<String>,
     /// Public URL of this service (e.g. `http://127.0.0.1:54321/auth/v1`), the base of mailed
-    /// links; defaults to the request's own host followed by `/auth/v1`.
+    /// links, OAuth callbacks and the token issuer. `craftbase start` derives it from its own
+    /// listening address when unset, as `supabase start` sets it; never from a request header.
     #[arg(long, env = "API_EXTERNAL_URL")]
     pub api_external_url: Option<String>,
     /// SMTP server; without one, mail is logged as not sent.

@@ -439,7 +439,8 @@ async fn exchange_for(app: &App, scope: &str) -> (crate::support::Reply, String)
             "/oauth/token",
             None,
             json!({"grant_type": "authorization_code", "code": code, "code_verifier": VERIFIER,
-                   "client_id": client_id, "client_secret": c["client_secret"]}),
+                   "redirect_uri": REDIRECT, "client_id": client_id,
+                   "client_secret": c["client_secret"]}),
         )
         .await;
     (r, client_id)

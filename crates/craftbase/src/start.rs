@@ -28,7 +28,7 @@ enum Database {
 pub async fn run(args: StartArgs) -> anyhow::Result<()> {
     let progress = Progress::new();
     // The services' settings first: a bad value stops start-up before anything runs.
-    let settings = edge::ServiceSettings::from_env()?;
+    let mut settings = edge::ServiceSettings::from_env()?;
     let data_dir = DataDir::open(&args.data_dir)
         .with_context(|| format!("cannot use data directory {}", args.data_dir.display()))?;
     let secrets = data_dir.secrets(args.jwt_secret(), unix_now())?;
@@ -56,6 +56,12 @@ pub async fn run(args: StartArgs) -> anyhow::Result<()> {
         }
     };
     let api_url = format!("http://{}", listener.local_addr()?);
+    // Mailed links and OAuth callbacks point at craftbase's own address (an unspecified
+    // bind address as loopback), never at a request's `Host`.
+    settings
+        .auth
+        .api_external_url
+        .get_or_insert_with(|| external_auth_url(listener.local_addr()));
     data_dir.set_endpoints(&Endpoints {
         api_url: api_url.clone(),
         db_url: db_url.clone(),
@@ -91,6 +97,21 @@ pub async fn run(args: StartArgs) -> anyhow::Result<()> {
     tokio::time::sleep(Duration::from_millis(50)).await;
     database.stop();
     result
+}
+
+/// `http://<address>/auth/v1` for the address craftbase listens on; `0.0.0.0` and `::` become
+/// loopback, where `supabase start` points `API_EXTERNAL_URL`.
+fn external_auth_url(addr: std::io::Result<std::net::SocketAddr>) -> String {
+    let addr = addr.unwrap_or_else(|_| std::net::SocketAddr::from(([127, 0, 0, 1], 54321)));
+    let ip = match addr.ip() {
+        ip if ip.is_unspecified() && ip.is_ipv4() => std::net::Ipv4Addr::LOCALHOST.into(),
+        ip if ip.is_unspecified() => std::net::Ipv6Addr::LOCALHOST.into(),
+        ip => ip,
+    };
+    format!(
+        "http://{}/auth/v1",
+        std::net::SocketAddr::new(ip, addr.port())
+    )
 }
 
 impl Database {
@@ -333,4 +354,30 @@ fn unix_now() -> u64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::external_auth_url;
+
+    #[test]
+    fn the_external_auth_url_is_craftbases_own_address() {
+        let at = |s: &str| Ok(s.parse().unwrap());
+        assert_eq!(
+            external_auth_url(at("127.0.0.1:54321")),
+            "http://127.0.0.1:54321/auth/v1"
+        );
+        assert_eq!(
+            external_auth_url(at("0.0.0.0:8000")),
+            "http://127.0.0.1:8000/auth/v1"
+        );
+        assert_eq!(
+            external_auth_url(at("[::]:8000")),
+            "http://[::1]:8000/auth/v1"
+        );
+        assert_eq!(
+            external_auth_url(at("192.0.2.7:80")),
+            "http://192.0.2.7:80/auth/v1"
+        );
+    }
 }

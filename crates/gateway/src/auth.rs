@@ -101,7 +101,7 @@ pub fn authenticate(
     if let Some(identity) = cache.get(token, now) {
         return Ok(identity);
     }
-    let claims = ctx.jwt.verify(token).map_err(|e| match e {
+    let claims = ctx.jwt.verify_access_token(token).map_err(|e| match e {
         JwtError::Expired => ApiError::JwtClaims("JWT expired".into()),
         JwtError::NotYetValid => ApiError::JwtClaims("JWT not yet valid".into()),
         JwtError::Audience => ApiError::JwtClaims("JWT not in audience".into()),

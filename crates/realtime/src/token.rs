@@ -39,7 +39,7 @@ pub fn check(jwt: &JwtVerifier, roles: &RoleSwitch, token: &str) -> Result<Grant
     if token.split('.').count() != 3 {
         return Err(TokenError::NotAJwt);
     }
-    let claims = jwt.verify(token).map_err(|e| match e {
+    let claims = jwt.verify_access_token(token).map_err(|e| match e {
         JwtError::Expired => {
             TokenError::Expired(unverified_exp(token).map_or(0, |exp| (now() - exp).max(0)))
         }

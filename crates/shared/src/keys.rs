@@ -198,6 +198,21 @@ impl JwtVerifier {
         Ok(decode::<Claims>(token, &self.key, &self.validation)?.claims)
     }
 
+    /// Verifies a token presented as an access token (a bearer to REST, auth or realtime): as
+    /// [`Self::verify`], and refused as not meant for this audience when it is a token
+    /// craftbase signs for another purpose: one with a `purpose` claim (the OAuth `state`), or
+    /// an OpenID Connect ID token, whose `aud` names the OAuth client it was issued to (its
+    /// `client_id`). Access tokens of OAuth clients' sessions carry `client_id` too, but their
+    /// `aud` is the users' audience.
+    pub fn verify_access_token(&self, token: &str) -> Result<Claims, JwtError> {
+        let claims = self.verify(token)?;
+        if is_access_token(&claims) {
+            Ok(claims)
+        } else {
+            Err(JwtError::Audience)
+        }
+    }
+
     /// Verifies an API key: a valid token that has an `exp` and the role anon or service_role.
     pub fn verify_api_key(&self, token: &str) -> Result<Claims, JwtError> {
         let claims = self.verify(token)?;
@@ -208,6 +223,22 @@ impl JwtVerifier {
             Some("anon" | "service_role") => Ok(claims),
             _ => Err(JwtError::MissingClaim("role".into())),
         }
+    }
+}
+
+/// False for the tokens craftbase signs for other purposes; see
+/// [`JwtVerifier::verify_access_token`].
+pub fn is_access_token(claims: &Claims) -> bool {
+    if claims.contains_key("purpose") {
+        return false;
+    }
+    let Some(client) = claims.get("client_id").and_then(|c| c.as_str()) else {
+        return true;
+    };
+    match claims.get("aud") {
+        Some(serde_json::Value::String(aud)) => aud != client,
+        Some(serde_json::Value::Array(list)) => !list.iter().any(|a| a.as_str() == Some(client)),
+        _ => true,
     }
 }
 
@@ -259,6 +290,27 @@ mod tests {
         assert!(v.verify(&user).is_ok());
         assert!(v.verify_api_key(&user).is_err());
         assert_eq!(v.verify("not.a.jwt"), Err(JwtError::Invalid));
+    }
+
+    #[test]
+    fn tokens_for_other_purposes_are_not_access_tokens() {
+        let secret = "a-secret-of-enough-length-for-hs256-0123";
+        let v = JwtVerifier::hs256(secret, None);
+        let exp = now() + 60;
+        let client = "7b1d6f8e-2a43-4c1e-9d35-0f6a1c2b3d4e";
+        let token = |claims: serde_json::Value| sign(secret, &claims).unwrap();
+        let access = token(
+            serde_json::json!({"role": "authenticated", "aud": "authenticated",
+            "sub": "u", "exp": exp, "client_id": client}),
+        );
+        assert!(v.verify_access_token(&access).is_ok());
+        let id_token = token(
+            serde_json::json!({"sub": "u", "aud": [client], "client_id": client, "exp": exp}),
+        );
+        assert!(v.verify(&id_token).is_ok());
+        assert_eq!(v.verify_access_token(&id_token), Err(JwtError::Audience));
+        let state = token(serde_json::json!({"purpose": "oauth_state", "exp": exp}));
+        assert_eq!(v.verify_access_token(&state), Err(JwtError::Audience));
     }
 
     /// A P-256 key made for these tests (Node's crypto.generateKeyPairSync, exported as JWK).

@@ -6,8 +6,8 @@ use serde_json::{json, Value};
 use uuid::Uuid;
 
 use super::parse_id;
+use crate::bearer::Admin;
 use crate::error::AuthError;
-use crate::jwt::Admin;
 use crate::mfa::factor::Factor;
 use crate::user::User;
 use crate::AuthState;

@@ -6,9 +6,9 @@ use deadpool_postgres::GenericClient;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
+use crate::bearer::Admin;
 use crate::body::{self, Body};
 use crate::error::AuthError;
-use crate::jwt::Admin;
 use crate::otp::{self, Kind};
 use crate::redirect::Origin;
 use crate::user::{NewUser, RedirectQuery, User};

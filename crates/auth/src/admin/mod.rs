@@ -18,9 +18,9 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use uuid::Uuid;
 
+use crate::bearer::Admin;
 use crate::body::{self, Body, OptionalBody};
 use crate::error::AuthError;
-use crate::jwt::Admin;
 use crate::otp;
 use crate::user::{merge_metadata, NewUser, User};
 use crate::{password, AuthState};
@@ -196,6 +196,10 @@ pub async fn create(
         )
         .await?;
     }
+    if let (Some(email), Some(true)) = (&email, attrs.email_confirm) {
+        // The admin vouches for the address.
+        crate::linking::record_proof(&tx, user.id, email, "admin").await?;
+    }
     let user = User::find(&tx, user.id).await?.ok_or(AuthError::UserGone)?;
     let json = user.to_json(&tx).await?;
     tx.commit().await?;
@@ -256,12 +260,16 @@ pub async fn update(
         .await?;
     }
     if let Some(confirm) = attrs.email_confirm {
-        tx.execute(
-            "update auth.users set email_confirmed_at = case when $2 \
-               then coalesce(email_confirmed_at, now()) end where id = $1",
-            &[&id, &confirm],
-        )
-        .await?;
+        let row = tx
+            .query_one(
+                "update auth.users set email_confirmed_at = case when $2 \
+                   then coalesce(email_confirmed_at, now()) end where id = $1 returning email",
+                &[&id, &confirm],
+            )
+            .await?;
+        if let (true, Some(email)) = (confirm, row.get::<_, Option<String>>(0)) {
+            crate::linking::record_proof(&tx, id, &email, "admin").await?;
+        }
     }
     if let Some(meta) = &attrs.user_metadata {
         let merged = merge_metadata(&user.user_metadata, meta);

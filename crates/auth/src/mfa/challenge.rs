@@ -12,9 +12,9 @@ use uuid::Uuid;
 
 use super::factor::Factor;
 use super::{caller, check_type, totp};
+use crate::bearer::Bearer;
 use crate::body::{Body, OptionalBody};
 use crate::error::AuthError;
-use crate::jwt::Bearer;
 use crate::limit::Client;
 use crate::redirect::Origin;
 use crate::session::{self, new_refresh_token};

@@ -14,9 +14,9 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
+use crate::bearer::Bearer;
 use crate::body::Body;
 use crate::error::AuthError;
-use crate::jwt::Bearer;
 use crate::user::{current, User};
 use crate::AuthState;
 use factor::Factor;

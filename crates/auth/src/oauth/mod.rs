@@ -21,9 +21,8 @@ use crate::error::AuthError;
 use crate::redirect::{self, Origin};
 use crate::session::Device;
 use crate::token::pkce::FlowRequest;
-use crate::user::{NewUser, User};
 use crate::{session, AuthState};
-use provider::{Provider, ProviderUser};
+use provider::Provider;
 
 /// How long a browser may take between `/authorize` and `/callback`.
 const STATE_TTL_SECONDS: i64 = 600;
@@ -251,8 +250,8 @@ async fn finish(
         .and_then(Value::as_str)
         .and_then(|s| Uuid::parse_str(s).ok());
     let user = match link_user {
-        Some(id) => crate::identity::attach(&tx, id, name, &account).await?,
-        None => link_or_create(state, &tx, name, &account).await?,
+        Some(id) => crate::linking::attach(&tx, id, name, &account).await?,
+        None => crate::linking::link_or_create(state, &tx, name, &account).await?,
     };
     let flow_state_id = claims
         .get("flow_state_id")
@@ -288,74 +287,4 @@ async fn finish(
         extra.finish()
     );
     Ok(redirect::with_params(redirect_to, &fragment, true))
-}
-
-/// The user behind a provider account: by identity, else by verified email, else a new one.
-pub async fn link_or_create(
-    state: &AuthState,
-    db: &impl GenericClient,
-    provider: &str,
-    account: &ProviderUser,
-) -> Result<User, AuthError> {
-    let existing = db
-        .query_opt(
-            "update auth.identities set identity_data = $3, last_sign_in_at = now(), \
-               updated_at = now() where provider_id = $1 and provider = $2 returning user_id",
-            &[&account.id, &provider, &account.data],
-        )
-        .await?;
-    if let Some(row) = existing {
-        let id: Uuid = row.get(0);
-        db.execute(
-            "update auth.users set raw_user_meta_data = coalesce(raw_user_meta_data, '{}') || $2, \
-               updated_at = now() where id = $1",
-            &[&id, &account.data],
-        )
-        .await?;
-        return User::find(db, id).await?.ok_or(AuthError::UserGone);
-    }
-    let by_email = match (&account.email, account.email_verified) {
-        (Some(email), true) => User::find_by_email(db, email).await?,
-        _ => None,
-    };
-    let user = match by_email {
-        Some(user) => {
-            db.execute(
-                "update auth.users set raw_app_meta_data = jsonb_set(coalesce(raw_app_meta_data, '{}'), \
-                   '{providers}', coalesce(raw_app_meta_data->'providers', '[]') || to_jsonb($2::text)), \
-                   email_confirmed_at = coalesce(email_confirmed_at, now()), updated_at = now() \
-                 where id = $1",
-                &[&user.id, &provider],
-            )
-            .await?;
-            user
-        }
-        None => {
-            if state.settings.disable_signup {
-                return Err(AuthError::SignupDisabled);
-            }
-            NewUser {
-                id: Uuid::new_v4(),
-                aud: &state.settings.jwt_aud,
-                email: account.email.as_deref(),
-                encrypted_password: None,
-                confirmed: account.email_verified,
-                user_metadata: &account.data,
-                app_metadata: &json!({}),
-                role: "authenticated",
-                is_anonymous: false,
-                invited: false,
-                provider: Some(provider),
-            }
-            .insert(db)
-            .await?
-        }
-    };
-    db.execute(
-        "insert into auth.identities (provider_id, user_id, identity_data, provider, \
-           last_sign_in_at, created_at, updated_at) values ($1, $2, $3, $4, now(), now(), now())",
-        &[&account.id, &user.id, &account.data, &provider],
-    )
-    .await?;
-    User::find(db, user.id).await?.ok_or(AuthError::UserGone)
 }

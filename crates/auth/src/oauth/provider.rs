@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use serde_json::{json, Value};
 
 use crate::error::AuthError;
+use crate::linking::ProviderUser;
 
 /// How a provider's user record is read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,14 +55,6 @@ pub struct IdTokenKeys {
     pub extra_audiences: Vec<String>,
     /// Accept tokens without checking their nonce (a custom provider's `skip_nonce_check`).
     pub skip_nonce_check: bool,
-}
-
-/// A provider's account, as auth keeps it in `auth.identities`.
-pub struct ProviderUser {
-    pub id: String,
-    pub email: Option<String>,
-    pub email_verified: bool,
-    pub data: Value,
 }
 
 /// The tokens a provider answered the code exchange with.

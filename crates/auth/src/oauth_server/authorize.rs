@@ -15,9 +15,9 @@ use uuid::Uuid;
 
 use super::client::Client;
 use super::{enabled, scope_list, SUPPORTED_SCOPES};
+use crate::bearer::Bearer;
 use crate::body::Body;
 use crate::error::AuthError;
-use crate::jwt::Bearer;
 use crate::user::User;
 use crate::{redirect, AuthState};
 
@@ -101,9 +101,10 @@ fn check_request(q: &mut AuthorizeQuery, default_scope: &str) -> Result<(), Stri
     if q.code_challenge.is_empty() || q.code_challenge_method.is_empty() {
         return Err("PKCE flow requires both code_challenge and code_challenge_method".into());
     }
-    let method = q.code_challenge_method.to_ascii_lowercase();
-    if method != "s256" && method != "plain" {
-        return Err("code_challenge_method must be 'S256' or 'plain'".into());
+    // OAuth 2.1: `plain` sends the verifier itself as the challenge, so it protects nothing
+    // against whoever sees the authorization request. GoTrue still accepts it.
+    if !q.code_challenge_method.eq_ignore_ascii_case("s256") {
+        return Err("code_challenge_method must be 'S256'".into());
     }
     if !(43..=128).contains(&q.code_challenge.len()) {
         return Err("code_challenge must be between 43 and 128 characters".into());

@@ -234,6 +234,11 @@ pub fn check_name_and_uris(
 /// The authentication methods of the token endpoint, as GoTrue lists them.
 pub const AUTH_METHODS: [&str; 3] = ["none", "client_secret_basic", "client_secret_post"];
 
+/// The methods as GoTrue lists them in its refusals: `[none client_secret_basic ...]`.
+pub fn auth_methods_text() -> String {
+    format!("[{}]", AUTH_METHODS.join(" "))
+}
+
 /// `none` is for public clients, the secret methods for confidential ones.
 pub fn client_type_of(method: &str) -> &'static str {
     if method == "none" {

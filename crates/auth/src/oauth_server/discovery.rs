@@ -9,8 +9,8 @@ use axum::Json;
 use serde_json::{json, Map, Value};
 
 use super::{enabled, scope_list, SUPPORTED_SCOPES};
+use crate::bearer::Bearer;
 use crate::error::AuthError;
-use crate::jwt::Bearer;
 use crate::redirect::Origin;
 use crate::user::User;
 use crate::AuthState;

@@ -10,8 +10,8 @@ use uuid::Uuid;
 
 use super::client::{Client, COLUMNS};
 use super::{enabled, scope_list};
+use crate::bearer::Bearer;
 use crate::error::AuthError;
-use crate::jwt::Bearer;
 use crate::AuthState;
 
 /// `GET /user/oauth/grants`: `[{client, scopes, granted_at}]`, newest first.

@@ -9,6 +9,7 @@ pub mod client;
 pub mod discovery;
 pub mod grant;
 pub mod id_token;
+pub mod registration;
 pub mod token;
 
 use crate::error::AuthError;
@@ -31,7 +32,7 @@ pub fn enabled(state: &AuthState) -> Result<(), AuthError> {
 pub async fn register(
     axum::extract::State(state): axum::extract::State<AuthState>,
     caller: crate::limit::Client,
-    crate::body::Body(p): crate::body::Body<crate::admin::oauth_client::Register>,
+    crate::body::Body(p): crate::body::Body<registration::Register>,
 ) -> Result<axum::response::Response, AuthError> {
     enabled(&state)?;
     if !state.settings.oauth_server_allow_dynamic_registration {
@@ -40,7 +41,7 @@ pub async fn register(
     state
         .limits
         .oauth_client_register(&state.settings, &caller)?;
-    crate::admin::oauth_client::register(&state, p, "dynamic").await
+    registration::register(&state, p, "dynamic").await
 }
 
 /// A space-separated scope string as a list, blanks dropped.

@@ -164,10 +164,12 @@ pub async fn token(
     Ok(Json(out))
 }
 
-/// The PKCE check: `S256` (base64url SHA-256 of the verifier) or `plain`.
+/// The PKCE check: `S256` (base64url SHA-256 of the verifier) only. A code without a
+/// challenge, or with a `plain` one (stored before `/oauth/authorize` refused them), is not
+/// exchanged: OAuth 2.1 requires PKCE, and `plain` protects nothing.
 fn verify_pkce(challenge: &str, method: &str, verifier: &str) -> Result<(), &'static str> {
     if challenge.is_empty() {
-        return Ok(());
+        return Err("code challenge is required");
     }
     if verifier.is_empty() {
         return Err("code_verifier is required when PKCE challenge is present");
@@ -175,7 +177,6 @@ fn verify_pkce(challenge: &str, method: &str, verifier: &str) -> Result<(), &'st
     let expected = match method {
         "s256" => base64::engine::general_purpose::URL_SAFE_NO_PAD
             .encode(Sha256::digest(verifier.as_bytes())),
-        "plain" => verifier.to_owned(),
         _ => return Err("code challenge method not supported"),
     };
     if expected.len() == challenge.len()
@@ -237,8 +238,16 @@ async fn code_grant(
             "Authorization code resource does not match the resource parameter",
         ));
     }
+    // Required, as OAuth 2.0 requires it when the authorization request had one (every
+    // request here has): GoTrue checks it only when sent.
     let asked_redirect = text(p, "redirect_uri");
-    if !asked_redirect.is_empty() && asked_redirect != redirect_uri {
+    if asked_redirect.is_empty() {
+        return Err(oauth(
+            "invalid_request",
+            "redirect_uri is required for authorization_code grant",
+        ));
+    }
+    if asked_redirect != redirect_uri {
         return Err(oauth("invalid_grant", "Invalid redirect_uri"));
     }
     verify_pkce(row.get(6), row.get(7), text(p, "code_verifier"))
@@ -313,13 +322,14 @@ mod tests {
     use super::verify_pkce;
 
     #[test]
-    fn pkce_s256_and_plain() {
+    fn pkce_s256_only() {
         // The challenge computed independently (Python's hashlib and base64).
         let verifier = "dBjftJeZ4CVP-mJ92K9qmzXrjeU_1aX4-9Q7D_Kz4fk";
         let challenge = "inLSWSlVJLDw0nFbC5zs1mq6HcykOhmNHN6gYAzHvTg";
         assert!(verify_pkce(challenge, "s256", verifier).is_ok());
         assert!(verify_pkce(challenge, "s256", "other").is_err());
-        assert!(verify_pkce("abc", "plain", "abc").is_ok());
+        assert!(verify_pkce("abc", "plain", "abc").is_err());
+        assert!(verify_pkce("", "", "abc").is_err());
         assert_eq!(
             verify_pkce(challenge, "s256", ""),
             Err("code_verifier is required when PKCE challenge is present")

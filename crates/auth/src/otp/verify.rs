@@ -145,6 +145,11 @@ async fn redeem(
             .await?;
         }
         let user = User::find(db, id).await?.ok_or(AuthError::UserGone)?;
+        // The mailed token reached its owner: the address is proven (what account linking
+        // asks of an existing user).
+        if let Some(email) = user.email.as_deref().filter(|e| !e.is_empty()) {
+            crate::linking::record_proof(db, id, email, kind.as_str()).await?;
+        }
         return Ok(Redeemed::Done(Box::new(user), kind));
     }
     Err(AuthError::OtpExpired)

@@ -54,7 +54,7 @@ pub async fn grant(
         provider::oidc_account(&Value::Object(claims)).ok_or_else(|| refused("no sub"))?;
     let mut db = state.ctx.admin.get().await?;
     let tx = db.transaction().await?;
-    let user = oauth::link_or_create(state, &tx, &name, &account).await?;
+    let user = crate::linking::link_or_create(state, &tx, &name, &account).await?;
     let issued = session::create(state, &tx, origin, device, &user, "oauth").await?;
     tx.commit().await?;
     Ok(issued.to_json(state))

@@ -7,10 +7,10 @@ use deadpool_postgres::GenericClient;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-use super::{current, merge_metadata, RedirectQuery, User};
+use super::{current, in_session, merge_metadata, RedirectQuery, User};
+use crate::bearer::Bearer;
 use crate::body::Body;
 use crate::error::AuthError;
-use crate::jwt::Bearer;
 use crate::redirect::Origin;
 use crate::{mail, password, AuthState};
 
@@ -75,7 +75,7 @@ pub async fn reauthenticate(
     client: crate::limit::Client,
     bearer: Bearer,
 ) -> Result<Json<Value>, AuthError> {
-    let user = current(&state, &bearer).await?;
+    let user = in_session(&state, &bearer).await?;
     let Some(email) = user.email.clone().filter(|e| !e.is_empty()) else {
         return Err(AuthError::Validation(
             "Reauthentication requires the user to have an email or a phone number".into(),
@@ -106,7 +106,7 @@ pub async fn update(
     bearer: Bearer,
     Body(body): Body<UserUpdate>,
 ) -> Result<Json<Value>, AuthError> {
-    let user = current(&state, &bearer).await?;
+    let user = in_session(&state, &bearer).await?;
     let new_hash = match &body.password {
         Some(pw) => {
             password::check_strength(&state.settings, pw)?;

@@ -11,8 +11,8 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use uuid::Uuid;
 
+use crate::bearer::Bearer;
 use crate::error::AuthError;
-use crate::jwt::Bearer;
 use crate::AuthState;
 
 /// The columns [`User::from_row`] reads, in order.
@@ -349,6 +349,16 @@ pub async fn current(state: &AuthState, bearer: &Bearer) -> Result<User, AuthErr
         }
     }
     User::find(&db, user_id).await?.ok_or(AuthError::UserGone)
+}
+
+/// The signed-in user of a request that changes the account or ends sessions (`PUT /user`,
+/// `/logout`, `/reauthenticate`): its token must name a session that is still live. A token
+/// without one (signed outside a sign-in) is refused rather than trusted with the account.
+pub async fn in_session(state: &AuthState, bearer: &Bearer) -> Result<User, AuthError> {
+    if bearer.session_id().is_none() {
+        return Err(AuthError::SessionGone);
+    }
+    current(state, bearer).await
 }
 
 /// `?redirect_to=` of requests that may send mail.

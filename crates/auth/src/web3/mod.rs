@@ -12,7 +12,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::error::AuthError;
-use crate::oauth::{self, provider::ProviderUser};
+use crate::linking::{self, ProviderUser};
 use crate::redirect::{self, Origin};
 use crate::session::{self, Device};
 use crate::AuthState;
@@ -83,7 +83,7 @@ pub async fn grant(
     let account = account(&body.chain, &message);
     let mut db = state.ctx.admin.get().await?;
     let tx = db.transaction().await?;
-    let user = oauth::link_or_create(state, &tx, PROVIDER, &account).await?;
+    let user = linking::link_or_create(state, &tx, PROVIDER, &account).await?;
     let issued = session::create(state, &tx, origin, device, &user, PROVIDER).await?;
     tx.commit().await?;
     tracing::info!(user_id = %user.id, chain = %body.chain, "web3 sign-in");

@@ -11,9 +11,9 @@ use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
+use crate::bearer::Admin;
 use crate::body::Body;
 use crate::error::AuthError;
-use crate::jwt::Admin;
 use crate::oauth::custom::{CustomProvider, COLUMNS};
 use crate::AuthState;
 use discovery::{discover, with_openid};
