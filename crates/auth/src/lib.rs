@@ -19,6 +19,7 @@ mod session;
 pub mod settings;
 mod signing;
 mod signup;
+mod sweep;
 mod template;
 mod token;
 mod user;
@@ -48,9 +49,12 @@ pub const OAUTH_SERVER_SQL: &str = include_str!("../sql/auth_oauth_server.sql");
 /// `auth.oauth_client_states`: PKCE verifiers of sign-ins through providers that want PKCE.
 pub const OAUTH_CLIENT_STATES_SQL: &str = include_str!("../sql/auth_oauth_client_states.sql");
 
+/// Failed-verification counters (TOTP lockout, emailed-code guesses) and sweep indexes.
+pub const LIMITS_SQL: &str = include_str!("../sql/auth_limits.sql");
+
 /// Every file of the auth schema, in order, under the names `craftbase start` records them by:
 /// whatever sets up a database for auth (tests, benchmarks) applies all of them.
-pub const MIGRATIONS: [(&str, &str); 4] = [
+pub const MIGRATIONS: [(&str, &str); 5] = [
     ("craftbase/auth_schema.sql", SCHEMA_SQL),
     ("craftbase/auth_custom_providers.sql", CUSTOM_PROVIDERS_SQL),
     ("craftbase/auth_oauth_server.sql", OAUTH_SERVER_SQL),
@@ -58,6 +62,7 @@ pub const MIGRATIONS: [(&str, &str); 4] = [
         "craftbase/auth_oauth_client_states.sql",
         OAUTH_CLIENT_STATES_SQL,
     ),
+    ("craftbase/auth_limits.sql", LIMITS_SQL),
 ];
 
 /// What every handler shares.
@@ -115,6 +120,7 @@ pub fn router_with(ctx: ServiceContext, settings: Settings) -> Router {
             .build()
             .unwrap_or_default(),
     };
+    sweep::spawn(state.ctx.admin.clone());
     if state.mailer.templates.any() {
         // Read the configured mail templates now, so a bad one shows in the log at start.
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {

@@ -81,7 +81,7 @@ pub async fn reauthenticate(
             "Reauthentication requires the user to have an email or a phone number".into(),
         ));
     };
-    state.limits.email(&state.settings, &client)?;
+    state.limits.email(&state.settings, &client, &email)?;
     let mut db = state.ctx.admin.get().await?;
     let tx = db.transaction().await?;
     let prepared = crate::otp::prepare(
@@ -102,11 +102,16 @@ pub async fn reauthenticate(
 pub async fn update(
     State(state): State<AuthState>,
     origin: Origin,
+    client: crate::limit::Client,
     Query(query): Query<RedirectQuery>,
     bearer: Bearer,
     Body(body): Body<UserUpdate>,
 ) -> Result<Json<Value>, AuthError> {
     let user = current(&state, &bearer).await?;
+    // Before any bcrypt work: a stolen session must not turn into a hashing flood.
+    state
+        .limits
+        .user_update(&state.settings, &client, user.id)?;
     let new_hash = match &body.password {
         Some(pw) => {
             password::check_strength(&state.settings, pw)?;
