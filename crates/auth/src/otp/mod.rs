@@ -199,7 +199,7 @@ pub async fn prepare_for_nobody(db: &impl GenericClient, kind: Kind) -> Result<(
         &[&nobody, &token_type],
     )
     .await?;
-    Ok(())
+    guesses::reset(db, nobody).await
 }
 
 /// Records a pending change of `user`'s email to `new_email` and returns the mails to send:
