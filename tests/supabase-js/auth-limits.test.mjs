@@ -35,7 +35,7 @@ before(
         GOTRUE_MAILER_AUTOCONFIRM: 'false',
         CRAFTBASE_AUTH_TRUSTED_PROXIES: '1',
         GOTRUE_RATE_LIMIT_SIGN_IN_SIGN_UPS: '10000',
-        GOTRUE_RATE_LIMIT_EMAIL_SENT: '10000',
+        GOTRUE_RATE_LIMIT_EMAIL_SENT: '12',
         GOTRUE_RATE_LIMIT_VERIFY: '8',
         GOTRUE_RATE_LIMIT_ANONYMOUS_USERS: '3',
         GOTRUE_RATE_LIMIT_OTP: '3',
@@ -99,6 +99,17 @@ describe('emailed codes', () => {
     // Another address is not affected.
     const other = await from(address()).auth.verifyOtp({ email: email('bystander'), token: '123456', type: 'email' });
     assert.equal(outcome(other), '403 otp_expired');
+  });
+});
+
+describe('mails', () => {
+  test('mails to one address are rate-limited whatever the client address', async () => {
+    const mail = email('flooded');
+    const results = [];
+    for (let i = 0; i < 13; i++) {
+      results.push(outcome(await from(address()).auth.resetPasswordForEmail(mail)));
+    }
+    assert.deepEqual(results, [...Array(12).fill('ok'), '429 over_email_send_rate_limit']);
   });
 });
 
