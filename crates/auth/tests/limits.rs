@@ -273,3 +273,61 @@ async fn authorize_endpoints_are_rate_limited() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_reauthentication_nonce_is_void_after_repeated_wrong_guesses() {
+    use sha2::{Digest, Sha256};
+    let app = App::new(&["--otp-max-failed-attempts", "3"]).await;
+    let session = app.sign_up("nonce@example.com").await;
+    let access = session["access_token"].as_str().unwrap().to_owned();
+    let set_nonce = |nonce: &'static str| {
+        let hash: String = Sha256::digest(format!("nonce@example.com{nonce}").as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        let db = &app.db;
+        async move {
+            db.superuser()
+                .await
+                .execute(
+                    "update auth.users set reauthentication_token = $1, \
+                       reauthentication_sent_at = now() where email = 'nonce@example.com'",
+                    &[&hash],
+                )
+                .await
+                .unwrap();
+        }
+    };
+    let change = |nonce: &'static str, pw: &'static str| {
+        let access = access.clone();
+        let app = &app;
+        async move {
+            app.call(
+                "PUT",
+                "/user",
+                Some(&access),
+                json!({"password": pw, "nonce": nonce}),
+            )
+            .await
+        }
+    };
+    set_nonce("424242").await;
+    for _ in 0..3 {
+        let r = change("000000", "new-password-1").await;
+        assert_eq!(r.body["error_code"], "reauthentication_not_valid");
+    }
+    let late = change("424242", "new-password-1").await;
+    assert_eq!(late.status, 400, "{}", late.body);
+    assert_eq!(late.body["error_code"], "reauthentication_not_valid");
+
+    // A new nonce (here written as `/reauthenticate` would) is good again.
+    app.db
+        .superuser()
+        .await
+        .execute("delete from auth.otp_failures", &[])
+        .await
+        .unwrap();
+    set_nonce("515151").await;
+    let ok = change("515151", "new-password-2").await;
+    assert_eq!(ok.status, 200, "{}", ok.body);
+}

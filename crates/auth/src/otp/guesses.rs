@@ -3,6 +3,7 @@
 //! to that address, whatever client sends it. Past the limit, those users' emailed codes are
 //! void; a new code (sent by `/otp`, `/resend`, ...) starts the count again, and so does a right
 //! code. The count is committed on its own, so a failed verification cannot roll it back.
+//! Wrong reauthentication nonces given to `PUT /user` count the same way, per user.
 
 use deadpool_postgres::GenericClient;
 use uuid::Uuid;
@@ -60,6 +61,38 @@ pub async fn count(
         "emailed codes voided after repeated wrong guesses"
     );
     Err(AuthError::OtpExpired)
+}
+
+/// A wrong reauthentication nonce of `user_id` (`PUT /user`): counted on a connection of its
+/// own, since the request's transaction rolls back; past the limit the nonce is void.
+pub async fn count_nonce(state: &AuthState, user_id: Uuid) -> Result<(), AuthError> {
+    let db = state.ctx.admin.get().await?;
+    let failures: i32 = db
+        .query_one(
+            "insert into auth.otp_failures as f (user_id, failures, last_failed_at) \
+               values ($1, 1, now()) \
+             on conflict (user_id) do update set failures = f.failures + 1, \
+               last_failed_at = now() \
+             returning failures",
+            &[&user_id],
+        )
+        .await?
+        .get(0);
+    if failures >= state.settings.otp_max_failed_attempts.max(1) {
+        db.execute(
+            "update auth.users set reauthentication_token = '' where id = $1",
+            &[&user_id],
+        )
+        .await?;
+        db.execute(
+            "delete from auth.one_time_tokens where user_id = $1 \
+               and token_type = 'reauthentication_token'",
+            &[&user_id],
+        )
+        .await?;
+        tracing::warn!(%user_id, "reauthentication nonce voided after repeated wrong guesses");
+    }
+    Ok(())
 }
 
 /// A new code was sent to `user_id`, or one was redeemed: the count starts again.

@@ -5,7 +5,7 @@
 //! only `sha256(email || code)` (the link's `token`), in the `auth.users` column GoTrue uses
 //! for that kind and in `auth.one_time_tokens`.
 
-mod guesses;
+pub mod guesses;
 mod send;
 mod verify;
 
@@ -293,6 +293,7 @@ pub async fn consume_nonce(
         )
         .await?;
     if n == 1 {
+        guesses::reset(db, user.id).await?;
         db.execute(
             "delete from auth.one_time_tokens where user_id = $1 \
                and token_type = 'reauthentication_token'",

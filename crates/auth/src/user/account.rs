@@ -44,7 +44,10 @@ async fn check_reauthentication(
     if let Some(nonce) = nonce.filter(|n| !n.trim().is_empty()) {
         return match crate::otp::consume_nonce(state, db, user, nonce).await? {
             true => Ok(()),
-            false => Err(AuthError::ReauthenticationNotValid),
+            false => {
+                crate::otp::guesses::count_nonce(state, user.id).await?;
+                Err(AuthError::ReauthenticationNotValid)
+            }
         };
     }
     if !state.settings.update_password_require_reauthentication {
