@@ -119,6 +119,10 @@ pub enum AuthError {
     MfaChallengeExpired(uuid::Uuid),
     #[error("Invalid TOTP code entered")]
     MfaVerificationFailed,
+    /// A factor locked after repeated wrong codes: GoTrue's answer when its verification hook
+    /// rejects an attempt.
+    #[error("Further MFA verification attempts will be rejected.")]
+    MfaVerificationRejected,
     #[error("A factor with the friendly name {0:?} for this user already exists")]
     MfaFactorNameConflict(String),
     #[error("Maximum number of verified factors reached, unenroll to continue")]
@@ -232,6 +236,7 @@ impl AuthError {
             MfaIpAddressMismatch => (StatusCode::UNPROCESSABLE_ENTITY, "mfa_ip_address_mismatch"),
             MfaChallengeExpired(_) => (StatusCode::UNPROCESSABLE_ENTITY, "mfa_challenge_expired"),
             MfaVerificationFailed => (StatusCode::UNPROCESSABLE_ENTITY, "mfa_verification_failed"),
+            MfaVerificationRejected => (StatusCode::FORBIDDEN, "mfa_verification_rejected"),
             MfaFactorNameConflict(_) => {
                 (StatusCode::UNPROCESSABLE_ENTITY, "mfa_factor_name_conflict")
             }

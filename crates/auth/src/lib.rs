@@ -21,6 +21,7 @@ mod session;
 pub mod settings;
 mod signing;
 mod signup;
+mod sweep;
 mod template;
 mod token;
 mod user;
@@ -53,9 +54,12 @@ pub const OAUTH_CLIENT_STATES_SQL: &str = include_str!("../sql/auth_oauth_client
 /// `auth.craftbase_email_proofs`: which address each user proved (craftbase's own table).
 pub const EMAIL_PROOFS_SQL: &str = include_str!("../sql/auth_email_proofs.sql");
 
+/// Failed-verification counters (TOTP lockout, emailed-code guesses) and sweep indexes.
+pub const LIMITS_SQL: &str = include_str!("../sql/auth_limits.sql");
+
 /// Every file of the auth schema, in order, under the names `craftbase start` records them by:
 /// whatever sets up a database for auth (tests, benchmarks) applies all of them.
-pub const MIGRATIONS: [(&str, &str); 5] = [
+pub const MIGRATIONS: [(&str, &str); 6] = [
     ("craftbase/auth_schema.sql", SCHEMA_SQL),
     ("craftbase/auth_custom_providers.sql", CUSTOM_PROVIDERS_SQL),
     ("craftbase/auth_oauth_server.sql", OAUTH_SERVER_SQL),
@@ -64,6 +68,7 @@ pub const MIGRATIONS: [(&str, &str); 5] = [
         OAUTH_CLIENT_STATES_SQL,
     ),
     ("craftbase/auth_email_proofs.sql", EMAIL_PROOFS_SQL),
+    ("craftbase/auth_limits.sql", LIMITS_SQL),
 ];
 
 /// What every handler shares.
@@ -121,6 +126,7 @@ pub fn router_with(ctx: ServiceContext, settings: Settings) -> Router {
             .build()
             .unwrap_or_default(),
     };
+    sweep::spawn(state.ctx.admin.clone());
     if state.mailer.templates.any() {
         // Read the configured mail templates now, so a bad one shows in the log at start.
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {

@@ -36,7 +36,7 @@ impl FromRequestParts<AuthState> for Device {
             .get(axum::http::header::USER_AGENT)
             .and_then(|v| v.to_str().ok())
             .map(|v| v.chars().take(512).collect());
-        let ip = crate::limit::address(parts, state).and_then(|a| a.parse().ok());
+        let ip = crate::limit::address(parts, &state.settings);
         Ok(Device { user_agent, ip })
     }
 }

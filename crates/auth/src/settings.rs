@@ -267,6 +267,46 @@ pub struct Settings {
     /// Header naming the client address (e.g. `X-Forwarded-For`), trusted only when set.
     #[arg(long, env = "GOTRUE_RATE_LIMIT_HEADER")]
     pub rate_limit_header: Option<String>,
+    /// craftbase's own: proxies in front of craftbase whose forwarding header entries are
+    /// believed (the client is the entry the outermost one appended). Unset: 1 when
+    /// `GOTRUE_RATE_LIMIT_HEADER` is set, else 0 (the peer address counts).
+    #[arg(long, env = "CRAFTBASE_AUTH_TRUSTED_PROXIES")]
+    pub trusted_proxies: Option<usize>,
+    /// MFA challenges, and MFA verifications, per client address per minute.
+    #[arg(
+        long,
+        env = "GOTRUE_MFA_RATE_LIMIT_CHALLENGE_AND_VERIFY",
+        default_value_t = 15
+    )]
+    pub mfa_rate_limit_challenge_and_verify: u32,
+    /// `PUT /user` per client address, and per user, per 5 minutes (GoTrue's OTP limit).
+    #[arg(long, env = "GOTRUE_RATE_LIMIT_OTP", default_value_t = 30)]
+    pub rate_limit_otp: u32,
+    /// craftbase's own: `/authorize` and `/oauth/authorize` per client address per 5 minutes.
+    #[arg(
+        long,
+        env = "CRAFTBASE_AUTH_RATE_LIMIT_AUTHORIZE",
+        default_value_t = 30
+    )]
+    pub rate_limit_authorize: u32,
+    /// craftbase's own: wrong TOTP codes after which a factor refuses verification for
+    /// `CRAFTBASE_AUTH_MFA_LOCKOUT_DURATION`.
+    #[arg(
+        long,
+        env = "CRAFTBASE_AUTH_MFA_MAX_FAILED_VERIFICATIONS",
+        default_value_t = 5
+    )]
+    pub mfa_max_failed_verifications: i32,
+    /// craftbase's own: how long a factor stays locked (Go duration).
+    #[arg(long, env = "CRAFTBASE_AUTH_MFA_LOCKOUT_DURATION", default_value = "15m", value_parser = go_duration)]
+    pub mfa_lockout_duration: Duration,
+    /// craftbase's own: wrong emailed codes for one address after which its codes are void.
+    #[arg(
+        long,
+        env = "CRAFTBASE_AUTH_OTP_MAX_FAILED_ATTEMPTS",
+        default_value_t = 5
+    )]
+    pub otp_max_failed_attempts: i32,
 }
 
 impl Settings {
@@ -278,6 +318,15 @@ impl Settings {
     /// Settings from explicit flags (`--mailer-autoconfirm false`), then the environment.
     pub fn from_flags<I: IntoIterator<Item = &'static str>>(flags: I) -> anyhow::Result<Self> {
         Ok(Self::try_parse_from(flags)?)
+    }
+
+    /// Proxies whose forwarding header entries are believed.
+    pub fn trusted_proxy_hops(&self) -> usize {
+        let header = self
+            .rate_limit_header
+            .as_deref()
+            .is_some_and(|h| !h.trim().is_empty());
+        self.trusted_proxies.unwrap_or(usize::from(header))
     }
 
     /// How long a rotated refresh token may still be exchanged.

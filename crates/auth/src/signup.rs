@@ -15,7 +15,7 @@ use crate::redirect::Origin;
 use crate::session::Device;
 use crate::token::pkce::FlowRequest;
 use crate::user::{NewUser, RedirectQuery, User};
-use crate::{mail, password, session, AuthState};
+use crate::{password, session, AuthState};
 
 /// What auth-js sends; unknown fields (`gotrue_meta_security`, ...) are ignored.
 #[derive(Deserialize)]
@@ -85,36 +85,29 @@ pub async fn signup(
     )?;
     state.limits.sign_in(&state.settings, &client)?;
     let autoconfirm = state.settings.mailer_autoconfirm;
+    if !autoconfirm {
+        // Counted for known and unknown addresses alike, so a refusal reveals nothing.
+        state.limits.email(&state.settings, &client, &email)?;
+    }
     let hash = password::hash(pw.to_owned()).await?;
     let meta = Value::Object(req.data.unwrap_or_default());
 
     let mut db = state.ctx.admin.get().await?;
-    let tx = db.transaction().await?;
+    let mut tx = db.transaction().await?;
     let (user, fresh) = match User::find_by_email(&tx, &email).await? {
+        // With autoconfirm a new sign-up gets a session, so GoTrue's answer cannot hide anything.
         Some(_) if autoconfirm => return Err(AuthError::UserAlreadyExists),
         Some(existing) if existing.email_confirmed_at.is_some() => {
-            // Answer as for a new sign-up, without revealing the account.
-            return Ok(Json(fake_user(&state, &email, &meta)));
+            // Answered as a new sign-up is, after the same work, without revealing the account.
+            let json = stand_in(&state, &mut tx, &email, &hash, &meta, flow).await?;
+            tx.commit().await?;
+            return Ok(Json(json));
         }
         Some(existing) => (existing, false),
-        None => {
-            let user = NewUser {
-                id: Uuid::new_v4(),
-                aud: &state.settings.jwt_aud,
-                email: Some(&email),
-                encrypted_password: Some(&hash),
-                confirmed: autoconfirm,
-                user_metadata: &meta,
-                app_metadata: &json!({}),
-                role: "authenticated",
-                is_anonymous: false,
-                invited: false,
-                provider: None,
-            }
-            .insert(&tx)
-            .await?;
-            (user, true)
-        }
+        None => (
+            new_user(&state, &tx, &email, &hash, &meta, autoconfirm).await?,
+            true,
+        ),
     };
     if autoconfirm {
         let issued = session::create(&state, &tx, &origin, &device, &user, "password").await?;
@@ -130,13 +123,61 @@ pub async fn signup(
         )
         .await?;
     }
-    state.limits.email(&state.settings, &client)?;
     let prepared = otp::prepare(&state, &tx, &user, Kind::Signup, &email, flow).await?;
     let user = User::find(&tx, user.id).await?.ok_or(AuthError::UserGone)?;
     let json = user.to_json(&tx).await?;
     tx.commit().await?;
-    mail::send_prepared(&state, &origin, prepared, query.redirect_to.as_deref()).await?;
+    // Sent after answering: how long SMTP takes must not tell known addresses apart.
+    otp::mail_detached(&state, &origin, prepared, query.redirect_to);
     Ok(Json(json))
+}
+
+/// The user row and email identity of a new email sign-up.
+async fn new_user(
+    state: &AuthState,
+    db: &impl deadpool_postgres::GenericClient,
+    email: &str,
+    hash: &str,
+    meta: &Value,
+    confirmed: bool,
+) -> Result<User, AuthError> {
+    NewUser {
+        id: Uuid::new_v4(),
+        aud: &state.settings.jwt_aud,
+        email: Some(email),
+        encrypted_password: Some(hash),
+        confirmed,
+        user_metadata: meta,
+        app_metadata: &json!({}),
+        role: "authenticated",
+        is_anonymous: false,
+        invited: false,
+        provider: None,
+    }
+    .insert(db)
+    .await
+}
+
+/// The answer to a sign-up of an already confirmed address: a new user's JSON, made by the
+/// statements a new sign-up runs, for a stand-in address, in a savepoint rolled back after;
+/// the stand-in address is then replaced by the requested one. Nothing is kept or mailed.
+async fn stand_in(
+    state: &AuthState,
+    tx: &mut deadpool_postgres::Transaction<'_>,
+    email: &str,
+    hash: &str,
+    meta: &Value,
+    flow: Option<FlowRequest>,
+) -> Result<Value, AuthError> {
+    let stand_in = format!("{}@stand-in.invalid", Uuid::new_v4().simple());
+    let sp = tx.savepoint("signup_stand_in").await?;
+    let user = new_user(state, &sp, &stand_in, hash, meta, false).await?;
+    otp::prepare(state, &sp, &user, Kind::Signup, &stand_in, flow).await?;
+    let user = User::find(&sp, user.id).await?.ok_or(AuthError::UserGone)?;
+    let json = user.to_json(&sp).await?;
+    sp.rollback().await?;
+    let text = json.to_string().replace(&stand_in, email);
+    serde_json::from_str(&text).map_err(|e| AuthError::Internal(format!("stand-in user: {e}")))
 }
 
 /// An anonymous user and its session.
@@ -175,23 +216,4 @@ async fn anonymous(
     let issued = session::create(state, &tx, origin, device, &user, "anonymous").await?;
     tx.commit().await?;
     Ok(issued.to_json(state))
-}
-
-/// A plausible user for an address that is already registered: no identities, nothing saved.
-fn fake_user(state: &AuthState, email: &str, meta: &Value) -> Value {
-    let now = chrono::Utc::now();
-    json!({
-        "id": Uuid::new_v4(),
-        "aud": state.settings.jwt_aud,
-        "role": "authenticated",
-        "email": email,
-        "phone": "",
-        "confirmation_sent_at": now,
-        "app_metadata": {"provider": "email", "providers": ["email"]},
-        "user_metadata": meta,
-        "identities": [],
-        "created_at": now,
-        "updated_at": now,
-        "is_anonymous": false,
-    })
 }

@@ -2,6 +2,7 @@
 
 mod custom_provider;
 mod input;
+mod limits;
 mod mfa;
 mod oauth_server;
 mod password;

@@ -16,7 +16,7 @@ fn claims(token: &str) -> Value {
 }
 
 /// The factor's current code, as an authenticator app shows it.
-fn code(secret: &str) -> String {
+pub(crate) fn code(secret: &str) -> String {
     let bytes = Secret::Encoded(secret.into()).to_bytes().unwrap();
     TOTP::new(Algorithm::SHA1, 6, 1, 30, bytes)
         .unwrap()
@@ -25,7 +25,7 @@ fn code(secret: &str) -> String {
 }
 
 /// A code that is none of the accepted three (previous, current, next step).
-fn wrong_code(secret: &str) -> String {
+pub(crate) fn wrong_code(secret: &str) -> String {
     let bytes = Secret::Encoded(secret.into()).to_bytes().unwrap();
     let totp = TOTP::new(Algorithm::SHA1, 6, 1, 30, bytes).unwrap();
     let now = chrono::Utc::now().timestamp() as u64;
@@ -39,7 +39,7 @@ fn wrong_code(secret: &str) -> String {
         .unwrap()
 }
 
-async fn sign_in(app: &App, email: &str) -> Value {
+pub(crate) async fn sign_in(app: &App, email: &str) -> Value {
     let r = app
         .call(
             "POST",
@@ -123,6 +123,18 @@ async fn totp_enrol_challenge_verify_reaches_aal2_and_unenrol_needs_it() {
     assert_eq!(wrong.body["msg"], "Invalid TOTP code entered");
     let empty = verify(String::new(), challenge_id.clone()).await;
     assert_eq!(empty.body["error_code"], "validation_failed");
+    // The wrong code spent that challenge (craftbase is stricter than GoTrue here).
+    let spent = verify(code(&secret), challenge_id.clone()).await;
+    assert_eq!(spent.status, 422, "{}", spent.body);
+    let challenge = app
+        .call(
+            "POST",
+            &format!("/factors/{factor}/challenge"),
+            Some(access),
+            json!({}),
+        )
+        .await;
+    let challenge_id = challenge.body["id"].as_str().unwrap().to_owned();
 
     let ok = verify(code(&secret), challenge_id.clone()).await;
     assert_eq!(ok.status, 200, "{}", ok.body);

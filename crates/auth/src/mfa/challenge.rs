@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 use uuid::Uuid;
 
 use super::factor::Factor;
-use super::{caller, check_type, totp};
+use super::{caller, check_type, lockout, totp};
 use crate::bearer::Bearer;
 use crate::body::{Body, OptionalBody};
 use crate::error::AuthError;
@@ -24,8 +24,7 @@ use crate::AuthState;
 /// The client address a challenge is bound to; without one (in-process calls) a fixed one.
 fn address(client: &Client) -> IpAddr {
     client
-        .0
-        .parse()
+        .ip()
         .unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED))
 }
 
@@ -42,6 +41,7 @@ pub async fn challenge(
     OptionalBody(_body): OptionalBody<ChallengeBody>,
 ) -> Result<Json<Value>, AuthError> {
     let (user, _) = caller(&state, &bearer).await?;
+    state.limits.factor_challenge(&state.settings, &client)?;
     let db = state.ctx.admin.get().await?;
     let factor = Factor::owned(&db, user.id, &id).await?;
     check_type(&state, &factor.factor_type, false)?;
@@ -73,6 +73,9 @@ pub struct VerifyBody {
 
 /// `POST /factors/{id}/verify`: with the right code, the factor is verified and the session
 /// steps up to `aal2`; answers a new access and refresh token, as a sign-in does.
+///
+/// Stricter than GoTrue: a challenge takes one code, right or wrong (a wrong one spends it),
+/// and a factor that saw too many wrong codes refuses verification for a while.
 pub async fn verify(
     State(state): State<AuthState>,
     bearer: Bearer,
@@ -82,6 +85,7 @@ pub async fn verify(
     Body(body): Body<VerifyBody>,
 ) -> Result<Json<Value>, AuthError> {
     let (user, session_id) = caller(&state, &bearer).await?;
+    state.limits.factor_verify(&state.settings, &client)?;
     let mut db = state.ctx.admin.get().await?;
     let factor = Factor::owned(&db, user.id, &id).await?;
     if body.code.is_empty() {
@@ -89,23 +93,30 @@ pub async fn verify(
     }
     check_type(&state, &factor.factor_type, false)?;
     open_challenge(&state, &db, &factor, body.challenge_id, address(&client)).await?;
-    let secret = factor.secret.as_deref().unwrap_or_default();
-    if !totp::check(secret, body.code.trim())? {
-        tracing::info!(user_id = %user.id, factor_id = %factor.id, "mfa verification failed");
-        return Err(AuthError::MfaVerificationFailed);
-    }
-    let tx = db.transaction().await?;
-    // A code verifies once: a concurrent verify of the same challenge finds it used.
-    let used = tx
+    lockout::count_attempt(&state, &db, factor.id).await?;
+    // A challenge takes one code: a concurrent verify of the same challenge finds it used.
+    let claimed = db
         .execute(
             "update auth.mfa_challenges set verified_at = now() \
              where id = $1 and verified_at is null",
             &[&body.challenge_id],
         )
         .await?;
-    if used == 0 {
+    if claimed == 0 {
         return Err(AuthError::MfaIpAddressMismatch);
     }
+    let secret = factor.secret.as_deref().unwrap_or_default();
+    if !totp::check(secret, body.code.trim())? {
+        db.execute(
+            "delete from auth.mfa_challenges where id = $1",
+            &[&body.challenge_id],
+        )
+        .await?;
+        tracing::info!(user_id = %user.id, factor_id = %factor.id, "mfa verification failed");
+        return Err(AuthError::MfaVerificationFailed);
+    }
+    let tx = db.transaction().await?;
+    lockout::clear(&tx, factor.id).await?;
     tx.execute(
         "update auth.mfa_factors set status = 'verified', updated_at = now() \
          where id = $1 and status <> 'verified'",

@@ -5,6 +5,7 @@
 
 mod challenge;
 pub mod factor;
+mod lockout;
 mod totp;
 
 use axum::extract::{Path, State};

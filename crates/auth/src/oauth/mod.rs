@@ -47,8 +47,10 @@ fn found(location: &str) -> Response {
 pub async fn authorize(
     State(state): State<AuthState>,
     origin: Origin,
+    client: crate::limit::Client,
     Query(q): Query<AuthorizeQuery>,
 ) -> Result<Response, AuthError> {
+    state.limits.authorize(&state.settings, &client)?;
     Ok(found(&provider_url(&state, &origin, &q, None).await?))
 }
 

@@ -115,9 +115,11 @@ fn check_request(q: &mut AuthorizeQuery, default_scope: &str) -> Result<(), Stri
 /// `GET /oauth/authorize`: 302 to `<site URL><authorization path>?authorization_id=…`.
 pub async fn authorize(
     State(state): State<AuthState>,
+    caller: crate::limit::Client,
     Query(mut q): Query<AuthorizeQuery>,
 ) -> Result<Response, AuthError> {
     enabled(&state)?;
+    state.limits.authorize(&state.settings, &caller)?;
     if q.client_id.is_empty() {
         return Err(AuthError::Validation("client_id is required".into()));
     }
@@ -142,6 +144,7 @@ pub async fn authorize(
             &q.state,
         ));
     }
+    crate::sweep::before_insert(&db, crate::sweep::Expiring::OAuthAuthorization).await?;
     let authorization_id = Alphanumeric.sample_string(&mut rand::rng(), 32);
     let ttl = s.oauth_server_authorization_ttl.as_secs_f64();
     let blank = |v: &str| Some(v.to_owned()).filter(|v| !v.is_empty());

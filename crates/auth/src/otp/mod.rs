@@ -5,6 +5,7 @@
 //! only `sha256(email || code)` (the link's `token`), in the `auth.users` column GoTrue uses
 //! for that kind and in `auth.one_time_tokens`.
 
+pub mod guesses;
 mod send;
 mod verify;
 
@@ -144,6 +145,7 @@ pub async fn prepare(
         &[&Uuid::new_v4(), &user.id, &token_type, &hash, &to],
     )
     .await?;
+    guesses::reset(db, user.id).await?;
     if let Some(flow) = flow {
         flow.save(db, Some(user.id), "email", kind.as_str()).await?;
     }
@@ -160,6 +162,44 @@ pub async fn prepare(
         new_email: None,
         data: user.user_metadata.clone(),
     })
+}
+
+/// Mails `prepared` without the caller waiting: answers that must not tell known addresses
+/// from unknown ones (`/signup`, `/recover`) cannot wait on SMTP; a failure is logged.
+pub fn mail_detached(
+    state: &AuthState,
+    origin: &crate::redirect::Origin,
+    prepared: Prepared,
+    redirect_to: Option<String>,
+) {
+    let (state, origin) = (state.clone(), origin.clone());
+    tokio::spawn(async move {
+        let kind = prepared.kind.as_str();
+        if let Err(e) =
+            crate::mail::send_prepared(&state, &origin, prepared, redirect_to.as_deref()).await
+        {
+            tracing::error!(error = %e, kind, "mail not sent");
+        }
+    });
+}
+
+/// The statements [`prepare`] runs, for no user: the work a request about an unknown address
+/// does, so that it takes as long as one about a known address.
+pub async fn prepare_for_nobody(db: &impl GenericClient, kind: Kind) -> Result<(), AuthError> {
+    let nobody = Uuid::new_v4();
+    let (column, sent_at, token_type) = kind.columns();
+    db.execute(
+        &format!("update auth.users set {column} = $2, {sent_at} = now() where id = $1"),
+        &[&nobody, &token_hash("", &nobody.to_string())],
+    )
+    .await?;
+    db.execute(
+        "update auth.one_time_tokens set updated_at = now() where user_id = $1 \
+           and token_type = $2::text::auth.one_time_token_type",
+        &[&nobody, &token_type],
+    )
+    .await?;
+    guesses::reset(db, nobody).await
 }
 
 /// Records a pending change of `user`'s email to `new_email` and returns the mails to send:
@@ -253,6 +293,7 @@ pub async fn consume_nonce(
         )
         .await?;
     if n == 1 {
+        guesses::reset(db, user.id).await?;
         db.execute(
             "delete from auth.one_time_tokens where user_id = $1 \
                and token_type = 'reauthentication_token'",

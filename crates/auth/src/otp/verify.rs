@@ -169,10 +169,15 @@ pub async fn verify(
         return Err(AuthError::OtpExpired);
     }
     let kinds = kinds_for(&req.kind)?;
+    let mut db = state.ctx.admin.get().await?;
     let hash = match (&req.token_hash, &req.email, &req.token) {
         (Some(h), _, _) if !h.is_empty() => h.clone(),
         (_, Some(email), Some(token)) if !token.is_empty() => {
-            token_hash(&body::email(email)?, token.trim())
+            // A short code can be guessed: guesses count per address, from any client.
+            let email = body::email(email)?;
+            state.limits.verify_account(&state.settings, &email)?;
+            super::guesses::count(&state, &db, &email).await?;
+            token_hash(&email, token.trim())
         }
         _ => {
             return Err(AuthError::Validation(
@@ -180,7 +185,6 @@ pub async fn verify(
             ))
         }
     };
-    let mut db = state.ctx.admin.get().await?;
     let tx = db.transaction().await?;
     let (user, kind) = match redeem(&state, &tx, kinds, &hash).await? {
         Redeemed::Done(user, kind) => (*user, kind),
@@ -189,6 +193,7 @@ pub async fn verify(
             return Ok(Json(serde_json::json!({"msg": FIRST_OF_TWO, "code": 200})));
         }
     };
+    super::guesses::reset(&tx, user.id).await?;
     let issued = session::create(&state, &tx, &origin, &device, &user, kind.method()).await?;
     tx.commit().await?;
     Ok(Json(issued.to_json(&state)))

@@ -63,6 +63,7 @@ impl FlowRequest {
         provider_type: &str,
         authentication_method: &str,
     ) -> Result<(Uuid, String), AuthError> {
+        crate::sweep::before_insert(db, crate::sweep::Expiring::FlowState).await?;
         let id = Uuid::new_v4();
         let auth_code = Uuid::new_v4().to_string();
         db.execute(

@@ -44,7 +44,10 @@ async fn check_reauthentication(
     if let Some(nonce) = nonce.filter(|n| !n.trim().is_empty()) {
         return match crate::otp::consume_nonce(state, db, user, nonce).await? {
             true => Ok(()),
-            false => Err(AuthError::ReauthenticationNotValid),
+            false => {
+                crate::otp::guesses::count_nonce(state, user.id).await?;
+                Err(AuthError::ReauthenticationNotValid)
+            }
         };
     }
     if !state.settings.update_password_require_reauthentication {
@@ -81,7 +84,7 @@ pub async fn reauthenticate(
             "Reauthentication requires the user to have an email or a phone number".into(),
         ));
     };
-    state.limits.email(&state.settings, &client)?;
+    state.limits.email(&state.settings, &client, &email)?;
     let mut db = state.ctx.admin.get().await?;
     let tx = db.transaction().await?;
     let prepared = crate::otp::prepare(
@@ -102,11 +105,16 @@ pub async fn reauthenticate(
 pub async fn update(
     State(state): State<AuthState>,
     origin: Origin,
+    client: crate::limit::Client,
     Query(query): Query<RedirectQuery>,
     bearer: Bearer,
     Body(body): Body<UserUpdate>,
 ) -> Result<Json<Value>, AuthError> {
     let user = in_session(&state, &bearer).await?;
+    // Before any bcrypt work: a stolen session must not turn into a hashing flood.
+    state
+        .limits
+        .user_update(&state.settings, &client, user.id)?;
     let new_hash = match &body.password {
         Some(pw) => {
             password::check_strength(&state.settings, pw)?;
