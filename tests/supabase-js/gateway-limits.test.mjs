@@ -51,6 +51,8 @@ before(
        insert into public.gl_docs values (1, 'the quick brown fox'), (2, 'lazy dogs');
        create function public.gl_timeout() returns text language sql stable
          as $$ select current_setting('statement_timeout') $$;
+       create function public.gl_jit() returns text language sql stable
+         as $$ select current_setting('jit') $$;
        create function public.gl_nap(s float8) returns int language sql volatile
          as $$ select 1 from pg_sleep(s) $$;
        notify pgrst, 'reload schema';`,
@@ -83,6 +85,14 @@ describe('statement timeouts', () => {
     r = await alice.rpc('gl_timeout');
     assert.equal(r.error, null);
     assert.equal(r.data, '8s');
+  });
+
+  test('JIT is off for them (LLVM compilation cannot be cancelled)', async () => {
+    for (const client of [anon, alice, service]) {
+      const r = await client.rpc('gl_jit');
+      assert.equal(r.error, null);
+      assert.equal(r.data, 'off');
+    }
   });
 
   test('a role override (ALTER ROLE ... SET) wins, and a statement past it is cancelled with 57014', async () => {
@@ -139,6 +149,14 @@ describe('bounded select lists', () => {
     const r = await anon.from('gl_docs').select(columns).eq('id', 1);
     assert.equal(r.error, null);
     assert.equal(Object.keys(r.data[0]).length, 1000);
+  });
+
+  test('a select of 499 embeds, within the bound, runs (JIT would compile it for minutes)', async () => {
+    const select = ['slug', ...Array.from({ length: 499 }, (_, i) => `t${i}:connector_tools(name)`)].join(',');
+    const r = await anon.from('connectors').select(select).limit(2);
+    assert.equal(r.error, null);
+    assert.equal(r.data.length, 2);
+    assert.ok(Array.isArray(r.data[0].t498));
   });
 
   test('embeds nested deeper than the bound are refused with PGRST100', async () => {

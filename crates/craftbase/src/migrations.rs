@@ -10,8 +10,8 @@ pub fn platform_and_app() -> Vec<Migration> {
     let mut all = vec![
         Migration::embedded("craftbase/roles.sql", craftbase_shared::ROLES_SQL),
         Migration::embedded(
-            "craftbase/statement_timeouts.sql",
-            craftbase_shared::STATEMENT_TIMEOUTS_SQL,
+            "craftbase/role_limits.sql",
+            craftbase_shared::ROLE_LIMITS_SQL,
         ),
     ];
     all.extend(auth_schema());
