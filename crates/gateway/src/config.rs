@@ -187,3 +187,38 @@ pub fn pre_request_call(name: &str) -> String {
         .collect();
     format!("select {}()", quoted.join("."))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<GatewayConfig, clap::Error> {
+        use clap::Parser;
+        FromEnv::try_parse_from(args.iter().copied())
+            .map(|p| GatewayConfig::from_settings(p.settings))
+    }
+
+    #[test]
+    fn select_bounds_have_defaults_flags_and_a_sane_range() {
+        let config = parse(&[]).unwrap();
+        assert_eq!(config.limits, Limits::default());
+        let config = parse(&[
+            "--rest-max-select-items",
+            "50",
+            "--rest-max-embed-depth",
+            "4",
+        ])
+        .unwrap();
+        assert_eq!(
+            config.limits,
+            Limits {
+                max_select_items: 50,
+                max_embed_depth: 4
+            }
+        );
+        // PostgreSQL refuses more than 1,664 result columns; the parser recurses per level.
+        assert!(parse(&["--rest-max-select-items", "2000"]).is_err());
+        assert!(parse(&["--rest-max-embed-depth", "0"]).is_err());
+        assert!(parse(&["--rest-max-embed-depth", "65"]).is_err());
+    }
+}

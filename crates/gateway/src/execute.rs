@@ -7,7 +7,7 @@ use std::pin::pin;
 use std::task::Poll;
 use std::time::Duration;
 
-use deadpool_postgres::{PoolError, Timeouts};
+use deadpool_postgres::{PoolError, TimeoutType, Timeouts};
 use tokio_postgres::types::{ToSql, Type};
 
 use crate::error::ApiError;
@@ -180,13 +180,14 @@ async fn acquire(
     pool: &deadpool_postgres::Pool,
     wait: Duration,
 ) -> Result<deadpool_postgres::Object, ApiError> {
+    // The pool's own connect and recycle timeouts stay; the wait is the gateway's setting.
     pool.timeout_get(&Timeouts {
         wait: Some(wait),
-        ..Timeouts::default()
+        ..pool.timeouts()
     })
     .await
     .map_err(|e| match e {
-        PoolError::Timeout(_) => ApiError::PoolTimeout,
+        PoolError::Timeout(TimeoutType::Wait) => ApiError::PoolTimeout,
         e => {
             tracing::error!(error = %e, "cannot get a database connection");
             ApiError::Connection

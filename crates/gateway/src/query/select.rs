@@ -457,6 +457,31 @@ mod tests {
     }
 
     #[test]
+    fn bounds_count_items_at_every_level_and_embed_depth() {
+        let limits = Limits {
+            max_select_items: 4,
+            max_embed_depth: 1,
+        };
+        assert!(parse_within("a,b,c,d", &limits).is_ok());
+        assert!(parse_within("a,b(c,d)", &limits).is_ok());
+        let e = parse_within("a,b(c,d),e", &limits).unwrap_err();
+        assert!(e.details.contains("more than 4 items"), "{}", e.details);
+        let e = parse_within("a(b(c))", &limits).unwrap_err();
+        assert!(
+            e.details.contains("nested more than 1 levels"),
+            "{}",
+            e.details
+        );
+        // The defaults: 1,000 items, 16 levels.
+        let many = ["a"; 1001].join(",");
+        assert!(parse(&many[2..]).is_ok());
+        assert!(parse(&many).is_err());
+        let deep = |n: usize| format!("{}x{}", "a(".repeat(n), ")".repeat(n));
+        assert!(parse(&deep(16)).is_ok());
+        assert!(parse(&deep(17)).is_err());
+    }
+
+    #[test]
     fn aggregates() {
         let items =
             parse("status,n:count()::int,amount::numeric.sum()::text,data->x.max()").unwrap();
