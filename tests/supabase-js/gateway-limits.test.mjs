@@ -7,7 +7,19 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 
-import { anonClient, createClient, mintJwt, nowSeconds, pgQuery, serviceClient, startCraftbase } from './lib/craftbase.mjs';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+
+import {
+  REPO_ROOT,
+  anonClient,
+  createClient,
+  mintJwt,
+  nowSeconds,
+  pgQuery,
+  serviceClient,
+  startCraftbase,
+} from './lib/craftbase.mjs';
 
 const ALICE = '11111111-1111-4111-8111-111111111111';
 
@@ -99,6 +111,16 @@ describe('statement timeouts', () => {
     await pgQuery(cb.dbUrl, `alter role anon set statement_timeout = '200ms'; notify pgrst, 'reload schema'`);
     try {
       assert.ok(await eventually(async () => (await anon.rpc('gl_timeout')).data === '200ms', 10_000));
+      // The migration, run again (as for another database of the cluster), keeps the override.
+      const migration = await fs.readFile(path.join(REPO_ROOT, 'crates/shared/sql/role_limits.sql'), 'utf8');
+      await pgQuery(cb.dbUrl, migration);
+      const [row] = await pgQuery(
+        cb.dbUrl,
+        `select s.setconfig from pg_db_role_setting s join pg_roles r on r.oid = s.setrole
+         where r.rolname = 'anon' and s.setdatabase = 0`,
+      );
+      assert.ok(row.setconfig.includes('statement_timeout=200ms'), String(row.setconfig));
+      assert.ok(row.setconfig.includes('jit=off'), String(row.setconfig));
       const r = await anon.rpc('gl_nap', { s: 5 });
       assert.equal(r.status, 500);
       assert.equal(r.error.code, '57014');
