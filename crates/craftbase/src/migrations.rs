@@ -7,10 +7,13 @@ use craftbase_cluster::Migration;
 /// The platform's SQL (roles, the auth schema, the realtime publication), then Tool Connect
 /// Craft's schema, policies and catalogue.
 pub fn platform_and_app() -> Vec<Migration> {
-    let mut all = vec![Migration::embedded(
-        "craftbase/roles.sql",
-        craftbase_shared::ROLES_SQL,
-    )];
+    let mut all = vec![
+        Migration::embedded("craftbase/roles.sql", craftbase_shared::ROLES_SQL),
+        Migration::embedded(
+            "craftbase/role_limits.sql",
+            craftbase_shared::ROLE_LIMITS_SQL,
+        ),
+    ];
     all.extend(auth_schema());
     all.extend([
         Migration::embedded("craftbase/realtime.sql", craftbase_realtime::SCHEMA_SQL),

@@ -6,6 +6,7 @@ use axum::http::{HeaderMap, Method};
 use clap::builder::BoolishValueParser;
 
 use crate::error::ApiError;
+use crate::query::Limits;
 
 /// Settings shared by every request.
 #[derive(Debug, Clone)]
@@ -28,6 +29,8 @@ pub struct GatewayConfig {
     pub aggregates: bool,
     /// Plans for `Accept: application/vnd.pgrst.plan` (`PGRST_DB_PLAN_ENABLED`, default off).
     pub plans: bool,
+    /// Bounds on `select=` (`CRAFTBASE_REST_MAX_SELECT_ITEMS`, `CRAFTBASE_REST_MAX_EMBED_DEPTH`).
+    pub limits: Limits,
 }
 
 impl Default for GatewayConfig {
@@ -42,6 +45,7 @@ impl Default for GatewayConfig {
             pre_request: None,
             aggregates: false,
             plans: false,
+            limits: Limits::default(),
         }
     }
 }
@@ -79,6 +83,12 @@ pub struct GatewaySettings {
     /// Answer `Accept: application/vnd.pgrst.plan` with the statement's `EXPLAIN`.
     #[arg(long, env = "PGRST_DB_PLAN_ENABLED", default_value = "false", value_parser = BoolishValueParser::new(), action = clap::ArgAction::Set)]
     pub db_plan_enabled: bool,
+    /// Most items `select=` may hold, counted at every level (craftbase's own bound).
+    #[arg(long, env = "CRAFTBASE_REST_MAX_SELECT_ITEMS", default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=1600))]
+    pub rest_max_select_items: u32,
+    /// Most levels of embeds nested in `select=` (craftbase's own bound).
+    #[arg(long, env = "CRAFTBASE_REST_MAX_EMBED_DEPTH", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub rest_max_embed_depth: u32,
 }
 
 /// Only the environment, for the one-port server, which has flags of its own.
@@ -98,13 +108,18 @@ impl GatewayConfig {
             let text = e.to_string();
             match e.get(clap::error::ContextKind::InvalidArg) {
                 Some(clap::error::ContextValue::String(arg)) => {
-                    let flag = arg.split_whitespace().next().unwrap_or("");
-                    let var = format!(
-                        "PGRST_{}",
-                        flag.trim_start_matches('-')
-                            .replace('-', "_")
-                            .to_ascii_uppercase()
-                    );
+                    let flag = arg
+                        .split_whitespace()
+                        .next()
+                        .unwrap_or("")
+                        .trim_start_matches('-');
+                    let command = <FromEnv as clap::CommandFactory>::command();
+                    let var = command
+                        .get_arguments()
+                        .find(|a| a.get_long() == Some(flag))
+                        .and_then(|a| a.get_env())
+                        .map(|v| v.to_string_lossy().into_owned())
+                        .unwrap_or_else(|| flag.to_owned());
                     format!("{var}: {}", text.trim().trim_start_matches("error: "))
                 }
                 _ => text,
@@ -137,6 +152,10 @@ impl GatewayConfig {
                 .map(|f| pre_request_call(&f)),
             aggregates: s.db_aggregates_enabled,
             plans: s.db_plan_enabled,
+            limits: Limits {
+                max_select_items: s.rest_max_select_items as usize,
+                max_embed_depth: s.rest_max_embed_depth as usize,
+            },
             ..GatewayConfig::default()
         }
     }
@@ -167,4 +186,39 @@ pub fn pre_request_call(name: &str) -> String {
         .map(|part| crate::sql::quote_ident(part.trim().trim_matches('"')))
         .collect();
     format!("select {}()", quoted.join("."))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<GatewayConfig, clap::Error> {
+        use clap::Parser;
+        FromEnv::try_parse_from(args.iter().copied())
+            .map(|p| GatewayConfig::from_settings(p.settings))
+    }
+
+    #[test]
+    fn select_bounds_have_defaults_flags_and_a_sane_range() {
+        let config = parse(&[]).unwrap();
+        assert_eq!(config.limits, Limits::default());
+        let config = parse(&[
+            "--rest-max-select-items",
+            "50",
+            "--rest-max-embed-depth",
+            "4",
+        ])
+        .unwrap();
+        assert_eq!(
+            config.limits,
+            Limits {
+                max_select_items: 50,
+                max_embed_depth: 4
+            }
+        );
+        // PostgreSQL refuses more than 1,664 result columns; the parser recurses per level.
+        assert!(parse(&["--rest-max-select-items", "2000"]).is_err());
+        assert!(parse(&["--rest-max-embed-depth", "0"]).is_err());
+        assert!(parse(&["--rest-max-embed-depth", "65"]).is_err());
+    }
 }

@@ -145,8 +145,16 @@ impl ApiError {
         if sqlstate == "PGRST" {
             return custom(db.message(), db.detail());
         }
-        // A syntax error can only come from the generated SQL: never show its text.
-        if sqlstate == "42601" || sqlstate == "42P18" || sqlstate == "42P08" {
+        // A syntax error in the generated SQL is the gateway's bug: never show its text. The
+        // parser marks those with a position in the statement; one without a position was raised
+        // at run time on a value the client sent (`to_tsquery('&&&')`, a jsonpath), which
+        // PostgREST answers 400 with PostgreSQL's code and message.
+        let generated = match sqlstate.as_str() {
+            "42601" => db.position().is_some(),
+            "42P18" | "42P08" => true,
+            _ => false,
+        };
+        if generated {
             tracing::error!(
                 sqlstate,
                 message = db.message(),

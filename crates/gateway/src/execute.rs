@@ -7,7 +7,7 @@ use std::pin::pin;
 use std::task::Poll;
 use std::time::Duration;
 
-use deadpool_postgres::{PoolError, Timeouts};
+use deadpool_postgres::{PoolError, TimeoutType, Timeouts};
 use tokio_postgres::types::{ToSql, Type};
 
 use crate::error::ApiError;
@@ -180,13 +180,14 @@ async fn acquire(
     pool: &deadpool_postgres::Pool,
     wait: Duration,
 ) -> Result<deadpool_postgres::Object, ApiError> {
+    // The pool's own connect and recycle timeouts stay; the wait is the gateway's setting.
     pool.timeout_get(&Timeouts {
         wait: Some(wait),
-        ..Timeouts::default()
+        ..pool.timeouts()
     })
     .await
     .map_err(|e| match e {
-        PoolError::Timeout(_) => ApiError::PoolTimeout,
+        PoolError::Timeout(TimeoutType::Wait) => ApiError::PoolTimeout,
         e => {
             tracing::error!(error = %e, "cannot get a database connection");
             ApiError::Connection
@@ -198,6 +199,10 @@ async fn acquire(
 /// request is dropped mid-transaction (the client hung up), the connection is closed instead,
 /// so PostgreSQL aborts the transaction and no later request can inherit it. This costs less
 /// than running every request on a task of its own.
+///
+/// A closed socket alone does not stop a running statement: the backend notices only when it next
+/// writes, so a `pg_sleep(60)` or a runaway join would hold its backend to the end. The statement
+/// in flight is cancelled too, as `pg_cancel_backend` would, over a connection of its own.
 struct Lease(Option<deadpool_postgres::Object>);
 
 impl Lease {
@@ -215,9 +220,21 @@ impl Lease {
 
 impl Drop for Lease {
     fn drop(&mut self) {
-        if let Some(object) = self.0.take() {
-            tracing::debug!("request dropped mid-transaction; closing its connection");
-            drop(deadpool_postgres::Object::take(object));
+        let Some(object) = self.0.take() else {
+            return;
+        };
+        tracing::debug!("request dropped mid-transaction; cancelling its statement");
+        let cancel = object.cancel_token();
+        drop(deadpool_postgres::Object::take(object));
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                runtime.spawn(async move {
+                    if let Err(e) = cancel.cancel_query(tokio_postgres::NoTls).await {
+                        tracing::warn!(error = %e, "cannot cancel the statement of a dropped request");
+                    }
+                });
+            }
+            Err(_) => tracing::warn!("no runtime to cancel the statement of a dropped request"),
         }
     }
 }

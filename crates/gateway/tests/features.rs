@@ -485,3 +485,174 @@ async fn a_full_pool_answers_pgrst003_in_time_instead_of_hanging() {
         assert_eq!(nap.status, 200, "{}", nap.body);
     }
 }
+
+#[tokio::test]
+async fn every_pool_waits_a_bounded_time_for_a_connection() {
+    let api = Api::new().await;
+    // The default every service gets: `get()` on a full pool fails after WAIT_TIMEOUT.
+    let pool = craftbase_shared::pool::build(api.db.config("authenticator"), 1);
+    assert_eq!(
+        pool.timeouts().wait,
+        Some(craftbase_shared::pool::WAIT_TIMEOUT)
+    );
+    assert!(pool.timeouts().create.is_some() && pool.timeouts().recycle.is_some());
+    // A service's own wait: the second `get()` fails in time instead of hanging.
+    let pool = craftbase_shared::pool::build_with_wait(
+        api.db.config("authenticator"),
+        1,
+        std::time::Duration::from_millis(200),
+    );
+    let held = pool.get().await.unwrap();
+    let second = tokio::time::timeout(std::time::Duration::from_secs(30), pool.get())
+        .await
+        .expect("get() on a full pool hung");
+    assert!(
+        matches!(
+            second,
+            Err(deadpool_postgres::PoolError::Timeout(
+                deadpool_postgres::TimeoutType::Wait
+            ))
+        ),
+        "{second:?}"
+    );
+    drop(held);
+    assert!(pool.get().await.is_ok());
+}
+
+#[tokio::test]
+async fn a_request_dropped_mid_statement_has_its_statement_cancelled() {
+    let api = Api::new().await;
+    api.sql(
+        "create function public.long_nap() returns int language sql as $$ select 1 from pg_sleep(60) $$;
+         notify pgrst, 'reload schema';",
+    )
+    .await;
+    let token = service_token();
+    api.wait_for("/rpc/long_nap?select=long_nap", Some(&token))
+        .await;
+    let admin = api.db.superuser().await;
+    let running = || async {
+        admin
+            .query_one(
+                "select count(*) from pg_stat_activity where usename = 'authenticator' and state = 'active' and query like '%long_nap%'",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get::<_, i64>(0)
+    };
+    // The client hangs up once the nap runs: the request's future is dropped.
+    let call = api.call("POST", "/rpc/long_nap", Some(&token), &[], Some("{}"));
+    let watch = async {
+        for _ in 0..100 {
+            if running().await == 1 {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("the nap never started");
+    };
+    tokio::select! {
+        _ = call => panic!("a 60 s nap answered"),
+        () = watch => {}
+    }
+    // Closing the socket alone leaves the backend sleeping (it notices only when it next
+    // writes, past the authenticator's 8 s statement timeout): the statement is cancelled.
+    let mut left = 1;
+    for _ in 0..50 {
+        left = running().await;
+        if left == 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        left, 0,
+        "the statement kept running after its request was dropped"
+    );
+}
+
+#[tokio::test]
+async fn a_tsquery_postgresql_cannot_parse_is_400_with_its_code() {
+    let api = Api::new().await;
+    for filter in [
+        "fts.%26%26%26",
+        "fts(english).a%20%26",
+        "wfts.ok",
+        "plfts.ok",
+    ] {
+        let r = api
+            .get(
+                &format!("/connectors?select=slug&description={filter}"),
+                None,
+            )
+            .await;
+        if filter.ends_with("ok") {
+            assert_eq!(r.status, 200, "{filter}: {}", r.body);
+            continue;
+        }
+        assert_eq!(r.error(), (400, "42601".into()), "{filter}: {}", r.body);
+        assert!(
+            r.json()["message"].as_str().unwrap().contains("in tsquery"),
+            "{}",
+            r.body
+        );
+    }
+}
+
+#[tokio::test]
+async fn select_lists_past_their_bounds_are_refused_before_any_sql() {
+    let api = Api::with_config(GatewayConfig {
+        limits: craftbase_gateway::query::Limits {
+            max_select_items: 10,
+            max_embed_depth: 2,
+        },
+        ..GatewayConfig::default()
+    })
+    .await;
+    let ten = ["slug"; 10].join(",");
+    assert_eq!(
+        api.get(&format!("/connectors?select={ten}"), None)
+            .await
+            .status,
+        200
+    );
+    let r = api.get(&format!("/connectors?select={ten},id"), None).await;
+    assert_eq!(r.error(), (400, "PGRST100".into()));
+    assert!(
+        r.json()["details"]
+            .as_str()
+            .unwrap()
+            .contains("more than 10 items"),
+        "{}",
+        r.body
+    );
+    // Embeds count too.
+    let r = api
+        .get(
+            "/connectors?select=slug,connector_tools(name,connectors(slug,connector_tools(name)))",
+            None,
+        )
+        .await;
+    assert_eq!(r.error(), (400, "PGRST100".into()));
+    assert!(
+        r.json()["details"]
+            .as_str()
+            .unwrap()
+            .contains("nested more than 2 levels"),
+        "{}",
+        r.body
+    );
+    let r = api
+        .get(
+            "/connectors?select=slug,connector_tools(name,connectors(slug))",
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    // The default bound refuses PostgreSQL's 54011 (1,664 result columns) before any SQL.
+    let api = Api::new().await;
+    let many = ["slug"; 1700].join(",");
+    let r = api.get(&format!("/connectors?select={many}"), None).await;
+    assert_eq!(r.error(), (400, "PGRST100".into()), "{}", r.body);
+}

@@ -11,6 +11,10 @@ pub mod standalone;
 /// The platform roles and their grants, applied before any service's own SQL.
 pub const ROLES_SQL: &str = include_str!("../sql/roles.sql");
 
+/// Supabase's statement timeouts for the request roles (anon 3s, authenticated 8s, authenticator
+/// 8s) and JIT off, set only where a role has none yet; applied right after [`ROLES_SQL`].
+pub const ROLE_LIMITS_SQL: &str = include_str!("../sql/role_limits.sql");
+
 pub use error::ServiceError;
 pub use keys::{ApiKeys, Claims, JwtError, JwtVerifier, KeySetError};
 pub use role::{RoleError, RoleSwitch};

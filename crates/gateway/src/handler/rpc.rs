@@ -31,7 +31,7 @@ pub(super) async fn rpc(r: Incoming<'_>, name: &str) -> Result<Response, ApiErro
     } else {
         Vec::new()
     };
-    let query = ApiQuery::parse(r.query, &arg_names)?;
+    let query = ApiQuery::parse_within(r.query, &arg_names, &r.gw.config.limits)?;
     r.check_aggregates(&query)?;
     let body = if is_get {
         Value::Object(

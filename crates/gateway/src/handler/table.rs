@@ -23,7 +23,7 @@ pub(super) async fn table(r: Incoming<'_>, name: &str) -> Result<Response, ApiEr
             schema: r.schema.clone(),
             name: name.to_owned(),
         })?;
-    let mut query = ApiQuery::parse(r.query, &[])?;
+    let mut query = ApiQuery::parse_within(r.query, &[], &r.gw.config.limits)?;
     r.check_aggregates(&query)?;
     if let Some((first, last)) = r
         .range

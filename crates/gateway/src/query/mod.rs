@@ -43,6 +43,25 @@ impl From<ParseError> for crate::error::ApiError {
     }
 }
 
+/// Bounds on the size of a query, checked while parsing, before any SQL: PostgreSQL refuses a
+/// target list of more than 1,664 entries (54011) only after the statement was built and sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Items of `select=` counted at every level: columns, `*`, aggregates and embeds.
+    pub max_select_items: usize,
+    /// Embeds (and spreads) nested in one another.
+    pub max_embed_depth: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_select_items: 1000,
+            max_embed_depth: 16,
+        }
+    }
+}
+
 /// A column with an optional JSON path: `data->a->>b`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Field {
@@ -96,18 +115,33 @@ impl ApiQuery {
     /// Parses a raw query string. With `rpc_args`, keys whose value is not `op.value` are kept
     /// as plain arguments instead of failing.
     pub fn parse(raw: &str, rpc_args: &[String]) -> Result<Self, ParseError> {
+        Self::parse_within(raw, rpc_args, &Limits::default())
+    }
+
+    /// [`ApiQuery::parse`] with the configured bounds.
+    pub fn parse_within(
+        raw: &str,
+        rpc_args: &[String],
+        limits: &Limits,
+    ) -> Result<Self, ParseError> {
         let mut q = ApiQuery::default();
         for (key, value) in form_urlencoded::parse(raw.as_bytes()) {
             let (key, value) = (key.into_owned(), value.into_owned());
-            q.add(key, value, rpc_args)?;
+            q.add(key, value, rpc_args, limits)?;
         }
         Ok(q)
     }
 
-    fn add(&mut self, key: String, value: String, rpc_args: &[String]) -> Result<(), ParseError> {
+    fn add(
+        &mut self,
+        key: String,
+        value: String,
+        rpc_args: &[String],
+        limits: &Limits,
+    ) -> Result<(), ParseError> {
         match key.as_str() {
             "select" => {
-                self.select = Some(select::parse(&value)?);
+                self.select = Some(select::parse_within(&value, limits)?);
                 return Ok(());
             }
             "columns" => {

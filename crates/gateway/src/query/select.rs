@@ -1,6 +1,6 @@
 //! The `select=` grammar (§1.3): columns, aliases, casts, JSON paths, embeds and spreads.
 
-use super::{Field, ParseError};
+use super::{Field, Limits, ParseError};
 
 /// One item of a select list.
 #[derive(Debug, Clone, PartialEq)]
@@ -99,11 +99,18 @@ impl Embed {
     }
 }
 
-/// Parses a whole `select=` value.
+/// Parses a whole `select=` value within the default [`Limits`].
 pub fn parse(input: &str) -> Result<Vec<SelectItem>, ParseError> {
+    parse_within(input, &Limits::default())
+}
+
+/// Parses a whole `select=` value, refusing one past `limits` before anything else sees it.
+pub fn parse_within(input: &str, limits: &Limits) -> Result<Vec<SelectItem>, ParseError> {
     let mut p = Parser {
         chars: input.chars().collect(),
         pos: 0,
+        limits: *limits,
+        items: 0,
     };
     let items = p.items(0)?;
     if p.pos < p.chars.len() {
@@ -112,12 +119,12 @@ pub fn parse(input: &str) -> Result<Vec<SelectItem>, ParseError> {
     Ok(items)
 }
 
-/// Embeds deeper than this are refused, which also bounds the parser's recursion.
-const MAX_DEPTH: usize = 16;
-
 struct Parser {
     chars: Vec<char>,
     pos: usize,
+    limits: Limits,
+    /// Items read so far, at every level.
+    items: usize,
 }
 
 impl Parser {
@@ -149,8 +156,11 @@ impl Parser {
     }
 
     fn items(&mut self, depth: usize) -> Result<Vec<SelectItem>, ParseError> {
-        if depth > MAX_DEPTH {
-            return Err(self.error("embedding is nested too deeply"));
+        if depth > self.limits.max_embed_depth {
+            return Err(self.error(&format!(
+                "embeds are nested more than {} levels deep",
+                self.limits.max_embed_depth
+            )));
         }
         let mut items = Vec::new();
         loop {
@@ -167,6 +177,14 @@ impl Parser {
     }
 
     fn item(&mut self, depth: usize) -> Result<SelectItem, ParseError> {
+        // Counted before the item is read, so a huge list is refused without building it.
+        self.items += 1;
+        if self.items > self.limits.max_select_items {
+            return Err(self.error(&format!(
+                "the select list has more than {} items (columns, embeds and aggregates at every level)",
+                self.limits.max_select_items
+            )));
+        }
         if self.eat("*") {
             return Ok(SelectItem::Star);
         }
@@ -436,6 +454,31 @@ mod tests {
         ] {
             assert!(parse(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn bounds_count_items_at_every_level_and_embed_depth() {
+        let limits = Limits {
+            max_select_items: 4,
+            max_embed_depth: 1,
+        };
+        assert!(parse_within("a,b,c,d", &limits).is_ok());
+        assert!(parse_within("a,b(c,d)", &limits).is_ok());
+        let e = parse_within("a,b(c,d),e", &limits).unwrap_err();
+        assert!(e.details.contains("more than 4 items"), "{}", e.details);
+        let e = parse_within("a(b(c))", &limits).unwrap_err();
+        assert!(
+            e.details.contains("nested more than 1 levels"),
+            "{}",
+            e.details
+        );
+        // The defaults: 1,000 items, 16 levels.
+        let many = ["a"; 1001].join(",");
+        assert!(parse(&many[2..]).is_ok());
+        assert!(parse(&many).is_err());
+        let deep = |n: usize| format!("{}x{}", "a(".repeat(n), ")".repeat(n));
+        assert!(parse(&deep(16)).is_ok());
+        assert!(parse(&deep(17)).is_err());
     }
 
     #[test]
