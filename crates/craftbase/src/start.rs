@@ -60,18 +60,7 @@ pub async fn run(args: StartArgs) -> anyhow::Result<()> {
         api_url: api_url.clone(),
         db_url: db_url.clone(),
     })?;
-    let ws_url = api_url.replacen("http", "ws", 1);
-    println!("craftbase is running.\n");
-    for (label, value) in [
-        ("API URL", api_url.as_str()),
-        ("REST URL", &format!("{api_url}/rest/v1")),
-        ("Realtime URL", &format!("{ws_url}/realtime/v1")),
-        ("DB URL", &db_url),
-        ("anon key", &secrets.keys.anon_key),
-        ("service_role key", &secrets.keys.service_role_key),
-    ] {
-        println!("{label:>16}: {value}");
-    }
+    announce(&api_url, &db_url, &secrets, &args.data_dir);
     let pools = [ctx.db.clone(), ctx.admin.clone()];
     // The peer address reaches the services, for auth's per-client rate limits.
     let app =
@@ -305,6 +294,34 @@ async fn migrate(
     drop(client);
     let _ = connection.await;
     Ok(())
+}
+
+/// Tells where the API is. The keys and the database URL (which carries the superuser's
+/// password) go to an interactive terminal only: when stdout is a pipe, a file or a journal,
+/// it says where `craftbase status --json` reads them instead, so they never land in a log.
+fn announce(api_url: &str, db_url: &str, secrets: &Secrets, data_dir: &std::path::Path) {
+    let ws_url = api_url.replacen("http", "ws", 1);
+    let mut lines = vec![
+        ("API URL", api_url.to_owned()),
+        ("REST URL", format!("{api_url}/rest/v1")),
+        ("Realtime URL", format!("{ws_url}/realtime/v1")),
+    ];
+    if std::io::stdout().is_terminal() {
+        lines.extend([
+            ("DB URL", db_url.to_owned()),
+            ("anon key", secrets.keys.anon_key.clone()),
+            ("service_role key", secrets.keys.service_role_key.clone()),
+        ]);
+    } else {
+        lines.push((
+            "keys",
+            format!("craftbase status --json --data-dir {}", data_dir.display()),
+        ));
+    }
+    println!("craftbase is running.\n");
+    for (label, value) in lines {
+        println!("{label:>16}: {value}");
+    }
 }
 
 /// Start-up steps, shown on a terminal and logged otherwise.
