@@ -1,12 +1,10 @@
 //! `craftbase start`: the database, the migrations, then the API, and the reverse on shutdown.
 
-use std::future::IntoFuture;
 use std::io::IsTerminal;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
-use axum::serve::ListenerExt;
 use craftbase_cluster::{Cluster, ClusterSpec};
 use craftbase_shared::{JwtVerifier, RoleSwitch, ServiceContext};
 
@@ -48,8 +46,8 @@ pub async fn run(args: StartArgs) -> anyhow::Result<()> {
         return Err(e);
     }
 
-    let ctx = match service_context(&connections, &secrets, args.pool_size).await {
-        Ok(ctx) => ctx,
+    let services = match services(&connections, &secrets, &args).await {
+        Ok(services) => services,
         Err(e) => {
             database.stop();
             return Err(e);
@@ -61,16 +59,16 @@ pub async fn run(args: StartArgs) -> anyhow::Result<()> {
         db_url: db_url.clone(),
     })?;
     announce(&api_url, &db_url, &secrets, &args.data_dir);
-    let pools = [ctx.db.clone(), ctx.admin.clone()];
-    // The peer address reaches the services, for auth's per-client rate limits.
-    let app =
-        edge::app(ctx, settings).into_make_service_with_connect_info::<std::net::SocketAddr>();
-    let served = axum::serve(listener.tap_io(craftbase_shared::standalone::no_delay), app)
-        .with_graceful_shutdown(craftbase_shared::shutdown::signal())
-        .into_future();
+    let pools = services.pools();
+    let served = craftbase_shared::server::serve(
+        listener,
+        edge::app(services, settings),
+        args.http.limits(),
+        craftbase_shared::shutdown::signal(),
+    );
     // Polled here, on the main thread, so that a restarted PostgreSQL is its child too.
     let result = tokio::select! {
-        served = served => served.context("the API server failed"),
+        () = served => Ok(()),
         failed = database.supervise() => Err(failed),
     };
     // Idle connections end cleanly before PostgreSQL stops, rather than being cut off by it.
@@ -168,17 +166,40 @@ struct Connections {
     url: String,
 }
 
-/// Pools for both roles and the roles a token may name.
-async fn service_context(
+/// Each service's context. They share the keys and roles but not their pools: a flood of
+/// private-channel joins or sign-ins cannot take the connections REST (or the other) needs.
+pub struct Services {
+    /// REST and /health: `db` as authenticator; `admin` is not used.
+    pub rest: ServiceContext,
+    /// Auth: its tables through `admin`.
+    pub auth: ServiceContext,
+    /// Realtime: private-channel checks, the catalog and replay through `admin`, change
+    /// authorization through `db`.
+    pub realtime: ServiceContext,
+}
+
+impl Services {
+    /// Every pool, to close them before PostgreSQL stops.
+    fn pools(&self) -> Vec<deadpool_postgres::Pool> {
+        [&self.rest, &self.auth, &self.realtime]
+            .iter()
+            .flat_map(|ctx| [ctx.db.clone(), ctx.admin.clone()])
+            .collect()
+    }
+}
+
+/// Pools for both roles, per service, and the roles a token may name.
+async fn services(
     connections: &Connections,
     secrets: &Secrets,
-    pool_size: usize,
-) -> anyhow::Result<ServiceContext> {
+    args: &StartArgs,
+) -> anyhow::Result<Services> {
     let authenticator = match &connections.authenticator {
         Some(config) => config.clone(),
         None => authenticator_with_password(&connections.owner, &secrets.db_password).await?,
     };
-    let db = craftbase_shared::pool::build(authenticator, pool_size);
+    let pool = craftbase_shared::pool::build;
+    let db = pool(authenticator.clone(), args.pool_size.into());
     let roles = {
         let client = db
             .get()
@@ -194,13 +215,28 @@ async fn service_context(
     {
         jwt = jwt.with_jwks(&keys)?;
     }
-    Ok(ServiceContext {
+    let auth_owner = pool(connections.owner.clone(), args.auth_pool_size.into());
+    let rest = ServiceContext {
         db,
-        admin: craftbase_shared::pool::build(connections.owner.clone(), pool_size.div_ceil(2)),
+        // REST never uses the owner's pool; auth's is named so no connection is opened for it.
+        admin: auth_owner.clone(),
         admin_conninfo: craftbase_shared::pool::conninfo(&connections.owner),
         jwt: Arc::new(jwt),
         keys: Arc::new(secrets.keys.clone()),
         roles: Arc::new(roles),
+    };
+    let realtime_size = args.realtime_pool_size.into();
+    Ok(Services {
+        auth: ServiceContext {
+            admin: auth_owner,
+            ..rest.clone()
+        },
+        realtime: ServiceContext {
+            db: pool(authenticator, realtime_size),
+            admin: pool(connections.owner.clone(), realtime_size),
+            ..rest.clone()
+        },
+        rest,
     })
 }
 
