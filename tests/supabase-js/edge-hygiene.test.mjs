@@ -15,6 +15,7 @@ import { startCraftbase } from './lib/craftbase.mjs';
 const HEADER_TIMEOUT_S = 1;
 const BODY_TIMEOUT_S = 2;
 const KEEP_ALIVE_TIMEOUT_S = 8;
+const DRAIN_LIMIT = 10 * 1024 * 1024;
 /** Added to a timeout before a test calls the server too slow. */
 const MARGIN_MS = 10_000;
 const MiB = 1024 * 1024;
@@ -29,6 +30,7 @@ before(
         CRAFTBASE_HEADER_TIMEOUT: String(HEADER_TIMEOUT_S),
         CRAFTBASE_BODY_TIMEOUT: String(BODY_TIMEOUT_S),
         CRAFTBASE_KEEP_ALIVE_TIMEOUT: String(KEEP_ALIVE_TIMEOUT_S),
+        CRAFTBASE_DRAIN_LIMIT: String(DRAIN_LIMIT),
       },
     });
   },
@@ -54,7 +56,8 @@ function port() {
 function upload(path, headers, total) {
   return new Promise((resolve) => {
     const result = { status: null, response: '', error: null, sent: 0 };
-    const socket = net.connect({ host: '127.0.0.1', port: port() });
+    // Half-open allowed: the client goes on sending after the server has shut its side.
+    const socket = net.connect({ host: '127.0.0.1', port: port(), allowHalfOpen: true });
     const timer = setTimeout(() => socket.destroy(), 60_000);
     socket.setEncoding('latin1');
     socket.on('data', (c) => {
@@ -67,6 +70,13 @@ function upload(path, headers, total) {
     socket.on('close', () => {
       clearTimeout(timer);
       resolve(result);
+    });
+    // The server shut its side: once the upload is over, shut ours.
+    let serverDone = false;
+    let uploaded = false;
+    socket.on('end', () => {
+      serverDone = true;
+      if (uploaded) socket.end();
     });
     const head =
       `POST ${path} HTTP/1.1\r\nHost: localhost\r\nContent-Length: ${total}\r\n` +
@@ -85,7 +95,10 @@ function upload(path, headers, total) {
         if (!ok) await new Promise((r) => socket.once('drain', r).once('close', r));
         if (++i % 8 === 0) await sleep(5);
       }
-      if (!socket.destroyed) socket.write('GET /health HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n');
+      uploaded = true;
+      if (socket.destroyed) return;
+      if (serverDone) socket.end();
+      else socket.write('GET /health HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n');
     })();
   });
 }
@@ -150,6 +163,15 @@ describe('refused uploads read their status', () => {
     const total = 4 * MiB;
     const r = await upload('/auth/v1/signup', { apikey: cb.anonKey, 'content-type': 'application/json' }, total);
     assertRefusedAndKept(r, 413, total);
+  });
+
+  test('past the drain limit the answer is still read, then the connection closes without a reset', async () => {
+    const total = DRAIN_LIMIT + 6 * MiB;
+    const r = await upload('/rest/v1/connectors', { apikey: cb.anonKey, 'content-type': 'text/plain' }, total);
+    assert.equal(r.error, null, `the upload failed with ${r.error?.code ?? r.error} after ${r.sent} bytes`);
+    assert.equal(r.status, 415, r.response.slice(0, 300));
+    assert.equal(r.sent, total);
+    assert.deepEqual(r.response.match(/HTTP\/1\.1 \d{3}/g), ['HTTP/1.1 415']);
   });
 
   test('401 from the apikey gate on a 4 MiB POST', async () => {

@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use hyper::body::{Body, Bytes, Frame, Incoming, SizeHint};
 
+use super::socket::Activity;
 use super::HttpLimits;
 
 /// How long unread bodies are drained at most, however steadily the client sends.
@@ -63,6 +64,7 @@ pub(super) struct GuardedBody {
     inner: Option<Incoming>,
     limits: HttpLimits,
     outcome: Arc<Outcome>,
+    activity: Arc<Activity>,
     /// Runs while waiting for the next frame; reset by each one.
     stall: Option<Pin<Box<tokio::time::Sleep>>>,
     polled: bool,
@@ -77,12 +79,14 @@ impl GuardedBody {
         inner: Incoming,
         limits: HttpLimits,
         outcome: Arc<Outcome>,
+        activity: Arc<Activity>,
         expects_continue: bool,
     ) -> Self {
         Self {
             inner: Some(inner),
             limits,
             outcome,
+            activity,
             stall: None,
             polled: false,
             finished: false,
@@ -154,14 +158,14 @@ impl Drop for GuardedBody {
             return;
         }
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            runtime.spawn(drain(inner, self.limits));
+            runtime.spawn(drain(inner, self.limits, self.activity.clone()));
         }
     }
 }
 
 /// Reads and discards the rest of a body, up to the drain limit; dropping it earlier makes
 /// hyper close the connection once the answer is written.
-async fn drain(mut body: Incoming, limits: HttpLimits) {
+async fn drain(mut body: Incoming, limits: HttpLimits, activity: Arc<Activity>) {
     let read = async {
         let mut seen = 0u64;
         loop {
@@ -171,6 +175,7 @@ async fn drain(mut body: Incoming, limits: HttpLimits) {
                     seen += frame.data_ref().map_or(0, |d| d.len() as u64);
                     if seen > limits.drain_limit {
                         tracing::debug!(seen, "unread request body over the drain limit");
+                        activity.abandon_body();
                         return;
                     }
                 }
@@ -181,5 +186,7 @@ async fn drain(mut body: Incoming, limits: HttpLimits) {
             }
         }
     };
-    let _ = tokio::time::timeout(DRAIN_TIME, read).await;
+    if tokio::time::timeout(DRAIN_TIME, read).await.is_err() {
+        activity.abandon_body();
+    }
 }

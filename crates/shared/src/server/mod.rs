@@ -3,11 +3,13 @@
 //! refused still reads the answer instead of a reset connection.
 
 mod body;
+mod socket;
 mod timer;
 
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::ConnectInfo;
@@ -23,7 +25,8 @@ use tokio::sync::watch;
 use tower::ServiceExt;
 
 use body::{Failure, GuardedBody, Outcome};
-use timer::{Activity, HeadTimer, Watched};
+use socket::{Activity, Watched};
+use timer::HeadTimer;
 
 /// How long a graceful stop waits for requests in flight before closing their connections.
 const STOP_GRACE: Duration = Duration::from_secs(10);
@@ -108,9 +111,11 @@ async fn connection(
     no_delay(&stream);
     let activity = Activity::shared();
     let io = TokioIo::new(Watched::new(stream, activity.clone()));
-    let service = service_fn(move |req| request(router.clone(), req, peer, limits));
+    let timer = HeadTimer::new(activity.clone(), limits.keep_alive_timeout);
+    let service =
+        service_fn(move |req| request(router.clone(), req, peer, limits, activity.clone()));
     let conn = http1::Builder::new()
-        .timer(HeadTimer::new(activity, limits.keep_alive_timeout))
+        .timer(timer)
         .header_read_timeout(limits.header_timeout)
         .serve_connection(io, service)
         .with_upgrades();
@@ -134,6 +139,7 @@ async fn request(
     mut req: Request<Incoming>,
     peer: SocketAddr,
     limits: HttpLimits,
+    activity: Arc<Activity>,
 ) -> Result<Response, Infallible> {
     req.extensions_mut().insert(ConnectInfo(peer));
     let expects_continue = req
@@ -146,6 +152,7 @@ async fn request(
             body,
             limits,
             outcome.clone(),
+            activity.clone(),
             expects_continue,
         ))
     });
