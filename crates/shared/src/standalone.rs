@@ -41,16 +41,11 @@ pub fn init_logging() {
         .init();
 }
 
-/// Serves `router` on `addr` until Ctrl-C or SIGTERM, with the default [`HttpLimits`].
+/// Serves `router` on `addr` until Ctrl-C or SIGTERM, with [`HttpLimits::from_env`].
 pub async fn serve(router: Router, addr: SocketAddr) -> anyhow::Result<()> {
+    let limits = HttpLimits::from_env()?;
     let listener = tokio::net::TcpListener::bind(addr).await?;
     tracing::info!(%addr, "listening");
-    crate::server::serve(
-        listener,
-        router,
-        HttpLimits::default(),
-        crate::shutdown::signal(),
-    )
-    .await;
+    crate::server::serve(listener, router, limits, crate::shutdown::signal()).await;
     Ok(())
 }

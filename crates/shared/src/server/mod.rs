@@ -58,6 +58,33 @@ impl Default for HttpLimits {
     }
 }
 
+impl HttpLimits {
+    /// The limits from the variables `craftbase start` reads too (`CRAFTBASE_HEADER_TIMEOUT`,
+    /// `CRAFTBASE_KEEP_ALIVE_TIMEOUT`, `CRAFTBASE_BODY_TIMEOUT` in seconds, `CRAFTBASE_DRAIN_LIMIT`
+    /// in bytes), for the services' standalone binaries; unset means the default.
+    pub fn from_env() -> anyhow::Result<Self> {
+        let read = |name: &str, default: u64| -> anyhow::Result<u64> {
+            match std::env::var(name) {
+                Ok(v) => match v.trim().parse::<u64>() {
+                    Ok(n) if n > 0 => Ok(n),
+                    _ => anyhow::bail!("{name} must be a positive whole number, not {v:?}"),
+                },
+                Err(_) => Ok(default),
+            }
+        };
+        let d = Self::default();
+        let secs = |name: &str, default: Duration| -> anyhow::Result<Duration> {
+            read(name, default.as_secs()).map(Duration::from_secs)
+        };
+        Ok(Self {
+            header_timeout: secs("CRAFTBASE_HEADER_TIMEOUT", d.header_timeout)?,
+            keep_alive_timeout: secs("CRAFTBASE_KEEP_ALIVE_TIMEOUT", d.keep_alive_timeout)?,
+            body_timeout: secs("CRAFTBASE_BODY_TIMEOUT", d.body_timeout)?,
+            drain_limit: read("CRAFTBASE_DRAIN_LIMIT", d.drain_limit)?,
+        })
+    }
+}
+
 /// Serves `router` on `listener` until `stop` resolves, then lets requests in flight finish
 /// (for at most [`STOP_GRACE`]). Handlers see the peer as `ConnectInfo<SocketAddr>`.
 pub async fn serve(
