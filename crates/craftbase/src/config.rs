@@ -45,9 +45,49 @@ pub struct StartArgs {
     /// Folder with a Supabase project (`supabase/migrations/*.sql`, `supabase/seed.sql`).
     #[arg(long, env = "CRAFTBASE_PROJECT_DIR", default_value = ".")]
     pub project_dir: PathBuf,
-    /// Connections in the services' pool.
-    #[arg(long, env = "PGRST_DB_POOL", default_value_t = 20)]
-    pub pool_size: usize,
+    /// Connections REST requests (and /health) run on.
+    #[arg(long, env = "PGRST_DB_POOL", default_value_t = 20, value_parser = clap::value_parser!(u16).range(1..))]
+    pub pool_size: u16,
+    /// Connections of auth, apart from REST's and realtime's so that none can starve another.
+    #[arg(long, env = "GOTRUE_DB_MAX_POOL_SIZE", default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..))]
+    pub auth_pool_size: u16,
+    /// Connections of realtime (private-channel checks, change authorization, replay), apart
+    /// from REST's and auth's; twice this many at most, half as the owner, half as authenticator.
+    #[arg(long, env = "CRAFTBASE_REALTIME_POOL_SIZE", default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..))]
+    pub realtime_pool_size: u16,
+    #[command(flatten)]
+    pub http: HttpArgs,
+}
+
+/// Limits on each HTTP connection of the API port.
+#[derive(Args, Debug, Clone)]
+pub struct HttpArgs {
+    /// Seconds a client has to send a request's line and headers (from the first byte, or the
+    /// accept on a new connection); then the connection is closed (slowloris).
+    #[arg(long, env = "CRAFTBASE_HEADER_TIMEOUT", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    pub header_timeout: u64,
+    /// Seconds an idle kept-alive connection stays open.
+    #[arg(long, env = "CRAFTBASE_KEEP_ALIVE_TIMEOUT", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
+    pub keep_alive_timeout: u64,
+    /// Seconds to wait for the next piece of a request body; then 408 and the connection closed.
+    #[arg(long, env = "CRAFTBASE_BODY_TIMEOUT", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
+    pub body_timeout: u64,
+    /// Bytes of a refused request's unread body (401, 413, 415...) still read and discarded so
+    /// the client sees the answer; past it the connection is closed after the answer.
+    #[arg(long, env = "CRAFTBASE_DRAIN_LIMIT", default_value_t = 16 * 1024 * 1024)]
+    pub drain_limit: u64,
+}
+
+impl HttpArgs {
+    pub fn limits(&self) -> craftbase_shared::server::HttpLimits {
+        use std::time::Duration;
+        craftbase_shared::server::HttpLimits {
+            header_timeout: Duration::from_secs(self.header_timeout),
+            keep_alive_timeout: Duration::from_secs(self.keep_alive_timeout),
+            body_timeout: Duration::from_secs(self.body_timeout),
+            drain_limit: self.drain_limit,
+        }
+    }
 }
 
 impl StartArgs {

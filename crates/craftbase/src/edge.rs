@@ -12,6 +12,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use craftbase_shared::ServiceContext;
+
+use crate::start::Services;
 use tower::ServiceBuilder;
 use tower_http::cors::{Any, CorsLayer};
 use tower_http::normalize_path::NormalizePath;
@@ -81,23 +83,27 @@ impl ServiceSettings {
     }
 }
 
-/// The whole API on one router.
-pub fn app(ctx: ServiceContext, settings: ServiceSettings) -> Router {
-    let services = Router::new()
+/// The whole API on one router, each service on its own context (and pools).
+pub fn app(services: Services, settings: ServiceSettings) -> Router {
+    let ctx = services.rest;
+    let gated = Router::new()
         .nest(
             "/rest/v1",
             craftbase_gateway::router_with(ctx.clone(), settings.gateway),
         )
         .nest(
             "/auth/v1",
-            craftbase_auth::router_with(ctx.clone(), settings.auth),
+            craftbase_auth::router_with(services.auth, settings.auth),
         )
-        .nest("/realtime/v1", craftbase_realtime::router(ctx.clone()))
+        .nest(
+            "/realtime/v1",
+            craftbase_realtime::router(services.realtime),
+        )
         .layer(middleware::from_fn_with_state(ctx.clone(), require_apikey));
     let routes = Router::new()
         .route("/health", get(health))
         .with_state(ctx)
-        .merge(services);
+        .merge(gated);
     // Route after trimming a trailing slash: PostgREST's root is written `/rest/v1/`.
     Router::new()
         .fallback_service(NormalizePath::trim_trailing_slash(routes))

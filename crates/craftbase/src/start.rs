@@ -1,12 +1,10 @@
 //! `craftbase start`: the database, the migrations, then the API, and the reverse on shutdown.
 
-use std::future::IntoFuture;
 use std::io::IsTerminal;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
-use axum::serve::ListenerExt;
 use craftbase_cluster::{Cluster, ClusterSpec};
 use craftbase_shared::{JwtVerifier, RoleSwitch, ServiceContext};
 
@@ -48,8 +46,8 @@ pub async fn run(args: StartArgs) -> anyhow::Result<()> {
         return Err(e);
     }
 
-    let ctx = match service_context(&connections, &secrets, args.pool_size).await {
-        Ok(ctx) => ctx,
+    let services = match services(&connections, &secrets, &args).await {
+        Ok(services) => services,
         Err(e) => {
             database.stop();
             return Err(e);
@@ -66,28 +64,17 @@ pub async fn run(args: StartArgs) -> anyhow::Result<()> {
         api_url: api_url.clone(),
         db_url: db_url.clone(),
     })?;
-    let ws_url = api_url.replacen("http", "ws", 1);
-    println!("craftbase is running.\n");
-    for (label, value) in [
-        ("API URL", api_url.as_str()),
-        ("REST URL", &format!("{api_url}/rest/v1")),
-        ("Realtime URL", &format!("{ws_url}/realtime/v1")),
-        ("DB URL", &db_url),
-        ("anon key", &secrets.keys.anon_key),
-        ("service_role key", &secrets.keys.service_role_key),
-    ] {
-        println!("{label:>16}: {value}");
-    }
-    let pools = [ctx.db.clone(), ctx.admin.clone()];
-    // The peer address reaches the services, for auth's per-client rate limits.
-    let app =
-        edge::app(ctx, settings).into_make_service_with_connect_info::<std::net::SocketAddr>();
-    let served = axum::serve(listener.tap_io(craftbase_shared::standalone::no_delay), app)
-        .with_graceful_shutdown(craftbase_shared::shutdown::signal())
-        .into_future();
+    announce(&api_url, &db_url, &secrets, &args.data_dir);
+    let pools = services.pools();
+    let served = craftbase_shared::server::serve(
+        listener,
+        edge::app(services, settings),
+        args.http.limits(),
+        craftbase_shared::shutdown::signal(),
+    );
     // Polled here, on the main thread, so that a restarted PostgreSQL is its child too.
     let result = tokio::select! {
-        served = served => served.context("the API server failed"),
+        () = served => Ok(()),
         failed = database.supervise() => Err(failed),
     };
     // Idle connections end cleanly before PostgreSQL stops, rather than being cut off by it.
@@ -200,17 +187,40 @@ struct Connections {
     url: String,
 }
 
-/// Pools for both roles and the roles a token may name.
-async fn service_context(
+/// Each service's context. They share the keys and roles but not their pools: a flood of
+/// private-channel joins or sign-ins cannot take the connections REST (or the other) needs.
+pub struct Services {
+    /// REST and /health: `db` as authenticator; `admin` is not used.
+    pub rest: ServiceContext,
+    /// Auth: its tables through `admin`.
+    pub auth: ServiceContext,
+    /// Realtime: private-channel checks, the catalog and replay through `admin`, change
+    /// authorization through `db`.
+    pub realtime: ServiceContext,
+}
+
+impl Services {
+    /// Every pool, to close them before PostgreSQL stops.
+    fn pools(&self) -> Vec<deadpool_postgres::Pool> {
+        [&self.rest, &self.auth, &self.realtime]
+            .iter()
+            .flat_map(|ctx| [ctx.db.clone(), ctx.admin.clone()])
+            .collect()
+    }
+}
+
+/// Pools for both roles, per service, and the roles a token may name.
+async fn services(
     connections: &Connections,
     secrets: &Secrets,
-    pool_size: usize,
-) -> anyhow::Result<ServiceContext> {
+    args: &StartArgs,
+) -> anyhow::Result<Services> {
     let authenticator = match &connections.authenticator {
         Some(config) => config.clone(),
         None => authenticator_with_password(&connections.owner, &secrets.db_password).await?,
     };
-    let db = craftbase_shared::pool::build(authenticator, pool_size);
+    let pool = craftbase_shared::pool::build;
+    let db = pool(authenticator.clone(), args.pool_size.into());
     let roles = {
         let client = db
             .get()
@@ -226,13 +236,28 @@ async fn service_context(
     {
         jwt = jwt.with_jwks(&keys)?;
     }
-    Ok(ServiceContext {
+    let auth_owner = pool(connections.owner.clone(), args.auth_pool_size.into());
+    let rest = ServiceContext {
         db,
-        admin: craftbase_shared::pool::build(connections.owner.clone(), pool_size.div_ceil(2)),
+        // REST never uses the owner's pool; auth's is named so no connection is opened for it.
+        admin: auth_owner.clone(),
         admin_conninfo: craftbase_shared::pool::conninfo(&connections.owner),
         jwt: Arc::new(jwt),
         keys: Arc::new(secrets.keys.clone()),
         roles: Arc::new(roles),
+    };
+    let realtime_size = args.realtime_pool_size.into();
+    Ok(Services {
+        auth: ServiceContext {
+            admin: auth_owner,
+            ..rest.clone()
+        },
+        realtime: ServiceContext {
+            db: pool(authenticator, realtime_size),
+            admin: pool(connections.owner.clone(), realtime_size),
+            ..rest.clone()
+        },
+        rest,
     })
 }
 
@@ -326,6 +351,34 @@ async fn migrate(
     drop(client);
     let _ = connection.await;
     Ok(())
+}
+
+/// Tells where the API is. The keys and the database URL (which carries the superuser's
+/// password) go to an interactive terminal only: when stdout is a pipe, a file or a journal,
+/// it says where `craftbase status --json` reads them instead, so they never land in a log.
+fn announce(api_url: &str, db_url: &str, secrets: &Secrets, data_dir: &std::path::Path) {
+    let ws_url = api_url.replacen("http", "ws", 1);
+    let mut lines = vec![
+        ("API URL", api_url.to_owned()),
+        ("REST URL", format!("{api_url}/rest/v1")),
+        ("Realtime URL", format!("{ws_url}/realtime/v1")),
+    ];
+    if std::io::stdout().is_terminal() {
+        lines.extend([
+            ("DB URL", db_url.to_owned()),
+            ("anon key", secrets.keys.anon_key.clone()),
+            ("service_role key", secrets.keys.service_role_key.clone()),
+        ]);
+    } else {
+        lines.push((
+            "keys",
+            format!("craftbase status --json --data-dir {}", data_dir.display()),
+        ));
+    }
+    println!("craftbase is running.\n");
+    for (label, value) in lines {
+        println!("{label:>16}: {value}");
+    }
 }
 
 /// Start-up steps, shown on a terminal and logged otherwise.

@@ -196,3 +196,76 @@ async fn a_postgres_that_dies_is_started_again_and_served() {
         "a restarted postgres outlived craftbase"
     );
 }
+
+/// Under a service manager stdout and stderr end up in a journal or a log file: neither may
+/// carry the keys, the JWT secret, the database password or what clients send.
+#[tokio::test(flavor = "multi_thread")]
+async fn logs_carry_no_keys_secrets_or_passwords_when_stdout_is_not_a_terminal() {
+    let tmp = reachable_tempdir();
+    let data = tmp.path().join("data");
+    let mut cb = Craftbase::start(&data, tmp.path()).await;
+    let status = cb.status();
+    let http = reqwest::Client::new();
+    let password = "correct-horse-battery-staple-9";
+    let signup = http
+        .post(cb.url("/auth/v1/signup"))
+        .header("apikey", &status.anon_key)
+        .json(&serde_json::json!({"email": "logs@example.com", "password": password}))
+        .send()
+        .await
+        .unwrap();
+    assert!(signup.status().is_success(), "{signup:?}");
+    let session: serde_json::Value = signup.json().await.unwrap();
+    let wrong = http
+        .post(cb.url("/auth/v1/token?grant_type=password"))
+        .header("apikey", &status.anon_key)
+        .json(&serde_json::json!({"email": "logs@example.com", "password": "wrong-guess-12345"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), 400);
+    // A key in the query string, as websockets send it.
+    let _ = http
+        .get(cb.url(&format!("/rest/v1/connectors?apikey={}", status.anon_key)))
+        .send()
+        .await
+        .unwrap();
+    assert!(cb.signal_and_wait(libc::SIGTERM).success());
+
+    let (stdout, stderr) = (cb.stdout(), cb.stderr());
+    let db_password = url::Url::parse(&status.db_url)
+        .unwrap()
+        .password()
+        .map(str::to_owned)
+        .unwrap_or_default();
+    let mut secrets = vec![
+        ("anon key", status.anon_key.clone()),
+        ("service_role key", status.service_role_key.clone()),
+        ("JWT secret", status.jwt_secret.clone()),
+        ("database URL", status.db_url.clone()),
+        ("database password", db_password),
+        ("user password", password.to_owned()),
+        ("wrong password", "wrong-guess-12345".to_owned()),
+    ];
+    for field in ["access_token", "refresh_token"] {
+        if let Some(token) = session[field].as_str() {
+            secrets.push((field, token.to_owned()));
+        }
+    }
+    for (what, secret) in secrets {
+        assert!(!secret.is_empty(), "{what} is empty");
+        assert!(
+            !stdout.contains(&secret),
+            "stdout shows the {what}:\n{stdout}"
+        );
+        assert!(
+            !stderr.contains(&secret),
+            "stderr shows the {what}:\n{stderr}"
+        );
+    }
+    assert!(
+        stdout.contains("craftbase status --json --data-dir"),
+        "stdout does not say where the keys are:\n{stdout}"
+    );
+    assert!(stdout.contains(&status.api_url), "{stdout}");
+}

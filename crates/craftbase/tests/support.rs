@@ -2,7 +2,7 @@
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, Command, ExitStatus};
 use std::time::{Duration, Instant};
 
 pub use craftbase_testkit::{free_port, reachable_tempdir};
@@ -14,6 +14,7 @@ pub struct Craftbase {
     pub db_port: u16,
     pub data_dir: PathBuf,
     stderr_path: PathBuf,
+    stdout_path: PathBuf,
 }
 
 /// What `craftbase status --json` prints.
@@ -45,6 +46,9 @@ impl Craftbase {
     ) -> Craftbase {
         let stderr_path = data_dir.with_extension(format!("stderr-{api_port}.log"));
         let stderr = std::fs::File::create(&stderr_path).expect("create the stderr log");
+        // A file, as under a service manager: stdout is not a terminal.
+        let stdout_path = data_dir.with_extension(format!("stdout-{api_port}.log"));
+        let stdout = std::fs::File::create(&stdout_path).expect("create the stdout log");
         let child = Command::new(binary())
             .arg("start")
             .arg("--data-dir")
@@ -60,7 +64,7 @@ impl Craftbase {
             .env_remove("DATABASE_URL")
             .env_remove("JWT_SECRET")
             .envs(envs.iter().copied())
-            .stdout(Stdio::null())
+            .stdout(stdout)
             .stderr(stderr)
             .spawn()
             .expect("spawn craftbase");
@@ -70,6 +74,7 @@ impl Craftbase {
             db_port,
             data_dir: data_dir.to_owned(),
             stderr_path,
+            stdout_path,
         }
     }
 
@@ -150,12 +155,20 @@ impl Craftbase {
     }
 
     pub fn stderr(&self) -> String {
-        let mut text = String::new();
-        if let Ok(mut f) = std::fs::File::open(&self.stderr_path) {
-            let _ = f.read_to_string(&mut text);
-        }
-        text
+        read_lossy(&self.stderr_path)
     }
+
+    pub fn stdout(&self) -> String {
+        read_lossy(&self.stdout_path)
+    }
+}
+
+fn read_lossy(path: &Path) -> String {
+    let mut bytes = Vec::new();
+    if let Ok(mut f) = std::fs::File::open(path) {
+        let _ = f.read_to_end(&mut bytes);
+    }
+    String::from_utf8_lossy(&bytes).into_owned()
 }
 
 impl Drop for Craftbase {

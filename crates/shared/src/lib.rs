@@ -5,6 +5,7 @@ pub mod error;
 pub mod keys;
 pub mod pool;
 pub mod role;
+pub mod server;
 pub mod shutdown;
 pub mod standalone;
 

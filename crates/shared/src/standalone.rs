@@ -3,9 +3,9 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::serve::ListenerExt;
 use axum::Router;
 
+use crate::server::HttpLimits;
 use crate::{ApiKeys, JwtVerifier, RoleSwitch, ServiceContext};
 
 /// Builds a service's context from one database URL: requests and owner work share it.
@@ -41,22 +41,11 @@ pub fn init_logging() {
         .init();
 }
 
-/// Serves `router` on `addr` until Ctrl-C or SIGTERM.
+/// Serves `router` on `addr` until Ctrl-C or SIGTERM, with [`HttpLimits::from_env`].
 pub async fn serve(router: Router, addr: SocketAddr) -> anyhow::Result<()> {
+    let limits = HttpLimits::from_env()?;
     let listener = tokio::net::TcpListener::bind(addr).await?;
     tracing::info!(%addr, "listening");
-    // The peer address reaches the service, for per-client rate limits.
-    let app = router.into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(listener.tap_io(no_delay), app)
-        .with_graceful_shutdown(crate::shutdown::signal())
-        .await?;
+    crate::server::serve(listener, router, limits, crate::shutdown::signal()).await;
     Ok(())
-}
-
-/// Replies go out as soon as they are written: a small response must not wait for the
-/// client's delayed ACK (Nagle's algorithm).
-pub fn no_delay(stream: &mut tokio::net::TcpStream) {
-    if let Err(e) = stream.set_nodelay(true) {
-        tracing::debug!(error = %e, "cannot set TCP_NODELAY");
-    }
 }
