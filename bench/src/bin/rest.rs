@@ -57,9 +57,12 @@ async fn main() -> anyhow::Result<()> {
     let router = craftbase_gateway::router(ctx);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
-    let listener =
-        axum::serve::ListenerExt::tap_io(listener, craftbase_shared::standalone::no_delay);
-    tokio::spawn(async move { axum::serve(listener, router).await });
+    tokio::spawn(craftbase_shared::server::serve(
+        listener,
+        router,
+        craftbase_shared::server::HttpLimits::default(),
+        std::future::pending(),
+    ));
     let token = keys::sign(
         SECRET,
         &serde_json::json!({"sub": USER, "role": "authenticated", "aud": "authenticated", "exp": now + 86_400}),
@@ -201,9 +204,12 @@ async fn http_floor(
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
-    let listener =
-        axum::serve::ListenerExt::tap_io(listener, craftbase_shared::standalone::no_delay);
-    tokio::spawn(async move { axum::serve(listener, router).await });
+    tokio::spawn(craftbase_shared::server::serve(
+        listener,
+        router,
+        craftbase_shared::server::HttpLimits::default(),
+        std::future::pending(),
+    ));
     println!("\nHTTP alone (a handler answering a fixed body, no database):\n");
     println!("| connections | req/s | p50 ms | p99 ms | CPU µs per request |");
     println!("|---|---|---|---|---|");
