@@ -12,7 +12,6 @@ use axum::Json;
 use serde_json::{json, Value};
 
 use crate::private;
-use crate::protocol::bytes_json;
 use crate::session::hub_key;
 use crate::token::{self, Grant};
 use crate::Realtime;
@@ -123,7 +122,7 @@ pub async fn single(
         .flatten();
     let (payload, raw) = match json {
         Some(v) => (v, None),
-        None => (bytes_json(&body), Some(Arc::from(&body[..]))),
+        None => (Value::Null, Some(Arc::from(&body[..]))),
     };
     let private = query.get("private").is_some_and(|p| p == "true");
     match send(&rt, &grant, &topic, &event, payload, raw, private).await {

@@ -5,13 +5,15 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Instant;
 
 use serde_json::{json, Map, Value};
 
 use crate::changes::subscribe::{self, Binding};
 use crate::hub::{Identity, Outlet};
+use crate::limits::Window;
 use crate::private;
-use crate::protocol::Message;
+use crate::protocol::{json_len, Envelope, Message};
 use crate::replay;
 use crate::token::{self, Grant};
 use crate::Realtime;
@@ -29,6 +31,8 @@ struct Channel {
     private: bool,
     /// Whether a write to this private channel was authorized (checked on first send).
     may_write: Option<bool>,
+    /// Presence calls in the current window (`CLIENT_PRESENCE_MAX_CALLS`).
+    presence_calls: Window,
 }
 
 /// The state of one socket.
@@ -38,6 +42,12 @@ pub struct Session {
     /// The connect-time apikey, used when a join carries no `access_token`.
     apikey: Option<String>,
     channels: HashMap<String, Channel>,
+    /// Joins in the current second (`TENANT_MAX_JOINS_PER_SECOND`).
+    joins: Window,
+    /// Other messages in the current second (`TENANT_MAX_EVENTS_PER_SECOND`).
+    events: Window,
+    /// Set when the socket must be closed (too many joins), as Supabase disconnects it.
+    disconnect: bool,
 }
 
 /// The hub key of a channel.
@@ -59,19 +69,47 @@ fn lenient_bool(v: Option<&Value>) -> bool {
 
 impl Session {
     pub fn new(rt: Arc<Realtime>, outlet: Outlet, apikey: Option<String>) -> Session {
+        let second = std::time::Duration::from_secs(1);
         Session {
+            joins: Window::new(rt.limits.max_joins_per_second, second),
+            events: Window::new(rt.limits.max_events_per_second, second),
             rt,
             outlet,
             apikey,
             channels: HashMap::new(),
+            disconnect: false,
+        }
+    }
+
+    /// Whether the socket should be closed (after the replies already queued).
+    pub fn wants_disconnect(&self) -> bool {
+        self.disconnect
+    }
+
+    /// Reads a frame's payload only when it will be used: for a join, or on a joined topic.
+    /// Anything else is answered from its envelope alone.
+    pub fn admit(&self, envelope: Envelope<'_>) -> Result<Message, crate::protocol::FrameError> {
+        if envelope.event == "phx_join" || self.channels.contains_key(&envelope.topic) {
+            envelope.message()
+        } else {
+            Ok(envelope.bare())
         }
     }
 
     /// Handles one message from the client.
     pub async fn handle(&mut self, msg: Message) {
+        if msg.event == "phx_join" {
+            return self.join(msg).await;
+        }
+        let heartbeat = msg.topic == "phoenix" && msg.event == "heartbeat";
+        if !heartbeat && !self.events.hit(Instant::now()) {
+            if self.channels.contains_key(&msg.topic) {
+                self.refuse(&msg.topic, "Too many messages per second");
+            }
+            return;
+        }
         match (msg.topic.as_str(), msg.event.as_str()) {
             ("phoenix", "heartbeat") => self.outlet.send(msg.reply("ok", json!({}))),
-            (_, "phx_join") => self.join(msg).await,
             _ if !self.is_current(&msg) => {
                 let mut reply = msg.reply("error", json!({"reason": "unmatched topic"}));
                 reply.join_ref = None;
@@ -96,19 +134,32 @@ impl Session {
     }
 
     async fn join(&mut self, msg: Message) {
+        let refuse = |reason: &str| msg.reply("error", json!({ "reason": reason }));
+        if !self.joins.hit(Instant::now()) {
+            self.disconnect = true;
+            return self.outlet.send(refuse(
+                "ClientJoinRateLimitReached: Too many joins per second",
+            ));
+        }
         let Some(sub_topic) = msg
             .topic
             .strip_prefix("realtime:")
             .filter(|t| !t.is_empty())
         else {
-            return self.outlet.send(msg.reply(
-                "error",
-                json!({"reason": "TopicNameRequired: You must provide a topic name"}),
-            ));
+            return self
+                .outlet
+                .send(refuse("TopicNameRequired: You must provide a topic name"));
         };
+        if let Err(reason) = self.check_topic(&msg.topic) {
+            return self.outlet.send(refuse(&reason));
+        }
         let sub_topic = sub_topic.to_owned();
         if self.channels.contains_key(&msg.topic) {
             self.close_channel(&msg.topic);
+        } else if self.channels.len() >= self.rt.limits.max_channels {
+            return self
+                .outlet
+                .send(refuse("ChannelRateLimitReached: Too many channels"));
         }
         let join_ref = msg
             .join_ref
@@ -116,6 +167,16 @@ impl Session {
             .or_else(|| msg.msg_ref.clone())
             .unwrap_or_default();
         let config = msg.payload.get("config").cloned().unwrap_or(Value::Null);
+        let bindings: &[Value] = config
+            .get("postgres_changes")
+            .and_then(Value::as_array)
+            .map_or(&[], Vec::as_slice);
+        if bindings.len() > self.rt.limits.max_bindings {
+            return self.outlet.send(refuse(&format!(
+                "TooManyBindings: A channel accepts at most {} postgres_changes bindings",
+                self.rt.limits.max_bindings
+            )));
+        }
         let grant = match self.grant(msg.payload.get("access_token")) {
             Ok(g) => g,
             Err(e) => {
@@ -163,11 +224,6 @@ impl Session {
             .filter(|k| !k.is_empty())
             .map(str::to_owned)
             .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-        let bindings: Vec<Value> = config
-            .get("postgres_changes")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
         let identity = Arc::new(grant.identity.clone());
         let key = hub_key(&msg.topic, private);
         let channel = Channel {
@@ -180,6 +236,10 @@ impl Session {
             ack: lenient_bool(broadcast.get("ack")),
             private,
             may_write: None,
+            presence_calls: Window::new(
+                self.rt.limits.presence_max_calls,
+                self.rt.limits.presence_window,
+            ),
         };
         self.rt.hub.join(
             &key,
@@ -228,6 +288,22 @@ impl Session {
             };
             self.system(&msg.topic, body);
         }
+    }
+
+    /// A topic's name is refused before it reaches a policy or a frame: too long for the
+    /// binary frames' length byte, or holding control characters (a NUL cannot be a
+    /// PostgreSQL text value).
+    fn check_topic(&self, topic: &str) -> Result<(), String> {
+        let max = self.rt.limits.max_topic_bytes;
+        if topic.len() > max {
+            return Err(format!(
+                "InvalidTopic: A topic name is at most {max} bytes long"
+            ));
+        }
+        if topic.chars().any(char::is_control) {
+            return Err("InvalidTopic: A topic name must not contain control characters".into());
+        }
+        Ok(())
     }
 
     /// The stored broadcasts a join asked to replay, read before the join is answered so a
@@ -330,6 +406,17 @@ impl Session {
             return;
         };
         let ack = channel.ack;
+        let size = msg.raw.as_ref().map_or_else(
+            || msg.payload.get("payload").map_or(0, json_len),
+            |raw| raw.len(),
+        );
+        if size > self.rt.limits.max_payload_bytes {
+            if ack {
+                self.outlet
+                    .send(msg.reply("error", json!("payload_size_exceeded")));
+            }
+            return;
+        }
         if channel.private && channel.may_write.is_none() {
             let grant = Grant {
                 identity: (*channel.identity).clone(),
@@ -368,9 +455,32 @@ impl Session {
     }
 
     async fn presence(&mut self, msg: Message) {
-        let Some(channel) = self.channels.get(&msg.topic) else {
+        let Some(channel) = self.channels.get_mut(&msg.topic) else {
             return;
         };
+        let Some(event) = msg.payload.get("event").and_then(Value::as_str) else {
+            return self.outlet.send(msg.reply("ok", json!({})));
+        };
+        let event = event.to_ascii_lowercase();
+        if !channel.presence_calls.hit(Instant::now()) {
+            return self.refuse(&msg.topic, "Client presence rate limit exceeded");
+        }
+        let track = msg.payload.get("payload");
+        if event == "track" {
+            match track {
+                None | Some(Value::Object(_)) => {}
+                Some(_) => {
+                    return self.outlet.send(msg.reply(
+                        "error",
+                        json!({"reason": "Presence track payload must be a map"}),
+                    ))
+                }
+            }
+            if track.map_or(0, json_len) > self.rt.limits.max_payload_bytes {
+                return self.refuse(&msg.topic, "Track message size exceeded");
+            }
+        }
+        let channel = &self.channels[&msg.topic];
         if channel.private {
             let grant = Grant {
                 identity: (*channel.identity).clone(),
@@ -388,8 +498,8 @@ impl Session {
             }
         }
         let channel = &self.channels[&msg.topic];
-        match msg.payload.get("event").and_then(Value::as_str) {
-            Some("track") => {
+        match event.as_str() {
+            "track" => {
                 let meta = msg
                     .payload
                     .get("payload")
@@ -404,7 +514,7 @@ impl Session {
                 );
                 self.outlet.send(msg.reply("ok", json!({})));
             }
-            Some("untrack") => {
+            "untrack" => {
                 self.rt.hub.untrack(&channel.key, self.outlet.socket);
                 self.outlet.send(msg.reply("ok", json!({})));
             }
@@ -458,25 +568,35 @@ impl Session {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::limits::Limits;
+    use crate::protocol::{envelope_text, Vsn};
     use craftbase_shared::keys::{sign, ApiKeys};
     use craftbase_shared::{pool, JwtVerifier, RoleSwitch, ServiceContext};
+    use std::time::Duration;
     use tokio::sync::mpsc;
 
     const SECRET: &str = "session-test-secret-of-enough-length-0123456789";
 
     fn realtime() -> Arc<Realtime> {
+        limited(Limits::default())
+    }
+
+    fn limited(limits: Limits) -> Arc<Realtime> {
         // Pools connect lazily; these tests never use them.
         let nowhere = tokio_postgres::Config::new();
-        Realtime::new(ServiceContext {
-            db: pool::build(nowhere.clone(), 1),
-            admin: pool::build(nowhere, 1),
-            admin_conninfo: String::new(),
-            jwt: Arc::new(JwtVerifier::hs256(SECRET, None)),
-            keys: Arc::new(ApiKeys::mint(SECRET, token::now() as u64).unwrap()),
-            roles: Arc::new(RoleSwitch::new(
-                ["anon", "authenticated", "service_role"].map(String::from),
-            )),
-        })
+        Realtime::with_limits(
+            ServiceContext {
+                db: pool::build(nowhere.clone(), 1),
+                admin: pool::build(nowhere, 1),
+                admin_conninfo: String::new(),
+                jwt: Arc::new(JwtVerifier::hs256(SECRET, None)),
+                keys: Arc::new(ApiKeys::mint(SECRET, token::now() as u64).unwrap()),
+                roles: Arc::new(RoleSwitch::new(
+                    ["anon", "authenticated", "service_role"].map(String::from),
+                )),
+            },
+            limits,
+        )
     }
 
     fn socket(rt: &Arc<Realtime>) -> (Session, mpsc::Receiver<Message>) {
@@ -770,5 +890,300 @@ mod tests {
         tokio::time::timeout(std::time::Duration::from_secs(1), overflow.notified())
             .await
             .expect("overflow notified");
+    }
+
+    fn reason(out: &[Message]) -> Value {
+        out[0].payload["response"]["reason"].clone()
+    }
+
+    fn join(r: &str, topic: &str, config: Value) -> Message {
+        m(Some(r), r, topic, "phx_join", json!({ "config": config }))
+    }
+
+    #[tokio::test]
+    async fn a_socket_joins_at_most_max_channels() {
+        let rt = limited(Limits {
+            max_channels: 2,
+            ..Limits::default()
+        });
+        let (mut s, mut rx) = socket(&rt);
+        for (r, t) in [("1", "realtime:a"), ("2", "realtime:b")] {
+            s.handle(join(r, t, json!({}))).await;
+            assert_eq!(take(&mut rx)[0].payload["status"], "ok");
+        }
+        s.handle(join("3", "realtime:c", json!({}))).await;
+        let out = take(&mut rx);
+        assert_eq!(out[0].payload["status"], "error");
+        assert_eq!(reason(&out), "ChannelRateLimitReached: Too many channels");
+        // A rejoin of a joined topic is not a new channel; after a leave there is room again.
+        s.handle(join("4", "realtime:a", json!({}))).await;
+        assert!(take(&mut rx).iter().any(|x| x.payload["status"] == "ok"));
+        s.handle(m(Some("2"), "5", "realtime:b", "phx_leave", json!({})))
+            .await;
+        take(&mut rx);
+        s.handle(join("6", "realtime:c", json!({}))).await;
+        assert_eq!(take(&mut rx)[0].payload["status"], "ok");
+        assert!(!s.wants_disconnect());
+    }
+
+    #[tokio::test]
+    async fn too_many_joins_per_second_refuse_and_disconnect() {
+        let rt = limited(Limits {
+            max_joins_per_second: 3,
+            max_channels: 1000,
+            ..Limits::default()
+        });
+        let (mut s, mut rx) = socket(&rt);
+        // Thirty joins cannot all fall in windows of three unless they take ten seconds.
+        let mut refused = None;
+        for i in 0..30 {
+            s.handle(join(&i.to_string(), &format!("realtime:t{i}"), json!({})))
+                .await;
+            let out = take(&mut rx);
+            if out[0].payload["status"] == "error" {
+                refused = Some(reason(&out));
+                break;
+            }
+        }
+        assert_eq!(
+            refused.expect("a join was refused"),
+            "ClientJoinRateLimitReached: Too many joins per second"
+        );
+        assert!(s.wants_disconnect());
+    }
+
+    #[tokio::test]
+    async fn too_many_events_per_second_shut_the_channel() {
+        let rt = limited(Limits {
+            max_events_per_second: 3,
+            ..Limits::default()
+        });
+        let (mut s, mut rx) = socket(&rt);
+        s.handle(join(
+            "1",
+            "realtime:room",
+            json!({"broadcast": {"ack": true}}),
+        ))
+        .await;
+        take(&mut rx);
+        let push = json!({"type": "broadcast", "event": "ev", "payload": {}});
+        let mut shut = None;
+        for i in 0..30 {
+            s.handle(m(
+                Some("1"),
+                &format!("b{i}"),
+                "realtime:room",
+                "broadcast",
+                push.clone(),
+            ))
+            .await;
+            let out = take(&mut rx);
+            if let Some(sys) = out.iter().find(|x| x.event == "system") {
+                assert_eq!(out.last().unwrap().event, "phx_close");
+                shut = Some(sys.payload.clone());
+                break;
+            }
+        }
+        assert_eq!(
+            shut.expect("the channel was shut"),
+            json!({"extension": "system", "status": "error", "message": "Too many messages per second", "channel": "room"})
+        );
+        // Heartbeats are not events.
+        for i in 0..10 {
+            s.handle(m(None, &format!("h{i}"), "phoenix", "heartbeat", json!({})))
+                .await;
+        }
+        assert_eq!(take(&mut rx).len(), 10);
+    }
+
+    #[tokio::test]
+    async fn presence_calls_are_limited_per_channel_window() {
+        let rt = limited(Limits {
+            presence_max_calls: 2,
+            presence_window: Duration::from_secs(3600),
+            ..Limits::default()
+        });
+        let (mut s, mut rx) = socket(&rt);
+        s.handle(join(
+            "1",
+            "realtime:lobby",
+            json!({"presence": {"key": "k"}}),
+        ))
+        .await;
+        take(&mut rx);
+        let track = |n: i32| json!({"type": "presence", "event": "TRACK", "payload": {"n": n}});
+        for n in 0..2 {
+            s.handle(m(Some("1"), "2", "realtime:lobby", "presence", track(n)))
+                .await;
+            let out = take(&mut rx);
+            assert!(out.iter().any(|x| x.payload["status"] == "ok"), "{out:?}");
+        }
+        s.handle(m(Some("1"), "3", "realtime:lobby", "presence", track(9)))
+            .await;
+        let out = take(&mut rx);
+        let sys = out.iter().find(|x| x.event == "system").expect("system");
+        assert_eq!(
+            sys.payload["message"],
+            "Client presence rate limit exceeded"
+        );
+        assert_eq!(out.last().unwrap().event, "phx_close");
+    }
+
+    #[tokio::test]
+    async fn presence_track_size_and_shape_are_checked() {
+        let rt = limited(Limits {
+            max_payload_bytes: 100,
+            ..Limits::default()
+        });
+        let (mut s, mut rx) = socket(&rt);
+        s.handle(join("1", "realtime:lobby", json!({}))).await;
+        take(&mut rx);
+        let track = |p: Value| json!({"type": "presence", "event": "track", "payload": p});
+        s.handle(m(
+            Some("1"),
+            "2",
+            "realtime:lobby",
+            "presence",
+            track(json!([1])),
+        ))
+        .await;
+        assert_eq!(
+            reason(&take(&mut rx)),
+            "Presence track payload must be a map"
+        );
+        let big = track(json!({"x": "y".repeat(200)}));
+        s.handle(m(Some("1"), "3", "realtime:lobby", "presence", big))
+            .await;
+        let out = take(&mut rx);
+        assert_eq!(out[0].payload["message"], "Track message size exceeded");
+        assert_eq!(out.last().unwrap().event, "phx_close");
+    }
+
+    #[tokio::test]
+    async fn a_join_has_at_most_max_bindings() {
+        let rt = limited(Limits {
+            max_bindings: 2,
+            ..Limits::default()
+        });
+        let (mut s, mut rx) = socket(&rt);
+        let b = json!({"event": "*", "schema": "public", "table": "t"});
+        s.handle(join(
+            "1",
+            "realtime:db",
+            json!({"postgres_changes": [b, b, b]}),
+        ))
+        .await;
+        let out = take(&mut rx);
+        assert_eq!(out.len(), 1, "refused before any subscription: {out:?}");
+        assert_eq!(
+            reason(&out),
+            "TooManyBindings: A channel accepts at most 2 postgres_changes bindings"
+        );
+    }
+
+    #[tokio::test]
+    async fn topics_with_control_characters_or_too_long_are_refused() {
+        let rt = realtime();
+        let (mut s, mut rx) = socket(&rt);
+        for topic in [
+            format!("realtime:a{}b", '\0'),
+            format!("realtime:t{}b", '\t'),
+            format!("realtime:d{}", '\u{7f}'),
+        ] {
+            s.handle(m(
+                Some("1"),
+                "1",
+                &topic,
+                "phx_join",
+                json!({"config": {"private": true}}),
+            ))
+            .await;
+            assert_eq!(
+                reason(&take(&mut rx)),
+                "InvalidTopic: A topic name must not contain control characters"
+            );
+        }
+        let long = format!("realtime:{}", "x".repeat(247));
+        s.handle(join("2", &long, json!({}))).await;
+        assert_eq!(
+            reason(&take(&mut rx)),
+            "InvalidTopic: A topic name is at most 255 bytes long"
+        );
+        s.handle(join("3", &long[..255], json!({}))).await;
+        assert_eq!(take(&mut rx)[0].payload["status"], "ok");
+    }
+
+    #[tokio::test]
+    async fn an_oversized_broadcast_is_not_relayed() {
+        let rt = limited(Limits {
+            max_payload_bytes: 100,
+            ..Limits::default()
+        });
+        let (mut a, mut rx_a) = socket(&rt);
+        let (mut b, mut rx_b) = socket(&rt);
+        a.handle(join(
+            "1",
+            "realtime:room",
+            json!({"broadcast": {"ack": true}}),
+        ))
+        .await;
+        b.handle(join("1", "realtime:room", json!({}))).await;
+        take(&mut rx_a);
+        take(&mut rx_b);
+        let push = |p: Value| json!({"type": "broadcast", "event": "ev", "payload": p});
+        a.handle(m(
+            Some("1"),
+            "2",
+            "realtime:room",
+            "broadcast",
+            push(json!({"x": "y".repeat(200)})),
+        ))
+        .await;
+        assert_eq!(
+            take(&mut rx_a)[0].payload,
+            json!({"status": "error", "response": "payload_size_exceeded"})
+        );
+        assert!(take(&mut rx_b).is_empty());
+        a.handle(m(
+            Some("1"),
+            "3",
+            "realtime:room",
+            "broadcast",
+            push(json!({"x": 1})),
+        ))
+        .await;
+        assert_eq!(take(&mut rx_a)[0].payload["status"], "ok");
+        assert_eq!(take(&mut rx_b)[0].event, "broadcast");
+    }
+
+    #[tokio::test]
+    async fn payloads_are_read_only_for_joins_and_joined_topics() {
+        let rt = realtime();
+        let (mut s, mut rx) = socket(&rt);
+        let frame = r#"{"topic":"realtime:elsewhere","event":"broadcast","payload":{"big":[1,2,3]},"ref":"1","join_ref":"1"}"#;
+        let msg = s.admit(envelope_text(Vsn::V1, frame).unwrap()).unwrap();
+        assert_eq!(msg.payload, Value::Null, "not joined: payload not decoded");
+        s.handle(join("1", "realtime:elsewhere", json!({}))).await;
+        take(&mut rx);
+        let msg = s.admit(envelope_text(Vsn::V1, frame).unwrap()).unwrap();
+        assert_eq!(msg.payload["big"], json!([1, 2, 3]));
+    }
+
+    #[tokio::test]
+    async fn a_queue_is_bounded_in_bytes() {
+        let (outlet, mut rx, overflow) = Outlet::bounded(1, 4096);
+        let big = Message::push("t", "e", json!({"x": "y".repeat(1000)}));
+        for _ in 0..3 {
+            outlet.send(big.clone());
+        }
+        assert!(outlet.queued_bytes() > 3000);
+        let taken = rx.try_recv().unwrap();
+        outlet.taken(&taken);
+        outlet.send(big.clone());
+        outlet.send(big.clone());
+        tokio::time::timeout(Duration::from_secs(1), overflow.notified())
+            .await
+            .expect("overflow notified");
+        assert!(outlet.queued_bytes() <= 4096);
     }
 }
