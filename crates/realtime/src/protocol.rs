@@ -424,6 +424,9 @@ pub fn encode_text(vsn: Vsn, msg: &Message) -> String {
 }
 
 #[cfg(test)]
+mod fuzz;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
