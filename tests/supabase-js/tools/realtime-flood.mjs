@@ -16,6 +16,8 @@ import { WebSocket } from 'ws';
 import { pgQuery, startCraftbase } from '../lib/craftbase.mjs';
 
 const ROUNDS = Number(process.env.FLOOD_ROUNDS ?? 3);
+// Which parts to run (comma-separated): topics, crowd, oversized, bindings.
+const PARTS = new Set((process.env.FLOOD_PARTS ?? 'topics,crowd,oversized,bindings').split(','));
 
 function rss(pid) {
   const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
@@ -37,7 +39,7 @@ const frame = (topic, event, payload, ref) => JSON.stringify({ topic, event, pay
 async function round(cb, r, peak) {
   const sockets = [];
   // Many topics, each with a presence.
-  for (let s = 0; s < 100; s++) {
+  for (let s = 0; s < (PARTS.has('topics') ? 100 : 0); s++) {
     const ws = await open(cb);
     sockets.push(ws);
     for (let t = 0; t < 100; t++) {
@@ -50,7 +52,7 @@ async function round(cb, r, peak) {
   peak.value = Math.max(peak.value, rss(cb.child.pid));
   // Big broadcasts to a crowded topic, with readers that stopped reading.
   const crowd = [];
-  for (let i = 0; i < 100; i++) {
+  for (let i = 0; i < (PARTS.has('crowd') ? 100 : 0); i++) {
     const ws = await open(cb);
     ws.send(frame('realtime:crowd', 'phx_join', { config: {} }, 'j'));
     if (i % 5 === 0) ws._socket?.pause();
@@ -58,14 +60,14 @@ async function round(cb, r, peak) {
   }
   await sleep(500);
   const big = { type: 'broadcast', event: 'big', payload: { x: 'y'.repeat(200_000) } };
-  for (let i = 0; i < 20; i++) {
+  for (let i = 0; i < (PARTS.has('crowd') ? 20 : 0); i++) {
     for (let k = 0; k < 5; k++) crowd[i * 5 + 1].send(frame('realtime:crowd', 'broadcast', big, `b${k}`));
   }
   await sleep(3000);
   peak.value = Math.max(peak.value, rss(cb.child.pid));
   // Oversized frames.
   const oversized = 'z'.repeat(1_000_000);
-  for (let i = 0; i < 50; i++) {
+  for (let i = 0; i < (PARTS.has('oversized') ? 50 : 0); i++) {
     const ws = await open(cb);
     ws.send(frame('realtime:big', 'broadcast', { type: 'broadcast', event: 'e', payload: { oversized } }, '1'));
     sockets.push(ws);
@@ -78,7 +80,7 @@ async function round(cb, r, peak) {
     table: 'flood_items',
     filter: `label=in.(${values})`,
   }));
-  for (let i = 0; i < 20; i++) {
+  for (let i = 0; i < (PARTS.has('bindings') ? 20 : 0); i++) {
     const ws = await open(cb);
     sockets.push(ws);
     ws.send(frame(`realtime:db-${r}-${i}`, 'phx_join', { config: { postgres_changes: bindings } }, '1'));
@@ -112,10 +114,12 @@ try {
     JSON.stringify({
       binary: cb.bin,
       rounds: ROUNDS,
+      parts: [...PARTS],
       start: fmt(start),
       peak: fmt(peak.value),
       after_each_round: afterRound.map(fmt),
       settled_30s: fmt(settled),
+      open_fds_after: fs.readdirSync(`/proc/${cb.child.pid}/fd`).length,
     }),
   );
 } finally {
