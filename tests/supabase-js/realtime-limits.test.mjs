@@ -172,6 +172,42 @@ describe('per-socket limits', () => {
   });
 });
 
+describe('REST broadcast', () => {
+  test('a payload over the limit is refused with 422 and Supabase errors, single and batch', async () => {
+    const inbox = new Inbox();
+    const c = await clientAs(cb, null);
+    clients.push(c);
+    const ch = c.channel('limits-rest').on('broadcast', { event: '*' }, inbox.push);
+    await subscribed(ch);
+    const big = { x: 'y'.repeat(257_000) };
+    const single = await fetch(`${cb.url}/realtime/v1/api/broadcast/limits-rest/events/big`, {
+      method: 'POST',
+      headers: { apikey: cb.anonKey, 'content-type': 'application/json' },
+      body: JSON.stringify(big),
+    });
+    assert.equal(single.status, 422);
+    assert.deepEqual(await single.json(), { errors: { payload: ['Payload size exceeds tenant limit'] } });
+    const batch = await fetch(`${cb.url}/realtime/v1/api/broadcast`, {
+      method: 'POST',
+      headers: { apikey: cb.anonKey, 'content-type': 'application/json' },
+      body: JSON.stringify({
+        messages: [
+          { topic: 'limits-rest', event: 'small', payload: {} },
+          { topic: 'limits-rest', event: 'big', payload: big },
+        ],
+      }),
+    });
+    assert.equal(batch.status, 422);
+    assert.deepEqual(await batch.json(), {
+      errors: { messages: [{}, { payload: ['Payload size exceeds tenant limit'] }] },
+    });
+    const ok = await ch.httpSend('after', { n: 1 });
+    assert.equal(ok.success, true, JSON.stringify(ok));
+    await inbox.next((m) => m.event === 'after');
+    assert.deepEqual(inbox.items.map((m) => m.event), ['after'], 'nothing of the refused batch was relayed');
+  });
+});
+
 describe('slow readers', () => {
   test('a socket that stops reading is dropped; a reading one receives everything', async () => {
     const slow = await rawSocket();
