@@ -2,7 +2,7 @@
 //! and the `postgres_changes` subscriptions by table. Locks here are never held across an await.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use serde_json::{json, Map, Value};
@@ -15,17 +15,30 @@ use crate::protocol::Message;
 /// Messages a socket may have queued before it is closed as too slow.
 pub const SOCKET_QUEUE: usize = 10_000;
 
-/// The sending half of one socket: its bounded queue and the signal that closes it.
+/// The sending half of one socket: its bounded queue (in messages and in bytes) and the
+/// signal that closes it.
 #[derive(Clone)]
 pub struct Outlet {
     pub socket: u64,
     tx: mpsc::Sender<Message>,
     overflow: Arc<Notify>,
+    /// Estimated bytes queued and not yet taken by the socket (`Outlet::taken`).
+    queued: Arc<AtomicUsize>,
+    max_bytes: usize,
 }
 
 impl Outlet {
-    /// A new outlet, its receiver and the notifier fired when the queue overflowed.
+    /// A new outlet with the default byte bound, its receiver and the notifier fired when the
+    /// queue overflowed.
     pub fn new(socket: u64) -> (Outlet, mpsc::Receiver<Message>, Arc<Notify>) {
+        Outlet::bounded(socket, crate::limits::Limits::default().queue_bytes)
+    }
+
+    /// A new outlet that overflows past `max_bytes` queued.
+    pub fn bounded(
+        socket: u64,
+        max_bytes: usize,
+    ) -> (Outlet, mpsc::Receiver<Message>, Arc<Notify>) {
         let (tx, rx) = mpsc::channel(SOCKET_QUEUE);
         let overflow = Arc::new(Notify::new());
         (
@@ -33,18 +46,40 @@ impl Outlet {
                 socket,
                 tx,
                 overflow: overflow.clone(),
+                queued: Arc::new(AtomicUsize::new(0)),
+                max_bytes,
             },
             rx,
             overflow,
         )
     }
 
-    /// Queues a message without waiting; a full queue closes the socket instead of stalling
-    /// the sender (and every other subscriber behind it).
+    /// Queues a message without waiting; a full queue (by count or by bytes) closes the socket
+    /// instead of stalling the sender (and every other subscriber behind it).
     pub fn send(&self, msg: Message) {
-        if let Err(mpsc::error::TrySendError::Full(_)) = self.tx.try_send(msg) {
+        let weight = msg.weight();
+        let before = self.queued.fetch_add(weight, Ordering::Relaxed);
+        if before.saturating_add(weight) > self.max_bytes {
+            self.queued.fetch_sub(weight, Ordering::Relaxed);
             self.overflow.notify_one();
+            return;
         }
+        if let Err(e) = self.tx.try_send(msg) {
+            self.queued.fetch_sub(weight, Ordering::Relaxed);
+            if let mpsc::error::TrySendError::Full(_) = e {
+                self.overflow.notify_one();
+            }
+        }
+    }
+
+    /// The socket took `msg` off the queue.
+    pub fn taken(&self, msg: &Message) {
+        self.queued.fetch_sub(msg.weight(), Ordering::Relaxed);
+    }
+
+    /// Estimated bytes queued now.
+    pub fn queued_bytes(&self) -> usize {
+        self.queued.load(Ordering::Relaxed)
     }
 }
 
@@ -171,6 +206,9 @@ impl Hub {
             members.retain(|m| m.outlet.socket != socket);
             if members.is_empty() {
                 topics.remove(topic);
+                shrink(&mut topics);
+            } else if members.capacity() > 8 && members.len() < members.capacity() / 4 {
+                members.shrink_to_fit();
             }
             left
         };
@@ -279,11 +317,15 @@ impl Hub {
         let mut all = lock(&self.subscriptions);
         for list in all.values_mut() {
             list.retain(|s| !(s.outlet.socket == socket && s.topic == topic));
+            if list.capacity() > 8 && list.len() < list.capacity() / 4 {
+                list.shrink_to_fit();
+            }
         }
         for s in subs {
             all.entry(s.table_oid).or_default().push(Arc::new(s));
         }
         all.retain(|_, l| !l.is_empty());
+        shrink(&mut all);
     }
 
     /// Swaps the identity of a socket's subscriptions on a topic (after an `access_token`).
@@ -322,6 +364,14 @@ impl Hub {
     /// Whether anyone subscribes to changes at all.
     pub fn has_subscriptions(&self) -> bool {
         !lock(&self.subscriptions).is_empty()
+    }
+}
+
+/// Gives back a map's memory once it is mostly empty: after a flood of topics or subscriptions
+/// the tables would otherwise stay at their peak size for the life of the process.
+fn shrink<K: Eq + std::hash::Hash, V>(map: &mut HashMap<K, V>) {
+    if map.capacity() > 64 && map.len() < map.capacity() / 4 {
+        map.shrink_to_fit();
     }
 }
 

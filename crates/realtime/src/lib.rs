@@ -3,6 +3,7 @@
 
 pub mod changes;
 pub mod hub;
+pub mod limits;
 pub mod private;
 pub mod protocol;
 pub mod replay;
@@ -20,6 +21,7 @@ use craftbase_shared::ServiceContext;
 
 use changes::catalog::Catalog;
 use hub::Hub;
+use limits::Limits;
 
 /// The `supabase_realtime` publication and the `realtime` schema (private-channel messages).
 pub const SCHEMA_SQL: &str = include_str!("../sql/realtime.sql");
@@ -32,6 +34,8 @@ pub struct Realtime {
     pub ctx: ServiceContext,
     pub hub: Hub,
     pub catalog: Catalog,
+    /// What each socket may cost.
+    pub limits: Limits,
     streaming: AtomicBool,
     /// End LSN of the last transaction delivered: after a reconnect the slot may replay
     /// transactions whose acknowledgement had not reached the server, which are skipped.
@@ -39,10 +43,17 @@ pub struct Realtime {
 }
 
 impl Realtime {
-    /// State for `ctx`, without starting replication (tests drive sessions directly).
+    /// State for `ctx` with limits from the environment, without starting replication (tests
+    /// drive sessions directly).
     pub fn new(ctx: ServiceContext) -> Arc<Realtime> {
+        Realtime::with_limits(ctx, Limits::from_env())
+    }
+
+    /// State for `ctx` with these limits.
+    pub fn with_limits(ctx: ServiceContext, limits: Limits) -> Arc<Realtime> {
         Arc::new(Realtime {
             catalog: Catalog::new(ctx.admin.clone()),
+            limits,
             ctx,
             hub: Hub::default(),
             streaming: AtomicBool::new(false),

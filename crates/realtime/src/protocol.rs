@@ -57,6 +57,18 @@ impl Message {
         }
     }
 
+    /// Estimated bytes this message holds: what a socket's queue is bounded by. Counted the
+    /// same when queued and when taken, so it must not change in between.
+    pub fn weight(&self) -> usize {
+        64 + self.topic.len()
+            + self.event.len()
+            + self.join_ref.as_ref().map_or(0, String::len)
+            + self.msg_ref.as_ref().map_or(0, String::len)
+            + self.raw.as_ref().map_or(0, |r| r.len())
+            + self.payload_text.as_ref().map_or(0, |t| t.len())
+            + value_weight(&self.payload)
+    }
+
     /// The `phx_reply` to this message with `status` and `response`.
     pub fn reply(&self, status: &str, response: Value) -> Message {
         Message {
@@ -67,6 +79,21 @@ impl Message {
             payload: json!({ "status": status, "response": response }),
             raw: None,
             payload_text: None,
+        }
+    }
+}
+
+/// Roughly the heap a value holds: string and key bytes plus a word or so per node.
+fn value_weight(v: &Value) -> usize {
+    match v {
+        Value::Null | Value::Bool(_) | Value::Number(_) => 8,
+        Value::String(s) => 24 + s.len(),
+        Value::Array(items) => 24 + items.iter().map(value_weight).sum::<usize>(),
+        Value::Object(map) => {
+            24 + map
+                .iter()
+                .map(|(k, v)| 24 + k.len() + value_weight(v))
+                .sum::<usize>()
         }
     }
 }
@@ -85,14 +112,6 @@ pub enum FrameError {
 /// Reads a text frame.
 pub fn decode_text(vsn: Vsn, text: &str) -> Result<Message, FrameError> {
     let value: Value = serde_json::from_str(text).map_err(|_| FrameError::Json)?;
-    let refstr = |v: Option<&Value>| -> Result<Option<String>, FrameError> {
-        match v {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::String(s)) => Ok(Some(s.clone())),
-            Some(Value::Number(n)) => Ok(Some(n.to_string())),
-            Some(_) => Err(FrameError::Shape),
-        }
-    };
     let string = |v: Option<&Value>| -> Result<String, FrameError> {
         v.and_then(Value::as_str)
             .map(str::to_owned)
@@ -122,8 +141,94 @@ pub fn decode_text(vsn: Vsn, text: &str) -> Result<Message, FrameError> {
 }
 
 /// Reads a kind-3 "user broadcast push" binary frame into an ordinary `broadcast` message whose
-/// payload is `{"type":"broadcast","event":…,"payload":…}`.
+/// payload is `{"type":"broadcast","event":…,"payload":…}`. Raw bytes (encoding 0) stay in
+/// `raw`, with a null `payload.payload`: they go to vsn-2 sockets as bytes and to no one else.
 pub fn decode_binary(frame: &[u8]) -> Result<Message, FrameError> {
+    envelope_binary(frame)?.message()
+}
+
+/// A client frame whose header is read and whose payload is not yet: the session decides from
+/// the topic and event whether the payload is worth parsing (`Envelope::message`) or not
+/// (`Envelope::bare`).
+#[derive(Debug)]
+pub struct Envelope<'a> {
+    pub join_ref: Option<String>,
+    pub msg_ref: Option<String>,
+    pub topic: String,
+    pub event: String,
+    body: Body<'a>,
+}
+
+#[derive(Debug)]
+enum Body<'a> {
+    /// The whole text frame, parsed again in full when wanted.
+    Text(Vsn, &'a str),
+    /// A kind-3 push: its user event, payload bytes and whether they are JSON.
+    Binary {
+        user_event: String,
+        bytes: &'a [u8],
+        json: bool,
+    },
+}
+
+/// Reads a text frame's refs, topic and event; its payload is checked to be JSON but not kept.
+pub fn envelope_text(vsn: Vsn, text: &str) -> Result<Envelope<'_>, FrameError> {
+    use serde::de::IgnoredAny;
+    #[derive(serde::Deserialize)]
+    struct V1Head {
+        topic: Value,
+        event: Value,
+        #[serde(rename = "ref", default)]
+        msg_ref: Value,
+        #[serde(default)]
+        join_ref: Value,
+        #[serde(default)]
+        #[allow(dead_code)]
+        payload: IgnoredAny,
+    }
+    type V2Head = (Value, Value, Value, Value, IgnoredAny);
+    let (join_ref, msg_ref, topic, event) = match vsn {
+        Vsn::V1 if !text.trim_start().starts_with('{') => return Err(head_shape(text)),
+        Vsn::V1 => {
+            let h: V1Head = serde_json::from_str(text).map_err(|e| head_error(&e))?;
+            (h.join_ref, h.msg_ref, h.topic, h.event)
+        }
+        Vsn::V2 => {
+            let h: V2Head = serde_json::from_str(text).map_err(|e| head_error(&e))?;
+            (h.0, h.1, h.2, h.3)
+        }
+    };
+    let string = |v: Value| match v {
+        Value::String(s) => Ok(s),
+        _ => Err(FrameError::Shape),
+    };
+    Ok(Envelope {
+        join_ref: refstr(Some(&join_ref))?,
+        msg_ref: refstr(Some(&msg_ref))?,
+        topic: string(topic)?,
+        event: string(event)?,
+        body: Body::Text(vsn, text),
+    })
+}
+
+/// A V1 frame that is not an object: malformed JSON or the wrong shape.
+fn head_shape(text: &str) -> FrameError {
+    match serde_json::from_str::<serde::de::IgnoredAny>(text) {
+        Ok(_) => FrameError::Shape,
+        Err(_) => FrameError::Json,
+    }
+}
+
+fn head_error(e: &serde_json::Error) -> FrameError {
+    if e.is_data() {
+        FrameError::Shape
+    } else {
+        FrameError::Json
+    }
+}
+
+/// Reads a kind-3 frame's header, refs, topic and user event, without its payload.
+pub fn envelope_binary(frame: &[u8]) -> Result<Envelope<'_>, FrameError> {
     let header = frame.get(..7).ok_or(FrameError::Binary)?;
     if header[0] != 3 {
         return Err(FrameError::Binary);
@@ -140,30 +245,90 @@ pub fn decode_binary(frame: &[u8]) -> Result<Message, FrameError> {
     let join_ref = text(take(lens[0])?)?;
     let msg_ref = text(take(lens[1])?)?;
     let topic = text(take(lens[2])?)?;
-    let event = text(take(lens[3])?)?;
+    let user_event = text(take(lens[3])?)?;
     let _metadata = take(lens[4])?;
-    let body = &frame[at..];
-    let (payload, raw) = if encoding == 1 {
-        let v = serde_json::from_slice(body).map_err(|_| FrameError::Json)?;
-        (v, None)
-    } else {
-        (bytes_json(body), Some(Arc::from(body)))
-    };
     let non_empty = |s: String| if s.is_empty() { None } else { Some(s) };
-    Ok(Message {
+    Ok(Envelope {
         join_ref: non_empty(join_ref),
         msg_ref: non_empty(msg_ref),
         topic,
         event: "broadcast".into(),
-        payload: json!({ "type": "broadcast", "event": event, "payload": payload }),
-        raw,
-        payload_text: None,
+        body: Body::Binary {
+            user_event,
+            bytes: &frame[at..],
+            json: encoding == 1,
+        },
     })
 }
 
-/// Raw bytes as JSON frames carry them: an array of numbers.
-pub fn bytes_json(bytes: &[u8]) -> Value {
-    Value::Array(bytes.iter().map(|b| json!(b)).collect())
+impl Envelope<'_> {
+    /// The message with its payload parsed.
+    pub fn message(self) -> Result<Message, FrameError> {
+        match self.body {
+            Body::Text(vsn, text) => decode_text(vsn, text),
+            Body::Binary {
+                user_event,
+                bytes,
+                json,
+            } => {
+                let (payload, raw) = if json {
+                    let v = serde_json::from_slice(bytes).map_err(|_| FrameError::Json)?;
+                    (v, None)
+                } else {
+                    (Value::Null, Some(Arc::from(bytes)))
+                };
+                Ok(Message {
+                    join_ref: self.join_ref,
+                    msg_ref: self.msg_ref,
+                    topic: self.topic,
+                    event: self.event,
+                    payload: json!({ "type": "broadcast", "event": user_event, "payload": payload }),
+                    raw,
+                    payload_text: None,
+                })
+            }
+        }
+    }
+
+    /// The message without its payload (null), for a frame the session will not read.
+    pub fn bare(self) -> Message {
+        Message {
+            join_ref: self.join_ref,
+            msg_ref: self.msg_ref,
+            topic: self.topic,
+            event: self.event,
+            payload: Value::Null,
+            raw: None,
+            payload_text: None,
+        }
+    }
+}
+
+/// A ref as Phoenix clients send it: absent, null, a string or a number.
+fn refstr(v: Option<&Value>) -> Result<Option<String>, FrameError> {
+    match v {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(Value::Number(n)) => Ok(Some(n.to_string())),
+        Some(_) => Err(FrameError::Shape),
+    }
+}
+
+/// Bytes a value takes as JSON text, counted without writing it.
+pub fn json_len(v: &Value) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut c = Count(0);
+    let _ = serde_json::to_writer(&mut c, v);
+    c.0
 }
 
 /// A frame to write.
@@ -259,6 +424,9 @@ pub fn encode_text(vsn: Vsn, msg: &Message) -> String {
 }
 
 #[cfg(test)]
+mod fuzz;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
@@ -277,7 +445,12 @@ mod tests {
         let mut push = vec![3, 0, 0, 1, 2, 0, 0];
         push.extend_from_slice(b"tev\x00\xff");
         let mut raw = decode_binary(&push).unwrap();
-        assert_eq!(raw.payload["payload"], json!([0, 255]));
+        assert_eq!(
+            raw.payload["payload"],
+            Value::Null,
+            "bytes are never a JSON array"
+        );
+        assert_eq!(raw.raw.as_deref(), Some(&[0u8, 255][..]));
         raw.payload["meta"] = json!({"id": "1"});
         let mut want = vec![4, 1, 2, 10, 0];
         want.extend_from_slice(b"tev{\"id\":\"1\"}\x00\xff");

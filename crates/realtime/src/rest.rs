@@ -12,13 +12,18 @@ use axum::Json;
 use serde_json::{json, Value};
 
 use crate::private;
-use crate::protocol::bytes_json;
+use crate::protocol::json_len;
 use crate::session::hub_key;
 use crate::token::{self, Grant};
 use crate::Realtime;
 
 fn error(status: StatusCode, message: &str) -> Response {
     (status, Json(json!({ "error": message }))).into_response()
+}
+
+/// Supabase's changeset error for a payload over the limit.
+fn too_large() -> Value {
+    json!({"payload": ["Payload size exceeds tenant limit"]})
 }
 
 /// The caller's grant: its bearer token, or the apikey.
@@ -85,6 +90,20 @@ pub async fn batch(State(rt): State<Arc<Realtime>>, headers: HeaderMap, body: By
     let Some(messages) = body.get("messages").and_then(Value::as_array) else {
         return error(StatusCode::BAD_REQUEST, "messages is required");
     };
+    // A payload over the limit refuses the whole batch, each message's errors in its place.
+    let max = rt.limits.max_payload_bytes;
+    let over = |m: &Value| m.get("payload").map_or(0, json_len) > max;
+    if messages.iter().any(over) {
+        let each: Vec<Value> = messages
+            .iter()
+            .map(|m| if over(m) { too_large() } else { json!({}) })
+            .collect();
+        return (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Json(json!({"errors": {"messages": each}})),
+        )
+            .into_response();
+    }
     for m in messages {
         let topic = m.get("topic").and_then(Value::as_str).unwrap_or("");
         let topic = topic.strip_prefix("realtime:").unwrap_or(topic);
@@ -123,8 +142,18 @@ pub async fn single(
         .flatten();
     let (payload, raw) = match json {
         Some(v) => (v, None),
-        None => (bytes_json(&body), Some(Arc::from(&body[..]))),
+        None => (Value::Null, Some(Arc::from(&body[..]))),
     };
+    let size = raw
+        .as_ref()
+        .map_or_else(|| json_len(&payload), |r: &Arc<[u8]>| r.len());
+    if size > rt.limits.max_payload_bytes {
+        return (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Json(json!({ "errors": too_large() })),
+        )
+            .into_response();
+    }
     let private = query.get("private").is_some_and(|p| p == "true");
     match send(&rt, &grant, &topic, &event, payload, raw, private).await {
         Ok(()) => StatusCode::ACCEPTED.into_response(),

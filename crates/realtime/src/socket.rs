@@ -14,7 +14,7 @@ use axum::Json;
 use futures_util::{SinkExt, StreamExt};
 
 use crate::hub::Outlet;
-use crate::protocol::{self, Vsn};
+use crate::protocol::{self, Message, Vsn};
 use crate::session::Session;
 use crate::token::{self, TokenError};
 use crate::Realtime;
@@ -56,7 +56,10 @@ pub async fn upgrade(
         )
             .into_response();
     };
+    let max = rt.limits.max_frame_bytes();
     ws.read_buffer_size(READ_BUFFER)
+        .max_message_size(max)
+        .max_frame_size(max)
         .on_upgrade(move |socket| serve(rt, socket, vsn, apikey))
 }
 
@@ -70,57 +73,105 @@ fn refuse(text: &str) -> Response {
 
 async fn serve(rt: Arc<Realtime>, ws: WebSocket, vsn: Vsn, apikey: String) {
     let id = rt.hub.socket_id();
-    let (outlet, mut queue, overflow) = Outlet::new(id);
-    let mut session = Session::new(rt.clone(), outlet, Some(apikey));
+    let (outlet, mut queue, overflow) = Outlet::bounded(id, rt.limits.queue_bytes);
+    let send_timeout = rt.limits.send_timeout;
+    let mut session = Session::new(rt.clone(), outlet.clone(), Some(apikey));
     let (mut sink, mut incoming) = ws.split();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     let mut last_heard = Instant::now();
-    let close = |code: u16, reason: &'static str| {
-        WsMessage::Close(Some(CloseFrame {
-            code,
-            reason: reason.into(),
-        }))
-    };
-    loop {
+    // The close frame to send, if any, once the loop ends.
+    let closing: Option<WsMessage> = loop {
         tokio::select! {
             frame = incoming.next() => {
-                let msg = match frame {
-                    Some(Ok(WsMessage::Text(text))) => protocol::decode_text(vsn, text.as_str()),
-                    Some(Ok(WsMessage::Binary(bytes))) if vsn == Vsn::V2 => protocol::decode_binary(&bytes),
-                    Some(Ok(WsMessage::Close(_))) | None | Some(Err(_)) => break,
-                    Some(Ok(_)) => {
-                        last_heard = Instant::now();
-                        continue;
-                    }
-                };
                 last_heard = Instant::now();
-                match msg {
+                let envelope = match &frame {
+                    Some(Ok(WsMessage::Text(text))) => protocol::envelope_text(vsn, text.as_str()),
+                    Some(Ok(WsMessage::Binary(bytes))) if vsn == Vsn::V2 => protocol::envelope_binary(bytes),
+                    // The library answers a Close with a Close; it is written by the flush below.
+                    Some(Ok(WsMessage::Close(_))) | None => break None,
+                    Some(Err(e)) => break refusal(e),
+                    Some(Ok(_)) => continue,
+                };
+                match envelope.and_then(|e| session.admit(e)) {
                     Ok(msg) => session.handle(msg).await,
                     Err(e) => tracing::debug!(error = %e, "unreadable realtime frame ignored"),
                 }
+                if session.wants_disconnect() {
+                    // Replies already queued go out first.
+                    while let Ok(out) = queue.try_recv() {
+                        outlet.taken(&out);
+                        if write(&mut sink, vsn, &out, send_timeout).await.is_err() {
+                            break;
+                        }
+                    }
+                    break Some(close(1000, "ClientJoinRateLimitReached"));
+                }
             }
             Some(out) = queue.recv() => {
-                let frame = match protocol::encode(vsn, &out) {
-                    protocol::Frame::Text(t) => WsMessage::Text(t.into()),
-                    protocol::Frame::Binary(b) => WsMessage::Binary(b.into()),
-                };
-                if sink.send(frame).await.is_err() {
-                    break;
+                outlet.taken(&out);
+                if write(&mut sink, vsn, &out, send_timeout).await.is_err() {
+                    tracing::debug!(socket = id, "realtime socket write failed or timed out; dropping it");
+                    break None;
                 }
             }
             () = overflow.notified() => {
                 tracing::warn!(socket = id, "realtime socket too slow; closing it");
-                let _ = sink.send(close(1013, "too many pending messages")).await;
-                break;
+                break Some(close(1013, "too many pending messages"));
             }
             _ = tick.tick() => {
                 session.expire(token::now());
                 if last_heard.elapsed() > SILENCE_LIMIT {
-                    let _ = sink.send(close(1000, "heartbeat timeout")).await;
-                    break;
+                    break Some(close(1000, "heartbeat timeout"));
                 }
             }
         }
-    }
+    };
     session.close();
+    drop(queue);
+    let bye = async {
+        if let Some(frame) = closing {
+            sink.send(frame).await?;
+        }
+        sink.close().await
+    };
+    let _ = tokio::time::timeout(send_timeout, bye).await;
+}
+
+fn close(code: u16, reason: &'static str) -> WsMessage {
+    WsMessage::Close(Some(CloseFrame {
+        code,
+        reason: reason.into(),
+    }))
+}
+
+/// The close frame a read error calls for: 1009 for a message over the size limit, 1007 for a
+/// text frame that is not UTF-8, 1002 for other protocol violations; none when the connection
+/// itself failed.
+fn refusal(e: &axum::Error) -> Option<WsMessage> {
+    use tungstenite::Error;
+    let inner = std::error::Error::source(e)?;
+    match inner.downcast_ref::<Error>()? {
+        Error::Capacity(_) => Some(close(1009, "Payload too large")),
+        Error::Utf8(_) => Some(close(1007, "Invalid UTF-8")),
+        Error::Protocol(_) => Some(close(1002, "Protocol error")),
+        _ => None,
+    }
+}
+
+/// Writes one queued message, giving up after `limit` (a client that stopped reading).
+/// A raw binary broadcast cannot be written as JSON and is skipped, as Supabase skips it for
+/// vsn-1 sockets.
+async fn write<S>(sink: &mut S, vsn: Vsn, out: &Message, limit: Duration) -> Result<(), ()>
+where
+    S: futures_util::Sink<WsMessage> + Unpin,
+{
+    let frame = match protocol::encode(vsn, out) {
+        protocol::Frame::Text(_) if out.raw.is_some() => return Ok(()),
+        protocol::Frame::Text(t) => WsMessage::Text(t.into()),
+        protocol::Frame::Binary(b) => WsMessage::Binary(b.into()),
+    };
+    match tokio::time::timeout(limit, sink.send(frame)).await {
+        Ok(Ok(())) => Ok(()),
+        _ => Err(()),
+    }
 }

@@ -2,6 +2,7 @@
 //! against the publication, filters parsed and their columns checked against what the
 //! subscriber's role may SELECT (so a filter is never an oracle on a hidden column).
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use serde_json::Value;
@@ -94,17 +95,30 @@ pub async fn register(
     identity: Arc<Identity>,
 ) -> Result<(), SubscribeError> {
     let mut subs = Vec::new();
+    // The tables of each (schema, table) named, looked up once per join however many bindings
+    // name them: a join's cost grows with its distinct tables, not its bindings.
+    let mut resolved: HashMap<(&str, &str), Vec<u32>> = HashMap::new();
     for b in bindings {
         let event = b
             .event
             .ok_or_else(|| SubscribeError::Event(b.raw_event.clone()))?;
         let conditions = b.filter.clone()?;
-        let tables = rt.catalog.published(&b.schema, &b.table).await?;
-        if tables.is_empty() {
+        let key = (b.schema.as_str(), b.table.as_str());
+        let oids = match resolved.get(&key) {
+            Some(oids) => oids.clone(),
+            None => {
+                let mut oids = Vec::new();
+                for (schema, name) in rt.catalog.published(&b.schema, &b.table).await? {
+                    oids.push(rt.catalog.oid_of(&schema, &name).await?);
+                }
+                resolved.insert(key, oids.clone());
+                oids
+            }
+        };
+        if oids.is_empty() {
             return Err(SubscribeError::NotPublished(b.describe()));
         }
-        for (schema, name) in tables {
-            let oid = rt.catalog.oid_of(&schema, &name).await?;
+        for oid in oids {
             let table = rt.catalog.table(oid).await?;
             let access = rt.catalog.access(&table, &identity.role).await?;
             for c in &conditions {

@@ -1,0 +1,62 @@
+//! A join's `postgres_changes` bindings: bounded in number, echoed with their ids in the join
+//! reply, then registered (`changes::subscribe`) and confirmed with a `system` message.
+
+use std::sync::Arc;
+
+use serde_json::{json, Value};
+
+use super::Session;
+use crate::changes::subscribe::{self, Binding};
+use crate::hub::Identity;
+
+impl Session {
+    /// The join's bindings, or the reason a join with too many is refused.
+    pub(super) fn bindings<'c>(&self, config: &'c Value) -> Result<&'c [Value], String> {
+        let bindings = config
+            .get("postgres_changes")
+            .and_then(Value::as_array)
+            .map_or(&[][..], Vec::as_slice);
+        let max = self.rt.limits.max_bindings;
+        if bindings.len() > max {
+            return Err(format!(
+                "TooManyBindings: A channel accepts at most {max} postgres_changes bindings"
+            ));
+        }
+        Ok(bindings)
+    }
+
+    /// Subscribes a joined channel's bindings and says how it went, as Supabase does, in a
+    /// `system` message after the join reply.
+    pub(super) async fn subscribe_bindings(
+        &self,
+        topic: &str,
+        sub_topic: &str,
+        parsed: &[Binding],
+        identity: Arc<Identity>,
+    ) {
+        if parsed.is_empty() {
+            return;
+        }
+        let result = subscribe::register(&self.rt, &self.outlet, topic, parsed, identity).await;
+        let body = match result {
+            Ok(()) => json!({"extension": "postgres_changes", "status": "ok",
+                              "message": "Subscribed to PostgreSQL", "channel": sub_topic}),
+            Err(e) => json!({"extension": "postgres_changes", "status": "error",
+                              "message": e.to_string(), "channel": sub_topic}),
+        };
+        self.system(topic, body);
+    }
+}
+
+/// The bindings as the join reply echoes them: the client's own maps, each with its id.
+pub(super) fn echo(bindings: &[Value], parsed: &[Binding]) -> Vec<Value> {
+    bindings
+        .iter()
+        .zip(parsed)
+        .map(|(raw, b)| {
+            let mut echoed = raw.as_object().cloned().unwrap_or_default();
+            echoed.insert("id".into(), json!(b.id));
+            Value::Object(echoed)
+        })
+        .collect()
+}
