@@ -8,6 +8,7 @@ import http from 'node:http';
 
 import { anonClient, decodeJwt, serviceClient, startCraftbase } from './lib/craftbase.mjs';
 import { startOAuthProvider } from './lib/oauth-provider.mjs';
+import { browse } from './lib/auth.mjs';
 
 const SITE = 'http://localhost:3000';
 let cb;
@@ -51,19 +52,6 @@ after(async () => {
   if (upstream) await upstream.stop();
   if (discovery) await new Promise((resolve) => discovery.close(resolve));
 });
-
-/** Follows redirects as a browser would, until the app's own URL. */
-async function browse(start) {
-  let url = start;
-  for (let hop = 0; hop < 10; hop++) {
-    if (url.startsWith(SITE)) return new URL(url);
-    const res = await fetch(url, { redirect: 'manual' });
-    const location = res.headers.get('location');
-    assert.ok([302, 303].includes(res.status) && location, `GET ${url} answered ${res.status}: ${await res.text()}`);
-    url = new URL(location, url).toString();
-  }
-  throw new Error(`too many redirects from ${start}`);
-}
 
 const oauth2 = () => ({
   provider_type: 'oauth2',
@@ -142,7 +130,7 @@ describe('auth.admin.customProviders', () => {
       options: { redirectTo: `${SITE}/custom`, skipBrowserRedirect: true },
     });
     assert.equal(error, null);
-    const landed = await browse(data.url);
+    const landed = await browse(data.url, SITE);
     assert.equal(landed.pathname, '/custom');
     const fragment = new URLSearchParams(landed.hash.slice(1));
     assert.ok(fragment.get('access_token'), landed.toString());
@@ -223,7 +211,7 @@ describe('auth.admin.customProviders', () => {
           provider: 'custom:no-email',
           options: { redirectTo: `${SITE}/no-email`, skipBrowserRedirect: true },
         });
-        return browse(data.url);
+        return browse(data.url, SITE);
       };
       const refused = await start();
       const params = new URLSearchParams(refused.hash.slice(1));

@@ -13,6 +13,7 @@ import { anonClient, mintJwt, nowSeconds, serviceClient, startCraftbase } from '
 import { clientAs, subscribed } from './lib/realtime.mjs';
 import { startOAuthProvider } from './lib/oauth-provider.mjs';
 import { startSmtpSink } from './lib/smtp-sink.mjs';
+import { browse } from './lib/auth.mjs';
 
 const SITE = 'http://localhost:3000';
 const PASSWORD = 'correct-horse-battery';
@@ -161,19 +162,6 @@ describe('identity linking by email', () => {
     return anonClient(cb).auth.signInWithIdToken({ provider: 'acme', token, nonce: rawNonce });
   }
 
-  /** Follows redirects like a browser until it lands on the app (SITE), which is not fetched. */
-  async function browse(start) {
-    let url = start;
-    for (let hop = 0; hop < 10; hop++) {
-      if (url.startsWith(SITE)) return new URL(url);
-      const res = await fetch(url, { redirect: 'manual' });
-      const location = res.headers.get('location');
-      assert.ok([302, 303].includes(res.status) && location, `GET ${url} answered ${res.status}: ${await res.text()}`);
-      url = new URL(location, url).toString();
-    }
-    throw new Error(`too many redirects from ${start}`);
-  }
-
   test('an autoconfirmed sign-up never receives a provider sign-in with its address', async () => {
     // Someone signs up first with the victim's address (autoconfirm: nothing was proven) ...
     const { address, user: squatter } = await signedUp('squat');
@@ -194,7 +182,7 @@ describe('identity linking by email', () => {
       provider: 'github',
       options: { redirectTo: `${SITE}/oauth`, skipBrowserRedirect: true },
     });
-    const landed = await browse(started.url);
+    const landed = await browse(started.url, SITE);
     const fragment = new URLSearchParams(landed.hash.slice(1));
     assert.ok(fragment.get('access_token'), landed.toString());
     const { data: set } = await supabase.auth.setSession({

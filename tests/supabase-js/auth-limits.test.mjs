@@ -7,10 +7,10 @@
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHmac } from 'node:crypto';
 
 import { createClient, pgQuery, serviceClient, startCraftbase } from './lib/craftbase.mjs';
 import { startSmtpSink } from './lib/smtp-sink.mjs';
+import { totp, wrongCode } from './lib/auth.mjs';
 
 const PASSWORD = 'correct-horse-battery';
 let sink;
@@ -172,35 +172,6 @@ describe('/authorize', () => {
     assert.ok(statuses.slice(0, 3).every((s) => s !== 429), `${statuses}`);
   });
 });
-
-/** RFC 4648 base32 (no padding) to bytes. */
-function base32(secret) {
-  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
-  let bits = '';
-  for (const c of secret.replace(/=+$/, '')) bits += alphabet.indexOf(c).toString(2).padStart(5, '0');
-  const bytes = [];
-  for (let i = 0; i + 8 <= bits.length; i += 8) bytes.push(parseInt(bits.slice(i, i + 8), 2));
-  return Buffer.from(bytes);
-}
-
-/** The RFC 6238 code (HMAC-SHA1, 6 digits, 30 s steps) of `secret` at `seconds`. */
-function totp(secret, seconds = Date.now() / 1000) {
-  const counter = Buffer.alloc(8);
-  counter.writeBigUInt64BE(BigInt(Math.floor(seconds / 30)));
-  const mac = createHmac('sha1', base32(secret)).update(counter).digest();
-  const offset = mac[mac.length - 1] & 0x0f;
-  return String((mac.readUInt32BE(offset) & 0x7fffffff) % 1_000_000).padStart(6, '0');
-}
-
-/** A code none of the accepted steps (previous, current, next) has. */
-function wrongCode(secret) {
-  const now = Date.now() / 1000;
-  const valid = new Set([totp(secret, now - 30), totp(secret, now), totp(secret, now + 30)]);
-  for (let n = 0; ; n++) {
-    const code = String(n).padStart(6, '0');
-    if (!valid.has(code)) return code;
-  }
-}
 
 describe('TOTP', () => {
   test('a wrong code spends its challenge; five wrong codes lock the factor', async () => {

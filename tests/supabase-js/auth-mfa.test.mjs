@@ -4,10 +4,11 @@
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHmac, createSign, generateKeyPairSync } from 'node:crypto';
+import { createSign, generateKeyPairSync } from 'node:crypto';
 
 import { anonClient, decodeJwt, pgQuery, serviceClient, startCraftbase } from './lib/craftbase.mjs';
 import { clientAs, subscribed } from './lib/realtime.mjs';
+import { totp, wrongCode } from './lib/auth.mjs';
 
 const PASSWORD = 'correct-horse-battery';
 const RSA_JWK = {
@@ -37,36 +38,6 @@ before(
 after(async () => {
   if (cb) await cb.stop();
 });
-
-/** RFC 4648 base32 (no padding) to bytes. */
-function base32(secret) {
-  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
-  let bits = '';
-  for (const c of secret.replace(/=+$/, '')) bits += alphabet.indexOf(c).toString(2).padStart(5, '0');
-  const bytes = [];
-  for (let i = 0; i + 8 <= bits.length; i += 8) bytes.push(parseInt(bits.slice(i, i + 8), 2));
-  return Buffer.from(bytes);
-}
-
-/** The RFC 6238 code (HMAC-SHA1, 6 digits, 30 s steps) of `secret` at `seconds`. */
-function totp(secret, seconds = Date.now() / 1000) {
-  const counter = Buffer.alloc(8);
-  counter.writeBigUInt64BE(BigInt(Math.floor(seconds / 30)));
-  const mac = createHmac('sha1', base32(secret)).update(counter).digest();
-  const offset = mac[mac.length - 1] & 0x0f;
-  const value = (mac.readUInt32BE(offset) & 0x7fffffff) % 1_000_000;
-  return String(value).padStart(6, '0');
-}
-
-/** A code none of the accepted steps (previous, current, next) has. */
-function wrongCode(secret) {
-  const now = Date.now() / 1000;
-  const valid = new Set([totp(secret, now - 30), totp(secret, now), totp(secret, now + 30)]);
-  for (let n = 0; ; n++) {
-    const code = String(n).padStart(6, '0');
-    if (!valid.has(code)) return code;
-  }
-}
 
 async function signedIn(tag) {
   const address = email(tag);

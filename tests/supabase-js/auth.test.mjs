@@ -16,6 +16,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { anonClient, createClient, decodeJwt, pgQuery, serviceClient, startCraftbase } from './lib/craftbase.mjs';
 import { startOAuthProvider } from './lib/oauth-provider.mjs';
 import { startSmtpSink } from './lib/smtp-sink.mjs';
+import { browse } from './lib/auth.mjs';
 
 const SITE = 'http://localhost:3000';
 const PASSWORD = 'correct-horse-battery';
@@ -899,19 +900,6 @@ describe('rate limits', () => {
   });
 });
 
-/** Follows redirects like a browser until it lands on the app (SITE), which is not fetched. */
-async function browse(start) {
-  let url = start;
-  for (let hop = 0; hop < 10; hop++) {
-    if (url.startsWith(SITE)) return new URL(url);
-    const res = await fetch(url, { redirect: 'manual' });
-    const location = res.headers.get('location');
-    assert.ok([302, 303].includes(res.status) && location, `GET ${url} answered ${res.status}: ${await res.text()}`);
-    url = new URL(location, url).toString();
-  }
-  throw new Error(`too many redirects from ${start}`);
-}
-
 describe('OAuth sign-in', () => {
   test('signInWithOAuth through the local provider links to the account with that email', async () => {
     const admin = serviceClient(cb).auth.admin;
@@ -923,7 +911,7 @@ describe('OAuth sign-in', () => {
     });
     assert.equal(error, null);
     assert.ok(data.url.startsWith(`${cb.url}/auth/v1/authorize?provider=github`), data.url);
-    const landed = await browse(data.url);
+    const landed = await browse(data.url, SITE);
     assert.equal(landed.pathname, '/oauth');
     const fragment = new URLSearchParams(landed.hash.slice(1));
     assert.match(fragment.get('provider_token'), /^gho_/);
@@ -950,7 +938,7 @@ describe('OAuth sign-in', () => {
       options: { redirectTo: `${SITE}/pkce`, skipBrowserRedirect: true },
     });
     assert.match(data.url, /code_challenge=/);
-    const landed = await browse(data.url);
+    const landed = await browse(data.url, SITE);
     const code = landed.searchParams.get('code');
     assert.ok(code, landed.toString());
     const { data: exchanged, error } = await supabase.auth.exchangeCodeForSession(code);
@@ -971,7 +959,7 @@ describe('OAuth sign-in', () => {
         options: { redirectTo: `${SITE}/linked`, skipBrowserRedirect: true },
       });
       assert.equal(error, null);
-      const landed = await browse(data.url);
+      const landed = await browse(data.url, SITE);
       assert.equal(landed.pathname, '/linked');
       assert.ok(new URLSearchParams(landed.hash.slice(1)).get('access_token'), landed.toString());
       const { data: ids } = await client.auth.getUserIdentities();
@@ -986,7 +974,7 @@ describe('OAuth sign-in', () => {
         provider: 'github',
         options: { redirectTo: `${SITE}/linked`, skipBrowserRedirect: true },
       });
-      const refused = await browse(again.url);
+      const refused = await browse(again.url, SITE);
       assert.equal(new URLSearchParams(refused.hash.slice(1)).get('error_code'), 'identity_already_exists');
 
       const gh = ids.identities.find((i) => i.provider === 'github');
