@@ -88,6 +88,18 @@ describe('websocket frames', () => {
     assert.equal(code, 1000);
   });
 
+  test('a text frame that is not UTF-8 is closed with 1007, a frame with a reserved opcode with 1002', async () => {
+    const { ws: text } = await rawSocket();
+    // ws sends a Buffer as a text frame unchecked when told it is not binary.
+    text.send(Buffer.from([0x7b, 0xff, 0xfe, 0x7d]), { binary: false });
+    assert.equal((await closedWithin(text, 20_000)).code, 1007);
+
+    const { ws: raw } = await rawSocket();
+    // FIN + opcode 3 (reserved), masked, empty: written under ws, which would refuse to send it.
+    raw._socket.write(Buffer.from([0x83, 0x80, 1, 2, 3, 4]));
+    assert.equal((await closedWithin(raw, 20_000)).code, 1002);
+  });
+
   test('a topic with a NUL or control characters is refused with a reason, not a database error', async () => {
     const { ws, inbox } = await rawSocket();
     send(ws, 'realtime:a\u0000b', 'phx_join', { config: { private: true } }, '1');
