@@ -18,7 +18,7 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CATALOGUE = REPO_ROOT.parent / "shared" / "data" / "tool-connect-craft-catalogue.json"
-DEFAULT_OUTPUT = REPO_ROOT / "seed.sql"
+DEFAULT_OUTPUT = REPO_ROOT / "examples" / "tool-connect-craft" / "supabase" / "seed.sql"
 COMMAND = "python3 scripts/seed-from-catalogue.py"
 
 # Fixed namespace for catalogue ids; changing it would change every seeded id.

@@ -28,12 +28,11 @@ fn seconds() -> Duration {
 }
 
 fn migrations() -> Vec<Migration> {
-    let mut all = vec![Migration::embedded(
-        "craftbase/roles.sql",
-        craftbase_shared::ROLES_SQL,
-    )];
-    all.extend(craftbase::migrations::auth_schema());
-    all
+    craftbase::migrations::platform()
+        .into_iter()
+        .filter(|m| m.name == "craftbase/roles.sql")
+        .chain(craftbase::migrations::auth_schema())
+        .collect()
 }
 
 /// Runs `clients` copies of `work` for the duration; returns completed operations per second.

@@ -33,7 +33,7 @@ async fn main() -> anyhow::Result<()> {
         .nth(1)
         .and_then(|s| s.parse().ok())
         .unwrap_or(10);
-    let db = TestDb::new(craftbase::migrations::platform_and_app).await;
+    let db = TestDb::new(craftbase::migrations::platform_and_example).await;
     seed(&db).await?;
     let ids = job_ids(&db).await?;
 

@@ -16,14 +16,18 @@ const SECRET: &str = "auth-tests-secret-auth-tests-secret-0123456789";
 
 /// The platform SQL auth needs: the roles, then the auth schema.
 fn migrations() -> Vec<Migration> {
+    // The versions craftbase gives them (crates/craftbase/src/migrations.rs): roles first,
+    // auth's files from 3.
     let mut all = vec![Migration::embedded(
+        1,
         "craftbase/roles.sql",
         craftbase_shared::ROLES_SQL,
     )];
     all.extend(
         craftbase_auth::MIGRATIONS
             .iter()
-            .map(|(name, sql)| Migration::embedded(name, sql)),
+            .zip(3..)
+            .map(|((name, sql), version)| Migration::embedded(version, name, sql)),
     );
     all
 }

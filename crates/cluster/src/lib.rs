@@ -13,6 +13,6 @@ mod statement;
 
 pub use binaries::find_bindir;
 pub use cluster::{reachable_by_postgres, Cluster, ClusterError, ClusterSpec};
-pub use migrate::{apply, Migration, MigrationError};
+pub use migrate::{apply, checksum, Ledger, Migration, MigrationError};
 pub use process::is_root;
 pub use server::{check_server, ServerProblem};

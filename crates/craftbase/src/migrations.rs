@@ -1,74 +1,181 @@
-//! The migrations craftbase applies at start, in order.
+//! The migrations craftbase applies at start: the platform's, always, then a project's.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use craftbase_cluster::Migration;
+use craftbase_cluster::{Ledger, Migration};
 
-/// The platform's SQL (roles, the auth schema, the realtime publication), then Tool Connect
-/// Craft's schema, policies and catalogue.
-pub fn platform_and_app() -> Vec<Migration> {
+/// The platform's SQL (roles, the `auth` schema, realtime's publication and replay index, the
+/// gateway's schema-reload trigger), in order.
+///
+/// Append-only: a released file is never edited, renamed or reordered (a database that applied
+/// it refuses to start on a changed one); a change ships as a new file with the next version.
+pub fn platform() -> Vec<Migration> {
+    let auth = &craftbase_auth::MIGRATIONS;
     let mut all = vec![
-        Migration::embedded("craftbase/roles.sql", craftbase_shared::ROLES_SQL),
+        Migration::embedded(1, "craftbase/roles.sql", craftbase_shared::ROLES_SQL),
         Migration::embedded(
+            2,
             "craftbase/role_limits.sql",
             craftbase_shared::ROLE_LIMITS_SQL,
         ),
     ];
-    all.extend(auth_schema());
+    all.extend(
+        auth.iter()
+            .zip(3..)
+            .map(|((name, sql), version)| Migration::embedded(version, name, sql)),
+    );
+    let next = 3 + auth.len() as u32;
     all.extend([
-        Migration::embedded("craftbase/realtime.sql", craftbase_realtime::SCHEMA_SQL),
         Migration::embedded(
+            next,
+            "craftbase/realtime.sql",
+            craftbase_realtime::SCHEMA_SQL,
+        ),
+        Migration::embedded(
+            next + 1,
             "craftbase/realtime_replay.sql",
             craftbase_realtime::REPLAY_SQL,
         ),
-        Migration::embedded("craftbase/gateway.sql", craftbase_gateway::SCHEMA_SQL),
-        Migration::embedded("schema.sql", include_str!("../../../schema.sql")),
-        Migration::embedded("policies.sql", include_str!("../../../policies.sql")),
-        Migration::embedded("seed.sql", include_str!("../../../seed.sql")),
+        Migration::embedded(
+            next + 2,
+            "craftbase/gateway.sql",
+            craftbase_gateway::SCHEMA_SQL,
+        ),
     ]);
     all
 }
 
-/// Auth's schema files, in the order auth lists them.
-pub fn auth_schema() -> impl Iterator<Item = Migration> {
-    craftbase_auth::MIGRATIONS
-        .iter()
-        .map(|(name, sql)| Migration::embedded(name, sql))
+/// Where the Tool Connect Craft example project lives in the repository.
+pub fn example_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/tool-connect-craft")
 }
 
-/// A Supabase project's own migrations, like the Supabase CLI runs them:
-/// `supabase/migrations/*.sql` in file-name order, then `supabase/seed.sql`.
+/// The platform, then the Tool Connect Craft example project, as `craftbase start
+/// --project-dir examples/tool-connect-craft` applies them: what the tests and benchmarks run on.
+pub fn platform_and_example() -> Vec<Migration> {
+    let mut all = platform();
+    all.extend(project(&example_dir()).expect("the example project is readable"));
+    all
+}
+
+/// Auth's schema files, in the order auth lists them, with their platform versions.
+pub fn auth_schema() -> impl Iterator<Item = Migration> {
+    platform()
+        .into_iter()
+        .filter(|m| craftbase_auth::MIGRATIONS.iter().any(|(n, _)| *n == m.name))
+}
+
+/// A migration file's version, as the Supabase CLI reads it: the digits before the first `_`
+/// of `<version>_<name>.sql`. Other names are skipped, as the CLI skips them.
+pub fn migration_version(file_name: &str) -> Option<&str> {
+    let stem = file_name.strip_suffix(".sql")?;
+    let (version, name) = stem.split_once('_')?;
+    (!version.is_empty() && version.bytes().all(|b| b.is_ascii_digit()) && !name.is_empty())
+        .then_some(version)
+}
+
+/// A Supabase project's own migrations, as the Supabase CLI runs them:
+/// `supabase/migrations/<version>_<name>.sql` in version order, then `supabase/seed.sql`.
 pub fn project(project_dir: &Path) -> anyhow::Result<Vec<Migration>> {
     let supabase = project_dir.join("supabase");
-    let mut files: Vec<_> = match std::fs::read_dir(supabase.join("migrations")) {
+    let mut files: Vec<(String, PathBuf)> = match std::fs::read_dir(supabase.join("migrations"))
+    {
         Ok(entries) => entries
             .collect::<Result<Vec<_>, _>>()?
             .into_iter()
             .map(|e| e.path())
             .filter(|p| p.extension().is_some_and(|e| e == "sql") && p.is_file())
+            .filter_map(|p| {
+                let file = p.file_name()?.to_string_lossy().into_owned();
+                match migration_version(&file) {
+                    Some(version) => Some((version.to_owned(), p)),
+                    None => {
+                        tracing::warn!(file = %p.display(), "skipping a migration whose name is not <version>_<name>.sql");
+                        None
+                    }
+                }
+            })
             .collect(),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
         Err(e) => return Err(e.into()),
     };
+    // Versions are compared as the CLI does: as text, so equal-length timestamps sort in time.
     files.sort();
+    if let Some(pair) = files.windows(2).find(|w| w[0].0 == w[1].0) {
+        anyhow::bail!(
+            "two migrations share version {}: {} and {}",
+            pair[0].0,
+            pair[0].1.display(),
+            pair[1].1.display()
+        );
+    }
+    let mut all = files
+        .into_iter()
+        .map(|(version, path)| read(project_dir, &path, Ledger::Project { version }))
+        .collect::<anyhow::Result<Vec<_>>>()?;
     let seed = supabase.join("seed.sql");
     if seed.is_file() {
-        files.push(seed);
+        all.push(read(project_dir, &seed, Ledger::Seed)?);
     }
-    files
-        .into_iter()
-        .map(|path| {
-            let name = path
-                .strip_prefix(project_dir)
-                .unwrap_or(&path)
-                .display()
-                .to_string();
-            let sql = std::fs::read_to_string(&path)
-                .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
-            Ok(Migration {
-                name,
-                sql: sql.into(),
+    Ok(all)
+}
+
+fn read(project_dir: &Path, path: &Path, ledger: Ledger) -> anyhow::Result<Migration> {
+    let name = path
+        .strip_prefix(project_dir)
+        .unwrap_or(path)
+        .display()
+        .to_string();
+    let sql = std::fs::read_to_string(path)
+        .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
+    Ok(Migration {
+        name,
+        sql: sql.into(),
+        ledger,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_are_read_as_the_supabase_cli_reads_them() {
+        assert_eq!(
+            migration_version("20240101120000_create_notes.sql"),
+            Some("20240101120000")
+        );
+        assert_eq!(migration_version("1_a.sql"), Some("1"));
+        assert_eq!(migration_version("create_notes.sql"), None);
+        assert_eq!(migration_version("20240101.sql"), None);
+        assert_eq!(migration_version("2024_.sql"), None);
+        assert_eq!(migration_version("v1_x.sql"), None);
+    }
+
+    #[test]
+    fn platform_versions_are_unique_and_increasing() {
+        let versions: Vec<u32> = platform()
+            .iter()
+            .map(|m| match m.ledger {
+                Ledger::Platform { version } => version,
+                _ => panic!("{} is not a platform migration", m.name),
             })
-        })
-        .collect()
+            .collect();
+        assert!(versions.windows(2).all(|w| w[0] < w[1]), "{versions:?}");
+        assert_eq!(versions[0], 1);
+    }
+
+    #[test]
+    fn the_example_project_is_two_migrations_and_a_seed() {
+        let example = project(&example_dir()).unwrap();
+        let names: Vec<_> = example.iter().map(|m| m.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "supabase/migrations/20250101000000_schema.sql",
+                "supabase/migrations/20250101000001_policies.sql",
+                "supabase/seed.sql"
+            ]
+        );
+    }
 }

@@ -341,7 +341,7 @@ async fn migrate(
 ) -> anyhow::Result<()> {
     let (mut client, connection) = superuser.connect(tokio_postgres::NoTls).await?;
     let connection = tokio::spawn(connection);
-    let mut all = migrations::platform_and_app();
+    let mut all = migrations::platform();
     all.extend(migrations::project(&args.project_dir)?);
     let applied = craftbase_cluster::apply(&mut client, &all, |name| {
         progress.step(&format!("applying migration {name}"))

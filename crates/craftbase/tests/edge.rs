@@ -2,12 +2,12 @@
 
 use craftbase_shared::keys::{mint_api_key, sign};
 
-use crate::support::{connect_url, reachable_tempdir, Craftbase};
+use crate::support::{connect_url, example, reachable_tempdir, Craftbase};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn missing_or_forged_apikeys_get_401_json_and_change_nothing() {
     let tmp = reachable_tempdir();
-    let cb = Craftbase::start(&tmp.path().join("data"), tmp.path()).await;
+    let cb = Craftbase::start(&tmp.path().join("data"), &example()).await;
     let status = cb.status();
     let http = reqwest::Client::new();
     let db = connect_url(&status.db_url).await;
@@ -117,7 +117,7 @@ async fn missing_or_forged_apikeys_get_401_json_and_change_nothing() {
 #[tokio::test(flavor = "multi_thread")]
 async fn cors_preflight_open_routes_and_health_need_no_key() {
     let tmp = reachable_tempdir();
-    let cb = Craftbase::start(&tmp.path().join("data"), tmp.path()).await;
+    let cb = Craftbase::start(&tmp.path().join("data"), &example()).await;
     let http = reqwest::Client::new();
 
     let resp = http

@@ -2,13 +2,13 @@
 
 use std::time::Duration;
 
-use crate::support::{connect_url, gone_within, reachable_tempdir, Craftbase};
+use crate::support::{connect_url, example, gone_within, reachable_tempdir, Craftbase};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn restart_keeps_rows_keys_and_secret_and_sigterm_leaves_no_postgres() {
     let tmp = reachable_tempdir();
     let data = tmp.path().join("data");
-    let mut cb = Craftbase::start(&data, tmp.path()).await;
+    let mut cb = Craftbase::start(&data, &example()).await;
     let before = cb.status();
     assert_eq!(before.api_url, cb.url(""));
 
@@ -29,7 +29,7 @@ async fn restart_keeps_rows_keys_and_secret_and_sigterm_leaves_no_postgres() {
     );
     assert!(!data.join("postgres/pgdata/postmaster.pid").exists());
 
-    let cb2 = cb.start_again(tmp.path()).await;
+    let cb2 = cb.start_again(&example()).await;
     assert_eq!(
         cb2.status(),
         before,
@@ -51,7 +51,7 @@ async fn restart_keeps_rows_keys_and_secret_and_sigterm_leaves_no_postgres() {
 async fn ctrl_c_stops_postgres_and_kill_9_is_recovered_on_next_start() {
     let tmp = reachable_tempdir();
     let data = tmp.path().join("data");
-    let mut cb = Craftbase::start(&data, tmp.path()).await;
+    let mut cb = Craftbase::start(&data, &example()).await;
     let postmaster = cb.postmaster_pid();
     assert!(cb.signal_and_wait(libc::SIGINT).success());
     assert!(
@@ -59,7 +59,7 @@ async fn ctrl_c_stops_postgres_and_kill_9_is_recovered_on_next_start() {
         "postgres outlived Ctrl-C"
     );
 
-    let mut cb = cb.start_again(tmp.path()).await;
+    let mut cb = cb.start_again(&example()).await;
     let postmaster = cb.postmaster_pid();
     cb.signal_and_wait(libc::SIGKILL);
     // The kernel tells PostgreSQL its parent died; it shuts down by itself.
@@ -68,7 +68,7 @@ async fn ctrl_c_stops_postgres_and_kill_9_is_recovered_on_next_start() {
         "postgres outlived a killed craftbase"
     );
 
-    let cb = cb.start_again(tmp.path()).await;
+    let cb = cb.start_again(&example()).await;
     let db = connect_url(&cb.status().db_url).await;
     let n: i64 = db
         .query_one("select count(*) from public.connectors", &[])
@@ -108,7 +108,7 @@ async fn database_url_without_logical_wal_is_refused_clearly() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn database_url_with_logical_wal_is_served() {
-    let db = craftbase_testkit::TestDb::new(craftbase::migrations::platform_and_app).await;
+    let db = craftbase_testkit::TestDb::new(craftbase::migrations::platform_and_example).await;
     let tmp = reachable_tempdir();
     let url = db.url();
     let mut cb = Craftbase::spawn(
@@ -159,7 +159,7 @@ async fn an_invalid_service_setting_stops_start_up_with_its_name() {
 async fn a_postgres_that_dies_is_started_again_and_served() {
     let tmp = reachable_tempdir();
     let data = tmp.path().join("data");
-    let mut cb = Craftbase::start(&data, tmp.path()).await;
+    let mut cb = Craftbase::start(&data, &example()).await;
     let status = cb.status();
     let first = cb.postmaster_pid();
     // As the OOM killer would: no shutdown, no chance to clean up.
@@ -203,7 +203,7 @@ async fn a_postgres_that_dies_is_started_again_and_served() {
 async fn logs_carry_no_keys_secrets_or_passwords_when_stdout_is_not_a_terminal() {
     let tmp = reachable_tempdir();
     let data = tmp.path().join("data");
-    let mut cb = Craftbase::start(&data, tmp.path()).await;
+    let mut cb = Craftbase::start(&data, &example()).await;
     let status = cb.status();
     let http = reqwest::Client::new();
     let password = "correct-horse-battery-staple-9";

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use craftbase_cluster::{apply, Migration, MigrationError};
+use craftbase_cluster::{apply, Ledger, Migration, MigrationError};
 use craftbase_testkit::TestDb;
 
 use crate::support::{connect_url, reachable_tempdir, Craftbase};
@@ -11,12 +11,15 @@ fn migration(name: &str, sql: &str) -> Migration {
     Migration {
         name: name.into(),
         sql: sql.to_owned().into(),
+        ledger: Ledger::Project {
+            version: name.trim_end_matches(".sql").into(),
+        },
     }
 }
 
 #[tokio::test]
 async fn a_failing_migration_names_file_and_line_and_changes_nothing() {
-    let db = TestDb::new(craftbase::migrations::platform_and_app).await;
+    let db = TestDb::new(craftbase::migrations::platform_and_example).await;
     let mut client = db.superuser().await;
     let ok = migration(
         "one.sql",
@@ -60,7 +63,7 @@ async fn a_failing_migration_names_file_and_line_and_changes_nothing() {
 
 #[tokio::test]
 async fn syntax_errors_point_at_their_line() {
-    let db = TestDb::new(craftbase::migrations::platform_and_app).await;
+    let db = TestDb::new(craftbase::migrations::platform_and_example).await;
     let mut client = db.superuser().await;
     let broken = migration("s.sql", "select 1;\nselect\n  2 +;\n");
     let err = apply(&mut client, &[broken], |_| {}).await.unwrap_err();

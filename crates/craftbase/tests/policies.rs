@@ -8,7 +8,7 @@ const ALICE: &str = "11111111-1111-4111-8111-111111111111";
 const BOB: &str = "22222222-2222-4222-8222-222222222222";
 
 async fn setup() -> (TestDb, Client) {
-    let db = TestDb::new(craftbase::migrations::platform_and_app).await;
+    let db = TestDb::new(craftbase::migrations::platform_and_example).await;
     db.add_users(&[(ALICE, "alice@example.com"), (BOB, "bob@example.com")])
         .await;
     let (client, connection) = db

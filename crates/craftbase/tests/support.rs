@@ -27,6 +27,11 @@ pub struct Status {
     pub jwt_secret: String,
 }
 
+/// The Tool Connect Craft example project, for tests that need its tables.
+pub fn example() -> PathBuf {
+    craftbase::migrations::example_dir()
+}
+
 pub fn binary() -> &'static str {
     env!("CARGO_BIN_EXE_craftbase")
 }

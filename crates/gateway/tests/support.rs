@@ -76,7 +76,7 @@ impl Api {
 
     /// A router with explicit settings.
     pub async fn with_config(config: craftbase_gateway::GatewayConfig) -> Api {
-        let db = TestDb::new(craftbase::migrations::platform_and_app).await;
+        let db = TestDb::new(craftbase::migrations::platform_and_example).await;
         db.add_users(&[(ALICE, "alice@example.com"), (BOB, "bob@example.com")])
             .await;
         let pool = craftbase_shared::pool::build(db.config("authenticator"), 4);

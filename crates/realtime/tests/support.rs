@@ -23,7 +23,7 @@ pub struct Env {
 }
 
 pub async fn env() -> Env {
-    let db = TestDb::new(craftbase::migrations::platform_and_app).await;
+    let db = TestDb::new(craftbase::migrations::platform_and_example).await;
     let admin = db.config("postgres");
     let ctx = ServiceContext {
         db: pool::build(db.config("authenticator"), 4),

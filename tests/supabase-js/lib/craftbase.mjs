@@ -31,6 +31,8 @@ const HERE = path.dirname(fileURLToPath(import.meta.url));
 export const SUITE_DIR = path.resolve(HERE, '..');
 /** the repository root */
 export const REPO_ROOT = path.resolve(SUITE_DIR, '..', '..');
+/** The Tool Connect Craft example project, which most test files run on. */
+export const EXAMPLE_PROJECT = path.join(REPO_ROOT, 'examples', 'tool-connect-craft');
 
 const READY_TIMEOUT_MS = 120_000;
 const STOP_TIMEOUT_MS = 30_000;
@@ -285,7 +287,8 @@ process.once('exit', () => {
  * GET /health answers 200.
  *
  * @param {object} [opts]
- * @param {string} [opts.projectDir]  passed as --project-dir
+ * @param {string|null} [opts.projectDir]  passed as --project-dir; by default the Tool Connect
+ *   Craft example project (examples/tool-connect-craft), null for none (an empty platform)
  * @param {object} [opts.env]         extra environment for the server
  * @param {string[]} [opts.args]      extra arguments after `start ...`
  * @param {string} [opts.dataDir]     use this data dir instead of a fresh one (not removed)
@@ -314,7 +317,10 @@ class CraftbaseInstance {
   constructor(bin, opts) {
     this.bin = bin;
     this.opts = opts;
-    this.projectDir = opts.projectDir ? path.resolve(opts.projectDir) : undefined;
+    this.projectDir =
+      opts.projectDir === null
+        ? undefined
+        : path.resolve(opts.projectDir ?? EXAMPLE_PROJECT);
     this.env = { ...hermeticEnv(), ...(opts.env ?? {}) };
     this.child = null;
     this.stdoutLog = null;

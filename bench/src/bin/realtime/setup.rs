@@ -30,7 +30,7 @@ pub struct Started {
 
 /// `users` users with a job each, and realtime streaming.
 pub async fn start(users: usize, keys: ApiKeys) -> Started {
-    let db = TestDb::new(craftbase::migrations::platform_and_app).await;
+    let db = TestDb::new(craftbase::migrations::platform_and_example).await;
     let admin = db.config("postgres");
     let ctx = ServiceContext {
         db: pool::build(db.config("authenticator"), 8),
