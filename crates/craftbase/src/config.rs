@@ -19,6 +19,53 @@ pub enum Command {
     Start(StartArgs),
     /// Print the API URL, database URL and keys of a data directory.
     Status(StatusArgs),
+    /// Write a project skeleton (supabase/config.toml, migrations/, seed.sql), like `supabase init`.
+    Init(InitArgs),
+    /// Manage the project's migrations.
+    #[command(subcommand)]
+    Migration(MigrationCommand),
+    /// Manage the data directory's database.
+    #[command(subcommand)]
+    Db(DbCommand),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct InitArgs {
+    /// Where to create the `supabase/` folder.
+    #[arg(long, env = "CRAFTBASE_PROJECT_DIR", default_value = ".")]
+    pub project_dir: PathBuf,
+    /// Overwrite an existing supabase/config.toml.
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum MigrationCommand {
+    /// Create supabase/migrations/<timestamp>_<name>.sql, empty.
+    New {
+        /// The migration's name: letters, digits, '_' and '-'.
+        name: String,
+        #[arg(long, env = "CRAFTBASE_PROJECT_DIR", default_value = ".")]
+        project_dir: PathBuf,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum DbCommand {
+    /// Drop the embedded database and create it again: platform migrations, the project's
+    /// migrations and its seed applied afresh. craftbase must be stopped.
+    Reset(ResetArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ResetArgs {
+    #[arg(long, env = "CRAFTBASE_DATA_DIR", default_value = ".craftbase")]
+    pub data_dir: PathBuf,
+    #[arg(long, env = "CRAFTBASE_PROJECT_DIR", default_value = ".")]
+    pub project_dir: PathBuf,
+    /// Port the embedded PostgreSQL listens on during the reset.
+    #[arg(long, env = "CRAFTBASE_DB_PORT", default_value_t = 54322)]
+    pub db_port: u16,
 }
 
 #[derive(Args, Debug, Clone)]

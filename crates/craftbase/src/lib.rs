@@ -4,4 +4,6 @@ pub mod config;
 pub mod datadir;
 pub mod edge;
 pub mod migrations;
+pub mod project;
+pub mod reset;
 pub mod start;

@@ -1,7 +1,7 @@
 //! The `craftbase` command.
 
 use clap::Parser;
-use craftbase::config::{Cli, Command, StatusArgs};
+use craftbase::config::{Cli, Command, DbCommand, MigrationCommand, StatusArgs};
 use craftbase::datadir::DataDir;
 
 /// mimalloc: many small allocations per request; measurably cheaper than the system allocator
@@ -44,6 +44,20 @@ async fn run() {
     let result = match Cli::parse().command {
         Command::Start(args) => craftbase::start::run(args).await,
         Command::Status(args) => status(&args),
+        Command::Init(args) => {
+            craftbase::project::init(&args.project_dir, args.force).map(|files| {
+                for file in files {
+                    println!("created {}", file.display());
+                }
+            })
+        }
+        Command::Migration(MigrationCommand::New { name, project_dir }) => {
+            craftbase::project::new_migration(&project_dir, &name, chrono::Utc::now())
+                .map(|path| println!("created {}", path.display()))
+        }
+        Command::Db(DbCommand::Reset(args)) => {
+            craftbase::reset::run(&args.data_dir, &args.project_dir, args.db_port).await
+        }
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

@@ -4,4 +4,5 @@ mod edge;
 mod lifecycle;
 mod migrations;
 mod policies;
+mod project;
 mod support;
