@@ -6,3 +6,4 @@ mod migrations;
 mod policies;
 mod project;
 mod support;
+mod upgrade;
