@@ -19,6 +19,39 @@ pub enum Command {
     Start(StartArgs),
     /// Print the API URL, database URL and keys of a data directory.
     Status(StatusArgs),
+    /// Generate code from the database schema.
+    Gen {
+        #[command(subcommand)]
+        command: GenCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum GenCommand {
+    /// Generate types from the database schema.
+    Types {
+        #[command(subcommand)]
+        lang: TypesLang,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum TypesLang {
+    /// Print the `Database` type `supabase gen types typescript` prints.
+    Typescript(GenTypesArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct GenTypesArgs {
+    /// Schemas to include (repeat or separate with commas); default: public.
+    #[arg(long = "schema", short = 's', value_delimiter = ',')]
+    pub schemas: Vec<String>,
+    /// Read this PostgreSQL database.
+    #[arg(long, conflicts_with = "data_dir")]
+    pub db_url: Option<String>,
+    /// Read the database of the craftbase running from this data directory.
+    #[arg(long, env = "CRAFTBASE_DATA_DIR", default_value = ".craftbase")]
+    pub data_dir: PathBuf,
 }
 
 #[derive(Args, Debug, Clone)]

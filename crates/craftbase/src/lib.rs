@@ -5,3 +5,4 @@ pub mod datadir;
 pub mod edge;
 pub mod migrations;
 pub mod start;
+pub mod typegen;

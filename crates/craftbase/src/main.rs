@@ -1,7 +1,7 @@
 //! The `craftbase` command.
 
 use clap::Parser;
-use craftbase::config::{Cli, Command, StatusArgs};
+use craftbase::config::{Cli, Command, GenCommand, StatusArgs, TypesLang};
 use craftbase::datadir::DataDir;
 
 /// mimalloc: many small allocations per request; measurably cheaper than the system allocator
@@ -44,6 +44,18 @@ async fn run() {
     let result = match Cli::parse().command {
         Command::Start(args) => craftbase::start::run(args).await,
         Command::Status(args) => status(&args),
+        Command::Gen {
+            command:
+                GenCommand::Types {
+                    lang: TypesLang::Typescript(args),
+                },
+        } => {
+            let source = match args.db_url {
+                Some(url) => craftbase::typegen::Source::Url(url),
+                None => craftbase::typegen::Source::DataDir(args.data_dir),
+            };
+            craftbase::typegen::run(source, args.schemas).await
+        }
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");
