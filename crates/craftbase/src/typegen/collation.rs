@@ -1,9 +1,13 @@
 //! The string order of the upstream generator, which sorts every name with
 //! `Intl.Collator("en")` (ICU's root collation): punctuation before digits before letters,
 //! letters compared without case first, then lower case before upper case at the first
-//! difference. Implemented here for ASCII; other characters sort after the letters by code point.
+//! difference; accented letters sort with their base letter, after it when all else is equal.
+//! Implemented for Latin text; other scripts sort after the letters by code point.
 
 use std::cmp::Ordering;
+
+use unicode_normalization::char::is_combining_mark;
+use unicode_normalization::UnicodeNormalization;
 
 /// ASCII punctuation and symbols in the order of the CLDR root collation.
 const PUNCTUATION: &str = "_-,;:!?.'\"()[]{}@*/\\&#%`^+<=>|~$";
@@ -31,16 +35,32 @@ fn tertiary(c: char) -> u8 {
     u8::from(c.is_uppercase())
 }
 
+/// The collation keys of a string: base characters' primary weights, the accents on each base
+/// character, and the case of each base character.
+fn keys(s: &str) -> (Vec<(u8, u32)>, Vec<Vec<char>>, Vec<u8>) {
+    let (mut primaries, mut accents, mut cases) = (Vec::new(), Vec::new(), Vec::new());
+    for c in s.nfd() {
+        if is_combining_mark(c) && !accents.is_empty() {
+            if let Some(last) = accents.last_mut() {
+                let marks: &mut Vec<char> = last;
+                marks.push(c);
+            }
+            continue;
+        }
+        primaries.push(primary(c));
+        accents.push(Vec::new());
+        cases.push(tertiary(c));
+    }
+    (primaries, accents, cases)
+}
+
 /// Compares like `new Intl.Collator("en").compare(a, b)` for identifiers.
 pub fn compare(a: &str, b: &str) -> Ordering {
-    let primaries = |s: &str| s.chars().map(primary).collect::<Vec<_>>();
-    primaries(a)
-        .cmp(&primaries(b))
-        .then_with(|| {
-            let ta = a.chars().map(tertiary);
-            let tb = b.chars().map(tertiary);
-            ta.cmp(tb)
-        })
+    let (pa, sa, ta) = keys(a);
+    let (pb, sb, tb) = keys(b);
+    pa.cmp(&pb)
+        .then_with(|| sa.cmp(&sb))
+        .then_with(|| ta.cmp(&tb))
         .then_with(|| a.cmp(b))
 }
 
@@ -76,6 +96,13 @@ mod tests {
                 "xtra"
             ]
         );
+    }
+
+    #[test]
+    fn accented_letters_sort_with_their_base_letter() {
+        assert!(compare("ñandú", "parent_code").is_lt());
+        assert!(compare("nandu", "ñandú").is_lt());
+        assert!(compare("ñandú", "nb").is_lt());
     }
 
     #[test]

@@ -238,7 +238,8 @@ select c.oid::int8, r.ev_action::text
 from pg_class c
 join pg_namespace n on n.oid = c.relnamespace
 join pg_rewrite r on r.ev_class = c.oid
-where c.relkind in ('v', 'm') and n.nspname = any($1)";
+where c.relkind in ('v', 'm') and n.nspname = any($1)
+order by r.rulename <> '_RETURN', r.rulename";
 
 /// Reads the catalog for `schemas`.
 pub async fn introspect(
@@ -324,7 +325,11 @@ pub async fn introspect(
     let mut origins = HashMap::new();
     for row in client.query(VIEW_TREES, &[schemas_param]).await? {
         let tree: String = row.get(1);
-        origins.insert(row.get::<_, i64>(0), node_tree::column_origins(&tree));
+        // Every rule of the view counts, the view's own (`_RETURN`) first.
+        origins
+            .entry(row.get::<_, i64>(0))
+            .or_insert_with(Vec::new)
+            .extend(node_tree::column_origins(&tree));
     }
     catalog.relationships = with_view_relationships(&catalog, keys, &origins);
     Ok(catalog)
