@@ -5,3 +5,4 @@ mod lifecycle;
 mod migrations;
 mod policies;
 mod support;
+mod typegen;

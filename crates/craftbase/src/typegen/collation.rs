@@ -37,30 +37,40 @@ fn tertiary(c: char) -> u8 {
 
 /// The collation keys of a string: base characters' primary weights, the accents on each base
 /// character, and the case of each base character.
-fn keys(s: &str) -> (Vec<(u8, u32)>, Vec<Vec<char>>, Vec<u8>) {
-    let (mut primaries, mut accents, mut cases) = (Vec::new(), Vec::new(), Vec::new());
+struct Keys {
+    primaries: Vec<(u8, u32)>,
+    accents: Vec<Vec<char>>,
+    cases: Vec<u8>,
+}
+
+fn keys(s: &str) -> Keys {
+    let (mut primaries, mut cases) = (Vec::new(), Vec::new());
+    let mut accents: Vec<Vec<char>> = Vec::new();
     for c in s.nfd() {
-        if is_combining_mark(c) && !accents.is_empty() {
-            if let Some(last) = accents.last_mut() {
-                let marks: &mut Vec<char> = last;
+        if is_combining_mark(c) {
+            if let Some(marks) = accents.last_mut() {
                 marks.push(c);
+                continue;
             }
-            continue;
         }
         primaries.push(primary(c));
         accents.push(Vec::new());
         cases.push(tertiary(c));
     }
-    (primaries, accents, cases)
+    Keys {
+        primaries,
+        accents,
+        cases,
+    }
 }
 
 /// Compares like `new Intl.Collator("en").compare(a, b)` for identifiers.
 pub fn compare(a: &str, b: &str) -> Ordering {
-    let (pa, sa, ta) = keys(a);
-    let (pb, sb, tb) = keys(b);
-    pa.cmp(&pb)
-        .then_with(|| sa.cmp(&sb))
-        .then_with(|| ta.cmp(&tb))
+    let (ka, kb) = (keys(a), keys(b));
+    ka.primaries
+        .cmp(&kb.primaries)
+        .then_with(|| ka.accents.cmp(&kb.accents))
+        .then_with(|| ka.cases.cmp(&kb.cases))
         .then_with(|| a.cmp(b))
 }
 

@@ -1,7 +1,8 @@
 //! A small Wadler-style document printer with the semantics of Prettier's `printDocToString`
 //! (groups that break when they do not fit in 80 columns, hard lines that break every enclosing
 //! group), so that the generated file matches `supabase gen types`, which formats its output
-//! with a Prettier-compatible formatter.
+//! with a Prettier-compatible formatter. Hard breaks are groups asked to break (an object the
+//! generator wrote over several lines), which break every enclosing group too.
 
 /// Prettier's default print width, which the upstream generator keeps.
 const WIDTH: usize = 80;
@@ -21,7 +22,6 @@ pub enum Doc {
     Line,
     /// Nothing when flat, a newline when broken.
     SoftLine,
-    HardLine,
     IfBreak {
         broken: Box<Doc>,
         flat: Box<Doc>,
@@ -51,8 +51,8 @@ pub fn if_break(broken: Doc, flat: Doc) -> Doc {
     }
 }
 
-/// A group; like Prettier's `propagateBreaks`, it is broken when asked to be or when anything
-/// inside it is a hard line or a broken group.
+/// A group; like Prettier's `propagateBreaks`, it is broken when asked to be or when a group
+/// inside it is.
 pub fn group(contents: Doc, should_break: bool) -> Doc {
     let broken = should_break || forces_break(&contents);
     Doc::Group {
@@ -63,7 +63,6 @@ pub fn group(contents: Doc, should_break: bool) -> Doc {
 
 fn forces_break(doc: &Doc) -> bool {
     match doc {
-        Doc::HardLine => true,
         Doc::Group { broken, .. } => *broken,
         Doc::Concat(parts) => parts.iter().any(forces_break),
         Doc::Indent(d) | Doc::Align(_, d) => forces_break(d),
@@ -111,8 +110,8 @@ pub fn print(doc: &Doc) -> String {
                 };
                 cmds.push((ind, next_mode, contents));
             }
-            Doc::Line | Doc::SoftLine | Doc::HardLine => {
-                if mode == Mode::Flat && !matches!(doc, Doc::HardLine) {
+            Doc::Line | Doc::SoftLine => {
+                if mode == Mode::Flat {
                     if matches!(doc, Doc::Line) {
                         out.push(' ');
                         pos += 1;
@@ -162,7 +161,6 @@ fn fits(next: (usize, Mode, &Doc), rest: &[(usize, Mode, &Doc)], mut remaining: 
             Doc::IfBreak { broken, flat } => {
                 stack.push((mode, if mode == Mode::Break { broken } else { flat }))
             }
-            Doc::HardLine => return true,
             Doc::Line | Doc::SoftLine => {
                 if mode == Mode::Break {
                     return true;
@@ -203,22 +201,26 @@ mod tests {
 
     #[test]
     fn a_union_too_wide_breaks_with_leading_bars() {
-        let long = "\"a label long enough to push the line past eighty columns\"";
+        let long = "\"a label long enough to push this line well past the eighty columns limit\"";
         let doc = concat(vec![text("key: "), union(&[long, "null"])]);
         assert_eq!(print(&doc), format!("key:\n  | {long}\n  | null"));
     }
 
     #[test]
-    fn a_hard_line_breaks_the_enclosing_group() {
-        let doc = group(
+    fn a_broken_group_breaks_the_enclosing_group() {
+        let inner = group(
             concat(vec![
                 text("{"),
-                indent(concat(vec![Doc::Line, text("a"), Doc::HardLine, text("b")])),
+                indent(concat(vec![Doc::Line, text("a")])),
                 Doc::Line,
                 text("}"),
             ]),
+            true,
+        );
+        let doc = group(
+            concat(vec![text("x: "), inner, Doc::Line, text("y")]),
             false,
         );
-        assert_eq!(print(&doc), "{\n  a\n  b\n}");
+        assert_eq!(print(&doc), "x: {\n  a\n}\ny");
     }
 }
