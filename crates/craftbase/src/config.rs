@@ -46,8 +46,8 @@ pub struct GenTypesArgs {
     /// Schemas to include (repeat or separate with commas); default: public.
     #[arg(long = "schema", short = 's', value_delimiter = ',')]
     pub schemas: Vec<String>,
-    /// Read this PostgreSQL database.
-    #[arg(long, conflicts_with = "data_dir")]
+    /// Read this PostgreSQL database (wins over --data-dir).
+    #[arg(long)]
     pub db_url: Option<String>,
     /// Read the database of the craftbase running from this data directory.
     #[arg(long, env = "CRAFTBASE_DATA_DIR", default_value = ".craftbase")]

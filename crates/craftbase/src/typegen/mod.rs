@@ -9,6 +9,8 @@ mod render;
 mod ts;
 
 use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
 
 use anyhow::Context;
 
@@ -34,22 +36,36 @@ pub enum Source {
     DataDir(PathBuf),
 }
 
+/// How long connecting may take before giving up.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Connects, generates and prints to stdout.
 pub async fn run(source: Source, schemas: Vec<String>) -> anyhow::Result<()> {
-    let url = match source {
-        Source::Url(url) => url,
+    let (url, hint) = match source {
+        Source::Url(url) => (url, String::new()),
         Source::DataDir(dir) => {
             let data = DataDir::existing(&dir)?;
-            data.endpoints()?
+            let url = data
+                .endpoints()?
                 .ok_or_else(|| {
                     anyhow::anyhow!("craftbase has not served from {} yet", dir.display())
                 })?
-                .db_url
+                .db_url;
+            let hint = format!(
+                " (is `craftbase start --data-dir {}` running?)",
+                dir.display()
+            );
+            (url, hint)
         }
     };
-    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+    let mut config = tokio_postgres::Config::from_str(&url).context("invalid database URL")?;
+    if config.get_connect_timeout().is_none() {
+        config.connect_timeout(CONNECT_TIMEOUT);
+    }
+    let (client, connection) = config
+        .connect(tokio_postgres::NoTls)
         .await
-        .context("cannot connect to the database")?;
+        .with_context(|| format!("cannot connect to the database{hint}"))?;
     let connection = tokio::spawn(connection);
     let schemas = if schemas.is_empty() {
         vec![DEFAULT_SCHEMA.to_owned()]
