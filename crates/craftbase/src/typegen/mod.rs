@@ -3,7 +3,7 @@
 
 mod collation;
 mod doc;
-pub mod introspect;
+mod introspect;
 mod node_tree;
 mod render;
 mod ts;
