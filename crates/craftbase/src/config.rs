@@ -27,6 +27,11 @@ pub enum Command {
     /// Manage the data directory's database.
     #[command(subcommand)]
     Db(DbCommand),
+    /// Generate code from the database schema.
+    Gen {
+        #[command(subcommand)]
+        command: GenCommand,
+    },
 }
 
 #[derive(Args, Debug, Clone)]
@@ -66,6 +71,34 @@ pub struct ResetArgs {
     /// Port the embedded PostgreSQL listens on during the reset.
     #[arg(long, env = "CRAFTBASE_DB_PORT", default_value_t = 54322)]
     pub db_port: u16,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum GenCommand {
+    /// Generate types from the database schema.
+    Types {
+        #[command(subcommand)]
+        lang: TypesLang,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum TypesLang {
+    /// Print the `Database` type `supabase gen types typescript` prints.
+    Typescript(GenTypesArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct GenTypesArgs {
+    /// Schemas to include (repeat or separate with commas); default: public.
+    #[arg(long = "schema", short = 's', value_delimiter = ',')]
+    pub schemas: Vec<String>,
+    /// Read this PostgreSQL database (wins over --data-dir).
+    #[arg(long)]
+    pub db_url: Option<String>,
+    /// Read the database of the craftbase running from this data directory.
+    #[arg(long, env = "CRAFTBASE_DATA_DIR", default_value = ".craftbase")]
+    pub data_dir: PathBuf,
 }
 
 #[derive(Args, Debug, Clone)]

@@ -7,3 +7,4 @@ pub mod migrations;
 pub mod project;
 pub mod reset;
 pub mod start;
+pub mod typegen;

@@ -1,7 +1,10 @@
 //! The `craftbase` command.
 
 use clap::Parser;
-use craftbase::config::{Cli, Command, DbCommand, MigrationCommand, StatusArgs};
+
+use craftbase::config::{
+    Cli, Command, DbCommand, GenCommand, MigrationCommand, StatusArgs, TypesLang,
+};
 use craftbase::datadir::DataDir;
 
 /// mimalloc: many small allocations per request; measurably cheaper than the system allocator
@@ -57,6 +60,18 @@ async fn run() {
         }
         Command::Db(DbCommand::Reset(args)) => {
             craftbase::reset::run(&args.data_dir, &args.project_dir, args.db_port).await
+        }
+        Command::Gen {
+            command:
+                GenCommand::Types {
+                    lang: TypesLang::Typescript(args),
+                },
+        } => {
+            let source = match args.db_url {
+                Some(url) => craftbase::typegen::Source::Url(url),
+                None => craftbase::typegen::Source::DataDir(args.data_dir),
+            };
+            craftbase::typegen::run(source, args.schemas).await
         }
     };
     if let Err(e) = result {

@@ -6,4 +6,5 @@ mod migrations;
 mod policies;
 mod project;
 mod support;
+mod typegen;
 mod upgrade;
