@@ -19,6 +19,10 @@ pub enum Command {
     Start(StartArgs),
     /// Print the API URL, database URL and keys of a data directory.
     Status(StatusArgs),
+    /// Write the whole database (platform schemas included) to a pg_dump archive.
+    Backup(crate::dump::backup::BackupArgs),
+    /// Restore a backup into a new data directory.
+    Restore(crate::dump::restore::RestoreArgs),
 }
 
 #[derive(Args, Debug, Clone)]

@@ -44,6 +44,8 @@ async fn run() {
     let result = match Cli::parse().command {
         Command::Start(args) => craftbase::start::run(args).await,
         Command::Status(args) => status(&args),
+        Command::Backup(args) => craftbase::dump::backup::run(args).await,
+        Command::Restore(args) => craftbase::dump::restore::run(args).await,
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");
