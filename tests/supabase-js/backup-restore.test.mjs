@@ -27,6 +27,10 @@ alter table public.backup_notes enable row level security;
 create policy "own notes" on public.backup_notes for all to authenticated
   using (user_id = auth.uid()) with check (user_id = auth.uid());
 alter publication supabase_realtime add table public.backup_notes;
+-- A role of the project's own: pg_dump carries no roles, restore must make it.
+create role backup_notes_reader nologin;
+grant select on public.backup_notes to backup_notes_reader;
+create policy "readers read all" on public.backup_notes for select to backup_notes_reader using (true);
 `;
 
 let tmp;
@@ -136,6 +140,7 @@ test('backup, restore into a fresh data directory: same users, rows, RLS and led
   const restored = await craftbase(['restore', live, '--data-dir', restoredDir, '--secrets', `${live}.secrets.json`]);
   assert.equal(restored.code, 0, restored.stderr);
   assert.match(restored.stdout, /start it with: craftbase start --data-dir/);
+  assert.match(restored.stdout, /created without login .*: backup_notes_reader\./);
   const copy = await start(restoredDir);
   assert.notEqual(copy.url, original.url);
   assert.equal(copy.anonKey, keys.anon);
@@ -157,6 +162,15 @@ test('backup, restore into a fresh data directory: same users, rows, RLS and led
   assert.deepEqual(await ledger(copy), ledgerBefore);
   assert.doesNotMatch(copy.stderr(), /applying migration/);
   assert.match(copy.stderr(), /migrations up to date.*applied\S*=\S*0\b/);
+
+  // The project's own role is back, with its grant and its policy.
+  const [reader] = await pgQuery(
+    copy.dbUrl,
+    `select rolcanlogin, has_table_privilege('backup_notes_reader', 'public.backup_notes', 'select') as can_read,
+            (select count(*)::int from pg_policies where 'backup_notes_reader' = any (roles)) as policies
+       from pg_roles where rolname = 'backup_notes_reader'`,
+  );
+  assert.deepEqual(reader, { rolcanlogin: false, can_read: true, policies: 1 });
 
   // Realtime streams from the restored database: slot made at start, publication restored.
   const [slot] = await pgQuery(copy.dbUrl, `select count(*)::int as n from pg_replication_slots where slot_type = 'logical'`);

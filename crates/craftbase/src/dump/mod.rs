@@ -9,6 +9,7 @@
 pub mod backup;
 mod progress;
 pub mod restore;
+mod roles;
 mod tool;
 
 use std::path::Path;

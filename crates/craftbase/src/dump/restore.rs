@@ -3,6 +3,7 @@
 //! The migration ledger comes with the dump, so the next `craftbase start` applies nothing
 //! again; realtime creates its replication slot (never in a dump) when it starts.
 
+use std::collections::BTreeSet;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -13,7 +14,7 @@ use clap::Args;
 use craftbase_cluster::{Cluster, ClusterSpec};
 
 use super::backup::{read_secrets, secrets_path};
-use super::{free_port, has_cluster, progress, tool};
+use super::{free_port, has_cluster, progress, roles, tool};
 use crate::datadir::{DataDir, Secrets};
 
 /// Where the platform's role SQL runs: roles are cluster-wide, but the schemas and grants that
@@ -38,6 +39,7 @@ pub async fn run(args: RestoreArgs) -> anyhow::Result<()> {
     let file = fs::canonicalize(&args.file)
         .with_context(|| format!("cannot read {}", args.file.display()))?;
     let tables = table_data_entries(&bindir, &file)?;
+    let referenced = roles::referenced(&roles::schema_script(&bindir, &file)?);
     let secrets = args.secrets.as_deref().map(read_secrets).transpose()?;
     ensure_fresh(&args.data_dir)?;
     let created = !args.data_dir.exists();
@@ -56,24 +58,33 @@ pub async fn run(args: RestoreArgs) -> anyhow::Result<()> {
     }
     let root_existed = root.exists();
     let kept_secrets = secrets.is_some();
-    if let Err(e) = restore_into(&dir, &bindir, root.clone(), &file, secrets, tables).await {
-        // Nothing was there before: leave nothing half-restored that a start would take for a
-        // data directory.
-        if created {
-            let _ = fs::remove_dir_all(&args.data_dir);
-        } else {
-            clear(&args.data_dir);
+    let restored = restore_into(
+        &dir,
+        &bindir,
+        root.clone(),
+        &file,
+        secrets,
+        tables,
+        &referenced,
+    );
+    let created_roles = match restored.await {
+        Ok(created) => created,
+        Err(e) => {
+            undo(&args.data_dir, created, &root, root_existed);
+            return Err(e);
         }
-        if !root_existed && !root.starts_with(&args.data_dir) {
-            let _ = fs::remove_dir_all(&root);
-        }
-        return Err(e);
-    }
+    };
     println!(
         "restored {} into {} ({tables} tables)",
         args.file.display(),
         args.data_dir.display()
     );
+    if !created_roles.is_empty() {
+        println!(
+            "roles the dump uses were created without login (a dump holds no roles): {}. Give them their attributes, passwords and memberships with ALTER ROLE and GRANT",
+            created_roles.join(", ")
+        );
+    }
     if !kept_secrets {
         let beside = secrets_path(&args.file);
         let hint = if beside.exists() {
@@ -146,7 +157,8 @@ async fn restore_into(
     file: &Path,
     secrets: Option<Secrets>,
     tables: usize,
-) -> anyhow::Result<()> {
+    referenced: &BTreeSet<String>,
+) -> anyhow::Result<Vec<String>> {
     let secrets = match secrets {
         Some(secrets) => {
             dir.store_secrets(&secrets)?;
@@ -166,11 +178,12 @@ async fn restore_into(
     let result = async {
         progress::step("creating the platform roles");
         create_roles(&cluster).await?;
+        let client = connect(&cluster, "postgres").await?;
+        let created = roles::create_missing(&client, referenced).await?;
         pg_restore(bindir, &cluster, file, tables)?;
         progress::step("analyzing the restored tables");
-        let client = connect(&cluster, "postgres").await?;
         client.batch_execute("analyze").await?;
-        anyhow::Ok(())
+        anyhow::Ok(created)
     }
     .await;
     progress::step("stopping PostgreSQL");
@@ -237,6 +250,19 @@ async fn connect(cluster: &Cluster, dbname: &str) -> anyhow::Result<tokio_postgr
         .await?;
     tokio::spawn(connection);
     Ok(client)
+}
+
+/// After a failed restore: nothing was there before, so leave nothing half-restored that a
+/// start would take for a data directory.
+fn undo(data_dir: &Path, created: bool, root: &Path, root_existed: bool) {
+    if created {
+        let _ = fs::remove_dir_all(data_dir);
+    } else {
+        clear(data_dir);
+    }
+    if !root_existed && !root.starts_with(data_dir) {
+        let _ = fs::remove_dir_all(root);
+    }
 }
 
 /// Empties a directory that was empty before the restore began.
