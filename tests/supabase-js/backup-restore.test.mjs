@@ -125,6 +125,13 @@ test('backup, restore into a fresh data directory: same users, rows, RLS and led
   assert.equal(await mode(`${live}.secrets.json`), 0o600);
   assert.equal(JSON.parse(await fs.readFile(`${live}.secrets.json`, 'utf8')).jwt_secret, keys.secret);
 
+  // From a server given by URL (a craftbase started with DATABASE_URL): restorable too.
+  const byUrl = path.join(tmp, 'url.dump');
+  const fromUrl = await craftbase(['backup', '--db-url', original.dbUrl, '--output', byUrl]);
+  assert.equal(fromUrl.code, 0, fromUrl.stderr);
+  const urlRestore = await craftbase(['restore', byUrl, '--data-dir', path.join(tmp, 'from-url')]);
+  assert.equal(urlRestore.code, 0, urlRestore.stderr);
+
   // Stopped: its cluster is started for the dump and stopped again.
   await original.stop({ keepDataDir: true });
   const cold = path.join(tmp, 'cold.dump');

@@ -64,7 +64,10 @@ pub async fn run(args: BackupArgs) -> anyhow::Result<()> {
         None
     };
     let mut source = match &args.db_url {
-        Some(url) => Source::url(url)?,
+        Some(url) => {
+            progress::step("dumping from the server at --db-url (DATABASE_URL)");
+            Source::url(url)?
+        }
         None => Source::data_dir(&args.data_dir, &bindir).await?,
     };
     let result = dump(&bindir, &source, &output).await;

@@ -218,16 +218,22 @@ async fn create_roles(cluster: &Cluster) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// All or nothing: one transaction, stopped at the first error.
+/// All or nothing: one transaction, stopped at the first error. A fresh data directory has no
+/// tablespaces but the default one: everything is restored into it.
 fn pg_restore(bindir: &Path, cluster: &Cluster, file: &Path, tables: usize) -> anyhow::Result<()> {
     let spec = cluster.spec();
     let mut cmd = tool::command(bindir, "pg_restore");
-    cmd.args(["--exit-on-error", "--single-transaction", "--host"])
-        .arg(spec.socket_dir())
-        .args(["--port", &spec.port.to_string()])
-        .args(["--username", "postgres", "--dbname", "postgres"])
-        .arg(file)
-        .stdout(Stdio::null());
+    cmd.args([
+        "--exit-on-error",
+        "--single-transaction",
+        "--no-tablespaces",
+    ])
+    .arg("--host")
+    .arg(spec.socket_dir())
+    .args(["--port", &spec.port.to_string()])
+    .args(["--username", "postgres", "--dbname", "postgres"])
+    .arg(file)
+    .stdout(Stdio::null());
     let mut bar = progress::Bar::new(Some(tables), "restored");
     let ran = tokio::task::block_in_place(|| {
         tool::run(cmd, &mut |line| {
