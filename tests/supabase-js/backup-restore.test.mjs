@@ -228,3 +228,39 @@ test('restore refuses a file that is not a dump and leaves no data directory beh
   assert.match(res.stderr, /is not a dump pg_restore can read/);
   await assert.rejects(fs.access(target));
 });
+
+test('a restore that fails part-way keeps nothing: a new directory is removed, an empty one emptied', { timeout: 120_000 }, async () => {
+  const cb = await start(path.join(tmp, 'checked'));
+  // A CHECK through a function reading another table: pg_dump's classic trap. The child's rows
+  // are restored before the parent's, so the restore fails in the middle, after the schema.
+  await pgQuery(cb.dbUrl, 'create table public.zz_parent (id int primary key)');
+  await pgQuery(
+    cb.dbUrl,
+    `create function public.parent_exists(i int) returns bool language sql stable
+       as 'select exists (select 1 from public.zz_parent where id = i)'`,
+  );
+  await pgQuery(cb.dbUrl, 'create table public.aa_child (parent_id int check (public.parent_exists(parent_id)))');
+  await pgQuery(cb.dbUrl, 'insert into public.zz_parent values (1)');
+  await pgQuery(cb.dbUrl, 'insert into public.aa_child values (1)');
+  const dump = path.join(tmp, 'checked.dump');
+  const backup = await craftbase(['backup', '--data-dir', cb.dataDir, '--output', dump]);
+  assert.equal(backup.code, 0, backup.stderr);
+  await cb.stop();
+
+  const target = path.join(tmp, 'half');
+  const res = await craftbase(['restore', dump, '--data-dir', target]);
+  assert.notEqual(res.code, 0);
+  assert.match(res.stderr, /restore failed; .*half was removed: pg_restore failed/);
+  assert.match(res.stderr, /violates check constraint "aa_child_parent_id_check"/, 'pg_restore\'s own error is shown');
+  await assert.rejects(fs.access(target));
+
+  const empty = path.join(tmp, 'empty');
+  await fs.mkdir(empty, { mode: 0o750 });
+  await fs.chmod(empty, 0o750);
+  const again = await craftbase(['restore', dump, '--data-dir', empty]);
+  assert.notEqual(again.code, 0);
+  assert.match(again.stderr, /empty was emptied again/);
+  assert.deepEqual(await fs.readdir(empty), []);
+  assert.equal(await mode(empty), 0o750);
+  assert.deepEqual(await livePostmasters(tmp), []);
+});

@@ -42,14 +42,13 @@ pub async fn run(args: RestoreArgs) -> anyhow::Result<()> {
     let referenced = roles::referenced(&roles::schema_script(&bindir, &file)?);
     let secrets = args.secrets.as_deref().map(read_secrets).transpose()?;
     ensure_fresh(&args.data_dir)?;
-    let created = !args.data_dir.exists();
+    // An empty directory given gets its mode back if the restore fails.
+    let before = fs::metadata(&args.data_dir).ok().map(|m| m.permissions());
     let dir = DataDir::open(&args.data_dir)
         .with_context(|| format!("cannot use data directory {}", args.data_dir.display()))?;
     let root = dir.cluster_root();
     if has_cluster(&root) {
-        if created {
-            let _ = fs::remove_dir_all(&args.data_dir);
-        }
+        undo(&args.data_dir, before, &root, true);
         anyhow::bail!(
             "a PostgreSQL cluster for {} already exists in {}; restore never overwrites one. Restore into another --data-dir, or remove that cluster if it is not needed",
             args.data_dir.display(),
@@ -70,8 +69,16 @@ pub async fn run(args: RestoreArgs) -> anyhow::Result<()> {
     let created_roles = match restored.await {
         Ok(created) => created,
         Err(e) => {
-            undo(&args.data_dir, created, &root, root_existed);
-            return Err(e);
+            undo(&args.data_dir, before, &root, root_existed);
+            let left = if args.data_dir.exists() {
+                "emptied again"
+            } else {
+                "removed"
+            };
+            return Err(e.context(format!(
+                "restore failed; {} was {left}",
+                args.data_dir.display()
+            )));
         }
     };
     println!(
@@ -142,7 +149,7 @@ fn table_data_entries(bindir: &Path, file: &Path) -> anyhow::Result<usize> {
         out.status.success(),
         "{} is not a dump pg_restore can read:\n{}",
         file.display(),
-        String::from_utf8_lossy(&out.stderr).trim()
+        said(&out)
     );
     Ok(String::from_utf8_lossy(&out.stdout)
         .lines()
@@ -260,11 +267,15 @@ async fn connect(cluster: &Cluster, dbname: &str) -> anyhow::Result<tokio_postgr
 
 /// After a failed restore: nothing was there before, so leave nothing half-restored that a
 /// start would take for a data directory.
-fn undo(data_dir: &Path, created: bool, root: &Path, root_existed: bool) {
-    if created {
-        let _ = fs::remove_dir_all(data_dir);
-    } else {
-        clear(data_dir);
+fn undo(data_dir: &Path, before: Option<fs::Permissions>, root: &Path, root_existed: bool) {
+    match before {
+        None => {
+            let _ = fs::remove_dir_all(data_dir);
+        }
+        Some(permissions) => {
+            clear(data_dir);
+            let _ = fs::set_permissions(data_dir, permissions);
+        }
     }
     if !root_existed && !root.starts_with(data_dir) {
         let _ = fs::remove_dir_all(root);
@@ -280,6 +291,16 @@ fn clear(dir: &Path) {
         } else {
             fs::remove_file(&path)
         };
+    }
+}
+
+/// What a failed pg_restore said, or how it ended when it said nothing (it crashes on some
+/// damaged archives).
+pub(super) fn said(out: &std::process::Output) -> String {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    match stderr.trim() {
+        "" => format!("pg_restore ended with {}", out.status),
+        text => text.to_owned(),
     }
 }
 

@@ -24,7 +24,7 @@ pub fn schema_script(bindir: &Path, file: &Path) -> anyhow::Result<String> {
         out.status.success(),
         "pg_restore cannot read the schema of {}:\n{}",
         file.display(),
-        String::from_utf8_lossy(&out.stderr).trim()
+        super::restore::said(&out)
     );
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
