@@ -168,7 +168,6 @@ test('backup, restore into a fresh data directory: same users, rows, RLS and led
   // The ledger came with the dump: nothing was applied again.
   assert.deepEqual(await ledger(copy), ledgerBefore);
   assert.doesNotMatch(copy.stderr(), /applying migration/);
-  assert.match(copy.stderr(), /migrations up to date.*applied\S*=\S*0\b/);
 
   // The project's own role is back, with its grant and its policy.
   const [reader] = await pgQuery(
