@@ -243,7 +243,10 @@ async fn dump(bindir: &Path, source: &Source, output: &Path) -> anyhow::Result<u
         .open(&partial)
         .with_context(|| format!("cannot create {}", partial.display()))?;
     let mut cmd = tool::command(bindir, "pg_dump");
-    cmd.arg("--format=custom").stdout(file.try_clone()?);
+    // A session holding an exclusive lock (a migration, a VACUUM FULL) would make pg_dump wait
+    // forever for its share; past this it fails and says which table.
+    cmd.args(["--format=custom", "--lock-wait-timeout=60s"])
+        .stdout(file.try_clone()?);
     source.connect(&mut cmd);
     let mut bar = progress::Bar::new(total, "dumped");
     let ran = tokio::task::block_in_place(|| {
