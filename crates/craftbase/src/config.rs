@@ -32,6 +32,10 @@ pub enum Command {
         #[command(subcommand)]
         command: GenCommand,
     },
+    /// Write the whole database (platform schemas included) to a pg_dump archive.
+    Backup(crate::dump::backup::BackupArgs),
+    /// Restore a backup into a new data directory.
+    Restore(crate::dump::restore::RestoreArgs),
 }
 
 #[derive(Args, Debug, Clone)]

@@ -108,6 +108,11 @@ impl DataDir {
         Ok(secrets)
     }
 
+    /// Keeps `secrets` as this directory's own: a restore carrying a backup's keys over.
+    pub fn store_secrets(&self, secrets: &Secrets) -> anyhow::Result<()> {
+        self.write("secrets.json", secrets)
+    }
+
     /// Reads the stored secrets.
     pub fn stored_secrets(&self) -> anyhow::Result<Secrets> {
         self.read("secrets.json")?

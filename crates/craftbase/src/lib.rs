@@ -2,6 +2,7 @@
 
 pub mod config;
 pub mod datadir;
+pub mod dump;
 pub mod edge;
 pub mod migrations;
 pub mod project;

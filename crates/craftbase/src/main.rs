@@ -73,6 +73,8 @@ async fn run() {
             };
             craftbase::typegen::run(source, args.schemas).await
         }
+        Command::Backup(args) => craftbase::dump::backup::run(args).await,
+        Command::Restore(args) => craftbase::dump::restore::run(args).await,
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");
