@@ -89,7 +89,15 @@ async function notesOf(client) {
   return data.map((n) => n.body);
 }
 
-const ledger = (cb) => pgQuery(cb.dbUrl, `select name, checksum, applied_at::text from craftbase.migrations order by name`);
+// Both ledgers: the platform's (craftbase.migrations) and the project's (the Supabase CLI's).
+const ledger = (cb) =>
+  pgQuery(
+    cb.dbUrl,
+    `select name, checksum, applied_at::text from craftbase.migrations
+     union all select version || '_' || name || '.sql', array_to_string(statements, ';'), null
+       from supabase_migrations.schema_migrations
+     order by 1`,
+  );
 
 async function mode(file) {
   return (await fs.stat(file)).mode & 0o777;
