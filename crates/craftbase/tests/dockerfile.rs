@@ -121,7 +121,10 @@ fn the_stages_build_the_release_binary_and_copy_it_into_a_debian_runtime() {
         "the builder builds craftbase in release: {builds}"
     );
     // The replication stream links libpq (pq-sys): headers to build, the library to run.
-    assert!(builds.contains("libpq-dev"), "the builder installs libpq-dev");
+    assert!(
+        builds.contains("libpq-dev"),
+        "the builder installs libpq-dev"
+    );
     let workdir = find(builder, "WORKDIR")
         .last()
         .copied()
@@ -257,7 +260,7 @@ fn embedded_files() -> Vec<PathBuf> {
                 }
                 continue;
             }
-            if !path.extension().is_some_and(|e| e == "rs") {
+            if path.extension() != Some(std::ffi::OsStr::new("rs")) {
                 continue;
             }
             let text = std::fs::read_to_string(&path).unwrap();
