@@ -11,6 +11,9 @@ use clap::{Args, Parser, Subcommand};
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+    /// Log lines as text, or as one JSON object per line.
+    #[arg(long, global = true, env = "CRAFTBASE_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
+    pub log_format: String,
 }
 
 #[derive(Subcommand, Debug)]
@@ -141,6 +144,8 @@ pub struct StartArgs {
     pub realtime_pool_size: u16,
     #[command(flatten)]
     pub http: HttpArgs,
+    #[command(flatten)]
+    pub observe: crate::observe::ObserveArgs,
 }
 
 /// Limits on each HTTP connection of the API port.

@@ -13,6 +13,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use craftbase_shared::ServiceContext;
 
+use crate::observe::Observer;
 use crate::start::Services;
 use tower::ServiceBuilder;
 use tower_http::cors::{Any, CorsLayer};
@@ -83,8 +84,9 @@ impl ServiceSettings {
     }
 }
 
-/// The whole API on one router, each service on its own context (and pools).
-pub fn app(services: Services, settings: ServiceSettings) -> Router {
+/// The whole API on one router, each service on its own context (and pools); realtime over
+/// the observer's state, so `/ready` and `/metrics` see its sockets and replication stream.
+pub fn app(services: Services, settings: ServiceSettings, observer: &Observer) -> Router {
     let ctx = services.rest;
     let gated = Router::new()
         .nest(
@@ -97,12 +99,13 @@ pub fn app(services: Services, settings: ServiceSettings) -> Router {
         )
         .nest(
             "/realtime/v1",
-            craftbase_realtime::router(services.realtime),
+            craftbase_realtime::serve(observer.realtime()),
         )
         .layer(middleware::from_fn_with_state(ctx.clone(), require_apikey));
     let routes = Router::new()
         .route("/health", get(health))
-        .with_state(ctx)
+        .with_state(ctx.clone())
+        .merge(observer.routes(ctx))
         .merge(gated);
     // Route after trimming a trailing slash: PostgREST's root is written `/rest/v1/`.
     Router::new()
@@ -112,7 +115,8 @@ pub fn app(services: Services, settings: ServiceSettings) -> Router {
                 .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
                 .layer(TraceLayer::new_for_http().make_span_with(request_span))
                 .layer(PropagateRequestIdLayer::x_request_id())
-                .layer(cors()),
+                .layer(cors())
+                .layer(middleware::from_fn(crate::observe::requests::track)),
         )
 }
 

@@ -5,6 +5,7 @@ pub mod datadir;
 pub mod dump;
 pub mod edge;
 pub mod migrations;
+pub mod observe;
 pub mod project;
 pub mod reset;
 pub mod start;

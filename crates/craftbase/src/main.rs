@@ -43,8 +43,9 @@ fn return_idle_pages() {
 }
 
 async fn run() {
-    craftbase_shared::standalone::init_logging();
-    let result = match Cli::parse().command {
+    let cli = Cli::parse();
+    craftbase_shared::standalone::init_logging_as(cli.log_format.parse().unwrap_or_default());
+    let result = match cli.command {
         Command::Start(args) => craftbase::start::run(args).await,
         Command::Status(args) => status(&args),
         Command::Init(args) => {

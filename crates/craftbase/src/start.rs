@@ -10,7 +10,7 @@ use craftbase_shared::{JwtVerifier, RoleSwitch, ServiceContext};
 
 use crate::config::StartArgs;
 use crate::datadir::{DataDir, Endpoints, Secrets};
-use crate::{edge, migrations};
+use crate::{edge, migrations, observe};
 
 /// Where the database is: an embedded cluster craftbase runs, or a server it was pointed at.
 #[derive(Clone)]
@@ -66,9 +66,17 @@ pub async fn run(args: StartArgs) -> anyhow::Result<()> {
     })?;
     announce(&api_url, &db_url, &secrets, &args.data_dir);
     let pools = services.pools();
+    // Served only now, after the migrations above.
+    let observer = observe::Observer::new(&services, true);
+    if let Some(addr) = args.observe.metrics_addr {
+        if let Err(e) = observer.listen(addr).await {
+            database.stop();
+            return Err(e);
+        }
+    }
     let served = craftbase_shared::server::serve(
         listener,
-        edge::app(services, settings),
+        edge::app(services, settings, &observer),
         args.http.limits(),
         craftbase_shared::shutdown::signal(),
     );

@@ -1,5 +1,6 @@
 //! craftbase's integration tests: one binary, one PostgreSQL cluster per run.
 
+mod dockerfile;
 mod edge;
 mod lifecycle;
 mod migrations;

@@ -237,6 +237,7 @@ impl Hub {
             m.outlet.send(msg);
             sent += 1;
         }
+        crate::stats::delivered(crate::stats::Delivery::Broadcast, sent);
         sent
     }
 
@@ -305,6 +306,7 @@ impl Hub {
         }
         let payload = json!({"joins": joins, "leaves": leaves});
         let members = lock(&self.topics).get(topic).cloned().unwrap_or_default();
+        crate::stats::delivered(crate::stats::Delivery::Presence, members.len());
         for m in members {
             let mut msg = Message::push(&m.topic, "presence_diff", payload.clone());
             msg.join_ref = Some(m.join_ref.clone());
@@ -359,6 +361,13 @@ impl Hub {
             .get(&table_oid)
             .cloned()
             .unwrap_or_default()
+    }
+
+    /// How many topics have members, and how many channels (a socket joined to a topic) there
+    /// are in all; read when metrics are scraped.
+    pub fn channel_counts(&self) -> (usize, usize) {
+        let topics = lock(&self.topics);
+        (topics.len(), topics.values().map(Vec::len).sum())
     }
 
     /// Whether anyone subscribes to changes at all.

@@ -10,6 +10,7 @@ pub mod replay;
 mod rest;
 pub mod session;
 mod socket;
+pub mod stats;
 pub mod token;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -61,7 +62,7 @@ impl Realtime {
         })
     }
 
-    /// Whether the replication stream has connected at least once.
+    /// Whether the replication stream is connected now (it has connected and not failed since).
     pub fn is_streaming(&self) -> bool {
         self.streaming.load(Ordering::Relaxed)
     }
@@ -76,13 +77,24 @@ impl Realtime {
 
     fn replication_up(&self) {
         self.streaming.store(true, Ordering::Relaxed);
+        metrics::gauge!(stats::REPLICATION_CONNECTED).set(1.0);
+    }
+
+    fn replication_down(&self) {
+        self.streaming.store(false, Ordering::Relaxed);
+        metrics::gauge!(stats::REPLICATION_CONNECTED).set(0.0);
     }
 }
 
 /// The realtime routes, with the `/realtime/v1` prefix already stripped. Starts the replication
 /// task, which retries on its own when the database is unavailable.
 pub fn router(ctx: ServiceContext) -> Router {
-    let rt = Realtime::new(ctx);
+    serve(Realtime::new(ctx))
+}
+
+/// The routes over `rt`, after starting its replication task: for a caller that keeps the
+/// state (craftbase's `/ready` and `/metrics` read it).
+pub fn serve(rt: Arc<Realtime>) -> Router {
     tokio::spawn(changes::stream::run(rt.clone()));
     routes(rt)
 }

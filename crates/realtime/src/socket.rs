@@ -72,6 +72,7 @@ fn refuse(text: &str) -> Response {
 }
 
 async fn serve(rt: Arc<Realtime>, ws: WebSocket, vsn: Vsn, apikey: String) {
+    let _open = crate::stats::OpenSocket::new();
     let id = rt.hub.socket_id();
     let (outlet, mut queue, overflow) = Outlet::bounded(id, rt.limits.queue_bytes);
     let send_timeout = rt.limits.send_timeout;

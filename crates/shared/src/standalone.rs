@@ -30,15 +30,55 @@ pub async fn context(
     })
 }
 
-/// Logs to stderr, filtered by `RUST_LOG` (default `info`, without PostgreSQL notices and per-message replication logs).
+/// How log lines are written: human-readable text, or one JSON object per line for a log
+/// collector (`CRAFTBASE_LOG_FORMAT=json`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+impl std::str::FromStr for LogFormat {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "text" | "" => Ok(LogFormat::Text),
+            "json" => Ok(LogFormat::Json),
+            other => Err(format!("unknown log format {other:?} (text or json)")),
+        }
+    }
+}
+
+impl LogFormat {
+    /// `CRAFTBASE_LOG_FORMAT`, text when unset or unknown.
+    pub fn from_env() -> LogFormat {
+        std::env::var("CRAFTBASE_LOG_FORMAT")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_default()
+    }
+}
+
+/// Logs to stderr in the format `CRAFTBASE_LOG_FORMAT` names; see [`init_logging_as`].
 pub fn init_logging() {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,tokio_postgres=warn,pg_walstream=warn".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    init_logging_as(LogFormat::from_env());
+}
+
+/// Logs to stderr, filtered by `RUST_LOG` (default `info`, without PostgreSQL notices and
+/// per-message replication logs). Events carry only what the code puts in them: request spans
+/// name the path without its query string, and no event carries a key, token or password.
+pub fn init_logging_as(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| "info,tokio_postgres=warn,pg_walstream=warn".into());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
 }
 
 /// Serves `router` on `addr` until Ctrl-C or SIGTERM, with [`HttpLimits::from_env`].

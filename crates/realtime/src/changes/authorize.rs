@@ -419,6 +419,7 @@ fn send(table: &Table, commit_ts: &str, change: &Change, receivers: &[Receiver])
     type Payloads<'r> =
         HashMap<(&'r str, bool), ((Value, Option<String>), Vec<&'r Arc<PgSubscription>>)>;
     let mut by_role: Payloads = HashMap::new();
+    let mut delivered = 0;
     for r in receivers {
         let entry = by_role
             .entry((r.sub.identity.role.as_str(), r.old_visible))
@@ -454,8 +455,10 @@ fn send(table: &Table, commit_ts: &str, change: &Change, receivers: &[Receiver])
                 )));
             }
             sub.outlet.send(msg);
+            delivered += 1;
         }
     }
+    crate::stats::delivered(crate::stats::Delivery::PostgresChanges, delivered);
 }
 
 /// The payload's text with numeric values as PostgreSQL printed them, when the change has any

@@ -38,7 +38,9 @@ pub async fn run(rt: Arc<Realtime>) {
     let mut backoff = Duration::from_millis(500);
     loop {
         let started = Instant::now();
-        match replicate(&rt).await {
+        let ended = replicate(&rt).await;
+        rt.replication_down();
+        match ended {
             Ok(()) => return,
             Err(_) if craftbase_shared::shutdown::requested() => {
                 tracing::debug!("realtime replication ends with the process");

@@ -72,5 +72,6 @@ impl Session {
         let mut state = Message::push(topic, "presence_state", self.rt.hub.presence_state(key));
         state.join_ref = Some(join_ref.to_owned());
         self.outlet.send(state);
+        crate::stats::delivered(crate::stats::Delivery::Presence, 1);
     }
 }
