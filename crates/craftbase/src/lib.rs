@@ -4,4 +4,5 @@ pub mod config;
 pub mod datadir;
 pub mod edge;
 pub mod migrations;
+pub mod project_config;
 pub mod start;
