@@ -1,7 +1,6 @@
 //! The `craftbase` command.
 
-use clap::Parser;
-use craftbase::config::{Cli, Command, StatusArgs};
+use craftbase::config::{Command, StatusArgs};
 use craftbase::datadir::DataDir;
 
 /// mimalloc: many small allocations per request; measurably cheaper than the system allocator
@@ -10,12 +9,21 @@ use craftbase::datadir::DataDir;
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() {
+    craftbase_shared::standalone::init_logging();
+    // The project's config.toml goes under the environment here, while this is the only thread.
+    let loaded = match craftbase::effective::load() {
+        Ok(loaded) => loaded,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::exit(1);
+        }
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .on_thread_park(return_idle_pages)
         .build()
         .expect("cannot start the tokio runtime");
-    runtime.block_on(run());
+    runtime.block_on(run(loaded));
 }
 
 /// mimalloc keeps the pages a thread freed until that thread allocates again, so after a burst
@@ -39,11 +47,11 @@ fn return_idle_pages() {
     });
 }
 
-async fn run() {
-    craftbase_shared::standalone::init_logging();
-    let result = match Cli::parse().command {
-        Command::Start(args) => craftbase::start::run(args).await,
-        Command::Status(args) => status(&args),
+async fn run(loaded: craftbase::effective::Loaded) {
+    let result = match &loaded.cli.command {
+        Command::Start(args) => craftbase::start::run(args.clone()).await,
+        Command::Status(args) => status(args),
+        Command::Config(args) => craftbase::effective::print(args, &loaded),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

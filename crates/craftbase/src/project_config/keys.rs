@@ -50,7 +50,15 @@ const SUPABASE_ONLY: &[&str] = &[
 
 /// Whether `key` (dotted, as serde_ignored writes it) is one the Supabase CLI knows.
 pub fn is_supabase_key(key: &str) -> bool {
-    SUPABASE_ONLY
-        .iter()
-        .any(|known| key == *known || key.starts_with(&format!("{known}.")))
+    supabase_section(key).is_some()
+}
+
+/// The Supabase-only key or section `key` belongs to.
+pub fn supabase_section(key: &str) -> Option<&'static str> {
+    SUPABASE_ONLY.iter().copied().find(|known| {
+        key == *known
+            || key
+                .strip_prefix(known)
+                .is_some_and(|rest| rest.starts_with('.') || rest.starts_with('['))
+    })
 }

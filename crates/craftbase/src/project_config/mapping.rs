@@ -96,7 +96,11 @@ fn auth(out: &mut Out, file: &ConfigFile, project_dir: &Path) -> Result<(), KeyE
         "GOTRUE_URI_ALLOW_LIST",
         &a.additional_redirect_urls,
     );
-    out.set("auth.external_url", "API_EXTERNAL_URL", a.external_url.as_ref());
+    out.set(
+        "auth.external_url",
+        "API_EXTERNAL_URL",
+        a.external_url.as_ref(),
+    );
     if let Some(exp) = a.jwt_expiry {
         // The CLI's bound: a week.
         if exp > 604_800 {
@@ -107,7 +111,11 @@ fn auth(out: &mut Out, file: &ConfigFile, project_dir: &Path) -> Result<(), KeyE
         }
     }
     out.set("auth.jwt_expiry", "GOTRUE_JWT_EXP", a.jwt_expiry);
-    out.set("auth.jwt_issuer", "GOTRUE_JWT_ISSUER", a.jwt_issuer.as_ref());
+    out.set(
+        "auth.jwt_issuer",
+        "GOTRUE_JWT_ISSUER",
+        a.jwt_issuer.as_ref(),
+    );
     out.set(
         "auth.enable_signup",
         "GOTRUE_DISABLE_SIGNUP",
@@ -146,8 +154,16 @@ fn auth(out: &mut Out, file: &ConfigFile, project_dir: &Path) -> Result<(), KeyE
 
     let r = &a.rate_limit;
     let rate = "auth.rate_limit";
-    out.set(&format!("{rate}.email_sent"), "GOTRUE_RATE_LIMIT_EMAIL_SENT", r.email_sent);
-    out.set(&format!("{rate}.sms_sent"), "GOTRUE_RATE_LIMIT_SMS_SENT", r.sms_sent);
+    out.set(
+        &format!("{rate}.email_sent"),
+        "GOTRUE_RATE_LIMIT_EMAIL_SENT",
+        r.email_sent,
+    );
+    out.set(
+        &format!("{rate}.sms_sent"),
+        "GOTRUE_RATE_LIMIT_SMS_SENT",
+        r.sms_sent,
+    );
     out.set(
         &format!("{rate}.anonymous_users"),
         "GOTRUE_RATE_LIMIT_ANONYMOUS_USERS",
@@ -173,7 +189,11 @@ fn auth(out: &mut Out, file: &ConfigFile, project_dir: &Path) -> Result<(), KeyE
     email(out, file, project_dir)?;
 
     if let Some(on) = a.sms.enable_signup {
-        out.set("auth.sms.enable_signup", "GOTRUE_EXTERNAL_PHONE_ENABLED", Some(on));
+        out.set(
+            "auth.sms.enable_signup",
+            "GOTRUE_EXTERNAL_PHONE_ENABLED",
+            Some(on),
+        );
         if on {
             out.notes.push(
                 "`auth.sms.enable_signup` = true, but craftbase sends no SMS: phone sign-ups are refused"
@@ -232,12 +252,19 @@ fn auth(out: &mut Out, file: &ConfigFile, project_dir: &Path) -> Result<(), KeyE
     for (chain, enabled) in [("solana", &a.web3.solana), ("ethereum", &a.web3.ethereum)] {
         out.set(
             &format!("auth.web3.{chain}.enabled"),
-            &format!("GOTRUE_EXTERNAL_WEB3_{}_ENABLED", chain.to_ascii_uppercase()),
+            &format!(
+                "GOTRUE_EXTERNAL_WEB3_{}_ENABLED",
+                chain.to_ascii_uppercase()
+            ),
             enabled.as_ref().and_then(|e| e.enabled),
         );
     }
     let o = &a.oauth_server;
-    out.set("auth.oauth_server.enabled", "GOTRUE_OAUTH_SERVER_ENABLED", o.enabled);
+    out.set(
+        "auth.oauth_server.enabled",
+        "GOTRUE_OAUTH_SERVER_ENABLED",
+        o.enabled,
+    );
     out.set(
         "auth.oauth_server.authorization_url_path",
         "GOTRUE_OAUTH_SERVER_AUTHORIZATION_PATH",
@@ -278,8 +305,16 @@ fn email(out: &mut Out, file: &ConfigFile, project_dir: &Path) -> Result<(), Key
         "GOTRUE_SMTP_MAX_FREQUENCY",
         e.max_frequency.as_ref(),
     );
-    out.set("auth.email.otp_length", "GOTRUE_MAILER_OTP_LENGTH", e.otp_length);
-    out.set("auth.email.otp_expiry", "GOTRUE_MAILER_OTP_EXP", e.otp_expiry);
+    out.set(
+        "auth.email.otp_length",
+        "GOTRUE_MAILER_OTP_LENGTH",
+        e.otp_length,
+    );
+    out.set(
+        "auth.email.otp_expiry",
+        "GOTRUE_MAILER_OTP_EXP",
+        e.otp_expiry,
+    );
     if let Some(smtp) = &e.smtp {
         self::smtp(out, smtp)?;
     }
@@ -303,7 +338,10 @@ fn email(out: &mut Out, file: &ConfigFile, project_dir: &Path) -> Result<(), Key
             if !full.is_file() {
                 return Err((
                     format!("{key}.content_path"),
-                    format!("{} does not exist (the path is relative to the project folder)", full.display()),
+                    format!(
+                        "{} does not exist (the path is relative to the project folder)",
+                        full.display()
+                    ),
                 ));
             }
             let full = std::fs::canonicalize(&full).unwrap_or(full);
@@ -328,10 +366,22 @@ fn smtp(out: &mut Out, smtp: &Smtp) -> Result<(), KeyError> {
         ));
     }
     let key = "auth.email.smtp";
-    out.set(&format!("{key}.host"), "GOTRUE_SMTP_HOST", smtp.host.as_ref());
+    out.set(
+        &format!("{key}.host"),
+        "GOTRUE_SMTP_HOST",
+        smtp.host.as_ref(),
+    );
     out.set(&format!("{key}.port"), "GOTRUE_SMTP_PORT", smtp.port);
-    out.set(&format!("{key}.user"), "GOTRUE_SMTP_USER", smtp.user.as_ref());
-    out.set(&format!("{key}.pass"), "GOTRUE_SMTP_PASS", smtp.pass.as_ref());
+    out.set(
+        &format!("{key}.user"),
+        "GOTRUE_SMTP_USER",
+        smtp.user.as_ref(),
+    );
+    out.set(
+        &format!("{key}.pass"),
+        "GOTRUE_SMTP_PASS",
+        smtp.pass.as_ref(),
+    );
     out.set(
         &format!("{key}.admin_email"),
         "GOTRUE_SMTP_ADMIN_EMAIL",
@@ -348,13 +398,21 @@ fn smtp(out: &mut Out, smtp: &Smtp) -> Result<(), KeyError> {
 fn external(out: &mut Out, name: &str, p: &External) {
     let key = format!("auth.external.{name}");
     let var = format!("GOTRUE_EXTERNAL_{}", name.to_ascii_uppercase());
-    out.set(&format!("{key}.enabled"), &format!("{var}_ENABLED"), p.enabled);
+    out.set(
+        &format!("{key}.enabled"),
+        &format!("{var}_ENABLED"),
+        p.enabled,
+    );
     out.set(
         &format!("{key}.client_id"),
         &format!("{var}_CLIENT_ID"),
         p.client_id.as_ref(),
     );
-    out.set(&format!("{key}.secret"), &format!("{var}_SECRET"), p.secret.as_ref());
+    out.set(
+        &format!("{key}.secret"),
+        &format!("{var}_SECRET"),
+        p.secret.as_ref(),
+    );
     out.set(
         &format!("{key}.redirect_uri"),
         &format!("{var}_REDIRECT_URI"),

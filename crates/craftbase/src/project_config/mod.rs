@@ -69,21 +69,37 @@ impl ProjectConfig {
             path: path.to_owned(),
             message: e.to_string().trim().to_owned(),
         })?;
-        let mut notes = Vec::new();
-        substitute_env(&mut value, &mut String::new(), env, &mut notes);
+        let mut unset = Vec::new();
+        substitute_env(&mut value, &mut String::new(), env, &mut unset);
 
         let mut ignored = Vec::new();
         let mut on_ignored =
             |key: serde_ignored::Path| ignored.push(key.to_string().replace("?.", ""));
         let deserializer = serde_ignored::Deserializer::new(value, &mut on_ignored);
-        let file: ConfigFile = serde_path_to_error::deserialize(deserializer).map_err(|e| {
-            ConfigError::Value {
+        let file: ConfigFile =
+            serde_path_to_error::deserialize(deserializer).map_err(|e| ConfigError::Value {
                 path: path.to_owned(),
                 key: e.path().to_string(),
                 message: e.inner().to_string(),
-            }
-        })?;
-        let (unused_keys, unknown_keys) = ignored.into_iter().partition(|k| keys::is_supabase_key(k));
+            })?;
+        let (unused_keys, unknown_keys) =
+            ignored.into_iter().partition(|k| keys::is_supabase_key(k));
+        // A disabled provider's unset secret is no concern (`supabase init` writes one).
+        let notes = unset
+            .into_iter()
+            .filter(|(key, _)| {
+                let provider = key
+                    .strip_prefix("auth.external.")
+                    .and_then(|r| r.split('.').next());
+                provider.is_none_or(|p| {
+                    file.auth
+                        .external
+                        .get(p)
+                        .is_some_and(|p| p.enabled == Some(true))
+                })
+            })
+            .map(|(_, note)| note)
+            .collect();
         let mut config = ProjectConfig {
             path: Some(path.to_owned()),
             assignments: Vec::new(),
@@ -91,13 +107,14 @@ impl ProjectConfig {
             unused_keys,
             notes,
         };
-        config.assignments = mapping::assign(&file, project_dir, &mut config.notes).map_err(
-            |(key, message)| ConfigError::Value {
-                path: path.to_owned(),
-                key,
-                message,
-            },
-        )?;
+        config.assignments =
+            mapping::assign(&file, project_dir, &mut config.notes).map_err(|(key, message)| {
+                ConfigError::Value {
+                    path: path.to_owned(),
+                    key,
+                    message,
+                }
+            })?;
         Ok(config)
     }
 
@@ -139,19 +156,11 @@ impl ProjectConfig {
     }
 }
 
-/// The sections of a list of keys (`studio`, `db.pooler`...), for one log line.
+/// The Supabase-only sections of a list of keys (`studio`, `db.pooler`...), for one log line.
 fn summarize(keys: &[String]) -> String {
-    let mut sections: Vec<String> = keys
+    let mut sections: Vec<&str> = keys
         .iter()
-        .map(|k| {
-            let parts: Vec<&str> = k.split('.').collect();
-            let depth = if matches!(parts[0], "api" | "db" | "auth" | "realtime") {
-                2
-            } else {
-                1
-            };
-            parts[..depth.min(parts.len())].join(".")
-        })
+        .map(|k| keys::supabase_section(k).unwrap_or(k))
         .collect();
     sections.sort();
     sections.dedup();
@@ -164,14 +173,19 @@ fn substitute_env(
     value: &mut toml::Value,
     key: &mut String,
     env: &dyn Fn(&str) -> Option<String>,
-    notes: &mut Vec<String>,
+    unset: &mut Vec<(String, String)>,
 ) {
     match value {
         toml::Value::String(s) => {
             if let Some(name) = s.strip_prefix("env(").and_then(|r| r.strip_suffix(')')) {
                 match env(name).filter(|v| !v.is_empty()) {
                     Some(v) => *s = v,
-                    None => notes.push(format!("`{key}` = env({name}), but {name} is not set")),
+                    // Only for keys craftbase reads: a studio or storage secret is no concern.
+                    None if keys::is_supabase_key(key) => {}
+                    None => unset.push((
+                        key.clone(),
+                        format!("`{key}` = env({name}), but {name} is not set"),
+                    )),
                 }
             }
         }
@@ -179,7 +193,7 @@ fn substitute_env(
             for (i, item) in items.iter_mut().enumerate() {
                 let len = key.len();
                 key.push_str(&format!("[{i}]"));
-                substitute_env(item, key, env, notes);
+                substitute_env(item, key, env, unset);
                 key.truncate(len);
             }
         }
@@ -190,7 +204,7 @@ fn substitute_env(
                     key.push('.');
                 }
                 key.push_str(name);
-                substitute_env(item, key, env, notes);
+                substitute_env(item, key, env, unset);
                 key.truncate(len);
             }
         }

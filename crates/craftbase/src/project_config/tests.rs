@@ -48,7 +48,10 @@ enabled = false
     assert_eq!(var(&c, "CRAFTBASE_REST_ENABLED"), Some("false"));
     assert_eq!(var(&c, "CRAFTBASE_PORT"), Some("8000"));
     assert_eq!(var(&c, "PGRST_DB_SCHEMAS"), Some("public,graphql_public"));
-    assert_eq!(var(&c, "PGRST_DB_EXTRA_SEARCH_PATH"), Some("public,extensions"));
+    assert_eq!(
+        var(&c, "PGRST_DB_EXTRA_SEARCH_PATH"),
+        Some("public,extensions")
+    );
     assert_eq!(var(&c, "PGRST_DB_MAX_ROWS"), Some("2"));
     assert_eq!(var(&c, "CRAFTBASE_DB_PORT"), Some("6543"));
     assert_eq!(var(&c, "CRAFTBASE_DB_MAJOR_VERSION"), Some("15"));
@@ -131,7 +134,10 @@ skip_nonce_check = true
     assert_eq!(var(&c, "GOTRUE_EXTERNAL_GITHUB_ENABLED"), Some("true"));
     assert_eq!(var(&c, "GOTRUE_EXTERNAL_GITHUB_CLIENT_ID"), Some("cid"));
     assert_eq!(var(&c, "GOTRUE_EXTERNAL_GITHUB_SECRET"), Some("s3cret"));
-    assert_eq!(var(&c, "GOTRUE_EXTERNAL_GITHUB_SKIP_NONCE_CHECK"), Some("true"));
+    assert_eq!(
+        var(&c, "GOTRUE_EXTERNAL_GITHUB_SKIP_NONCE_CHECK"),
+        Some("true")
+    );
     // Keys the file leaves out set nothing: craftbase's defaults (or the environment) stay.
     assert_eq!(var(&c, "GOTRUE_SMTP_HOST"), None);
     assert_eq!(var(&c, "CRAFTBASE_AUTH_ENABLED"), None);
@@ -198,9 +204,18 @@ a = 1
     );
     assert_eq!(
         c.unknown_keys,
-        ["api.max_row", "auth.email.enable_confirmation", "auth.sitee_url", "nonsense"]
+        [
+            "api.max_row",
+            "auth.email.enable_confirmation",
+            "auth.sitee_url",
+            "nonsense"
+        ]
     );
-    assert!(c.unused_keys.contains(&"studio".to_owned()), "{:?}", c.unused_keys);
+    assert!(
+        c.unused_keys.contains(&"studio".to_owned()),
+        "{:?}",
+        c.unused_keys
+    );
     assert!(c.unused_keys.contains(&"db.pooler".to_owned()));
     assert!(c.unused_keys.contains(&"project_id".to_owned()));
 }
@@ -234,7 +249,8 @@ fn smtp_needs_a_host_and_templates_must_exist() {
     )
     .unwrap_err();
     assert!(
-        err.to_string().contains("auth.email.template.invite.content_path"),
+        err.to_string()
+            .contains("auth.email.template.invite.content_path"),
         "{err}"
     );
 }
@@ -243,7 +259,11 @@ fn smtp_needs_a_host_and_templates_must_exist() {
 fn email_templates_resolve_against_the_project_folder() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(dir.path().join("supabase/templates")).unwrap();
-    std::fs::write(dir.path().join("supabase/templates/invite.html"), "<p>hi</p>").unwrap();
+    std::fs::write(
+        dir.path().join("supabase/templates/invite.html"),
+        "<p>hi</p>",
+    )
+    .unwrap();
     let text = "[auth.email.template.invite]\nsubject = \"Join us\"\ncontent_path = \"./supabase/templates/invite.html\"\n[auth.email.template.welcome]\nsubject = \"x\"\n";
     let c = ProjectConfig::parse(
         text,
@@ -256,7 +276,11 @@ fn email_templates_resolve_against_the_project_folder() {
     let path = var(&c, "GOTRUE_MAILER_TEMPLATES_INVITE").unwrap();
     assert!(path.ends_with("supabase/templates/invite.html"), "{path}");
     assert!(Path::new(path).is_absolute());
-    assert!(c.notes.iter().any(|n| n.contains("welcome")), "{:?}", c.notes);
+    assert!(
+        c.notes.iter().any(|n| n.contains("welcome")),
+        "{:?}",
+        c.notes
+    );
 }
 
 #[test]
