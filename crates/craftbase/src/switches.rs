@@ -55,3 +55,34 @@ async fn no_route() -> Response {
     )
         .into_response()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::Body;
+    use axum::http::Request;
+    use tower::ServiceExt;
+
+    #[tokio::test]
+    async fn a_switched_off_prefix_answers_kongs_404_everywhere_under_it() {
+        for path in ["/auth/v1", "/auth/v1/signup", "/auth/v1/admin/users/x"] {
+            let res = switched_off("/auth/v1")
+                .oneshot(Request::post(path).body(Body::empty()).unwrap())
+                .await
+                .unwrap();
+            assert_eq!(res.status(), StatusCode::NOT_FOUND, "{path}");
+            let body = axum::body::to_bytes(res.into_body(), 1024).await.unwrap();
+            assert_eq!(&body[..], br#"{"message":"no Route matched with those values"}"#);
+        }
+    }
+
+    #[test]
+    fn every_service_is_on_unless_switched_off() {
+        use clap::Parser;
+        let on = ServiceSwitches::try_parse_from(std::iter::empty::<String>()).unwrap();
+        assert!(on.rest_enabled && on.auth_enabled && on.realtime_enabled);
+        let off = ServiceSwitches::try_parse_from(["--rest-enabled", "false"]).unwrap();
+        assert!(!off.rest_enabled && off.auth_enabled);
+        assert!(ServiceSwitches::try_parse_from(["--auth-enabled", "maybe"]).is_err());
+    }
+}

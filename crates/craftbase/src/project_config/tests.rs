@@ -297,3 +297,30 @@ fn the_supabase_init_template_parses_without_unknown_keys() {
     assert_eq!(var(&c, "CRAFTBASE_DB_MAJOR_VERSION"), Some("17"));
     assert_eq!(var(&c, "GOTRUE_DISABLE_SIGNUP"), Some("false"));
 }
+
+#[test]
+fn the_environment_wins_over_the_file_which_fills_what_it_leaves_unset() {
+    // Names of this test's own: the environment is process-wide.
+    let set = "CRAFTBASE_TEST_PRECEDENCE_SET";
+    let unset = "CRAFTBASE_TEST_PRECEDENCE_UNSET";
+    std::env::set_var(set, "from-env");
+    std::env::remove_var(unset);
+    let assignment = |key: &str, var: &str| Assignment {
+        key: key.into(),
+        var: var.into(),
+        value: "from-file".into(),
+    };
+    let config = ProjectConfig {
+        assignments: vec![assignment("api.max_rows", set), assignment("auth.site_url", unset)],
+        ..ProjectConfig::default()
+    };
+    let filled = config.fill_environment();
+    assert_eq!(std::env::var(set).unwrap(), "from-env");
+    assert_eq!(std::env::var(unset).unwrap(), "from-file");
+    assert_eq!(
+        filled.into_iter().collect::<Vec<_>>(),
+        [(unset.to_owned(), "auth.site_url".to_owned())]
+    );
+    std::env::remove_var(set);
+    std::env::remove_var(unset);
+}
