@@ -72,7 +72,10 @@ mod tests {
                 .unwrap();
             assert_eq!(res.status(), StatusCode::NOT_FOUND, "{path}");
             let body = axum::body::to_bytes(res.into_body(), 1024).await.unwrap();
-            assert_eq!(&body[..], br#"{"message":"no Route matched with those values"}"#);
+            assert_eq!(
+                &body[..],
+                br#"{"message":"no Route matched with those values"}"#
+            );
         }
     }
 

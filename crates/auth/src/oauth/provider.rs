@@ -464,10 +464,22 @@ mod tests {
             ("GOTRUE_EXTERNAL_GOOGLE_SECRET", "secret"),
         ];
         let checked = providers(&google);
-        assert!(!checked["google"].id_tokens.as_ref().unwrap().skip_nonce_check);
+        assert!(
+            !checked["google"]
+                .id_tokens
+                .as_ref()
+                .unwrap()
+                .skip_nonce_check
+        );
         let mut skipped = google.to_vec();
         skipped.push(("GOTRUE_EXTERNAL_GOOGLE_SKIP_NONCE_CHECK", "true"));
         let skipped = providers(&skipped);
-        assert!(skipped["google"].id_tokens.as_ref().unwrap().skip_nonce_check);
+        assert!(
+            skipped["google"]
+                .id_tokens
+                .as_ref()
+                .unwrap()
+                .skip_nonce_check
+        );
     }
 }

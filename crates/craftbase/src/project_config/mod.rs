@@ -80,7 +80,14 @@ impl ProjectConfig {
             serde_path_to_error::deserialize(deserializer).map_err(|e| ConfigError::Value {
                 path: path.to_owned(),
                 key: e.path().to_string(),
-                message: e.inner().to_string(),
+                // toml names the key again on a line of its own; once is enough.
+                message: e
+                    .inner()
+                    .to_string()
+                    .lines()
+                    .filter(|l| !l.starts_with("in `"))
+                    .collect::<Vec<_>>()
+                    .join(" "),
             })?;
         let (unused_keys, unknown_keys) =
             ignored.into_iter().partition(|k| keys::is_supabase_key(k));

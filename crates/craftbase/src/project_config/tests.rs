@@ -311,7 +311,10 @@ fn the_environment_wins_over_the_file_which_fills_what_it_leaves_unset() {
         value: "from-file".into(),
     };
     let config = ProjectConfig {
-        assignments: vec![assignment("api.max_rows", set), assignment("auth.site_url", unset)],
+        assignments: vec![
+            assignment("api.max_rows", set),
+            assignment("auth.site_url", unset),
+        ],
         ..ProjectConfig::default()
     };
     let filled = config.fill_environment();
