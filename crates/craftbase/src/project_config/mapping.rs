@@ -334,16 +334,23 @@ fn email(out: &mut Out, file: &ConfigFile, project_dir: &Path) -> Result<(), Key
             template.subject.as_ref(),
         );
         if let Some(path) = template.content_path.as_deref().filter(|p| !p.is_empty()) {
-            let full = project_dir.join(path);
-            if !full.is_file() {
-                return Err((
+            // The CLI reads it from the project folder; `supabase/` is tried too, where the
+            // CLI's notification templates (and many a reader) expect it.
+            let full = [
+                project_dir.join(path),
+                project_dir.join("supabase").join(path),
+            ]
+            .into_iter()
+            .find(|p| p.is_file())
+            .ok_or_else(|| {
+                (
                     format!("{key}.content_path"),
                     format!(
-                        "{} does not exist (the path is relative to the project folder)",
-                        full.display()
+                        "{path} is neither in {} nor in its supabase/ folder",
+                        project_dir.display()
                     ),
-                ));
-            }
+                )
+            })?;
             let full = std::fs::canonicalize(&full).unwrap_or(full);
             out.set(
                 &format!("{key}.content_path"),

@@ -276,6 +276,18 @@ fn email_templates_resolve_against_the_project_folder() {
     let path = var(&c, "GOTRUE_MAILER_TEMPLATES_INVITE").unwrap();
     assert!(path.ends_with("supabase/templates/invite.html"), "{path}");
     assert!(Path::new(path).is_absolute());
+    // Relative to supabase/ works too.
+    let text = "[auth.email.template.invite]\ncontent_path = \"templates/invite.html\"\n";
+    let c = ProjectConfig::parse(
+        text,
+        &dir.path().join("supabase/config.toml"),
+        dir.path(),
+        &|_| None,
+    )
+    .unwrap();
+    assert!(var(&c, "GOTRUE_MAILER_TEMPLATES_INVITE")
+        .unwrap()
+        .ends_with("supabase/templates/invite.html"));
     assert!(
         c.notes.iter().any(|n| n.contains("welcome")),
         "{:?}",
