@@ -278,14 +278,14 @@ fn email_templates_resolve_against_the_project_folder() {
     assert!(Path::new(path).is_absolute());
     // Relative to supabase/ works too.
     let text = "[auth.email.template.invite]\ncontent_path = \"templates/invite.html\"\n";
-    let c = ProjectConfig::parse(
+    let c2 = ProjectConfig::parse(
         text,
         &dir.path().join("supabase/config.toml"),
         dir.path(),
         &|_| None,
     )
     .unwrap();
-    assert!(var(&c, "GOTRUE_MAILER_TEMPLATES_INVITE")
+    assert!(var(&c2, "GOTRUE_MAILER_TEMPLATES_INVITE")
         .unwrap()
         .ends_with("supabase/templates/invite.html"));
     assert!(
