@@ -2,7 +2,25 @@
 //! for another major version stops start-up with what to do, rather than failing later on a
 //! feature or a dump format.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+/// Where the server binaries are: with a major version asked for, Debian's
+/// `/usr/lib/postgresql/<major>/bin` when it is installed (rather than the newest one there);
+/// otherwise wherever `find_bindir` finds them.
+pub fn bindir(major: Option<u32>) -> anyhow::Result<PathBuf> {
+    if let Some(dir) = major.and_then(|m| debian_bindir(Path::new("/usr/lib/postgresql"), m)) {
+        return Ok(dir);
+    }
+    Ok(craftbase_cluster::find_bindir()?)
+}
+
+fn debian_bindir(root: &Path, major: u32) -> Option<PathBuf> {
+    let dir = root.join(major.to_string()).join("bin");
+    ["postgres", "initdb", "pg_ctl"]
+        .iter()
+        .all(|b| dir.join(b).is_file())
+        .then_some(dir)
+}
 
 /// The major version of the server binaries in `bindir` (`postgres --version`).
 pub fn of_binaries(bindir: &Path) -> anyhow::Result<u32> {
@@ -55,6 +73,23 @@ pub fn check(expected: Option<u32>, found: u32, what: &str) -> anyhow::Result<()
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_asked_for_debian_version_is_chosen_when_installed() {
+        let root = tempfile::tempdir().unwrap();
+        for v in ["15", "17"] {
+            let bin = root.path().join(v).join("bin");
+            std::fs::create_dir_all(&bin).unwrap();
+            for b in ["postgres", "initdb", "pg_ctl"] {
+                std::fs::write(bin.join(b), "").unwrap();
+            }
+        }
+        assert_eq!(
+            debian_bindir(root.path(), 15),
+            Some(root.path().join("15").join("bin"))
+        );
+        assert_eq!(debian_bindir(root.path(), 16), None);
+    }
 
     #[test]
     fn reads_the_major_version() {

@@ -291,7 +291,7 @@ async fn start_embedded(
     secrets: &Secrets,
     progress: &Progress,
 ) -> anyhow::Result<Connections> {
-    let bindir = craftbase_cluster::find_bindir()?;
+    let bindir = crate::db_version::bindir(args.db_major_version)?;
     let found = crate::db_version::of_binaries(&bindir)?;
     crate::db_version::check(args.db_major_version, found, &bindir.display().to_string())?;
     let spec = ClusterSpec {

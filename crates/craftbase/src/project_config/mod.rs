@@ -70,25 +70,46 @@ impl ProjectConfig {
             message: e.to_string().trim().to_owned(),
         })?;
         let mut unset = Vec::new();
-        substitute_env(&mut value, &mut String::new(), env, &mut unset);
+        let mut substituted = std::collections::BTreeSet::new();
+        substitute_env(
+            &mut value,
+            &mut String::new(),
+            env,
+            &mut Substitutions {
+                unset: &mut unset,
+                done: &mut substituted,
+            },
+        );
 
-        let mut ignored = Vec::new();
-        let mut on_ignored =
-            |key: serde_ignored::Path| ignored.push(key.to_string().replace("?.", ""));
-        let deserializer = serde_ignored::Deserializer::new(value, &mut on_ignored);
-        let file: ConfigFile =
-            serde_path_to_error::deserialize(deserializer).map_err(|e| ConfigError::Value {
-                path: path.to_owned(),
-                key: e.path().to_string(),
-                // toml names the key again on a line of its own; once is enough.
-                message: e
-                    .inner()
-                    .to_string()
-                    .lines()
-                    .filter(|l| !l.starts_with("in `"))
-                    .collect::<Vec<_>>()
-                    .join(" "),
-            })?;
+        // As the CLI (viper's weak typing), an `env(VAR)` where a number or a boolean belongs
+        // reads VAR as one: a type error at such a key converts the text and tries again.
+        let (file, ignored) = loop {
+            let mut ignored = Vec::new();
+            let mut on_ignored =
+                |key: serde_ignored::Path| ignored.push(key.to_string().replace("?.", ""));
+            let deserializer = serde_ignored::Deserializer::new(value.clone(), &mut on_ignored);
+            match serde_path_to_error::deserialize::<_, ConfigFile>(deserializer) {
+                Ok(file) => break (file, ignored),
+                Err(e) => {
+                    let key = e.path().to_string();
+                    if substituted.remove(&key) && coerce(&mut value, e.path()) {
+                        continue;
+                    }
+                    return Err(ConfigError::Value {
+                        path: path.to_owned(),
+                        key,
+                        // toml names the key again on a line of its own; once is enough.
+                        message: e
+                            .inner()
+                            .to_string()
+                            .lines()
+                            .filter(|l| !l.starts_with("in `"))
+                            .collect::<Vec<_>>()
+                            .join(" "),
+                    });
+                }
+            }
+        };
         let (unused_keys, unknown_keys) =
             ignored.into_iter().partition(|k| keys::is_supabase_key(k));
         // A disabled provider's unset secret is no concern (`supabase init` writes one).
@@ -174,22 +195,32 @@ fn summarize(keys: &[String]) -> String {
     sections.join(", ")
 }
 
+/// What [`substitute_env`] did: the keys whose variable was unset (with a note), and those
+/// it replaced.
+struct Substitutions<'a> {
+    unset: &'a mut Vec<(String, String)>,
+    done: &'a mut std::collections::BTreeSet<String>,
+}
+
 /// Replaces every string value `env(VAR)` by VAR's value, as the Supabase CLI does; an unset
 /// (or empty) VAR leaves the text as it is, with a note.
 fn substitute_env(
     value: &mut toml::Value,
     key: &mut String,
     env: &dyn Fn(&str) -> Option<String>,
-    unset: &mut Vec<(String, String)>,
+    out: &mut Substitutions,
 ) {
     match value {
         toml::Value::String(s) => {
             if let Some(name) = s.strip_prefix("env(").and_then(|r| r.strip_suffix(')')) {
                 match env(name).filter(|v| !v.is_empty()) {
-                    Some(v) => *s = v,
+                    Some(v) => {
+                        *s = v;
+                        out.done.insert(key.clone());
+                    }
                     // Only for keys craftbase reads: a studio or storage secret is no concern.
                     None if keys::is_supabase_key(key) => {}
-                    None => unset.push((
+                    None => out.unset.push((
                         key.clone(),
                         format!("`{key}` = env({name}), but {name} is not set"),
                     )),
@@ -200,7 +231,7 @@ fn substitute_env(
             for (i, item) in items.iter_mut().enumerate() {
                 let len = key.len();
                 key.push_str(&format!("[{i}]"));
-                substitute_env(item, key, env, unset);
+                substitute_env(item, key, env, out);
                 key.truncate(len);
             }
         }
@@ -211,12 +242,43 @@ fn substitute_env(
                     key.push('.');
                 }
                 key.push_str(name);
-                substitute_env(item, key, env, unset);
+                substitute_env(item, key, env, out);
                 key.truncate(len);
             }
         }
         _ => {}
     }
+}
+
+/// Turns the string at `path` into the number or boolean it spells; false if it spells none.
+fn coerce(value: &mut toml::Value, path: &serde_path_to_error::Path) -> bool {
+    use serde_path_to_error::Segment;
+    let mut at = value;
+    for segment in path.iter() {
+        let next = match (segment, at) {
+            (Segment::Map { key }, toml::Value::Table(t)) => t.get_mut(key),
+            (Segment::Seq { index }, toml::Value::Array(a)) => a.get_mut(*index),
+            _ => None,
+        };
+        match next {
+            Some(v) => at = v,
+            None => return false,
+        }
+    }
+    let toml::Value::String(text) = at else {
+        return false;
+    };
+    let text = text.trim();
+    *at = if let Ok(n) = text.parse::<i64>() {
+        toml::Value::Integer(n)
+    } else if let Ok(b) = text.parse::<bool>() {
+        toml::Value::Boolean(b)
+    } else if let Ok(f) = text.parse::<f64>() {
+        toml::Value::Float(f)
+    } else {
+        return false;
+    };
+    true
 }
 
 #[cfg(test)]

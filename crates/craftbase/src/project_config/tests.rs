@@ -339,3 +339,21 @@ fn the_environment_wins_over_the_file_which_fills_what_it_leaves_unset() {
     std::env::remove_var(set);
     std::env::remove_var(unset);
 }
+
+#[test]
+fn env_functions_read_as_numbers_and_booleans_where_those_belong() {
+    let c = parse_with(
+        "[auth.email.smtp]\nhost = \"h\"\nport = \"env(SMTP_PORT)\"\n[auth]\nenable_signup = \"env(SIGNUP)\"\nadditional_redirect_urls = [\"env(URL)\"]\n",
+        &[("SMTP_PORT", "2525"), ("SIGNUP", "false"), ("URL", "http://x.test")],
+    )
+    .unwrap();
+    assert_eq!(var(&c, "GOTRUE_SMTP_PORT"), Some("2525"));
+    assert_eq!(var(&c, "GOTRUE_DISABLE_SIGNUP"), Some("true"));
+    assert_eq!(var(&c, "GOTRUE_URI_ALLOW_LIST"), Some("http://x.test"));
+    // A string written where a number belongs is still a type error; so is a variable's
+    // value that is no number.
+    let err = parse_with("[api]\nmax_rows = \"12\"\n", &[]).unwrap_err();
+    assert!(err.to_string().contains("api.max_rows"), "{err}");
+    let err = parse_with("[api]\nmax_rows = \"env(ROWS)\"\n", &[("ROWS", "many")]).unwrap_err();
+    assert!(err.to_string().contains("api.max_rows"), "{err}");
+}
