@@ -45,6 +45,7 @@ minimum_password_length = 10
 [auth.email]
 enable_signup = true
 enable_confirmations = false
+max_frequency = "30s"
 
 [definitely_not_supabase]
 answer = 42
@@ -181,6 +182,18 @@ describe('a project folder with its own config.toml', () => {
       options: { redirectTo: 'http://notes.example.test/welcome' },
     });
     assert.equal(allowed.data.properties.redirect_to, 'http://notes.example.test/welcome');
+  });
+
+  test('auth.email.max_frequency: a second mail to one address too soon is refused', async () => {
+    const created = await service.auth.admin.createUser({ email: 'erin@example.test', email_confirm: true });
+    assert.equal(created.error, null);
+    const client = anonClient(cb);
+    const first = await client.auth.resetPasswordForEmail('erin@example.test');
+    assert.equal(first.error, null);
+    const second = await client.auth.resetPasswordForEmail('erin@example.test');
+    assert.equal(second.error?.status, 429);
+    assert.equal(second.error?.code, 'over_email_send_rate_limit');
+    assert.match(second.error.message, /only request this after \d+ seconds/);
   });
 
   test("the project's RLS: a user sees only their notes, anon none", async () => {
