@@ -221,7 +221,12 @@ fn setting(
     from_file: &BTreeMap<String, String>,
 ) -> Setting {
     let value = if source == Source::Unset {
-        "(unset)".to_owned()
+        match name {
+            "JWT_SECRET" => "(generated once, kept in the data directory)",
+            "DATABASE_URL" => "(the embedded PostgreSQL)",
+            _ => "(unset)",
+        }
+        .to_owned()
     } else if hidden || is_secret(name) {
         mask(&value)
     } else {
