@@ -89,6 +89,9 @@ pub enum AuthError {
     RequestRateLimit,
     #[error("Email rate limit exceeded")]
     EmailRateLimit,
+    /// Another mail to the same address within `GOTRUE_SMTP_MAX_FREQUENCY`.
+    #[error("For security purposes, you can only request this after {0} seconds.")]
+    EmailFrequency(u64),
     #[error("Error sending email")]
     MailFailed,
     #[error("Signups not allowed for otp")]
@@ -217,7 +220,9 @@ impl AuthError {
             FlowStateExpired => (StatusCode::UNPROCESSABLE_ENTITY, "flow_state_expired"),
             BadCodeVerifier => (StatusCode::BAD_REQUEST, "bad_code_verifier"),
             RequestRateLimit => (StatusCode::TOO_MANY_REQUESTS, "over_request_rate_limit"),
-            EmailRateLimit => (StatusCode::TOO_MANY_REQUESTS, "over_email_send_rate_limit"),
+            EmailRateLimit | EmailFrequency(_) => {
+                (StatusCode::TOO_MANY_REQUESTS, "over_email_send_rate_limit")
+            }
             MailFailed => (StatusCode::INTERNAL_SERVER_ERROR, "unexpected_failure"),
             OtpDisabled => (StatusCode::UNPROCESSABLE_ENTITY, "otp_disabled"),
             NotFound => (StatusCode::NOT_FOUND, "not_found"),

@@ -130,6 +130,7 @@ enum Bucket {
     FactorVerify,
     UserUpdate,
     Authorize,
+    MailFrequency,
 }
 
 /// Counters per bucket and client (or account).
@@ -192,6 +193,7 @@ impl RateLimits {
     /// A mail to `to` caused by `c`: counted against both.
     pub fn email(&self, s: &Settings, c: &Client, to: &str) -> Result<(), AuthError> {
         let account = format!("account:{}", to.to_lowercase());
+        self.mail_frequency(s, &account)?;
         self.take(Bucket::Email, &c.key, s.rate_limit_email_sent, HOUR)
             .and_then(|()| self.take(Bucket::Email, &account, s.rate_limit_email_sent, HOUR))
             .map_err(|_| AuthError::EmailRateLimit)
@@ -232,6 +234,27 @@ impl RateLimits {
             s.rate_limit_authorize,
             FIVE_MINUTES,
         )
+    }
+
+    /// `GOTRUE_SMTP_MAX_FREQUENCY`: one mail per address per that long, as GoTrue refuses a
+    /// confirmation, recovery or magic link sent too soon after the last.
+    fn mail_frequency(&self, s: &Settings, account: &str) -> Result<(), AuthError> {
+        let every = s.smtp_max_frequency;
+        if every.is_zero() {
+            return Ok(());
+        }
+        let now = Instant::now();
+        let mut windows = self.windows.lock().unwrap_or_else(|p| p.into_inner());
+        let key = (Bucket::MailFrequency, account.to_owned());
+        if let Some((last, _)) = windows.get(&key) {
+            let since = now.duration_since(*last);
+            if since < every {
+                let wait = (every - since).as_secs_f64().ceil() as u64;
+                return Err(AuthError::EmailFrequency(wait.max(1)));
+            }
+        }
+        windows.insert(key, (now, 1));
+        Ok(())
     }
 
     fn take(
@@ -323,5 +346,24 @@ mod tests {
         assert_ne!(a.key, c.key);
         let mapped = Client::from_ip("::ffff:192.0.2.4".parse().ok());
         assert_eq!(mapped.key, "192.0.2.4");
+    }
+
+    #[test]
+    fn smtp_max_frequency_spaces_the_mails_to_one_address() {
+        let limits = RateLimits::default();
+        let client = Client::from_ip("192.0.2.1".parse().ok());
+        let off = settings(&[]);
+        for _ in 0..3 {
+            assert!(limits.email(&off, &client, "a@example.com").is_ok());
+        }
+        let limits = RateLimits::default();
+        let s = settings(&["--smtp-max-frequency", "1m"]);
+        assert!(limits.email(&s, &client, "a@example.com").is_ok());
+        match limits.email(&s, &client, "A@example.com") {
+            Err(AuthError::EmailFrequency(wait)) => assert!((59..=60).contains(&wait), "{wait}"),
+            other => panic!("{other:?}"),
+        }
+        // Another address is not held up.
+        assert!(limits.email(&s, &client, "b@example.com").is_ok());
     }
 }

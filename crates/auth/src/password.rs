@@ -67,11 +67,7 @@ pub fn check_strength(settings: &Settings, password: &str) -> Result<(), AuthErr
             settings.password_min_length
         ));
     }
-    let groups: Vec<&str> = settings
-        .password_required_characters
-        .split(':')
-        .filter(|g| !g.is_empty())
-        .collect();
+    let groups = character_groups(&settings.password_required_characters);
     if groups
         .iter()
         .any(|group| !password.chars().any(|c| group.contains(c)))
@@ -96,9 +92,38 @@ pub fn check_strength(settings: &Settings, password: &str) -> Result<(), AuthErr
     }
 }
 
+/// GoTrue's `PASSWORD_REQUIRED_CHARACTERS`: groups separated by `:`, where a group ending in a
+/// backslash continues with a literal `:` (the Supabase CLI's symbol set holds both).
+fn character_groups(text: &str) -> Vec<String> {
+    let mut groups = Vec::new();
+    let mut current = String::new();
+    for part in text.split(':') {
+        current.push_str(part);
+        if let Some(kept) = current.strip_suffix('\\') {
+            current = format!("{kept}:");
+            continue;
+        }
+        if !current.is_empty() {
+            groups.push(std::mem::take(&mut current));
+        }
+    }
+    if !current.is_empty() {
+        groups.push(current);
+    }
+    groups
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_escaped_colon_stays_in_its_group() {
+        assert_eq!(character_groups("abc:0123"), ["abc", "0123"]);
+        assert_eq!(character_groups(""), Vec::<String>::new());
+        // The CLI's lower_upper_letters_digits_symbols ends with `;'\\:"|<>?,./` and `~`.
+        assert_eq!(character_groups("ab:!;'\\\\:\"|`~"), ["ab", "!;'\\:\"|`~"]);
+    }
 
     #[tokio::test]
     async fn hashes_are_2a_cost_10_and_verify() {

@@ -181,6 +181,10 @@ pub struct Settings {
     /// Emails one client address may cause per hour.
     #[arg(long, env = "GOTRUE_RATE_LIMIT_EMAIL_SENT", default_value_t = 30)]
     pub rate_limit_email_sent: u32,
+    /// Least time between two mails to one address (Go duration; `0s`, the default, is no
+    /// limit: GoTrue's own default is a minute, which `supabase init`'s `1s` overrides too).
+    #[arg(long, env = "GOTRUE_SMTP_MAX_FREQUENCY", default_value = "0s", value_parser = go_duration)]
+    pub smtp_max_frequency: Duration,
     /// Token refreshes per client address per 5 minutes.
     #[arg(long, env = "GOTRUE_RATE_LIMIT_TOKEN_REFRESH", default_value_t = 150)]
     pub rate_limit_token_refresh: u32,

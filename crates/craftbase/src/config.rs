@@ -39,6 +39,9 @@ pub enum Command {
     Backup(crate::dump::backup::BackupArgs),
     /// Restore a backup into a new data directory.
     Restore(crate::dump::restore::RestoreArgs),
+    /// Print every effective setting, its value and where it came from (flag, env,
+    /// config.toml, default), secrets masked.
+    Config(crate::effective::ConfigArgs),
 }
 
 #[derive(Args, Debug, Clone)]
@@ -142,6 +145,10 @@ pub struct StartArgs {
     /// from REST's and auth's; twice this many at most, half as the owner, half as authenticator.
     #[arg(long, env = "CRAFTBASE_REALTIME_POOL_SIZE", default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..))]
     pub realtime_pool_size: u16,
+    /// The PostgreSQL major version the project needs (config.toml's `db.major_version`);
+    /// another one stops start-up.
+    #[arg(long, env = "CRAFTBASE_DB_MAJOR_VERSION")]
+    pub db_major_version: Option<u32>,
     #[command(flatten)]
     pub http: HttpArgs,
     #[command(flatten)]

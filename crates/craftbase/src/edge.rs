@@ -15,6 +15,7 @@ use craftbase_shared::ServiceContext;
 
 use crate::observe::Observer;
 use crate::start::Services;
+use crate::switches::switched_off;
 use tower::ServiceBuilder;
 use tower_http::cors::{Any, CorsLayer};
 use tower_http::normalize_path::NormalizePath;
@@ -71,6 +72,8 @@ const EXPOSED_HEADERS: [&str; 9] = [
 pub struct ServiceSettings {
     pub gateway: craftbase_gateway::GatewayConfig,
     pub auth: craftbase_auth::Settings,
+    /// Which services are served (`CRAFTBASE_{REST,AUTH,REALTIME}_ENABLED`).
+    pub switches: crate::switches::ServiceSwitches,
 }
 
 impl ServiceSettings {
@@ -80,6 +83,7 @@ impl ServiceSettings {
             gateway: craftbase_gateway::GatewayConfig::from_env().map_err(anyhow::Error::msg)?,
             auth: craftbase_auth::Settings::from_env()
                 .map_err(|e| anyhow::anyhow!("invalid GOTRUE_* setting: {e}"))?,
+            switches: crate::switches::ServiceSwitches::from_env()?,
         })
     }
 }
@@ -88,24 +92,39 @@ impl ServiceSettings {
 /// the observer's state, so `/ready` and `/metrics` see its sockets and replication stream.
 pub fn app(services: Services, settings: ServiceSettings, observer: &Observer) -> Router {
     let ctx = services.rest;
-    let gated = Router::new()
-        .nest(
+    let on = &settings.switches;
+    let mut gated = Router::new();
+    let mut off = Router::new();
+    if on.rest_enabled {
+        gated = gated.nest(
             "/rest/v1",
             craftbase_gateway::router_with(ctx.clone(), settings.gateway),
-        )
-        .nest(
+        );
+    } else {
+        off = off.merge(switched_off("/rest/v1"));
+    }
+    if on.auth_enabled {
+        gated = gated.nest(
             "/auth/v1",
             craftbase_auth::router_with(services.auth, settings.auth),
-        )
-        .nest(
+        );
+    } else {
+        off = off.merge(switched_off("/auth/v1"));
+    }
+    if on.realtime_enabled {
+        gated = gated.nest(
             "/realtime/v1",
             craftbase_realtime::serve(observer.realtime()),
-        )
-        .layer(middleware::from_fn_with_state(ctx.clone(), require_apikey));
+        );
+    } else {
+        off = off.merge(switched_off("/realtime/v1"));
+    }
+    let gated = gated.layer(middleware::from_fn_with_state(ctx.clone(), require_apikey));
     let routes = Router::new()
         .route("/health", get(health))
         .with_state(ctx.clone())
         .merge(observer.routes(ctx))
+        .merge(off)
         .merge(gated);
     // Route after trimming a trailing slash: PostgREST's root is written `/rest/v1/`.
     Router::new()

@@ -2,11 +2,15 @@
 
 pub mod config;
 pub mod datadir;
+pub mod db_version;
 pub mod dump;
 pub mod edge;
+pub mod effective;
 pub mod migrations;
 pub mod observe;
 pub mod project;
+pub mod project_config;
 pub mod reset;
 pub mod start;
+pub mod switches;
 pub mod typegen;

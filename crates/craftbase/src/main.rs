@@ -13,12 +13,27 @@ use craftbase::datadir::DataDir;
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() {
+    // The log format first (a bad command line is reported by `effective::load` below), so that
+    // reading config.toml can already warn in it.
+    let format = Cli::try_parse()
+        .ok()
+        .and_then(|cli| cli.log_format.parse().ok())
+        .unwrap_or_default();
+    craftbase_shared::standalone::init_logging_as(format);
+    // The project's config.toml goes under the environment here, while this is the only thread.
+    let loaded = match craftbase::effective::load() {
+        Ok(loaded) => loaded,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::exit(1);
+        }
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .on_thread_park(return_idle_pages)
         .build()
         .expect("cannot start the tokio runtime");
-    runtime.block_on(run());
+    runtime.block_on(run(loaded));
 }
 
 /// mimalloc keeps the pages a thread freed until that thread allocates again, so after a burst
@@ -42,12 +57,11 @@ fn return_idle_pages() {
     });
 }
 
-async fn run() {
-    let cli = Cli::parse();
-    craftbase_shared::standalone::init_logging_as(cli.log_format.parse().unwrap_or_default());
-    let result = match cli.command {
-        Command::Start(args) => craftbase::start::run(args).await,
-        Command::Status(args) => status(&args),
+async fn run(loaded: craftbase::effective::Loaded) {
+    let result = match &loaded.cli.command {
+        Command::Start(args) => craftbase::start::run(args.clone()).await,
+        Command::Status(args) => status(args),
+        Command::Config(args) => craftbase::effective::print(args, &loaded),
         Command::Init(args) => {
             craftbase::project::init(&args.project_dir, args.force).map(|files| {
                 for file in files {
@@ -56,7 +70,7 @@ async fn run() {
             })
         }
         Command::Migration(MigrationCommand::New { name, project_dir }) => {
-            craftbase::project::new_migration(&project_dir, &name, chrono::Utc::now())
+            craftbase::project::new_migration(project_dir, name, chrono::Utc::now())
                 .map(|path| println!("created {}", path.display()))
         }
         Command::Db(DbCommand::Reset(args)) => {
@@ -68,14 +82,14 @@ async fn run() {
                     lang: TypesLang::Typescript(args),
                 },
         } => {
-            let source = match args.db_url {
-                Some(url) => craftbase::typegen::Source::Url(url),
-                None => craftbase::typegen::Source::DataDir(args.data_dir),
+            let source = match &args.db_url {
+                Some(url) => craftbase::typegen::Source::Url(url.clone()),
+                None => craftbase::typegen::Source::DataDir(args.data_dir.clone()),
             };
-            craftbase::typegen::run(source, args.schemas).await
+            craftbase::typegen::run(source, args.schemas.clone()).await
         }
-        Command::Backup(args) => craftbase::dump::backup::run(args).await,
-        Command::Restore(args) => craftbase::dump::restore::run(args).await,
+        Command::Backup(args) => craftbase::dump::backup::run(args.clone()).await,
+        Command::Restore(args) => craftbase::dump::restore::run(args.clone()).await,
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

@@ -36,7 +36,7 @@ pub async fn run(args: StartArgs) -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen on {}:{}", args.host, args.port))?;
 
     let connections = match &args.database_url {
-        Some(url) => connect_external(url).await?,
+        Some(url) => connect_external(url, args.db_major_version).await?,
         None => start_embedded(&args, &data_dir, &secrets, &progress).await?,
     };
     let database = connections.database.clone();
@@ -67,7 +67,7 @@ pub async fn run(args: StartArgs) -> anyhow::Result<()> {
     announce(&api_url, &db_url, &secrets, &args.data_dir);
     let pools = services.pools();
     // Served only now, after the migrations above.
-    let observer = observe::Observer::new(&services, true);
+    let observer = observe::Observer::new(&services, true, settings.switches.realtime_enabled);
     if let Some(addr) = args.observe.metrics_addr {
         if let Err(e) = observer.listen(addr).await {
             database.stop();
@@ -299,8 +299,11 @@ async fn start_embedded(
     secrets: &Secrets,
     progress: &Progress,
 ) -> anyhow::Result<Connections> {
+    let bindir = crate::db_version::bindir(args.db_major_version)?;
+    let found = crate::db_version::of_binaries(&bindir)?;
+    crate::db_version::check(args.db_major_version, found, &bindir.display().to_string())?;
     let spec = ClusterSpec {
-        bindir: craftbase_cluster::find_bindir()?,
+        bindir,
         root: data_dir.cluster_root(),
         port: args.db_port,
         superuser_password: secrets.db_password.clone(),
@@ -316,7 +319,7 @@ async fn start_embedded(
     })
 }
 
-async fn connect_external(url: &str) -> anyhow::Result<Connections> {
+async fn connect_external(url: &str, major: Option<u32>) -> anyhow::Result<Connections> {
     let mut config: tokio_postgres::Config = url
         .parse()
         .context("DATABASE_URL is not a valid PostgreSQL URL")?;
@@ -326,6 +329,8 @@ async fn connect_external(url: &str) -> anyhow::Result<Connections> {
         .await
         .context("cannot connect to DATABASE_URL")?;
     tokio::spawn(connection);
+    let found = crate::db_version::of_server(&client).await?;
+    crate::db_version::check(major, found, "the server at DATABASE_URL")?;
     let problems = craftbase_cluster::check_server(&client).await?;
     if !problems.is_empty() {
         let list: Vec<String> = problems.iter().map(|p| format!("  - {p}")).collect();

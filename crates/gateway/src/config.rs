@@ -15,6 +15,9 @@ pub struct GatewayConfig {
     pub schemas: Vec<String>,
     /// The most rows a read returns (`PGRST_DB_MAX_ROWS`), unlimited when unset.
     pub max_rows: Option<u64>,
+    /// Schemas put on each request's `search_path` after the target schema
+    /// (`PGRST_DB_EXTRA_SEARCH_PATH`, default `public,extensions` as Supabase sets it).
+    pub extra_search_path: Vec<String>,
     /// The largest request body accepted (`PGRST_SERVER_MAX_BODY_BYTES`, default 10 MiB).
     pub max_body_bytes: usize,
     /// How long a request waits for a pooled connection (`PGRST_DB_POOL_ACQUISITION_TIMEOUT`, s).
@@ -38,6 +41,7 @@ impl Default for GatewayConfig {
         GatewayConfig {
             schemas: vec!["public".into()],
             max_rows: None,
+            extra_search_path: vec!["public".into(), "extensions".into()],
             max_body_bytes: 10 * 1024 * 1024,
             pool_timeout: Duration::from_secs(10),
             schema_cache_timeout: Duration::from_secs(10),
@@ -65,6 +69,14 @@ pub struct GatewaySettings {
     /// The most rows a read returns; unlimited when unset.
     #[arg(long, env = "PGRST_DB_MAX_ROWS")]
     pub db_max_rows: Option<u64>,
+    /// Schemas added to each request's search_path after its own, comma separated.
+    #[arg(
+        long,
+        env = "PGRST_DB_EXTRA_SEARCH_PATH",
+        value_delimiter = ',',
+        default_value = "public,extensions"
+    )]
+    pub db_extra_search_path: Vec<String>,
     /// The largest request body accepted, in bytes.
     #[arg(long, env = "PGRST_SERVER_MAX_BODY_BYTES", default_value_t = 10 * 1024 * 1024)]
     pub server_max_body_bytes: usize,
@@ -143,6 +155,12 @@ impl GatewayConfig {
                 schemas
             },
             max_rows: s.db_max_rows,
+            extra_search_path: s
+                .db_extra_search_path
+                .iter()
+                .map(|s| s.trim().to_owned())
+                .filter(|s| !s.is_empty())
+                .collect(),
             max_body_bytes: s.server_max_body_bytes,
             pool_timeout: Duration::from_secs(s.db_pool_acquisition_timeout),
             jwt_aud: s.jwt_aud.filter(|a| !a.trim().is_empty()),

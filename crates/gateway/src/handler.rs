@@ -129,6 +129,7 @@ async fn serve(gw: &Gateway, req: Request) -> Result<Response, ApiError> {
         &parts.headers,
         &identity,
         &schema,
+        &gw.config.extra_search_path,
     );
     settings.role_settings = cache.role_settings(&identity.role).to_owned();
     if let Some(tz) = &prefs.timezone {
@@ -215,6 +216,7 @@ fn settings(
     headers: &HeaderMap,
     identity: &Identity,
     schema: &str,
+    extra_search_path: &[String],
 ) -> Settings {
     // Borrowed into ordered maps (the last of a repeated name wins) and serialised once.
     let mut header_map = BTreeMap::new();
@@ -232,7 +234,7 @@ fn settings(
         }
     }
     let mut search_path = vec![quote_ident(schema)];
-    for extra in ["public", "extensions"] {
+    for extra in extra_search_path {
         if schema != extra {
             search_path.push(quote_ident(extra));
         }

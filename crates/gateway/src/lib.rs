@@ -22,7 +22,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::Router;
 use craftbase_shared::ServiceContext;
 
-pub use config::GatewayConfig;
+pub use config::{GatewayConfig, GatewaySettings};
 
 /// The event trigger that reloads the schema cache after DDL, applied as a migration.
 pub const SCHEMA_SQL: &str = include_str!("../sql/schema_reload.sql");

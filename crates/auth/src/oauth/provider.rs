@@ -65,16 +65,20 @@ pub struct ProviderTokens {
 
 /// Every enabled provider, read once from the environment.
 pub fn from_env() -> BTreeMap<String, Provider> {
+    from_lookup(|name| std::env::var(name).ok())
+}
+
+/// As [`from_env`], reading variables through `get`.
+pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> BTreeMap<String, Provider> {
     let var = |name: &str, key: &str| {
-        std::env::var(format!(
+        get(&format!(
             "GOTRUE_EXTERNAL_{}_{key}",
             name.to_ascii_uppercase()
         ))
-        .ok()
         .filter(|v| !v.is_empty())
     };
     let mut names = vec!["github".to_owned(), "google".to_owned()];
-    if let Ok(extra) = std::env::var("GOTRUE_EXTERNAL_PROVIDERS") {
+    if let Some(extra) = get("GOTRUE_EXTERNAL_PROVIDERS") {
         names.extend(
             extra
                 .split(',')
@@ -95,6 +99,9 @@ pub fn from_env() -> BTreeMap<String, Provider> {
         }
         let base = var(&name, "URL").map(|u| u.trim_end_matches('/').to_owned());
         let email_optional = var(&name, "EMAIL_OPTIONAL")
+            .is_some_and(|v| matches!(v.as_str(), "true" | "1" | "yes"));
+        // ID tokens without a nonce check (`_SKIP_NONCE_CHECK`, config.toml's `skip_nonce_check`).
+        let skip_nonce_check = var(&name, "SKIP_NONCE_CHECK")
             .is_some_and(|v| matches!(v.as_str(), "true" | "1" | "yes"));
         let provider = match name.as_str() {
             "github" => {
@@ -148,13 +155,13 @@ pub fn from_env() -> BTreeMap<String, Provider> {
                             issuer: b.clone(),
                             jwks_url: format!("{b}/oauth2/v3/certs"),
                             extra_audiences: Vec::new(),
-                            skip_nonce_check: false,
+                            skip_nonce_check,
                         },
                         None => IdTokenKeys {
                             issuer: "https://accounts.google.com".into(),
                             jwks_url: "https://www.googleapis.com/oauth2/v3/certs".into(),
                             extra_audiences: Vec::new(),
-                            skip_nonce_check: false,
+                            skip_nonce_check,
                         },
                     }),
                     client_id,
@@ -188,7 +195,7 @@ pub fn from_env() -> BTreeMap<String, Provider> {
                             issuer,
                             jwks_url,
                             extra_audiences: Vec::new(),
-                            skip_nonce_check: false,
+                            skip_nonce_check,
                         }),
                         _ => None,
                     },
@@ -434,5 +441,45 @@ impl Provider {
                 Ok(account)
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn providers(vars: &[(&str, &str)]) -> BTreeMap<String, Provider> {
+        let vars: BTreeMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        from_lookup(|name| vars.get(name).cloned())
+    }
+
+    #[test]
+    fn skip_nonce_check_is_read_for_providers_with_id_tokens() {
+        let google = [
+            ("GOTRUE_EXTERNAL_GOOGLE_ENABLED", "true"),
+            ("GOTRUE_EXTERNAL_GOOGLE_CLIENT_ID", "id"),
+            ("GOTRUE_EXTERNAL_GOOGLE_SECRET", "secret"),
+        ];
+        let checked = providers(&google);
+        assert!(
+            !checked["google"]
+                .id_tokens
+                .as_ref()
+                .unwrap()
+                .skip_nonce_check
+        );
+        let mut skipped = google.to_vec();
+        skipped.push(("GOTRUE_EXTERNAL_GOOGLE_SKIP_NONCE_CHECK", "true"));
+        let skipped = providers(&skipped);
+        assert!(
+            skipped["google"]
+                .id_tokens
+                .as_ref()
+                .unwrap()
+                .skip_nonce_check
+        );
     }
 }

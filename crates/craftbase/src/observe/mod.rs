@@ -48,7 +48,7 @@ impl Observer {
     /// Installs the recorder and builds realtime's state (whose routes `edge::app` serves) so
     /// that its sockets and replication stream can be read. `migrated`: whether start-up's
     /// migrations are done (craftbase serves only after they are).
-    pub fn new(services: &Services, migrated: bool) -> Observer {
+    pub fn new(services: &Services, migrated: bool, realtime_enabled: bool) -> Observer {
         let realtime = Realtime::new(services.realtime.clone());
         let pool = |service, role, pool: &deadpool_postgres::Pool| registry::Pool {
             service,
@@ -71,7 +71,7 @@ impl Observer {
                 ready: ready::Readiness::new(
                     services.rest.db.clone(),
                     Arc::new(AtomicBool::new(migrated)),
-                    realtime.clone(),
+                    realtime_enabled.then(|| realtime.clone()),
                 ),
                 realtime,
             }),

@@ -21,7 +21,8 @@ const CHECK_LIMIT: Duration = Duration::from_secs(2);
 pub struct Readiness {
     db: deadpool_postgres::Pool,
     migrated: Arc<AtomicBool>,
-    realtime: Arc<Realtime>,
+    /// None when realtime is switched off.
+    realtime: Option<Arc<Realtime>>,
     /// The last database check, shared: concurrent requests wait for one query.
     last: tokio::sync::Mutex<Option<(Instant, bool)>>,
 }
@@ -36,7 +37,9 @@ pub struct Report {
 
 impl Report {
     pub fn is_ready(&self) -> bool {
-        self.database == "up" && self.migrations == "applied" && self.replication == "streaming"
+        self.database == "up"
+            && self.migrations == "applied"
+            && matches!(self.replication, "streaming" | "off")
     }
 }
 
@@ -44,7 +47,7 @@ impl Readiness {
     pub fn new(
         db: deadpool_postgres::Pool,
         migrated: Arc<AtomicBool>,
-        realtime: Arc<Realtime>,
+        realtime: Option<Arc<Realtime>>,
     ) -> Readiness {
         Readiness {
             db,
@@ -66,10 +69,11 @@ impl Readiness {
             } else {
                 "pending"
             },
-            replication: if self.realtime.is_streaming() {
-                "streaming"
-            } else {
-                "disconnected"
+            // Realtime switched off (`[realtime] enabled = false`) streams nothing, by design.
+            replication: match &self.realtime {
+                None => "off",
+                Some(rt) if rt.is_streaming() => "streaming",
+                Some(_) => "disconnected",
             },
         }
     }
