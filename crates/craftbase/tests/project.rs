@@ -60,6 +60,11 @@ async fn init_new_migration_start_and_reset() {
     let data = tmp.path().join("data");
     let mut cb = Craftbase::start(&data, &project).await;
     let url = cb.status().db_url;
+    let log = cb.stderr();
+    assert!(
+        !log.contains("unknown key") && !log.contains(" WARN "),
+        "the config.toml init writes is read without a warning:\n{log}"
+    );
     assert_eq!(notes(&url).await, ["seeded"]);
     let db = connect_url(&url).await;
     // Only the project's tables: Tool Connect Craft is an example, not part of the platform.
