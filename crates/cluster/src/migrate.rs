@@ -14,7 +14,7 @@
 use std::borrow::Cow;
 
 use tokio_postgres::error::ErrorPosition;
-use tokio_postgres::{Client, Transaction};
+use tokio_postgres::{Client, GenericClient};
 
 use crate::statement;
 
@@ -272,14 +272,14 @@ async fn apply_one(
             });
         }
     }
-    record_in(&tx, migration, checksum).await?;
+    record(&tx, migration, checksum).await?;
     tx.commit().await?;
     Ok(())
 }
 
-/// Records `migration` as applied in its ledger.
+/// Records `migration` as applied in its ledger, on a connection or inside a transaction.
 async fn record(
-    client: &Client,
+    client: &impl GenericClient,
     migration: &Migration,
     checksum: &str,
 ) -> Result<(), tokio_postgres::Error> {
@@ -287,17 +287,6 @@ async fn record(
     let params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> =
         params.iter().map(|p| p.as_ref()).collect();
     client.execute(sql, &params).await.map(drop)
-}
-
-async fn record_in(
-    tx: &Transaction<'_>,
-    migration: &Migration,
-    checksum: &str,
-) -> Result<(), tokio_postgres::Error> {
-    let (sql, params) = record_statement(migration, checksum);
-    let params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> =
-        params.iter().map(|p| p.as_ref()).collect();
-    tx.execute(sql, &params).await.map(drop)
 }
 
 fn migration_version(ledger: &Ledger) -> Option<i32> {

@@ -28,6 +28,14 @@ pub struct Endpoints {
     pub db_url: String,
 }
 
+/// Seconds since the epoch: when generated keys are minted.
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
 /// The data directory.
 pub struct DataDir {
     path: PathBuf,

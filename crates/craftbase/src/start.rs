@@ -2,7 +2,7 @@
 
 use std::io::IsTerminal;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use anyhow::Context;
 use craftbase_cluster::{Cluster, ClusterSpec};
@@ -29,7 +29,7 @@ pub async fn run(args: StartArgs) -> anyhow::Result<()> {
     let mut settings = edge::ServiceSettings::from_env()?;
     let data_dir = DataDir::open(&args.data_dir)
         .with_context(|| format!("cannot use data directory {}", args.data_dir.display()))?;
-    let secrets = data_dir.secrets(args.jwt_secret(), unix_now())?;
+    let secrets = data_dir.secrets(args.jwt_secret(), crate::datadir::unix_now())?;
     // Bind first, so a busy port fails before anything starts.
     let listener = tokio::net::TcpListener::bind((args.host, args.port))
         .await
@@ -413,13 +413,6 @@ impl Progress {
             tracing::info!("{step}");
         }
     }
-}
-
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
 }
 
 #[cfg(test)]

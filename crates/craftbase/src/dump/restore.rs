@@ -7,7 +7,6 @@ use std::collections::BTreeSet;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
 use clap::Args;
@@ -171,7 +170,7 @@ async fn restore_into(
             dir.store_secrets(&secrets)?;
             secrets
         }
-        None => dir.secrets(None, unix_now())?,
+        None => dir.secrets(None, crate::datadir::unix_now())?,
     };
     let spec = ClusterSpec {
         bindir: bindir.to_owned(),
@@ -302,13 +301,6 @@ pub(super) fn said(out: &std::process::Output) -> String {
         "" => format!("pg_restore ended with {}", out.status),
         text => text.to_owned(),
     }
-}
-
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
 }
 
 #[cfg(test)]
