@@ -266,9 +266,12 @@ async fn run_on(
     };
     let params = sql.typed_params();
     // Prepared statements, cached per connection, spare PostgreSQL parsing and planning on the
-    // next request of the same shape. They are prepared before the transaction, as the
-    // connecting role; one that does not prepare so runs unprepared in the transaction instead,
-    // where any error it has is the request's.
+    // next request of the same shape. The settings statement names no schema, so it is prepared
+    // before the transaction. The request's statement is prepared inside it, after the role and
+    // search_path are set: PostgreSQL checks schema USAGE when it parses, so preparing it as the
+    // connecting role failed (and logged `permission denied for schema`) on every request to a
+    // schema only the request's role may use. A cached statement costs no round trip, so a
+    // repeated request still travels in one.
     if client.statement_cache.size() > STATEMENT_CACHE_SIZE {
         client.statement_cache.clear();
     }
@@ -278,22 +281,12 @@ async fn run_on(
         .await
         .ok();
     let main_types = vec![Type::UNKNOWN; params.len()];
-    let main_stmt = client
-        .prepare_typed_cached(&sql.text, &main_types)
-        .await
-        .ok();
     let setup_values: Vec<&(dyn ToSql + Sync)> = setup.iter().map(|(p, _)| *p).collect();
     let main_values: Vec<&(dyn ToSql + Sync)> = params.iter().map(|(p, _)| *p).collect();
     let set = async {
         match &setup_stmt {
             Some(stmt) => client.query(stmt, &setup_values).await,
             None => client.query_typed(setup_sql, &setup).await,
-        }
-    };
-    let main = async {
-        match &main_stmt {
-            Some(stmt) => client.query(stmt, &main_values).await,
-            None => client.query_typed(&sql.text, &params).await,
         }
     };
     let pre_request = async {
@@ -315,18 +308,45 @@ async fn run_on(
         }
     };
     // A read-only transaction changes nothing, so its end need not wait for the result: it
-    // joins the pipeline and the whole request takes one round trip.
+    // joins the pipeline, right behind the statement, and the whole request takes one round trip.
     let early_end = tx
         .read_only
         .then_some(if tx.rollback { "ROLLBACK" } else { "COMMIT" });
-    let ended = async {
-        match early_end {
-            Some(end) => Some(client.batch_execute(end).await),
-            None => None,
-        }
+    let main_and_end = async {
+        let stmt = match client.prepare_typed_cached(&sql.text, &main_types).await {
+            Ok(stmt) => stmt,
+            Err(e) => {
+                let ended = match early_end {
+                    Some(end) => Some(client.batch_execute(end).await),
+                    None => None,
+                };
+                return (Err(e), ended);
+            }
+        };
+        let ended = async {
+            match early_end {
+                Some(end) => Some(client.batch_execute(end).await),
+                None => None,
+            }
+        };
+        let (main, ended, (), (), ()) = in_order(
+            client.query(&stmt, &main_values),
+            ended,
+            async {},
+            async {},
+            async {},
+        )
+        .await;
+        (main, ended)
     };
-    let (begun, set, planned, main, ended) =
-        in_order(client.batch_execute(begin), set, pre_and_plan, main, ended).await;
+    let (begun, set, planned, (main, ended), ()) = in_order(
+        client.batch_execute(begin),
+        set,
+        pre_and_plan,
+        main_and_end,
+        async {},
+    )
+    .await;
     if main
         .as_ref()
         .err()

@@ -29,10 +29,28 @@ impl<'a> Builder<'a> {
         path: &[String],
     ) -> Result<(), ApiError> {
         self.used_paths.insert(path.to_vec());
-        for (i, item) in items.iter().enumerate() {
-            if i > 0 {
+        // PostgREST resolves every relationship before PostgreSQL sees a duplicate alias.
+        for item in items {
+            if let SelectItem::Embed(embed) = item {
+                self.embed_relationship(src, embed)?;
+            }
+        }
+        check_embed_names(src, items, path)?;
+        let mut first = true;
+        for item in items {
+            if let SelectItem::Embed(embed) = item {
+                if embed.items.is_empty() {
+                    // `users()`: joined by `!inner` and filters, but nothing of it reaches the body.
+                    let mut child_path = path.to_vec();
+                    child_path.push(embed.key().to_owned());
+                    self.used_paths.insert(child_path);
+                    continue;
+                }
+            }
+            if !first {
                 self.sql.push(", ");
             }
+            first = false;
             match item {
                 SelectItem::Star => {
                     self.sql.ident(alias).push(".*");
@@ -114,7 +132,7 @@ impl<'a> Builder<'a> {
             match item {
                 SelectItem::Star => keys.extend(src.columns.iter().map(|c| c.name.clone())),
                 SelectItem::Column { field, .. } => fields.push(field),
-                SelectItem::Embed(embed) => {
+                SelectItem::Embed(embed) if !embed.items.is_empty() => {
                     let rel = self.embed_relationship(src, embed)?;
                     let pairs = match &rel.join {
                         crate::schema_cache::Join::Direct(pairs) => pairs,
@@ -122,7 +140,7 @@ impl<'a> Builder<'a> {
                     };
                     keys.extend(pairs.iter().map(|(p, _)| p.clone()));
                 }
-                SelectItem::Aggregate(_) => {}
+                SelectItem::Embed(_) | SelectItem::Aggregate(_) => {}
             }
         }
         if keys.is_empty() && fields.is_empty() {
@@ -214,6 +232,31 @@ impl<'a> Builder<'a> {
             self.sql.push(&format!(" OFFSET {o}"));
         }
     }
+}
+
+/// Two embeds under one key at one level: PostgreSQL's 42712 as PostgREST's SQL meets it, where
+/// each embed is joined as `<parent>_<key>_<depth>`.
+fn check_embed_names(src: &Source, items: &[SelectItem], path: &[String]) -> Result<(), ApiError> {
+    let mut seen = std::collections::BTreeSet::new();
+    for item in items {
+        if let SelectItem::Embed(embed) = item {
+            if !seen.insert(embed.key()) {
+                return Err(ApiError::Db {
+                    sqlstate: "42712".into(),
+                    message: format!(
+                        "table name \"{}_{}_{}\" specified more than once",
+                        src.name,
+                        embed.key(),
+                        path.len() + 1
+                    ),
+                    details: None,
+                    hint: None,
+                    authenticated: false,
+                });
+            }
+        }
+    }
+    Ok(())
 }
 
 pub(super) fn find_embed<'q>(

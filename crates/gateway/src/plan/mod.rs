@@ -140,20 +140,15 @@ pub fn body_expression(sql: &mut Sql, format: Format, scalar: bool) {
             sql.push(&format!("({agg}->0)::text"));
         }
         FormatKind::Csv => {
-            // A header from the first row's keys, then one line per row.
-            sql.push(&format!(
-                "(select coalesce((select string_agg({csv_k}, ',' order by o) from json_object_keys(a->0) with ordinality k(k, o)), '') \
-                 || coalesce((select string_agg(E'\\n' || (select string_agg(coalesce({csv_v}, ''), ',' order by o) from json_each_text(r) with ordinality e(k, v, o)), '' order by i) \
-                 from json_array_elements(a) with ordinality x(r, i)), '') from (select {agg} as a) q)",
-                csv_k = csv_quote("k"),
-                csv_v = csv_quote("v"),
-            ));
+            // As PostgREST writes CSV: the first row's keys as the header, a newline, then each
+            // row as PostgreSQL's record text without its parentheses, so fields are quoted by
+            // the record rules (commas, quotes, spaces, parentheses, backslashes, the empty
+            // string), NULL is an empty field and arrays and json are their text.
+            sql.push(
+                "coalesce((select string_agg(k, ',' order by o) \
+                 from json_object_keys(json_agg(_s)->0) with ordinality k(k, o)), '') \
+                 || E'\\n' || coalesce(string_agg(substring(_s::text, 2, length(_s::text) - 2), E'\\n'), '')",
+            );
         }
     }
-}
-
-fn csv_quote(x: &str) -> String {
-    format!(
-        "(case when {x} ~ '[\",\\r\\n]' then '\"' || replace({x}, '\"', '\"\"') || '\"' else {x} end)"
-    )
 }

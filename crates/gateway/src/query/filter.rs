@@ -1,6 +1,6 @@
 //! Filters (§1.4): `col=op.value`, `not.`, `any`/`all`, and `or=`/`and=` trees nested at any depth.
 
-use super::{parse_field, split_top_level, Field, ParseError};
+use super::{parse_field, split_logic_list, split_top_level, Field, ParseError};
 
 /// A filter or a logical tree of filters.
 #[derive(Debug, Clone, PartialEq)]
@@ -306,7 +306,7 @@ fn tree(and: bool, negate: bool, value: &str, depth: usize) -> Result<Condition,
         .and_then(|s| s.strip_suffix(')'))
         .ok_or_else(|| error(format!("expected a parenthesised list, got \"{value}\"")))?;
     let mut children = Vec::new();
-    for part in split_top_level(inner)? {
+    for part in split_logic_list(inner)? {
         children.push(tree_element(&part, depth)?);
     }
     if children.is_empty() {
@@ -446,7 +446,25 @@ mod tests {
         };
         assert_eq!(value, "x,y");
         assert!(parse_tree(true, false, "(a.in.(1,2),b.is.null)").is_ok());
-        for bad in ["", "()", "(a)", "(a.eq.1", "(or(a.eq.1)"] {
+        // Commas inside an array literal, a list or quotes do not split the tree.
+        let Condition::Tree { children, .. } = parse_tree(
+            false,
+            false,
+            "(id.in.(1,4),tags.cs.{is:open,priority:high},name.eq.\"a,b\")",
+        )
+        .unwrap() else {
+            panic!()
+        };
+        assert_eq!(children.len(), 3);
+        let Condition::Filter {
+            op: Operation::Binary { value, .. },
+            ..
+        } = &children[1]
+        else {
+            panic!()
+        };
+        assert_eq!(value, "{is:open,priority:high}");
+        for bad in ["", "()", "(a)", "(a.eq.1", "(or(a.eq.1)", "(a.cs.{1,2)"] {
             assert!(parse_tree(false, false, bad).is_err(), "{bad}");
         }
     }

@@ -290,13 +290,31 @@ fn parse_name(s: &str) -> Result<(String, &str), ParseError> {
 /// Splits on commas outside parentheses and double quotes; quoted parts stay quoted for a
 /// later step to unquote.
 pub fn split_top_level(s: &str) -> Result<Vec<String>, ParseError> {
+    split(s, false)
+}
+
+/// As [`split_top_level`], and a `{...}` array literal is one value too: inside a logic tree
+/// `tags.cs.{a,b}` is one filter, as PostgREST reads it (an array literal does not nest and
+/// holds no braces, so any text up to the first `}` belongs to it).
+pub fn split_logic_list(s: &str) -> Result<Vec<String>, ParseError> {
+    split(s, true)
+}
+
+fn split(s: &str, arrays: bool) -> Result<Vec<String>, ParseError> {
     let mut parts = Vec::new();
     let mut current = String::new();
     let mut depth = 0usize;
     let mut in_quotes = false;
+    let mut in_array = false;
     let mut chars = s.chars();
     while let Some(c) = chars.next() {
+        if in_array {
+            in_array = c != '}';
+            current.push(c);
+            continue;
+        }
         match c {
+            '{' if arrays && !in_quotes => in_array = true,
             '\\' if in_quotes => {
                 current.push(c);
                 if let Some(next) = chars.next() {
@@ -322,10 +340,10 @@ pub fn split_top_level(s: &str) -> Result<Vec<String>, ParseError> {
         }
         current.push(c);
     }
-    if in_quotes || depth != 0 {
+    if in_quotes || in_array || depth != 0 {
         return Err(ParseError::new(
             "failed to parse list",
-            format!("unbalanced quotes or parentheses in \"{s}\""),
+            format!("unbalanced quotes, braces or parentheses in \"{s}\""),
         ));
     }
     parts.push(current);

@@ -164,9 +164,12 @@ impl Parser {
         }
         let mut items = Vec::new();
         loop {
-            // An empty select (`select=`) or an empty embed list means all columns.
+            // An empty select (`select=`) means all columns; an empty embed (`users()`) means
+            // none: it only joins, for `!inner` and filters, and is left out of the body.
             if matches!(self.peek(), None | Some(')')) && items.is_empty() {
-                items.push(SelectItem::Star);
+                if depth == 0 {
+                    items.push(SelectItem::Star);
+                }
                 return Ok(items);
             }
             items.push(self.item(depth)?);
@@ -506,6 +509,11 @@ mod tests {
         };
         assert_eq!(max.field.as_ref().map(|f| f.path.len()), Some(1));
         assert!(items[3].has_aggregate() && !items[0].has_aggregate());
+        // An empty embed selects nothing of it; an empty select still means every column.
+        let SelectItem::Embed(e) = &parse("id,users!inner()").unwrap()[1] else {
+            panic!()
+        };
+        assert!(e.items.is_empty() && e.inner);
         // `count` is still an embed name when it is not followed by `()`.
         assert!(matches!(
             parse("count(id)").unwrap()[0],
