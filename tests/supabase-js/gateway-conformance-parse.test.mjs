@@ -59,6 +59,10 @@ before(
          (4, 1, E'two\\nlines', '{is:open,priority:high}', null, true),
          (5, 2, '', null, null, false);
        grant select on public.cp_owners, public.cp_tickets to anon, authenticated, service_role;
+       create function public.cp_titles() returns setof text language sql stable
+         as $$ select title from public.cp_tickets where id <= 2 order by id $$;
+       create function public.cp_total() returns int language sql stable
+         as $$ select count(*)::int from public.cp_tickets $$;
        -- A second exposed schema, usable by the API roles but not by the role the gateway
        -- connects as: PostgREST needs no more.
        create schema ledger;
@@ -74,7 +78,8 @@ before(
     for (let i = 0; i < 100; i++) {
       const a = await service.from('cp_tickets').select('id').limit(1);
       const b = await ledger.from('entries').select('id').limit(1);
-      if (a.error === null && b.error === null) break;
+      const c = await service.rpc('cp_total');
+      if (a.error === null && b.error === null && c.error === null) break;
       await new Promise((r) => setTimeout(r, 100));
     }
   },
@@ -169,6 +174,15 @@ describe('csv', () => {
         '5,"",,,f,2',
       ].join('\n'),
     );
+  });
+
+  test('a function returning scalars answers pgrst_scalar rows, one value or a set', async () => {
+    let r = await service.rpc('cp_titles').csv();
+    assert.equal(r.error, null, JSON.stringify(r.error));
+    assert.equal(r.data, 'pgrst_scalar\nplain\n"Smith, Jane"');
+    r = await service.rpc('cp_total').csv();
+    assert.equal(r.error, null, JSON.stringify(r.error));
+    assert.equal(r.data, 'pgrst_scalar\n5');
   });
 
   test('no rows is an empty header line', async () => {

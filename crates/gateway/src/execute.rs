@@ -329,15 +329,7 @@ async fn run_on(
                 None => None,
             }
         };
-        let (main, ended, (), (), ()) = in_order(
-            client.query(&stmt, &main_values),
-            ended,
-            async {},
-            async {},
-            async {},
-        )
-        .await;
-        (main, ended)
+        both_in_order(client.query(&stmt, &main_values), ended).await
     };
     let (begun, set, planned, (main, ended), ()) = in_order(
         client.batch_execute(begin),
@@ -454,6 +446,12 @@ async fn in_order<A, B, C, D, E>(
         (Some(a), Some(b), Some(c), Some(d), Some(e)) => (a, b, c, d, e),
         _ => unreachable!("poll_fn returns only when all five are ready"),
     }
+}
+
+/// Awaits two futures, polling the first first, so that its messages go out first.
+async fn both_in_order<A, B>(a: impl Future<Output = A>, b: impl Future<Output = B>) -> (A, B) {
+    let (a, b, (), (), ()) = in_order(a, b, async {}, async {}, async {}).await;
+    (a, b)
 }
 
 /// Polls `f` unless it already finished, keeping its output in `slot`.

@@ -122,7 +122,7 @@ pub fn response_gucs(sql: &mut Sql) {
 
 /// The expression that turns the rows of `_s` into the response body.
 pub fn body_expression(sql: &mut Sql, format: Format, scalar: bool) {
-    let rows = if scalar { "_s.v" } else { "_s" };
+    let rows = if scalar { "_s.pgrst_scalar" } else { "_s" };
     let agg = format!("json_agg({rows})");
     match format.kind {
         FormatKind::Json if format.strip_nulls => {

@@ -114,7 +114,8 @@ pub fn build(
     if void {
         b.sql.push("NULL::text");
     } else {
-        let format = if function.returns_set {
+        // A function returning one value answers an object, not an array; CSV stays CSV.
+        let format = if function.returns_set || format.kind == crate::preferences::FormatKind::Csv {
             format
         } else {
             Format {
@@ -127,7 +128,7 @@ pub fn build(
     super::response_gucs(&mut b.sql);
     b.sql.push(" FROM (SELECT ");
     if scalar {
-        b.sql.push("\"t1\".\"pgrst_scalar\" AS v");
+        b.sql.push("\"t1\".\"pgrst_scalar\"");
     } else {
         b.select_list(&src, alias, items, &[])?;
     }
