@@ -254,3 +254,76 @@ fn call(b: &mut Builder, function: &Function, args: &Arguments) -> Result<(), Ap
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `f(a int, b int default 1)` style overloads from (name, type, has_default) triples.
+    fn function(args: &[(&str, &str, bool)]) -> Function {
+        let args: Vec<Value> = args
+            .iter()
+            .map(|(name, ty, def)| {
+                serde_json::json!({"name": name, "type": ty, "has_default": def, "variadic": false})
+            })
+            .collect();
+        serde_json::from_value(serde_json::json!({
+            "schema": "public", "name": "f", "args": args, "columns": [],
+            "return_type": "integer", "returns_set": false, "returns_composite": false,
+            "volatility": "i"
+        }))
+        .unwrap()
+    }
+
+    fn chosen(fs: &[Function], given: &[&str], call: CallKind) -> Result<String, String> {
+        choose(fs, "public", "f", given, call)
+            .map(signature)
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn required_names_and_any_optional_ones_fit() {
+        let fs = [
+            function(&[("w", "integer", false), ("h", "integer", true)]),
+            function(&[
+                ("w", "integer", false),
+                ("h", "integer", false),
+                ("d", "integer", false),
+            ]),
+        ];
+        let one = "public.f(w => integer, h => integer)";
+        assert_eq!(chosen(&fs, &["w"], CallKind::Json).unwrap(), one);
+        assert_eq!(chosen(&fs, &["w", "h"], CallKind::Json).unwrap(), one);
+        assert!(chosen(&fs, &["w", "h", "d"], CallKind::Get)
+            .unwrap()
+            .ends_with("d => integer)"));
+        assert!(chosen(&fs, &["h"], CallKind::Json).is_err());
+    }
+
+    #[test]
+    fn ambiguity_lists_every_candidate() {
+        let fs = [function(&[]), function(&[("x", "integer", true)])];
+        assert_eq!(
+            chosen(&fs, &[], CallKind::Json).unwrap_err(),
+            "Could not choose the best candidate function between: public.f(), public.f(x => integer)"
+        );
+    }
+
+    #[test]
+    fn a_single_unnamed_parameter_takes_a_body_of_its_type_only_as_a_fallback() {
+        let fs = [function(&[]), function(&[("", "text", false)])];
+        assert_eq!(chosen(&fs, &[], CallKind::Json).unwrap(), "public.f()");
+        assert_eq!(
+            chosen(&fs, &[""], CallKind::Json).unwrap(),
+            "public.f( => text)"
+        );
+        assert_eq!(
+            chosen(&fs, &[], CallKind::Raw("text")).unwrap(),
+            "public.f( => text)"
+        );
+        assert!(chosen(&fs, &[], CallKind::Raw("bytea")).is_err());
+        let json = [function(&[("", "jsonb", false)])];
+        assert!(chosen(&json, &["a", "b"], CallKind::Json).is_ok());
+        assert!(chosen(&json, &["a"], CallKind::Get).is_err());
+    }
+}
