@@ -154,8 +154,7 @@ impl SchemaCache {
     pub fn from_json(json: &str) -> Result<Self, serde_json::Error> {
         let raw: Raw = serde_json::from_str(json)?;
         let mut functions: HashMap<_, Vec<Function>> = HashMap::new();
-        // Functions PostgREST cannot call are left out, as its schema cache leaves them out.
-        for f in raw.functions.into_iter().filter(Function::is_callable) {
+        for f in raw.functions {
             functions
                 .entry((f.schema.clone(), f.name.clone()))
                 .or_default()

@@ -54,7 +54,8 @@ pub(super) async fn rpc(r: Incoming<'_>, name: &str) -> Result<Response, ApiErro
         Value::Object(map) => map.keys().map(String::as_str).collect(),
         _ => Vec::new(),
     };
-    let function = plan::choose(functions, &r.schema, name, &given, call)?;
+    let candidates: Vec<_> = functions.iter().collect();
+    let function = plan::choose(&candidates, &r.schema, name, &given, call)?;
     let args = if let Some(param) = function.single_unnamed() {
         Arguments::Single(single_value(&r, call, &body, &param.data_type)?)
     } else {

@@ -35,18 +35,20 @@ pub enum CallKind {
 /// when none fits, a function whose single unnamed parameter takes the whole body. One candidate
 /// is the function, none is PGRST202, more are 300 PGRST203.
 pub fn choose<'f>(
-    candidates: &'f [Function],
+    candidates: &[&'f Function],
     schema: &str,
     name: &str,
     given: &[&str],
     call: CallKind,
 ) -> Result<&'f Function, ApiError> {
-    let fits: Vec<&Function> = candidates
-        .iter()
+    // Functions PostgREST cannot call (see `Function::is_callable`) are not candidates: its
+    // schema cache leaves them out. They stay in ours for computed fields.
+    let callable = candidates.iter().copied().filter(|f| f.is_callable());
+    let fits: Vec<&Function> = callable
+        .clone()
         .filter(|f| fits_names(f, given, call))
         .collect();
-    let fallback: Vec<&Function> = candidates
-        .iter()
+    let fallback: Vec<&Function> = callable
         .filter(|f| !fits_names(f, given, call) && takes_body(f, call))
         .collect();
     let chosen = if fits.is_empty() { fallback } else { fits };
@@ -276,7 +278,8 @@ mod tests {
     }
 
     fn chosen(fs: &[Function], given: &[&str], call: CallKind) -> Result<String, String> {
-        choose(fs, "public", "f", given, call)
+        let refs: Vec<&Function> = fs.iter().collect();
+        choose(&refs, "public", "f", given, call)
             .map(signature)
             .map_err(|e| e.to_string())
     }
@@ -322,6 +325,8 @@ mod tests {
             "public.f( => text)"
         );
         assert!(chosen(&fs, &[], CallKind::Raw("bytea")).is_err());
+        let int = [function(&[("", "integer", false)])];
+        assert!(chosen(&int, &[""], CallKind::Json).is_err());
         let json = [function(&[("", "jsonb", false)])];
         assert!(chosen(&json, &["a", "b"], CallKind::Json).is_ok());
         assert!(chosen(&json, &["a"], CallKind::Get).is_err());
