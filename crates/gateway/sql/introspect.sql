@@ -36,7 +36,10 @@ tables as (
                 'type', format_type(a.atttypid, a.atttypmod),
                 'type_name', t.typname,
                 'nullable', not a.attnotnull,
-                'default', pg_get_expr(d.adbin, d.adrelid),
+                'default', case
+                    when a.attidentity = 'd' then format('nextval(%L)', pg_get_serial_sequence(format('%I.%I', r.schema, r.name), a.attname))
+                    else pg_get_expr(d.adbin, d.adrelid)
+                end,
                 'generated', a.attgenerated <> '' or a.attidentity = 'a'
             ) order by a.attnum)
             from pg_attribute a
@@ -120,7 +123,7 @@ functions as (
         'returns_set', p.proretset,
         'returns_composite', rt.typtype = 'c' or (rt.oid = 'record'::regtype and p.proallargtypes is not null),
         'volatility', p.provolatile
-    )) as v
+    ) order by p.oid) as v
     from pg_proc p
     join pg_namespace n on n.oid = p.pronamespace
     join pg_type rt on rt.oid = p.prorettype

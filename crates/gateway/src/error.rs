@@ -70,8 +70,15 @@ pub enum ApiError {
         args: String,
     },
     /// More than one overload fits the arguments (PGRST203).
-    #[error("Could not choose the best candidate function between overloads of {schema}.{name}")]
-    AmbiguousFunction { schema: String, name: String },
+    /// `candidates` is PostgREST's list: `public.f(a => integer), public.f(a => text)`.
+    #[error("Could not choose the best candidate function between: {candidates}")]
+    AmbiguousFunction { candidates: String },
+    /// `Prefer: handling=strict, max-affected=N` and the request touched more rows (PGRST124).
+    #[error("Query result exceeds max-affected preference constraint")]
+    MaxAffected { rows: i64 },
+    /// `max-affected` with `handling=strict` on a function that returns one row (PGRST128).
+    #[error("Function must return SETOF or TABLE when max-affected preference is used with handling=strict")]
+    MaxAffectedSingle,
     /// A column of the body or `columns` does not exist (PGRST204).
     #[error("Could not find the '{column}' column of '{table}' in the schema cache")]
     ColumnNotFound { table: String, column: String },
@@ -178,6 +185,7 @@ impl ApiError {
             Parse { .. } | Body(_) | BadRequest { .. } | NoRelationship { .. } => {
                 StatusCode::BAD_REQUEST
             }
+            MaxAffected { .. } | MaxAffectedSingle => StatusCode::BAD_REQUEST,
             ColumnNotFound { .. } | UnknownColumn { .. } | NotImplemented(_) | Put { .. } => {
                 StatusCode::BAD_REQUEST
             }
@@ -221,6 +229,8 @@ impl ApiError {
             AmbiguousEmbed { .. } => "PGRST201",
             FunctionNotFound { .. } => "PGRST202",
             AmbiguousFunction { .. } => "PGRST203",
+            MaxAffected { .. } => "PGRST124",
+            MaxAffectedSingle => "PGRST128",
             ColumnNotFound { .. } => "PGRST204",
             UnknownColumn { .. } => "42703",
             TableNotFound { .. } => "PGRST205",
@@ -254,6 +264,11 @@ impl ApiError {
                 )),
             ),
             Singular { rows } => (Some(format!("The result contains {rows} rows")), None),
+            MaxAffected { rows } => (Some(format!("The query affects {rows} rows")), None),
+            AmbiguousFunction { .. } => (
+                None,
+                Some("Try renaming the parameters or the function itself in the database so function overloading can be resolved".into()),
+            ),
             AmbiguousEmbed { candidates, .. } => (
                 Some(candidates.join(", ")),
                 Some("Try changing the embed to one of the listed relationships, using '!' with the relationship name".into()),

@@ -50,6 +50,8 @@ struct Incoming<'a> {
     settings: Settings,
     /// `Range: first-last` of a read, used when the query string has no limit or offset.
     range: Option<(u64, Option<u64>)>,
+    /// The request body's media type, lowercased (`""` when absent).
+    content_type: String,
 }
 
 impl Incoming<'_> {
@@ -96,16 +98,29 @@ async fn serve(gw: &Gateway, req: Request) -> Result<Response, ApiError> {
             ),
         });
     }
-    if let Some(ct) = parts.headers.get(header::CONTENT_TYPE) {
-        let ct = ct.to_str().unwrap_or("").to_ascii_lowercase();
-        let media = ct.split(';').next().unwrap_or("").trim();
+    let content_type = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .map(|ct| ct.to_str().unwrap_or("").to_ascii_lowercase())
+        .unwrap_or_default();
+    let content_type = content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_owned();
+    {
+        let media = content_type.as_str();
         let readable = matches!(
             media,
             "" | "application/json"
                 | "application/vnd.pgrst.object+json"
                 | "application/vnd.pgrst.array+json"
         );
+        // A raw body is the argument of a function's single unnamed text, xml or bytea parameter.
+        let raw_call = matches!(target, Target::Rpc(_)) && rpc::raw_parameter_type(media).is_some();
         if !readable
+            && !raw_call
             && parts.method != Method::GET
             && parts.method != Method::HEAD
             && parts.method != Method::DELETE
@@ -150,6 +165,7 @@ async fn serve(gw: &Gateway, req: Request) -> Result<Response, ApiError> {
         body,
         settings,
         range: range_header(&parts.headers),
+        content_type,
     };
     let mut response = match target {
         Target::Root => response::openapi(&cache, &incoming.schema),

@@ -30,6 +30,8 @@ pub struct Preferences {
     /// `max-affected=N`, enforced with `handling=strict`.
     pub max_affected: Option<i64>,
     pub strict: bool,
+    /// `handling=` was given (echoed in `Preference-Applied`).
+    pub handling_given: bool,
     /// `timezone=Area/City`: the transaction's TimeZone.
     pub timezone: Option<String>,
     /// Tokens that were not understood, refused with `handling=strict` (PGRST122).
@@ -53,8 +55,8 @@ impl Preferences {
                 "missing=default" => p.missing_default = true,
                 "tx=rollback" => p.rollback = true,
                 "tx=commit" => p.rollback = false,
-                "handling=strict" => p.strict = true,
-                "handling=lenient" => p.strict = false,
+                "handling=strict" => (p.strict, p.handling_given) = (true, true),
+                "handling=lenient" => (p.strict, p.handling_given) = (false, true),
                 _ => {
                     if let Some(n) = token.strip_prefix("max-affected=") {
                         p.max_affected = n.parse().ok();
@@ -98,9 +100,23 @@ impl Preferences {
         if self.rollback {
             out.push("tx=rollback");
         }
+        if self.handling_given {
+            out.push(if self.strict {
+                "handling=strict"
+            } else {
+                "handling=lenient"
+            });
+        }
         let timezone = self.timezone.as_ref().map(|tz| format!("timezone={tz}"));
         if let Some(tz) = &timezone {
             out.push(tz);
+        }
+        let max_affected = self
+            .max_affected
+            .filter(|_| self.strict)
+            .map(|n| format!("max-affected={n}"));
+        if let Some(max) = &max_affected {
+            out.push(max);
         }
         (!out.is_empty()).then(|| out.join(", "))
     }

@@ -66,6 +66,7 @@ pub fn rpc(
     if returns_set {
         return read(outcome, format, prefs, offset, head);
     }
+    // One value: its own Content-Range (`0-0/*`, or `0-0/1` with a count), as PostgREST.
     let format = Format {
         kind: if format.kind == FormatKind::Csv {
             FormatKind::Csv
@@ -74,15 +75,7 @@ pub fn rpc(
         },
         ..format
     };
-    let body = if head { None } else { outcome.body.clone() };
-    Ok(finish(
-        StatusCode::OK,
-        format,
-        body,
-        "0-0/*",
-        prefs.applied(false),
-        outcome,
-    ))
+    read(outcome, format, prefs, None, head)
 }
 
 /// POST 201 (200 for an upsert that inserted nothing), PATCH/DELETE/PUT 204 or 200.

@@ -89,9 +89,32 @@ pub struct Function {
 }
 
 impl Function {
+    /// Whether PostgREST's schema cache would hold it (see `callable_functions`).
+    pub fn is_callable(&self) -> bool {
+        match self.args.iter().filter(|a| a.name.is_empty()).count() {
+            0 => true,
+            1 => {
+                self.args.len() == 1
+                    && matches!(
+                        self.args[0].data_type.as_str(),
+                        "bytea" | "json" | "jsonb" | "text" | "xml"
+                    )
+            }
+            _ => false,
+        }
+    }
+
     /// True for functions that may run in a read-only transaction.
     pub fn is_read_only(&self) -> bool {
         self.volatility != "v"
+    }
+
+    /// The single unnamed parameter that takes the whole body, if that is the function's shape.
+    pub fn single_unnamed(&self) -> Option<&Argument> {
+        match self.args.as_slice() {
+            [a] if a.name.is_empty() => Some(a),
+            _ => None,
+        }
     }
 }
 

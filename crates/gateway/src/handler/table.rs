@@ -67,20 +67,19 @@ pub(super) async fn table(r: Incoming<'_>, name: &str) -> Result<Response, ApiEr
             let format = representation.then_some(r.format);
             let sql = write::build(&mut builder, table, &kind, format)?;
             let singular = r.format.kind == FormatKind::Object;
-            let max_affected = r.prefs.max_affected.filter(|_| r.prefs.strict);
+            // PostgREST bounds updates and deletes only; an insert says how many rows it brings.
+            let max_affected = r
+                .prefs
+                .max_affected
+                .filter(|_| r.prefs.strict)
+                .filter(|_| r.method == Method::PATCH || r.method == Method::DELETE);
             let outcome = run(&r, sql, false, move |o| {
                 if singular && o.rows != 1 {
                     return Err(ApiError::Singular { rows: o.rows });
                 }
                 if let Some(max) = max_affected {
                     if o.rows > max {
-                        return Err(ApiError::BadRequest {
-                            code: "PGRST124",
-                            message: format!(
-                                "Query result exceeds max-affected preference constraint: {} rows",
-                                o.rows
-                            ),
-                        });
+                        return Err(ApiError::MaxAffected { rows: o.rows });
                     }
                 }
                 Ok(())

@@ -14,64 +14,105 @@ use crate::sql::Sql;
 pub enum Arguments {
     /// Named arguments from a JSON object or the query string.
     Named(Map<String, Value>),
-    /// The whole body, for a function with a single unnamed json/jsonb argument.
-    Single(Value),
+    /// The value of a function's single unnamed parameter, in that type's text form: the raw body
+    /// (json, jsonb, text, xml; bytea as `\x` hex), as PostgREST passes it.
+    Single(String),
 }
 
-/// Picks the overload whose arguments match `given` (PGRST202 / PGRST203 otherwise).
+/// How the arguments of a call arrived, which decides the overloads that may take them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallKind {
+    /// GET or HEAD: named arguments in the query string.
+    Get,
+    /// POST with a JSON body: named arguments, or the whole body for one unnamed json/jsonb parameter.
+    Json,
+    /// POST with a raw body for one unnamed parameter of this type (`text`, `xml` or `bytea`).
+    Raw(&'static str),
+}
+
+/// Picks the overload the argument names fit, as PostgREST does: first the functions whose
+/// required parameters are all given and whose other given names are optional parameters; only
+/// when none fits, a function whose single unnamed parameter takes the whole body. One candidate
+/// is the function, none is PGRST202, more are 300 PGRST203.
 pub fn choose<'f>(
-    candidates: &'f [Function],
+    candidates: &[&'f Function],
     schema: &str,
     name: &str,
     given: &[&str],
-    body_is_object: bool,
-) -> Result<(&'f Function, bool), ApiError> {
-    let mut matches: Vec<(&Function, bool)> = Vec::new();
-    for f in candidates {
-        let single_unnamed = f.args.len() == 1
-            && f.args[0].name.is_empty()
-            && matches!(f.args[0].data_type.as_str(), "json" | "jsonb");
-        if single_unnamed {
-            matches.push((f, true));
-            continue;
-        }
-        let known = given
-            .iter()
-            .all(|g| f.args.iter().any(|a| !a.name.is_empty() && a.name == *g));
-        let required = f
-            .args
-            .iter()
-            .all(|a| a.has_default || given.contains(&a.name.as_str()));
-        if known && required && f.args.iter().all(|a| !a.name.is_empty()) {
-            matches.push((f, false));
-        }
-    }
-    // A function of named arguments wins over the single-json-argument form when both fit.
-    if matches.len() > 1 && body_is_object {
-        let named: Vec<_> = matches.iter().copied().filter(|(_, s)| !s).collect();
-        if named.len() == 1 {
-            return Ok(named[0]);
-        }
-    }
-    match matches.len() {
-        1 => Ok(matches[0]),
-        0 => {
+    call: CallKind,
+) -> Result<&'f Function, ApiError> {
+    // Functions PostgREST cannot call (see `Function::is_callable`) are not candidates: its
+    // schema cache leaves them out. They stay in ours for computed fields.
+    let callable = candidates.iter().copied().filter(|f| f.is_callable());
+    let fits: Vec<&Function> = callable
+        .clone()
+        .filter(|f| fits_names(f, given, call))
+        .collect();
+    let fallback: Vec<&Function> = callable
+        .filter(|f| !fits_names(f, given, call) && takes_body(f, call))
+        .collect();
+    let chosen = if fits.is_empty() { fallback } else { fits };
+    match chosen.as_slice() {
+        [f] => Ok(f),
+        [] => {
             let mut names = given.to_vec();
             names.sort_unstable();
+            names.dedup();
             Err(ApiError::FunctionNotFound {
                 schema: schema.to_owned(),
                 name: name.to_owned(),
                 args: names.join(", "),
             })
         }
-        _ => Err(ApiError::AmbiguousFunction {
-            schema: schema.to_owned(),
-            name: name.to_owned(),
+        many => Err(ApiError::AmbiguousFunction {
+            candidates: many
+                .iter()
+                .map(|f| signature(f))
+                .collect::<Vec<_>>()
+                .join(", "),
         }),
     }
 }
 
-/// `SELECT total, rows, body FROM (SELECT ... FROM fn(args) AS t1 WHERE ...) _s`.
+/// The given names are exactly the required parameters plus some of the optional ones. A
+/// function without parameters fits no names, and no raw body.
+fn fits_names(f: &Function, given: &[&str], call: CallKind) -> bool {
+    if f.args.is_empty() {
+        return given.is_empty() && !matches!(call, CallKind::Raw(_));
+    }
+    let optional = |g: &str| f.args.iter().any(|a| a.has_default && a.name == g);
+    let required = |g: &str| f.args.iter().any(|a| !a.has_default && a.name == g);
+    given.iter().all(|g| optional(g) || required(g))
+        && f.args
+            .iter()
+            .filter(|a| !a.has_default)
+            .all(|a| given.contains(&a.name.as_str()))
+}
+
+/// A POST whose body the function's single unnamed parameter takes whole, by content type.
+fn takes_body(f: &Function, call: CallKind) -> bool {
+    let Some(arg) = f.single_unnamed() else {
+        return false;
+    };
+    match call {
+        CallKind::Get => false,
+        CallKind::Json => matches!(arg.data_type.as_str(), "json" | "jsonb"),
+        CallKind::Raw(t) => arg.data_type == t,
+    }
+}
+
+/// `public.f(a => integer, b => text)`, as PostgREST lists candidates.
+fn signature(f: &Function) -> String {
+    let params: Vec<String> = f
+        .args
+        .iter()
+        .map(|a| format!("{} => {}", a.name, a.data_type))
+        .collect();
+    format!("{}.{}({})", f.schema, f.name, params.join(", "))
+}
+
+/// `SELECT total, rows, body FROM (SELECT ... FROM fn(args) AS t1 WHERE ...) _s`; with `count`
+/// (exact or estimated: PostgREST plans no function call), the total of the filtered call.
 pub fn build(
     b: &mut Builder,
     function: &Function,
@@ -102,11 +143,19 @@ pub fn build(
         }
         Ok(())
     };
+    // With a count, the call runs once into a CTE that both the count and the page read, so a
+    // volatile function is not called twice.
+    if count {
+        b.sql
+            .push("WITH \"pgrst_call\" AS MATERIALIZED (SELECT ")
+            .ident(alias)
+            .push(".* FROM ");
+        from(b)?;
+        b.sql.push(") ");
+    }
     b.sql.push("SELECT ");
     if count {
-        b.sql.push("(SELECT count(*) FROM ");
-        from(b)?;
-        b.sql.push(")");
+        b.sql.push("(SELECT count(*) FROM \"pgrst_call\")");
     } else {
         b.sql.push("NULL::int8");
     }
@@ -133,7 +182,11 @@ pub fn build(
         b.select_list(&src, alias, items, &[])?;
     }
     b.sql.push(" FROM ");
-    from(b)?;
+    if count {
+        b.sql.push("\"pgrst_call\" AS ").ident(alias);
+    } else {
+        from(b)?;
+    }
     if !scalar {
         b.order_by(&src, alias, items, &[], &root.order)?;
     }
@@ -150,16 +203,16 @@ pub fn build(
 /// `json_to_record($1) AS _a(...), LATERAL "s"."fn"("x" := _a."x")`, or the single-argument form.
 fn call(b: &mut Builder, function: &Function, args: &Arguments) -> Result<(), ApiError> {
     match args {
-        Arguments::Single(body) => {
+        Arguments::Single(value) => {
+            // The type is the catalog's (json, jsonb, text, xml or bytea), never the request's.
+            let data_type = function
+                .single_unnamed()
+                .map_or("json", |a| a.data_type.as_str());
             b.sql.qualified(&function.schema, &function.name).push("(");
             b.sql
-                .param(body.to_string())
+                .param(value.as_str())
                 .push("::")
-                .push(if function.args[0].data_type == "jsonb" {
-                    "jsonb"
-                } else {
-                    "json"
-                })
+                .push(data_type)
                 .push(")");
         }
         Arguments::Named(map) => {
@@ -203,4 +256,80 @@ fn call(b: &mut Builder, function: &Function, args: &Arguments) -> Result<(), Ap
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `f(a int, b int default 1)` style overloads from (name, type, has_default) triples.
+    fn function(args: &[(&str, &str, bool)]) -> Function {
+        let args: Vec<Value> = args
+            .iter()
+            .map(|(name, ty, def)| {
+                serde_json::json!({"name": name, "type": ty, "has_default": def, "variadic": false})
+            })
+            .collect();
+        serde_json::from_value(serde_json::json!({
+            "schema": "public", "name": "f", "args": args, "columns": [],
+            "return_type": "integer", "returns_set": false, "returns_composite": false,
+            "volatility": "i"
+        }))
+        .unwrap()
+    }
+
+    fn chosen(fs: &[Function], given: &[&str], call: CallKind) -> Result<String, String> {
+        let refs: Vec<&Function> = fs.iter().collect();
+        choose(&refs, "public", "f", given, call)
+            .map(signature)
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn required_names_and_any_optional_ones_fit() {
+        let fs = [
+            function(&[("w", "integer", false), ("h", "integer", true)]),
+            function(&[
+                ("w", "integer", false),
+                ("h", "integer", false),
+                ("d", "integer", false),
+            ]),
+        ];
+        let one = "public.f(w => integer, h => integer)";
+        assert_eq!(chosen(&fs, &["w"], CallKind::Json).unwrap(), one);
+        assert_eq!(chosen(&fs, &["w", "h"], CallKind::Json).unwrap(), one);
+        assert!(chosen(&fs, &["w", "h", "d"], CallKind::Get)
+            .unwrap()
+            .ends_with("d => integer)"));
+        assert!(chosen(&fs, &["h"], CallKind::Json).is_err());
+    }
+
+    #[test]
+    fn ambiguity_lists_every_candidate() {
+        let fs = [function(&[]), function(&[("x", "integer", true)])];
+        assert_eq!(
+            chosen(&fs, &[], CallKind::Json).unwrap_err(),
+            "Could not choose the best candidate function between: public.f(), public.f(x => integer)"
+        );
+    }
+
+    #[test]
+    fn a_single_unnamed_parameter_takes_a_body_of_its_type_only_as_a_fallback() {
+        let fs = [function(&[]), function(&[("", "text", false)])];
+        assert_eq!(chosen(&fs, &[], CallKind::Json).unwrap(), "public.f()");
+        assert_eq!(
+            chosen(&fs, &[""], CallKind::Json).unwrap(),
+            "public.f( => text)"
+        );
+        assert_eq!(
+            chosen(&fs, &[], CallKind::Raw("text")).unwrap(),
+            "public.f( => text)"
+        );
+        assert!(chosen(&fs, &[], CallKind::Raw("bytea")).is_err());
+        let int = [function(&[("", "integer", false)])];
+        assert!(chosen(&int, &[""], CallKind::Json).is_err());
+        let json = [function(&[("", "jsonb", false)])];
+        assert!(chosen(&json, &["a", "b"], CallKind::Json).is_ok());
+        assert!(chosen(&json, &["a"], CallKind::Get).is_err());
+    }
 }

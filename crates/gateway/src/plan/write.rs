@@ -102,9 +102,6 @@ pub fn checked_columns(
     Ok(out)
 }
 
-/// Rows that name the same columns, and those columns.
-type RowGroup<'r> = (Vec<&'r str>, Vec<&'r Map<String, Value>>);
-
 fn insert(
     b: &mut Builder,
     table: &Table,
@@ -127,27 +124,6 @@ fn insert(
         }
     };
     let columns = checked_columns(table, named)?;
-    // Rows missing some columns take those columns' defaults with missing=default: each group of
-    // rows with the same keys gets its own INSERT, all in one statement.
-    let mut groups: Vec<RowGroup> = Vec::new();
-    for row in rows {
-        let cols: Vec<&str> = if missing_default {
-            columns
-                .iter()
-                .copied()
-                .filter(|c| row.contains_key(*c))
-                .collect()
-        } else {
-            columns.clone()
-        };
-        match groups.iter_mut().find(|(c, _)| *c == cols) {
-            Some((_, members)) => members.push(row),
-            None => groups.push((cols, vec![row])),
-        }
-    }
-    if groups.is_empty() {
-        groups.push((columns.clone(), Vec::new()));
-    }
     let conflict: Vec<String> = match &b.query.on_conflict {
         Some(cols) => checked_columns(table, cols.clone())?
             .into_iter()
@@ -155,73 +131,77 @@ fn insert(
             .collect(),
         None => table.primary_key.clone(),
     };
-    for (i, (cols, members)) in groups.iter().enumerate() {
-        if i > 0 {
-            b.sql.push(", ");
-        }
-        let body = Value::Array(
-            members
-                .iter()
-                .map(|m| Value::Object((*m).clone()))
-                .collect(),
-        );
-        b.sql
-            .push(&format!("pgrst_i{i} AS (INSERT INTO "))
-            .qualified(&table.schema, &table.name)
-            .push(" AS \"pgrst_t\"");
-        if cols.is_empty() {
+    let body = Value::Array(rows.iter().map(|m| Value::Object(m.clone())).collect());
+    b.sql
+        .push("pgrst_source AS (INSERT INTO ")
+        .qualified(&table.schema, &table.name)
+        .push(" AS \"pgrst_t\"");
+    if columns.is_empty() {
+        if rows.len() == 1 {
+            // One row of defaults only; `INSERT ... SELECT` with no columns is not allowed.
+            b.sql.push(" DEFAULT VALUES");
+        } else {
             b.sql
                 .push(" SELECT FROM json_array_elements(")
                 .param(body.to_string())
                 .push("::json)");
-            if members.len() == 1 {
-                // One row of defaults only; `INSERT ... SELECT` with no columns is not allowed.
-                b.sql
-                    .text
-                    .truncate(b.sql.text.rfind(" SELECT FROM").unwrap_or(b.sql.text.len()));
-                b.sql.params.pop();
-                b.sql.push(" DEFAULT VALUES");
-            }
-        } else {
-            b.sql.push(" (");
-            push_list(&mut b.sql, cols);
-            b.sql.push(") SELECT ");
-            push_list(&mut b.sql, cols);
-            b.sql.push(" FROM json_populate_recordset(NULL::");
-            b.sql.qualified(&table.schema, &table.name);
-            b.sql.push(", ").param(body.to_string()).push("::json)");
         }
-        match resolution {
-            Some(res) if !conflict.is_empty() => {
-                b.sql.push(" ON CONFLICT (");
-                push_list(&mut b.sql, &conflict);
-                b.sql.push(")");
-                let updates: Vec<&&str> = cols.iter().collect();
-                if res == Resolution::IgnoreDuplicates || updates.is_empty() {
-                    b.sql.push(" DO NOTHING");
-                } else {
-                    b.sql.push(" DO UPDATE SET ");
-                    for (j, c) in updates.iter().enumerate() {
-                        if j > 0 {
-                            b.sql.push(", ");
-                        }
-                        b.sql.ident(c).push(" = EXCLUDED.").ident(c);
+    } else {
+        b.sql.push(" (");
+        push_list(&mut b.sql, &columns);
+        b.sql.push(") SELECT ");
+        push_list(&mut b.sql, &columns);
+        b.sql.push(" FROM json_populate_recordset(NULL::");
+        b.sql.qualified(&table.schema, &table.name);
+        b.sql.push(", ");
+        let defaults: Vec<(&str, &str)> = columns
+            .iter()
+            .filter_map(|c| {
+                let column = table.column(c)?;
+                Some((column.name.as_str(), column.default.as_deref()?))
+            })
+            .collect();
+        if missing_default && !defaults.is_empty() {
+            // PostgREST's missing=default: each row is the listed columns' defaults overlaid by
+            // the keys it has, so an omitted column gets its DEFAULT on insert and, through
+            // EXCLUDED, on conflict too. The expressions are the catalog's, never the request's.
+            b.sql.push("(SELECT coalesce(jsonb_agg(jsonb_build_object(");
+            for (i, (name, default)) in defaults.iter().enumerate() {
+                if i > 0 {
+                    b.sql.push(", ");
+                }
+                b.sql.param(*name).push("::text, (").push(default).push(")");
+            }
+            b.sql
+                .push(") || \"pgrst_row\" ORDER BY \"pgrst_ord\"), '[]')::json FROM jsonb_array_elements(")
+                .param(body.to_string())
+                .push("::jsonb) WITH ORDINALITY AS \"pgrst_rows\"(\"pgrst_row\", \"pgrst_ord\"))");
+        } else {
+            b.sql.param(body.to_string()).push("::json");
+        }
+        b.sql.push(")");
+    }
+    match resolution {
+        Some(res) if !conflict.is_empty() => {
+            b.sql.push(" ON CONFLICT (");
+            push_list(&mut b.sql, &conflict);
+            b.sql.push(")");
+            if res == Resolution::IgnoreDuplicates || columns.is_empty() {
+                b.sql.push(" DO NOTHING");
+            } else {
+                b.sql.push(" DO UPDATE SET ");
+                for (j, c) in columns.iter().enumerate() {
+                    if j > 0 {
+                        b.sql.push(", ");
                     }
+                    b.sql.ident(c).push(" = EXCLUDED.").ident(c);
                 }
             }
-            _ => {}
         }
-        b.sql
-            .push(" RETURNING \"pgrst_t\".*, (\"pgrst_t\".xmax = 0) AS pgrst_inserted)");
+        _ => {}
     }
-    b.sql.push(", pgrst_source AS (");
-    for i in 0..groups.len() {
-        if i > 0 {
-            b.sql.push(" UNION ALL ");
-        }
-        b.sql.push(&format!("SELECT * FROM pgrst_i{i}"));
-    }
-    b.sql.push(")");
+    b.sql
+        .push(" RETURNING \"pgrst_t\".*, (\"pgrst_t\".xmax = 0) AS pgrst_inserted)");
     Ok(())
 }
 
