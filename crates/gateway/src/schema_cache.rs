@@ -89,6 +89,21 @@ pub struct Function {
 }
 
 impl Function {
+    /// Whether PostgREST's schema cache would hold it (see `callable_functions`).
+    pub fn is_callable(&self) -> bool {
+        match self.args.iter().filter(|a| a.name.is_empty()).count() {
+            0 => true,
+            1 => {
+                self.args.len() == 1
+                    && matches!(
+                        self.args[0].data_type.as_str(),
+                        "bytea" | "json" | "jsonb" | "text" | "xml"
+                    )
+            }
+            _ => false,
+        }
+    }
+
     /// True for functions that may run in a read-only transaction.
     pub fn is_read_only(&self) -> bool {
         self.volatility != "v"
@@ -174,6 +189,16 @@ impl SchemaCache {
             .get(&(schema.to_owned(), name.to_owned()))
             .map(Vec::as_slice)
             .unwrap_or(&[])
+    }
+
+    /// The functions of `schema` PostgREST can call: every argument named, or a single unnamed
+    /// one of a type a body can fill. Hints only suggest these.
+    pub fn callable_functions<'s>(&'s self, schema: &'s str) -> impl Iterator<Item = &'s Function> {
+        self.functions
+            .iter()
+            .filter(move |((s, _), _)| s == schema)
+            .flat_map(|(_, fs)| fs.iter())
+            .filter(|f| f.is_callable())
     }
 
     /// True when `name` (without `[]`) is a type a cast may name.

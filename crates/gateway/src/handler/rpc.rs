@@ -50,7 +50,22 @@ pub(super) async fn rpc(r: Incoming<'_>, name: &str) -> Result<Response, ApiErro
         Value::Object(map) => map.keys().map(String::as_str).collect(),
         _ => Vec::new(),
     };
-    let (function, single) = plan::choose(functions, &r.schema, name, &given, body.is_object())?;
+    let (function, single) = plan::choose(functions, &r.schema, name, &given, body.is_object())
+        .map_err(|e| match e {
+            ApiError::FunctionNotFound {
+                schema, name, args, ..
+            } => {
+                let suggestion = plan::suggest(r.cache, &schema, &name, &args);
+                ApiError::FunctionNotFound {
+                    schema,
+                    name,
+                    args,
+                    json_body: !is_get,
+                    suggestion,
+                }
+            }
+            other => other,
+        })?;
     let args = match (single, body) {
         (true, body) => Arguments::Single(body),
         (false, Value::Object(map)) => Arguments::Named(map),
