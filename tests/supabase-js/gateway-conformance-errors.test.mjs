@@ -45,11 +45,21 @@ before(
          id int primary key,
          parent_id int references public.ce_folders (id),
          title text);
+       create table public.ce_tags (id int primary key, label text);
+       create table public.ce_folder_tags (
+         folder_id int references public.ce_folders, tag_id int references public.ce_tags,
+         primary key (folder_id, tag_id));
+       create table public.ce_folder_pins (
+         folder_id int references public.ce_folders, tag_id int references public.ce_tags,
+         primary key (folder_id, tag_id));
        insert into public.ce_members values ('kit', 'Kit Marlowe'), ('ada', 'Ada L.'), ('rob', 'Rob H.');
        insert into public.ce_notes values (1, 'kit', 'first draft'), (2, 'ada', 'margin note'), (3, 'kit', 'errata');
        insert into public.ce_profiles values (1, 'ada');
        insert into public.ce_pairs values (1, 'kit', 'ada'), (2, 'rob', null);
        insert into public.ce_folders values (1, null, 'drawer'), (2, 1, 'letters'), (3, 1, 'bills'), (4, 2, 'old letters');
+       insert into public.ce_tags values (1, 'urgent'), (2, 'paid');
+       insert into public.ce_folder_tags values (3, 2);
+       insert into public.ce_folder_pins values (3, 1);
        create function public.ce_add_points(note_id int, amount int) returns int
          language sql immutable as $$ select note_id + amount $$;
        create function public.ce_greet(visitor text) returns text
@@ -194,6 +204,35 @@ describe('PGRST201: more than one relationship', () => {
       res.error.hint,
       "Try changing 'ce_pairs' to one of the following: 'ce_pairs!ce_pairs_lead_fkey', 'ce_pairs!ce_pairs_partner_fkey'. Find the desired relationship in the 'details' key.",
     );
+  });
+});
+
+describe('PGRST201 through junction tables', () => {
+  test('many-to-many: each junction with its two keys; `!junction` picks one', async () => {
+    let res = await db.from('ce_folders').select('id, ce_tags(label)');
+    assert.deepEqual(failure(res), {
+      status: 300,
+      error: {
+        code: 'PGRST201',
+        message: "Could not embed because more than one relationship was found for 'ce_folders' and 'ce_tags'",
+        details: [
+          {
+            cardinality: 'many-to-many',
+            embedding: 'ce_folders with ce_tags',
+            relationship: 'ce_folder_pins using ce_folder_pins_folder_id_fkey(folder_id) and ce_folder_pins_tag_id_fkey(tag_id)',
+          },
+          {
+            cardinality: 'many-to-many',
+            embedding: 'ce_folders with ce_tags',
+            relationship: 'ce_folder_tags using ce_folder_tags_folder_id_fkey(folder_id) and ce_folder_tags_tag_id_fkey(tag_id)',
+          },
+        ],
+        hint: "Try changing 'ce_tags' to one of the following: 'ce_tags!ce_folder_pins', 'ce_tags!ce_folder_tags'. Find the desired relationship in the 'details' key.",
+      },
+    });
+    res = await db.from('ce_folders').select('id, ce_tags!ce_folder_tags(label)').eq('id', 3).single();
+    assert.equal(res.error, null);
+    assert.deepEqual(res.data, { id: 3, ce_tags: [{ label: 'paid' }] });
   });
 });
 

@@ -115,6 +115,36 @@ impl Relationship {
         }
     }
 
+    /// PostgREST's derived order of relationships: target, self, then one-to-many, many-to-one,
+    /// one-to-one, many-to-many, then the constraint (or junction and constraints) and columns.
+    fn order_key(&self) -> (String, String, bool, u8, Vec<String>) {
+        let rank = match self.cardinality {
+            Cardinality::OneToMany => 0,
+            Cardinality::ManyToOne => 1,
+            Cardinality::OneToOne => 2,
+            Cardinality::ManyToMany => 3,
+        };
+        let mut rest = Vec::new();
+        match (&self.join, &self.junction_keys) {
+            (Join::Junction { schema, table, .. }, Some([(c1, _), (c2, _)])) => {
+                rest.extend([schema.clone(), table.clone(), c1.clone(), c2.clone()]);
+            }
+            _ => rest.push(self.name.clone()),
+        }
+        let pairs = match &self.join {
+            Join::Direct(p) => p,
+            Join::Junction { parent, .. } => parent,
+        };
+        rest.extend(pairs.iter().flat_map(|(a, b)| [a.clone(), b.clone()]));
+        (
+            self.target_schema.clone(),
+            self.target.clone(),
+            self.is_self,
+            rank,
+            rest,
+        )
+    }
+
     /// How PGRST201 lists it.
     fn candidate(&self, origin: &str) -> Candidate {
         let cols = |c: &[String]| format!("({})", c.join(", "));
@@ -209,13 +239,12 @@ impl SchemaCache {
         Some(format!("Perhaps you meant '{found}' instead of '{name}'."))
     }
 
-    /// Every relationship from `parent`, in PostgREST's order: the keys it holds (many-to-one,
-    /// one-to-one when the key is unique), many-to-many through junctions, then the keys
-    /// pointing at it.
+    /// Every relationship from `parent`: the keys it holds (many-to-one, one-to-one when the key
+    /// is unique), many-to-many through junctions, the keys pointing at it (one-to-many or
+    /// one-to-one); sorted as PostgREST sorts them, which is the order PGRST201 lists.
     fn relationships_of(&self, parent: &Table) -> Vec<Relationship> {
         let is_parent = |schema: &str, table: &str| schema == parent.schema && table == parent.name;
-        let mut fks: Vec<&ForeignKey> = self.foreign_keys().iter().collect();
-        fks.sort_by(|a, b| a.name.cmp(&b.name));
+        let fks: Vec<&ForeignKey> = self.foreign_keys().iter().collect();
         let mut out = Vec::new();
         for fk in &fks {
             if is_parent(&fk.schema, &fk.table) {
@@ -258,6 +287,7 @@ impl SchemaCache {
                 });
             }
         }
+        out.sort_by_cached_key(Relationship::order_key);
         out
     }
 
