@@ -4,6 +4,19 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
+/// One relationship an ambiguous embed could mean, as PostgREST lists it in PGRST201's details.
+#[derive(Debug, Clone)]
+pub struct Candidate {
+    /// `many-to-one`, `one-to-many`, `one-to-one` or `many-to-many`.
+    pub cardinality: &'static str,
+    /// `origin with target`.
+    pub embedding: String,
+    /// `constraint using origin(cols) and target(cols)`, or the junction and its two keys.
+    pub relationship: String,
+    /// What goes after `!` to pick it: the constraint, or the junction table.
+    pub hint: String,
+}
+
 /// A failed request; each variant maps to one exact HTTP response.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -49,7 +62,15 @@ pub enum ApiError {
     BadRequest { code: &'static str, message: String },
     /// No relationship between two tables (PGRST200).
     #[error("Could not find a relationship between '{from}' and '{to}' in the schema cache")]
-    NoRelationship { from: String, to: String },
+    NoRelationship {
+        from: String,
+        to: String,
+        /// The `!hint` of the embed, named in the details.
+        embed_hint: Option<String>,
+        schema: String,
+        /// "Perhaps you meant ..." when a name is close to one that has relationships.
+        suggestion: Option<String>,
+    },
     /// More than one relationship fits the embed (PGRST201).
     #[error(
         "Could not embed because more than one relationship was found for '{from}' and '{to}'"
@@ -57,17 +78,22 @@ pub enum ApiError {
     AmbiguousEmbed {
         from: String,
         to: String,
-        candidates: Vec<String>,
+        candidates: Vec<Candidate>,
     },
     /// The function does not exist with these arguments (PGRST202).
     #[error(
         "Could not find the function {schema}.{name}{} in the schema cache",
-        with_args(args, "(", ")")
+        if args.is_empty() { " without parameters".to_owned() } else { format!("({})", args.join(", ")) }
     )]
     FunctionNotFound {
         schema: String,
         name: String,
-        args: String,
+        /// The argument names given, sorted.
+        args: Vec<String>,
+        /// A POST with a JSON body, which could also have called a single json/jsonb parameter.
+        json_body: bool,
+        /// "Perhaps you meant to call the function ...".
+        suggestion: Option<String>,
     },
     /// More than one overload fits the arguments (PGRST203).
     /// `candidates` is PostgREST's list: `public.f(a => integer), public.f(a => text)`.
@@ -269,34 +295,57 @@ impl ApiError {
                 None,
                 Some("Try renaming the parameters or the function itself in the database so function overloading can be resolved".into()),
             ),
-            AmbiguousEmbed { candidates, .. } => (
-                Some(candidates.join(", ")),
-                Some("Try changing the embed to one of the listed relationships, using '!' with the relationship name".into()),
-            ),
-            NoRelationship { .. } => (
-                Some("Searched for a foreign key relationship in the schema cache, but no matches were found.".into()),
-                None,
-            ),
-            FunctionNotFound { schema, name, args } => (
+            NoRelationship {
+                from,
+                to,
+                embed_hint,
+                schema,
+                suggestion,
+            } => (
                 Some(format!(
-                    "Searched for the function {schema}.{name}{} or with a single unnamed json/jsonb parameter, but no matches were found in the schema cache.",
-                    with_args(args, " with parameters ", "")
+                    "Searched for a foreign key relationship between '{from}' and '{to}'{} in the schema '{schema}', but no matches were found.",
+                    embed_hint.as_ref().map(|h| format!(" using the hint '{h}'")).unwrap_or_default()
                 )),
+                suggestion.clone(),
+            ),
+            FunctionNotFound {
+                schema,
+                name,
+                args,
+                json_body,
+                suggestion,
+            } => {
+                let params = match args.len() {
+                    0 => " without parameters".to_owned(),
+                    1 => format!(" with parameter {}", args[0]),
+                    _ => format!(" with parameters {}", args.join(", ")),
+                };
+                let json = if *json_body {
+                    " or with a single unnamed json/jsonb parameter"
+                } else {
+                    ""
+                };
+                (
+                    Some(format!(
+                        "Searched for the function {schema}.{name}{params}{json}, but no matches were found in the schema cache."
+                    )),
+                    suggestion.clone(),
+                )
+            }
+            AmbiguousEmbed { to, candidates, .. } => (
                 None,
+                Some(format!(
+                    "Try changing '{to}' to one of the following: {}. Find the desired relationship in the 'details' key.",
+                    candidates
+                        .iter()
+                        .map(|c| format!("'{to}!{}'", c.hint))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )),
             ),
             Db { details, hint, .. } => (details.clone(), hint.clone()),
             _ => (None, None),
         }
-    }
-}
-
-/// ` without parameters`, or the argument names between `open` and `close`, as PostgREST
-/// words a missing function.
-fn with_args(args: &str, open: &str, close: &str) -> String {
-    if args.is_empty() {
-        " without parameters".to_owned()
-    } else {
-        format!("{open}{args}{close}")
     }
 }
 
@@ -400,6 +449,17 @@ impl IntoResponse for ApiError {
         }
         let code = self.code();
         let (details, hint) = self.details_and_hint();
+        let details = match &self {
+            ApiError::AmbiguousEmbed { candidates, .. } => json!(candidates
+                .iter()
+                .map(|c| json!({
+                    "cardinality": c.cardinality,
+                    "embedding": c.embedding,
+                    "relationship": c.relationship,
+                }))
+                .collect::<Vec<_>>()),
+            _ => json!(details),
+        };
         let body = json!({
             "code": code,
             "message": self.to_string(),

@@ -15,6 +15,7 @@ pub mod query;
 mod response;
 pub mod schema_cache;
 mod sql;
+mod suggestion;
 
 use std::sync::Arc;
 

@@ -199,6 +199,16 @@ impl SchemaCache {
             .unwrap_or(&[])
     }
 
+    /// The functions of `schema` PostgREST can call: every argument named, or a single unnamed
+    /// one of a type a body can fill. Hints only suggest these.
+    pub fn callable_functions<'s>(&'s self, schema: &'s str) -> impl Iterator<Item = &'s Function> {
+        self.functions
+            .iter()
+            .filter(move |((s, _), _)| s == schema)
+            .flat_map(|(_, fs)| fs.iter())
+            .filter(|f| f.is_callable())
+    }
+
     /// True when `name` (without `[]`) is a type a cast may name.
     pub fn is_type(&self, name: &str) -> bool {
         const ALIASES: [&str; 14] = [

@@ -55,7 +55,27 @@ pub(super) async fn rpc(r: Incoming<'_>, name: &str) -> Result<Response, ApiErro
         _ => Vec::new(),
     };
     let candidates: Vec<_> = functions.iter().collect();
-    let function = plan::choose(&candidates, &r.schema, name, &given, call)?;
+    let function =
+        plan::choose(&candidates, &r.schema, name, &given, call).map_err(|e| match e {
+            // PGRST202's hint needs the whole schema's functions: looked for only on a miss.
+            ApiError::FunctionNotFound {
+                schema,
+                name,
+                args,
+                json_body,
+                ..
+            } => {
+                let suggestion = plan::suggest(r.cache, &schema, &name, &args);
+                ApiError::FunctionNotFound {
+                    schema,
+                    name,
+                    args,
+                    json_body,
+                    suggestion,
+                }
+            }
+            other => other,
+        })?;
     let args = if let Some(param) = function.single_unnamed() {
         Arguments::Single(single_value(&r, call, &body, &param.data_type)?)
     } else {

@@ -29,7 +29,7 @@ impl<'a> Builder<'a> {
         path: &[String],
     ) -> Result<(), ApiError> {
         let target = self.target_of(rel)?;
-        let src = Source::table(target);
+        let src = Source::embedded(target, path.len());
         let child = self.alias();
         let modifiers = self.query.modifiers.get(path).cloned().unwrap_or_default();
         if !rel.to_one {
@@ -73,7 +73,7 @@ impl<'a> Builder<'a> {
         path: &[String],
     ) -> Result<(), ApiError> {
         let target = self.target_of(rel)?;
-        let src = Source::table(target);
+        let src = Source::embedded(target, path.len());
         let items = super::expand_star(target, items);
         let modifiers = self.query.modifiers.get(path).cloned().unwrap_or_default();
         for (i, item) in items.iter().enumerate() {
@@ -163,7 +163,7 @@ impl<'a> Builder<'a> {
                 self.equal_columns(&j, parent_alias, parents);
             }
         }
-        let src = Source::table(target);
+        let src = Source::embedded(target, path.len());
         let conditions = self
             .query
             .modifiers
@@ -280,7 +280,11 @@ impl<'a> Builder<'a> {
         child_path.push(embed.key().to_owned());
         let child = self.alias();
         self.sql.push("(SELECT ");
-        self.field(&Source::table(target), &child, &term.field)?;
+        self.field(
+            &Source::embedded(target, child_path.len()),
+            &child,
+            &term.field,
+        )?;
         self.embed_from_where(&rel, alias, &child, &embed.items, &child_path)?;
         self.sql.push(" LIMIT 1)");
         Ok(())

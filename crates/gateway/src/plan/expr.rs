@@ -172,6 +172,9 @@ impl<'a> Builder<'a> {
         let table = src.table.ok_or_else(|| ApiError::NoRelationship {
             from: src.name.to_owned(),
             to: embed.name.clone(),
+            embed_hint: embed.hint.clone(),
+            schema: src.schema.to_owned(),
+            suggestion: None,
         })?;
         self.cache
             .relationship(table, &embed.name, embed.hint.as_deref())

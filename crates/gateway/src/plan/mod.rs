@@ -24,6 +24,11 @@ pub struct Source<'a> {
     pub columns: &'a [Column],
     /// The table, when rows come from one (embeds need it).
     pub table: Option<&'a Table>,
+    /// The schema of the table or function, for error messages.
+    pub schema: &'a str,
+    /// How deep the embed is (0 at the top): PostgREST aliases an embedded table
+    /// `name_depth`, and PostgreSQL's 42703 names that alias.
+    pub depth: usize,
 }
 
 impl<'a> Source<'a> {
@@ -33,6 +38,16 @@ impl<'a> Source<'a> {
             name: &table.name,
             columns: &table.columns,
             table: Some(table),
+            schema: &table.schema,
+            depth: 0,
+        }
+    }
+
+    /// The rows of a table embedded `depth` levels down.
+    pub fn embedded(table: &'a Table, depth: usize) -> Self {
+        Source {
+            depth,
+            ..Source::table(table)
         }
     }
 
@@ -42,7 +57,11 @@ impl<'a> Source<'a> {
             .iter()
             .find(|c| c.name == name)
             .ok_or_else(|| ApiError::UnknownColumn {
-                table: self.name.to_owned(),
+                table: if self.depth == 0 {
+                    self.name.to_owned()
+                } else {
+                    format!("{}_{}", self.name, self.depth)
+                },
                 column: name.to_owned(),
             })
     }

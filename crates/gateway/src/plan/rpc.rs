@@ -7,8 +7,9 @@ use super::{body_expression, Builder, Source};
 use crate::error::ApiError;
 use crate::preferences::Format;
 use crate::query::SelectItem;
-use crate::schema_cache::Function;
+use crate::schema_cache::{Function, SchemaCache};
 use crate::sql::Sql;
+use crate::suggestion::{self, NameSet};
 
 /// The arguments of a call.
 pub enum Arguments {
@@ -55,13 +56,16 @@ pub fn choose<'f>(
     match chosen.as_slice() {
         [f] => Ok(f),
         [] => {
-            let mut names = given.to_vec();
+            let mut names: Vec<String> = given.iter().map(|g| (*g).to_owned()).collect();
             names.sort_unstable();
             names.dedup();
             Err(ApiError::FunctionNotFound {
                 schema: schema.to_owned(),
                 name: name.to_owned(),
-                args: names.join(", "),
+                args: names,
+                // Only a POST with a JSON body could have meant a single json/jsonb parameter.
+                json_body: matches!(call, CallKind::Json),
+                suggestion: None,
             })
         }
         many => Err(ApiError::AmbiguousFunction {
@@ -111,6 +115,36 @@ fn signature(f: &Function) -> String {
     format!("{}.{}({})", f.schema, f.name, params.join(", "))
 }
 
+/// PGRST202's hint: a function of a close name when none has this one, otherwise the closest
+/// parameter list among its overloads (PostgREST's `noRpcHint`).
+pub fn suggest(cache: &SchemaCache, schema: &str, name: &str, given: &[String]) -> Option<String> {
+    let list = |names: Vec<&str>| {
+        let mut names = names;
+        names.sort_unstable();
+        format!("({})", names.join(", "))
+    };
+    let overloads: Vec<&Function> = cache
+        .functions(schema, name)
+        .iter()
+        .filter(|f| f.is_callable())
+        .collect();
+    let found = if overloads.is_empty() {
+        let names = NameSet::new(cache.callable_functions(schema).map(|f| f.name.clone()));
+        names.get_one(name, suggestion::NAME_MIN)?.to_owned()
+    } else {
+        let lists = NameSet::new(
+            overloads
+                .iter()
+                .map(|f| list(f.args.iter().map(|a| a.name.as_str()).collect())),
+        );
+        let given = list(given.iter().map(String::as_str).collect());
+        format!("{name}{}", lists.get_one(&given, suggestion::DEFAULT_MIN)?)
+    };
+    Some(format!(
+        "Perhaps you meant to call the function {schema}.{found}"
+    ))
+}
+
 /// `SELECT total, rows, body FROM (SELECT ... FROM fn(args) AS t1 WHERE ...) _s`; with `count`
 /// (exact or estimated: PostgREST plans no function call), the total of the filtered call.
 pub fn build(
@@ -129,6 +163,8 @@ pub fn build(
         name: &function.name,
         columns: &function.columns,
         table: None,
+        schema: &function.schema,
+        depth: 0,
     };
     let root = b.query.root();
     let alias = "t1";
