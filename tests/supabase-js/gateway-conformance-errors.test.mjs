@@ -7,18 +7,10 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 
-import { pgQuery, serviceClient, startCraftbase } from './lib/craftbase.mjs';
+import { pgQuery, serviceClient, startCraftbase, waitForSchema } from './lib/craftbase.mjs';
 
 let cb;
 let db;
-
-async function waitForSchema(check) {
-  for (let i = 0; i < 100; i++) {
-    if (await check()) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error('schema cache did not reload');
-}
 
 /** The error and status supabase-js hands back, for exact comparison. */
 function failure(res) {

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 
-import { createClient, pgQuery, serviceClient, startCraftbase } from './lib/craftbase.mjs';
+import { createClient, pgQuery, serviceClient, startCraftbase, waitForSchema } from './lib/craftbase.mjs';
 
 let cb;
 let service;
@@ -74,14 +74,12 @@ before(
     );
     service = serviceClient(cb);
     ledger = createClient(cb.url, cb.serviceRoleKey, { db: { schema: 'ledger' } });
-    // The schema cache reloads in the background: wait until it knows the new tables.
-    for (let i = 0; i < 100; i++) {
+    await waitForSchema(async () => {
       const a = await service.from('cp_tickets').select('id').limit(1);
       const b = await ledger.from('entries').select('id').limit(1);
       const c = await service.rpc('cp_total');
-      if (a.error === null && b.error === null && c.error === null) break;
-      await new Promise((r) => setTimeout(r, 100));
-    }
+      return a.error === null && b.error === null && c.error === null;
+    });
   },
   { timeout: 180_000 },
 );

@@ -5,9 +5,8 @@
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { setTimeout as sleep } from 'node:timers/promises';
 
-import { pgQuery, serviceClient, startCraftbase } from './lib/craftbase.mjs';
+import { pgQuery, serviceClient, startCraftbase, waitForSchema } from './lib/craftbase.mjs';
 
 let cb;
 let service;
@@ -86,11 +85,7 @@ before(
     cb = await startCraftbase();
     await pgQuery(cb.dbUrl, SCHEMA);
     service = serviceClient(cb);
-    for (let i = 0; i < 100; i++) {
-      const r = await service.rpc('conf_double', { x: 1 });
-      if (r.error === null) break;
-      await sleep(100);
-    }
+    await waitForSchema(async () => (await service.rpc('conf_double', { x: 1 })).error === null);
   },
   { timeout: 180_000 },
 );

@@ -5,7 +5,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 
-import { anonClient, createClient, mintJwt, nowSeconds, pgQuery, serviceClient, startCraftbase } from './lib/craftbase.mjs';
+import { anonClient, createClient, mintJwt, nowSeconds, pgQuery, serviceClient, startCraftbase, waitForSchema } from './lib/craftbase.mjs';
 
 const ALICE = '11111111-1111-4111-8111-111111111111';
 const BOB = '22222222-2222-4222-8222-222222222222';
@@ -41,14 +41,6 @@ async function rest(path, { method = 'GET', headers = {}, body } = {}) {
     json = JSON.parse(text);
   } catch {}
   return { status: res.status, headers: res.headers, text, json };
-}
-
-async function waitForSchema(check) {
-  for (let i = 0; i < 100; i++) {
-    if (await check()) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error('schema cache did not reload');
 }
 
 before(

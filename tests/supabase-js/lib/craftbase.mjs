@@ -711,6 +711,18 @@ export function serviceClient(cb, options) {
 // --- database ---------------------------------------------------------------
 
 /** Connects with node-postgres to dbUrl, runs fn(client), always disconnects. */
+/**
+ * Waits until `check()` resolves true: the schema cache reloads in the background after DDL, so a
+ * test that creates tables or functions waits until the API knows them (10 s at most).
+ */
+export async function waitForSchema(check) {
+  for (let i = 0; i < 100; i++) {
+    if (await check()) return;
+    await sleep(100);
+  }
+  throw new Error('schema cache did not reload');
+}
+
 export async function withPg(dbUrl, fn) {
   const client = new pg.Client({ connectionString: dbUrl, connectionTimeoutMillis: 10_000 });
   await client.connect();
