@@ -132,6 +132,14 @@ async fn serve(rt: Arc<Realtime>, ws: WebSocket, vsn: Vsn, apikey: String) {
     let bye = async {
         if let Some(frame) = closing {
             sink.send(frame).await?;
+            // The closing handshake: read (and drop) what the client still sends until its Close.
+            // A socket closed with unread data makes the kernel answer with a reset, which can
+            // destroy the replies and the Close still on their way to the client.
+            while let Some(Ok(frame)) = incoming.next().await {
+                if matches!(frame, WsMessage::Close(_)) {
+                    break;
+                }
+            }
         }
         sink.close().await
     };
