@@ -122,12 +122,48 @@ functions as (
         'return_type', format_type(p.prorettype, null),
         'returns_set', p.proretset,
         'returns_composite', rt.typtype = 'c' or (rt.oid = 'record'::regtype and p.proallargtypes is not null),
-        'volatility', p.provolatile
+        'volatility', p.provolatile,
+        -- The table or view whose row type it returns: embeds on its result use that table's
+        -- relationships and computed fields.
+        'table', (
+            select json_build_object('schema', tn.nspname, 'name', tc.relname)
+            from pg_class tc
+            join pg_namespace tn on tn.oid = tc.relnamespace
+            where tc.reltype = p.prorettype and tc.relkind in ('r', 'v', 'm', 'p', 'f')
+        )
     ) order by p.oid) as v
     from pg_proc p
     join pg_namespace n on n.oid = p.pronamespace
     join pg_type rt on rt.oid = p.prorettype
     where n.nspname = any ($1::text[]) and p.prokind = 'f'
+),
+-- Functions of one parameter, a table's or view's row type, in that table's (exposed) schema:
+-- computed fields (`select=id,fn`) and, when they return a table's row type, computed
+-- relationships (`select=id,fn(*)`: SETOF for to-many, a single row or `ROWS 1` for to-one).
+computed as (
+    select json_agg(json_build_object(
+        'schema', fn.nspname,
+        'name', p.proname,
+        'table_schema', an.nspname,
+        'table', ac.relname,
+        'arg_type_oid', p.proargtypes[0],
+        'return_type_oid', p.prorettype,
+        'target_schema', tn.nspname,
+        'target', tc.relname,
+        'type', format_type(p.prorettype, null),
+        'type_name', rt.typname,
+        'returns_set', p.proretset,
+        'single_row', not p.proretset or p.prorows = 1
+    ) order by p.oid) as v
+    from pg_proc p
+    join pg_namespace fn on fn.oid = p.pronamespace
+    join pg_class ac on ac.reltype = p.proargtypes[0] and ac.relkind in ('r', 'v', 'm', 'p', 'f')
+    join pg_namespace an on an.oid = ac.relnamespace
+    join pg_type rt on rt.oid = p.prorettype
+    left join pg_class tc on tc.reltype = p.prorettype and tc.relkind in ('r', 'v', 'm', 'p', 'f')
+    left join pg_namespace tn on tn.oid = tc.relnamespace
+    where p.pronargs = 1 and p.prokind = 'f'
+      and fn.nspname = any ($1::text[]) and an.nspname = fn.nspname
 ),
 types as (
     select json_agg(distinct t.typname) as v
@@ -155,5 +191,6 @@ select json_build_object(
     'tables', coalesce((select v from tables), '[]'),
     'foreign_keys', coalesce((select v from fks), '[]'),
     'functions', coalesce((select v from functions), '[]'),
+    'computed', coalesce((select v from computed), '[]'),
     'types', coalesce((select v from types), '[]')
 )::text

@@ -3,6 +3,7 @@
 //!
 //! Every identifier a request names is looked up here before it reaches SQL.
 
+mod computed;
 mod openapi;
 mod relationship;
 
@@ -12,6 +13,7 @@ use std::sync::Arc;
 use serde::Deserialize;
 use tokio::sync::watch;
 
+pub use computed::ComputedFunction;
 pub use relationship::{Join, Relationship};
 
 const INTROSPECT_SQL: &str = include_str!("../sql/introspect.sql");
@@ -86,6 +88,9 @@ pub struct Function {
     pub returns_composite: bool,
     /// `i`mmutable, `s`table or `v`olatile.
     pub volatility: String,
+    /// The table or view whose row type it returns (`SETOF t` or `t`).
+    #[serde(default)]
+    pub table: Option<BaseTable>,
 }
 
 impl Function {
@@ -135,6 +140,8 @@ struct Raw {
     tables: Vec<Table>,
     foreign_keys: Vec<ForeignKey>,
     functions: Vec<Function>,
+    #[serde(default)]
+    computed: Vec<ComputedFunction>,
     types: Vec<String>,
 }
 
@@ -144,6 +151,8 @@ pub struct SchemaCache {
     tables: HashMap<(String, String), Table>,
     foreign_keys: Vec<ForeignKey>,
     functions: HashMap<(String, String), Vec<Function>>,
+    /// Computed fields and relationships by the table whose row they take.
+    computed: HashMap<(String, String), Vec<ComputedFunction>>,
     types: HashSet<String>,
     /// `ALTER ROLE ... SET` settings per role, as a JSON object for `set_config`.
     role_settings: HashMap<String, String>,
@@ -166,10 +175,18 @@ impl SchemaCache {
             .map(|t| ((t.schema.clone(), t.name.clone()), t))
             .collect();
         let foreign_keys = with_views(&mut tables, raw.foreign_keys);
+        let mut computed: HashMap<_, Vec<ComputedFunction>> = HashMap::new();
+        for f in raw.computed {
+            computed
+                .entry((f.table_schema.clone(), f.table.clone()))
+                .or_default()
+                .push(f);
+        }
         Ok(SchemaCache {
             tables,
             foreign_keys,
             functions,
+            computed,
             types: raw.types.into_iter().collect(),
             role_settings: raw
                 .role_settings
@@ -189,6 +206,13 @@ impl SchemaCache {
     /// The table or view `schema.name`.
     pub fn table(&self, schema: &str, name: &str) -> Option<&Table> {
         self.tables.get(&(schema.to_owned(), name.to_owned()))
+    }
+
+    /// The table or view whose rows `function` returns, when the cache holds it: an RPC's
+    /// result embeds and selects computed fields as that table does.
+    pub fn function_table(&self, function: &Function) -> Option<&Table> {
+        let t = function.table.as_ref()?;
+        self.table(&t.schema, &t.name)
     }
 
     /// The overloads of `schema.name`.

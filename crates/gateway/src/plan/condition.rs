@@ -73,7 +73,7 @@ impl<'a> Builder<'a> {
                 self.sql.push(")");
             }
             Condition::Filter { field, negate, op } => {
-                if src.column(&field.name).is_err() && field.path.is_empty() {
+                if !self.has_field(src, &field.name) && field.path.is_empty() {
                     if let Some(embed) = find_embed(items, &field.name) {
                         return self.embed_null_filter(src, alias, embed, path, *negate, op);
                     }
@@ -138,8 +138,8 @@ impl<'a> Builder<'a> {
                 config,
                 query,
             } => {
-                let column = src.column(&field.name)?;
-                let is_tsvector = column.type_name == "tsvector" && field.path.is_empty();
+                let type_name = self.field_type_name(src, &field.name)?;
+                let is_tsvector = type_name == "tsvector" && field.path.is_empty();
                 if !is_tsvector {
                     self.sql.push("to_tsvector(");
                     if let Some(cfg) = config {

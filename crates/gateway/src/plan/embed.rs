@@ -132,12 +132,24 @@ impl<'a> Builder<'a> {
         path: &[String],
     ) -> Result<(), ApiError> {
         let target = self.target_of(rel)?;
-        self.sql
-            .push(" FROM ")
-            .qualified(&target.schema, &target.name)
-            .push(" AS ")
-            .ident(child);
+        self.sql.push(" FROM ");
+        if let Join::Function {
+            schema,
+            name,
+            arg_schema,
+            arg_table,
+        } = &rel.join
+        {
+            // A computed relationship: the rows the function returns for the parent's row.
+            self.row_call(schema, name, parent_alias, arg_schema, arg_table);
+        } else {
+            self.sql.qualified(&target.schema, &target.name);
+        }
+        self.sql.push(" AS ").ident(child);
         match &rel.join {
+            Join::Function { .. } => {
+                self.sql.push(" WHERE true");
+            }
             Join::Direct(pairs) => {
                 self.sql.push(" WHERE ");
                 let pairs = pairs.iter().map(|(p, c)| (c.as_str(), p.as_str()));

@@ -5,10 +5,9 @@ use crate::error::ApiError;
 use crate::query::{Field, OrderTerm, SelectItem};
 
 impl<'a> Builder<'a> {
-    /// `"t1"."col"->'a'->>'b'` for a checked column.
+    /// `"t1"."col"->'a'->>'b'` for a checked column or computed field.
     pub fn field(&mut self, src: &Source, alias: &str, field: &Field) -> Result<(), ApiError> {
-        let column = src.column(&field.name)?;
-        self.sql.ident(alias).push(".").ident(&column.name);
+        self.field_head(src, alias, &field.name)?;
         for step in &field.path {
             self.sql.push(if step.text { "->>" } else { "->" });
             if !step.key.is_empty() && step.key.bytes().all(|b| b.is_ascii_digit()) {
@@ -137,6 +136,11 @@ impl<'a> Builder<'a> {
                     let pairs = match &rel.join {
                         crate::schema_cache::Join::Direct(pairs) => pairs,
                         crate::schema_cache::Join::Junction { parent, .. } => parent,
+                        // The function reads the parent's whole row: group by all its columns.
+                        crate::schema_cache::Join::Function { .. } => {
+                            keys.extend(src.columns.iter().map(|c| c.name.clone()));
+                            continue;
+                        }
                     };
                     keys.extend(pairs.iter().map(|(p, _)| p.clone()));
                 }

@@ -1,6 +1,7 @@
 //! From a parsed request and the schema cache to one SQL statement. Names are checked here;
 //! the SQL that comes out quotes every identifier and carries every value as a parameter.
 
+mod computed;
 mod condition;
 mod embed;
 mod expr;

@@ -162,7 +162,8 @@ pub fn build(
     let src = Source {
         name: &function.name,
         columns: &function.columns,
-        table: None,
+        // Returning a table's rows: embeds and computed fields resolve as on that table.
+        table: b.cache.function_table(function),
         schema: &function.schema,
         depth: 0,
     };

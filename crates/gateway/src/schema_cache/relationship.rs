@@ -17,6 +17,14 @@ pub enum Join {
         parent: Vec<(String, String)>,
         target: Vec<(String, String)>,
     },
+    /// A computed relationship: the rows `schema.name(parent)` returns, the parent's row cast
+    /// to `arg_schema.arg_table` (the function's parameter type).
+    Function {
+        schema: String,
+        name: String,
+        arg_schema: String,
+        arg_table: String,
+    },
 }
 
 /// How many rows of each side meet, as PostgREST names it.
@@ -53,12 +61,20 @@ pub struct Relationship {
     /// Both ends are the same table (one foreign key, seen from each side).
     pub is_self: bool,
     /// The target is a view: PostgREST then only takes its name, not a constraint or column.
-    target_is_view: bool,
+    pub(super) target_is_view: bool,
     /// For a many-to-many: the junction's two constraints and its columns for each.
-    junction_keys: Option<[(String, Vec<String>); 2]>,
+    pub(super) junction_keys: Option<[(String, Vec<String>); 2]>,
 }
 
 impl Relationship {
+    /// The schema of a computed relationship's function.
+    fn target_schema_of_function(&self) -> &str {
+        match &self.join {
+            Join::Function { schema, .. } => schema,
+            _ => &self.target_schema,
+        }
+    }
+
     /// The origin's column of a single-column key (`client_id` of `projects`).
     fn origin_column(&self) -> Option<&str> {
         match &self.join {
@@ -77,11 +93,21 @@ impl Relationship {
 
     /// The constraint, for a relationship through one foreign key.
     fn constraint(&self) -> Option<&str> {
-        (self.cardinality != Cardinality::ManyToMany).then_some(self.name.as_str())
+        (self.cardinality != Cardinality::ManyToMany && !self.is_computed())
+            .then_some(self.name.as_str())
+    }
+
+    /// Through a function of the parent's row rather than a foreign key.
+    pub fn is_computed(&self) -> bool {
+        matches!(self.join, Join::Function { .. })
     }
 
     /// Whether the embed `name!hint` designates this relationship, by PostgREST's rules.
     fn designated_by(&self, name: &str, hint: Option<&str>) -> bool {
+        if self.is_computed() {
+            // Only by the function's name; a hint does not narrow it (PostgREST's findRel).
+            return name == self.name;
+        }
         let by_target = name == self.target;
         if self.is_self {
             // One key, two relationships: the table name means the children (one-to-many), the
@@ -117,7 +143,7 @@ impl Relationship {
 
     /// PostgREST's derived order of relationships: target, self, then one-to-many, many-to-one,
     /// one-to-one, many-to-many, then the constraint (or junction and constraints) and columns.
-    fn order_key(&self) -> (String, String, bool, u8, Vec<String>) {
+    fn order_key(&self) -> (bool, String, String, bool, u8, Vec<String>) {
         let rank = match self.cardinality {
             Cardinality::OneToMany => 0,
             Cardinality::ManyToOne => 1,
@@ -131,12 +157,12 @@ impl Relationship {
             }
             _ => rest.push(self.name.clone()),
         }
-        let pairs = match &self.join {
-            Join::Direct(p) => p,
-            Join::Junction { parent, .. } => parent,
-        };
-        rest.extend(pairs.iter().flat_map(|(a, b)| [a.clone(), b.clone()]));
+        if let Join::Direct(pairs) | Join::Junction { parent: pairs, .. } = &self.join {
+            rest.extend(pairs.iter().flat_map(|(a, b)| [a.clone(), b.clone()]));
+        }
         (
+            // Computed relationships after the foreign keys, as PostgREST sorts them.
+            self.is_computed(),
             self.target_schema.clone(),
             self.target.clone(),
             self.is_self,
@@ -151,6 +177,9 @@ impl Relationship {
         let relationship = match (&self.join, &self.junction_keys) {
             (Join::Junction { table, .. }, Some([(c1, k1), (c2, k2)])) => {
                 format!("{table} using {c1}{} and {c2}{}", cols(k1), cols(k2))
+            }
+            (Join::Function { schema, name, .. }, _) => {
+                format!("{schema}.{name}({origin}) returning {}", self.target)
             }
             (Join::Direct(p), _) | (Join::Junction { parent: p, .. }, None) => {
                 let left: Vec<String> = p.iter().map(|(a, _)| a.clone()).collect();
@@ -287,6 +316,14 @@ impl SchemaCache {
                 });
             }
         }
+        // A computed relationship overrides the foreign keys to a table of its name.
+        let computed = self.computed_relationships(parent);
+        out.retain(|r| {
+            !computed
+                .iter()
+                .any(|c| c.name == r.target && c.target_schema_of_function() == r.target_schema)
+        });
+        out.extend(computed);
         out.sort_by_cached_key(Relationship::order_key);
         out
     }

@@ -1,0 +1,97 @@
+//! Functions on a table's row type, as PostgREST uses them: computed fields (`fn(t) returns
+//! scalar`, selected, filtered and ordered like a column) and computed relationships
+//! (`fn(t) returns [SETOF] t2`, embedded like a related table).
+//!
+//! Only functions of one parameter whose type is the row type of a table or view of the same
+//! exposed schema are loaded (`sql/introspect.sql`, `computed`), so only names this cache holds
+//! reach SQL, always schema-qualified and quoted.
+
+use serde::Deserialize;
+
+use super::relationship::{Cardinality, Join, Relationship};
+use super::{SchemaCache, Table};
+
+/// `schema.name(table_schema.table)`, from the catalog.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ComputedFunction {
+    pub schema: String,
+    pub name: String,
+    /// The table or view whose row type the single parameter is.
+    pub table_schema: String,
+    pub table: String,
+    /// `pg_type` OIDs of the parameter and of the result, as the catalog has them.
+    pub arg_type_oid: u32,
+    pub return_type_oid: u32,
+    /// The table or view whose row type it returns: a computed relationship.
+    #[serde(default)]
+    pub target_schema: Option<String>,
+    #[serde(default)]
+    pub target: Option<String>,
+    /// `format_type` of the result, and its `typname`.
+    #[serde(rename = "type")]
+    pub data_type: String,
+    pub type_name: String,
+    pub returns_set: bool,
+    /// Not SETOF, or `ROWS 1`: the embed is an object (or null), not an array.
+    pub single_row: bool,
+}
+
+impl SchemaCache {
+    /// The functions taking a row of `table`.
+    fn computed_of(&self, table: &Table) -> &[ComputedFunction] {
+        self.computed
+            .get(&(table.schema.clone(), table.name.clone()))
+            .map(Vec::as_slice)
+            .unwrap_or(&[])
+    }
+
+    /// The computed field `name` of `table`: a function of its row that returns one value
+    /// (a column of the same name wins, as in PostgreSQL's `t.name`).
+    pub fn computed_field(&self, table: &Table, name: &str) -> Option<&ComputedFunction> {
+        self.computed_of(table)
+            .iter()
+            .find(|f| f.name == name && !f.returns_set)
+    }
+
+    /// The computed relationships of `parent`: its functions returning rows of an exposed table.
+    pub(super) fn computed_relationships(&self, parent: &Table) -> Vec<Relationship> {
+        self.computed_of(parent)
+            .iter()
+            .filter_map(|f| {
+                let (schema, target) = (f.target_schema.as_ref()?, f.target.as_ref()?);
+                let table = self.table(schema, target)?;
+                Some(Relationship::computed(
+                    f,
+                    table,
+                    if f.single_row {
+                        Cardinality::ManyToOne
+                    } else {
+                        Cardinality::OneToMany
+                    },
+                ))
+            })
+            .collect()
+    }
+}
+
+impl Relationship {
+    /// A relationship through the function `f`, whose rows are those of `target`.
+    fn computed(f: &ComputedFunction, target: &Table, cardinality: Cardinality) -> Relationship {
+        Relationship {
+            target_schema: target.schema.clone(),
+            target: target.name.clone(),
+            to_one: f.single_row,
+            join: Join::Function {
+                schema: f.schema.clone(),
+                name: f.name.clone(),
+                arg_schema: f.table_schema.clone(),
+                arg_table: f.table.clone(),
+            },
+            name: f.name.clone(),
+            cardinality,
+            is_self: f.table_schema == target.schema && f.table == target.name,
+            target_is_view: target.is_view,
+            junction_keys: None,
+        }
+    }
+}
