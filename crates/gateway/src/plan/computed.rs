@@ -6,9 +6,9 @@ use crate::error::ApiError;
 use crate::schema_cache::ComputedFunction;
 
 impl<'a> Builder<'a> {
-    /// `"schema"."fn"(("alias".*)::"arg_schema"."arg_table")`: the row is cast to the parameter's
-    /// type, so it also fits rows read from a CTE (write representations, counted RPC calls).
-    /// `alias.*` rather than `alias`, which a column named like the alias would shadow.
+    /// `"schema"."fn"(ROW("alias"."c1", ...)::"arg_schema"."arg_table")`: the parameter's row
+    /// built from its columns, so it also fits rows read from a CTE that carries more columns
+    /// (write representations, counted RPC calls) and no column can shadow the alias.
     pub(super) fn row_call(
         &mut self,
         schema: &str,
@@ -16,22 +16,30 @@ impl<'a> Builder<'a> {
         alias: &str,
         arg_schema: &str,
         arg_table: &str,
-    ) {
+    ) -> Result<(), ApiError> {
+        let table =
+            self.cache
+                .table(arg_schema, arg_table)
+                .ok_or_else(|| ApiError::TableNotFound {
+                    schema: arg_schema.to_owned(),
+                    name: arg_table.to_owned(),
+                })?;
+        self.sql.qualified(schema, name).push("(ROW(");
+        for (i, column) in table.columns.iter().enumerate() {
+            if i > 0 {
+                self.sql.push(", ");
+            }
+            self.sql.ident(alias).push(".").ident(&column.name);
+        }
         self.sql
-            .qualified(schema, name)
-            .push("((")
-            .ident(alias)
-            .push(".*)::")
+            .push(")::")
             .qualified(arg_schema, arg_table)
             .push(")");
+        Ok(())
     }
 
     /// The computed field `name` of the level's table, when it has no column of that name.
-    pub(super) fn computed_field(
-        &self,
-        src: &Source,
-        name: &str,
-    ) -> Option<&'a ComputedFunction> {
+    pub(super) fn computed_field(&self, src: &Source, name: &str) -> Option<&'a ComputedFunction> {
         let cache = self.cache;
         if src.columns.iter().any(|c| c.name == name) {
             return None;
@@ -69,8 +77,7 @@ impl<'a> Builder<'a> {
             }
             Err(e) => {
                 let f = self.computed_field(src, name).ok_or(e)?;
-                self.row_call(&f.schema, &f.name, alias, &f.table_schema, &f.table);
-                Ok(())
+                self.row_call(&f.schema, &f.name, alias, &f.table_schema, &f.table)
             }
         }
     }

@@ -141,7 +141,7 @@ impl<'a> Builder<'a> {
         } = &rel.join
         {
             // A computed relationship: the rows the function returns for the parent's row.
-            self.row_call(schema, name, parent_alias, arg_schema, arg_table);
+            self.row_call(schema, name, parent_alias, arg_schema, arg_table)?;
         } else {
             self.sql.qualified(&target.schema, &target.name);
         }

@@ -168,7 +168,8 @@ pub fn build(
         depth: 0,
     };
     let root = b.query.root();
-    let alias = "t1";
+    // Taken from the builder, so embeds number their own aliases after it.
+    let alias = &b.alias();
     let from = |b: &mut Builder| -> Result<(), ApiError> {
         call(b, function, args)?;
         b.sql.push(" AS ").ident(alias);
@@ -214,7 +215,7 @@ pub fn build(
     super::response_gucs(&mut b.sql);
     b.sql.push(" FROM (SELECT ");
     if scalar {
-        b.sql.push("\"t1\".\"pgrst_scalar\"");
+        b.sql.ident(alias).push(".\"pgrst_scalar\"");
     } else {
         b.select_list(&src, alias, items, &[])?;
     }
