@@ -95,3 +95,90 @@ impl Relationship {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn table(name: &str, columns: &[&str]) -> serde_json::Value {
+        let columns: Vec<_> = columns
+            .iter()
+            .map(|c| json!({"name": c, "type": "integer"}))
+            .collect();
+        json!({"schema": "public", "name": name, "is_view": false, "columns": columns,
+               "primary_key": ["id"], "unique_keys": [["id"]]})
+    }
+
+    fn function(
+        name: &str,
+        on: &str,
+        target: Option<&str>,
+        set: bool,
+        rows1: bool,
+    ) -> serde_json::Value {
+        json!({"schema": "public", "name": name, "table_schema": "public", "table": on,
+               "arg_type_oid": 1, "return_type_oid": 2,
+               "target_schema": target.map(|_| "public"), "target": target,
+               "type": target.unwrap_or("text"), "type_name": target.unwrap_or("text"),
+               "returns_set": set, "single_row": !set || rows1})
+    }
+
+    /// `writers` and `novels` (novels.writer_id -> writers.id) and functions of a writer's row.
+    fn cache() -> SchemaCache {
+        let doc = json!({
+            "tables": [table("writers", &["id", "name"]), table("novels", &["id", "writer_id"])],
+            "foreign_keys": [{"name": "novels_writer_id_fkey", "schema": "public", "table": "novels",
+                              "columns": ["writer_id"], "foreign_schema": "public",
+                              "foreign_table": "writers", "foreign_columns": ["id"]}],
+            "functions": [],
+            "computed": [
+                function("all_novels", "writers", Some("novels"), true, false),
+                function("longest", "writers", Some("novels"), true, true),
+                function("debut", "writers", Some("novels"), false, false),
+                function("novels", "writers", Some("novels"), true, false),
+                function("tag", "writers", None, false, false),
+                function("tags", "writers", None, true, false),
+            ],
+            "types": []
+        });
+        SchemaCache::from_json(&doc.to_string()).unwrap()
+    }
+
+    #[test]
+    fn computed_relationships_by_function_name_with_their_cardinality() {
+        let cache = cache();
+        let writers = cache.table("public", "writers").unwrap();
+        let many = cache.relationship(writers, "all_novels", None).unwrap();
+        assert!(many.is_computed() && !many.to_one && many.target == "novels");
+        assert!(cache.relationship(writers, "longest", None).unwrap().to_one);
+        assert!(cache.relationship(writers, "debut", None).unwrap().to_one);
+        // a hint does not narrow a computed relationship
+        assert!(cache.relationship(writers, "debut", Some("x")).is_ok());
+        // computed fields are not relationships
+        assert!(cache.relationship(writers, "tag", None).is_err());
+    }
+
+    #[test]
+    fn a_function_named_like_the_related_table_overrides_the_foreign_key() {
+        let cache = cache();
+        let writers = cache.table("public", "writers").unwrap();
+        let rel = cache.relationship(writers, "novels", None).unwrap();
+        assert!(matches!(&rel.join, Join::Function { name, .. } if name == "novels"));
+        // from the other side the foreign key still holds
+        let novels = cache.table("public", "novels").unwrap();
+        let back = cache.relationship(novels, "writers", None).unwrap();
+        assert!(!back.is_computed() && back.to_one);
+    }
+
+    #[test]
+    fn computed_fields_return_one_value_and_belong_to_their_table() {
+        let cache = cache();
+        let writers = cache.table("public", "writers").unwrap();
+        let novels = cache.table("public", "novels").unwrap();
+        assert_eq!(cache.computed_field(writers, "tag").unwrap().name, "tag");
+        assert!(cache.computed_field(writers, "tags").is_none());
+        assert!(cache.computed_field(novels, "tag").is_none());
+        assert!(cache.computed_field(writers, "debut").is_some());
+    }
+}
