@@ -47,6 +47,10 @@ const SCHEMA = `
 
   create function public.conf_kind(a int) returns text language sql immutable as $$ select 'int' $$;
   create function public.conf_kind(a text) returns text language sql immutable as $$ select 'text' $$;
+  -- Created text first: PostgREST lists candidates in its own order, not the creation order.
+  create function public.conf_kind_rev(a text) returns text language sql immutable as $$ select 'text' $$;
+  create function public.conf_kind_rev(a int, b int default 0) returns text language sql immutable as $$ select 'int' $$;
+  create function public.conf_kind_rev(a int) returns text language sql immutable as $$ select 'int' $$;
   create function public.conf_area(w int, h int default 1) returns int language sql immutable as $$ select w * h $$;
   create function public.conf_area(w int, h int, d int) returns int language sql immutable as $$ select w * h * d $$;
   create function public.conf_opt() returns text language sql immutable as $$ select 'none' $$;
@@ -354,6 +358,15 @@ describe('overloads', () => {
       details: null,
       hint,
     });
+  });
+
+  test('candidates are listed fewest parameters first, then by name and type, whatever the creation order', async () => {
+    const r = await service.rpc('conf_kind_rev', { a: 1 });
+    assert.equal(r.status, 300);
+    assert.equal(
+      r.error.message,
+      'Could not choose the best candidate function between: public.conf_kind_rev(a => integer), public.conf_kind_rev(a => text), public.conf_kind_rev(a => integer, b => integer)',
+    );
   });
 
   test('no arguments against a function without and one with only defaults: 300 PGRST203', async () => {

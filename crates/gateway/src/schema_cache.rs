@@ -158,6 +158,29 @@ pub struct SchemaCache {
     role_settings: HashMap<String, String>,
 }
 
+/// PostgREST's order of overloads, which its PGRST203 candidate list and its "Perhaps you
+/// meant" hint follow: fewest parameters first, then the parameters compared in turn by name,
+/// type, required-ness (optional first) and variadic-ness; never the creation order.
+fn overload_order(a: &Function, b: &Function) -> std::cmp::Ordering {
+    let key = |f: &Function| {
+        f.args
+            .iter()
+            .map(|p| {
+                (
+                    p.name.clone(),
+                    p.data_type.clone(),
+                    !p.has_default,
+                    p.variadic,
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    a.args
+        .len()
+        .cmp(&b.args.len())
+        .then_with(|| key(a).cmp(&key(b)))
+}
+
 impl SchemaCache {
     /// Builds the cache from the introspection query's JSON.
     pub fn from_json(json: &str) -> Result<Self, serde_json::Error> {
@@ -168,6 +191,9 @@ impl SchemaCache {
                 .entry((f.schema.clone(), f.name.clone()))
                 .or_default()
                 .push(f);
+        }
+        for overloads in functions.values_mut() {
+            overloads.sort_by(overload_order);
         }
         let mut tables: HashMap<(String, String), Table> = raw
             .tables
@@ -507,5 +533,58 @@ mod reload {
                 None
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::SchemaCache;
+
+    fn function(args: &str) -> String {
+        format!(
+            r#"{{"schema":"public","name":"f","args":[{args}],"columns":[],"return_type":"text","returns_set":false,"returns_composite":false,"volatility":"i"}}"#
+        )
+    }
+
+    fn arg(name: &str, ty: &str, has_default: bool) -> String {
+        format!(r#"{{"name":"{name}","type":"{ty}","has_default":{has_default},"variadic":false}}"#)
+    }
+
+    #[test]
+    fn overloads_are_kept_in_postgrest_order_not_creation_order() {
+        let created = [
+            function(&arg("a", "text", false)),
+            function(&[arg("a", "integer", false), arg("b", "integer", true)].join(",")),
+            function(&arg("a", "integer", true)),
+            function(&arg("a", "integer", false)),
+            function(""),
+        ];
+        let json = format!(
+            r#"{{"tables":[],"foreign_keys":[],"functions":[{}],"types":[]}}"#,
+            created.join(",")
+        );
+        let cache = SchemaCache::from_json(&json).unwrap();
+        let order: Vec<String> = cache
+            .functions("public", "f")
+            .iter()
+            .map(|f| {
+                let args: Vec<String> = f
+                    .args
+                    .iter()
+                    .map(|a| format!("{}:{}:{}", a.name, a.data_type, a.has_default))
+                    .collect();
+                args.join(",")
+            })
+            .collect();
+        assert_eq!(
+            order,
+            [
+                "",
+                "a:integer:true",
+                "a:integer:false",
+                "a:text:false",
+                "a:integer:false,b:integer:true",
+            ]
+        );
     }
 }
