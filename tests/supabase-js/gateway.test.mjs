@@ -45,7 +45,8 @@ async function rest(path, { method = 'GET', headers = {}, body } = {}) {
 
 before(
   async () => {
-    cb = await startCraftbase();
+    // .rollback() (Prefer: tx=rollback) counts only when PGRST_DB_TX_END allows an override.
+    cb = await startCraftbase({ env: { PGRST_DB_TX_END: 'commit-allow-override' } });
     await pgQuery(
       cb.dbUrl,
       `insert into auth.users (id, aud, role, email, created_at, updated_at)

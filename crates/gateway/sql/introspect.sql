@@ -133,7 +133,8 @@ types as (
     select json_agg(distinct t.typname) as v
     from pg_type t
     join pg_namespace n on n.oid = t.typnamespace
-    where (n.nspname = 'pg_catalog' or n.nspname = any ($1::text[]))
+    -- Casts resolve through the request's search_path: the exposed and the extra schemas.
+    where (n.nspname = 'pg_catalog' or n.nspname = any ($1::text[]) or n.nspname = any ($2::text[]))
       and t.typtype in ('b', 'c', 'd', 'e', 'r', 'm')
       and t.typname !~ '^_'
 )
@@ -155,5 +156,7 @@ select json_build_object(
     'tables', coalesce((select v from tables), '[]'),
     'foreign_keys', coalesce((select v from fks), '[]'),
     'functions', coalesce((select v from functions), '[]'),
-    'types', coalesce((select v from types), '[]')
+    'types', coalesce((select v from types), '[]'),
+    -- Whose ALTER ROLE ... SET pgrst.* settings are PostgREST's in-database configuration.
+    'connecting_role', current_user
 )::text

@@ -7,6 +7,7 @@ use clap::builder::BoolishValueParser;
 
 use crate::error::ApiError;
 use crate::query::Limits;
+pub use crate::role_claim::RoleClaimKey;
 
 /// Settings shared by every request.
 #[derive(Debug, Clone)]
@@ -34,6 +35,149 @@ pub struct GatewayConfig {
     pub plans: bool,
     /// Bounds on `select=` (`CRAFTBASE_REST_MAX_SELECT_ITEMS`, `CRAFTBASE_REST_MAX_EMBED_DEPTH`).
     pub limits: Limits,
+    /// The role of requests without a token or without a role claim (`PGRST_DB_ANON_ROLE`,
+    /// `anon` as Supabase sets it); none: such requests are refused with 401 PGRST302.
+    pub anon_role: Option<String>,
+    /// How transactions end and whether `Prefer: tx=` may change it (`PGRST_DB_TX_END`).
+    pub tx_end: TxEnd,
+    /// What `GET /` describes (`PGRST_OPENAPI_MODE`).
+    pub openapi_mode: OpenApiMode,
+    /// The URL the OpenAPI document names as the API's (`PGRST_OPENAPI_SERVER_PROXY_URI`).
+    pub openapi_proxy: Option<ProxyUri>,
+    /// A `Server-Timing` header on answers (`PGRST_SERVER_TIMING_ENABLED`).
+    pub server_timing: bool,
+    /// Where a token keeps its role (`PGRST_JWT_ROLE_CLAIM_KEY`, default `.role`).
+    pub role_claim_key: RoleClaimKey,
+    /// Named, cached prepared statements (`PGRST_DB_PREPARED_STATEMENTS`); off for poolers in
+    /// transaction mode, which may run each statement on another session.
+    pub prepared_statements: bool,
+}
+
+/// `PGRST_DB_TX_END`: commit or roll back, and whether `Prefer: tx=commit|rollback` overrides.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TxEnd {
+    /// Always commit (PostgREST's default, and Supabase's, which does not set it).
+    #[default]
+    Commit,
+    CommitAllowOverride,
+    Rollback,
+    RollbackAllowOverride,
+}
+
+impl std::str::FromStr for TxEnd {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.trim() {
+            "commit" => Ok(TxEnd::Commit),
+            "commit-allow-override" => Ok(TxEnd::CommitAllowOverride),
+            "rollback" => Ok(TxEnd::Rollback),
+            "rollback-allow-override" => Ok(TxEnd::RollbackAllowOverride),
+            other => Err(format!(
+                "Invalid transaction termination \"{other}\": one of commit, commit-allow-override, rollback, rollback-allow-override"
+            )),
+        }
+    }
+}
+
+impl TxEnd {
+    /// Whether the transaction rolls back, given `Prefer: tx=` (`Some(true)` for rollback),
+    /// and whether that preference was honoured.
+    pub fn resolve(self, requested: Option<bool>) -> (bool, bool) {
+        let (rollback, overridable) = match self {
+            TxEnd::Commit => (false, false),
+            TxEnd::CommitAllowOverride => (false, true),
+            TxEnd::Rollback => (true, false),
+            TxEnd::RollbackAllowOverride => (true, true),
+        };
+        match requested {
+            Some(wanted) if overridable => (wanted, true),
+            _ => (rollback, false),
+        }
+    }
+}
+
+/// `PGRST_OPENAPI_MODE`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OpenApiMode {
+    /// Only what the request's role may use (PostgREST's default).
+    #[default]
+    FollowPrivileges,
+    /// Every table and function of the schema.
+    IgnorePrivileges,
+    /// `GET /` is 404 PGRST126.
+    Disabled,
+}
+
+impl std::str::FromStr for OpenApiMode {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.trim() {
+            "follow-privileges" => Ok(OpenApiMode::FollowPrivileges),
+            "ignore-privileges" => Ok(OpenApiMode::IgnorePrivileges),
+            "disabled" => Ok(OpenApiMode::Disabled),
+            other => Err(format!(
+                "Invalid openapi-mode \"{other}\": one of follow-privileges, ignore-privileges, disabled"
+            )),
+        }
+    }
+}
+
+/// `PGRST_OPENAPI_SERVER_PROXY_URI`, checked as PostgREST does: an absolute http(s) URL
+/// without user info or query, its port in 1-65535.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProxyUri {
+    pub scheme: String,
+    /// `host:port`, the port filled in from the scheme when absent.
+    pub host: String,
+    pub base_path: String,
+}
+
+impl std::str::FromStr for ProxyUri {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let bad = || {
+            format!(
+                "Malformed proxy uri \"{s}\", a correct example: https://example.com:8443/basePath"
+            )
+        };
+        let (scheme, rest) = s.split_once("://").ok_or_else(bad)?;
+        let scheme = scheme.to_ascii_lowercase();
+        if scheme != "http" && scheme != "https" {
+            return Err(bad());
+        }
+        if rest.contains('?') || rest.contains('#') {
+            return Err(bad());
+        }
+        let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+        if authority.is_empty() || authority.contains('@') {
+            return Err(bad());
+        }
+        let (host, port) = match authority.rsplit_once(':') {
+            Some((h, p)) => (
+                h,
+                p.parse::<u32>()
+                    .ok()
+                    .filter(|p| (1..65536).contains(p))
+                    .ok_or_else(bad)?,
+            ),
+            None => (authority, if scheme == "https" { 443 } else { 80 }),
+        };
+        if host.is_empty() {
+            return Err(bad());
+        }
+        Ok(ProxyUri {
+            host: format!("{host}:{port}"),
+            base_path: if path.is_empty() {
+                "/".into()
+            } else {
+                path.to_owned()
+            },
+            scheme,
+        })
+    }
 }
 
 impl Default for GatewayConfig {
@@ -50,6 +194,13 @@ impl Default for GatewayConfig {
             aggregates: false,
             plans: false,
             limits: Limits::default(),
+            anon_role: Some(craftbase_shared::role::ANON_ROLE.to_owned()),
+            tx_end: TxEnd::Commit,
+            openapi_mode: OpenApiMode::FollowPrivileges,
+            openapi_proxy: None,
+            server_timing: false,
+            role_claim_key: RoleClaimKey::default(),
+            prepared_statements: true,
         }
     }
 }
@@ -101,6 +252,27 @@ pub struct GatewaySettings {
     /// Most levels of embeds nested in `select=` (craftbase's own bound).
     #[arg(long, env = "CRAFTBASE_REST_MAX_EMBED_DEPTH", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=64))]
     pub rest_max_embed_depth: u32,
+    /// The role of requests without a token or a role claim; empty: refuse them (PGRST302).
+    #[arg(long, env = "PGRST_DB_ANON_ROLE", default_value = "anon")]
+    pub db_anon_role: String,
+    /// commit, commit-allow-override, rollback or rollback-allow-override.
+    #[arg(long, env = "PGRST_DB_TX_END", default_value = "commit")]
+    pub db_tx_end: TxEnd,
+    /// follow-privileges, ignore-privileges or disabled.
+    #[arg(long, env = "PGRST_OPENAPI_MODE", default_value = "follow-privileges")]
+    pub openapi_mode: OpenApiMode,
+    /// The API's public URL in the OpenAPI document, e.g. https://example.com:8443/rest/v1.
+    #[arg(long, env = "PGRST_OPENAPI_SERVER_PROXY_URI")]
+    pub openapi_server_proxy_uri: Option<String>,
+    /// Answer with a Server-Timing header (jwt, parse, plan, transaction, response).
+    #[arg(long, env = "PGRST_SERVER_TIMING_ENABLED", default_value = "false", value_parser = BoolishValueParser::new(), action = clap::ArgAction::Set)]
+    pub server_timing_enabled: bool,
+    /// The JSPath of the role in a token's claims, e.g. `.role` or `."https://x".roles[0]`.
+    #[arg(long, env = "PGRST_JWT_ROLE_CLAIM_KEY", default_value = ".role")]
+    pub jwt_role_claim_key: RoleClaimKey,
+    /// Prepare and cache statements per connection; false behind a transaction-mode pooler.
+    #[arg(long, env = "PGRST_DB_PREPARED_STATEMENTS", default_value = "true", value_parser = BoolishValueParser::new(), action = clap::ArgAction::Set)]
+    pub db_prepared_statements: bool,
 }
 
 /// Only the environment, for the one-port server, which has flags of its own.
@@ -137,18 +309,18 @@ impl GatewayConfig {
                 _ => text,
             }
         })?;
-        Ok(Self::from_settings(parsed.settings))
+        Self::from_settings(parsed.settings)
     }
 
-    /// The runtime form of parsed settings.
-    pub fn from_settings(s: GatewaySettings) -> Self {
+    /// The runtime form of parsed settings; a proxy URI PostgREST would refuse is an error.
+    pub fn from_settings(s: GatewaySettings) -> Result<Self, String> {
         let schemas: Vec<String> = s
             .db_schemas
             .iter()
             .map(|s| s.trim().to_owned())
             .filter(|s| !s.is_empty())
             .collect();
-        GatewayConfig {
+        Ok(GatewayConfig {
             schemas: if schemas.is_empty() {
                 vec!["public".into()]
             } else {
@@ -174,8 +346,22 @@ impl GatewayConfig {
                 max_select_items: s.rest_max_select_items as usize,
                 max_embed_depth: s.rest_max_embed_depth as usize,
             },
+            anon_role: Some(s.db_anon_role.trim().to_owned()).filter(|r| !r.is_empty()),
+            tx_end: s.db_tx_end,
+            openapi_mode: s.openapi_mode,
+            openapi_proxy: match s.openapi_server_proxy_uri.filter(|u| !u.trim().is_empty()) {
+                Some(uri) => Some(
+                    uri.trim()
+                        .parse()
+                        .map_err(|e| format!("PGRST_OPENAPI_SERVER_PROXY_URI: {e}"))?,
+                ),
+                None => None,
+            },
+            server_timing: s.server_timing_enabled,
+            role_claim_key: s.jwt_role_claim_key,
+            prepared_statements: s.db_prepared_statements,
             ..GatewayConfig::default()
-        }
+        })
     }
 
     /// The schema a request targets: `Accept-Profile` on GET/HEAD, `Content-Profile`
@@ -197,6 +383,59 @@ impl GatewayConfig {
     }
 }
 
+/// The settings PostgREST also reads from the database (`alter role authenticator set
+/// pgrst.db_tx_end = '...'`), which win over the environment, as there.
+#[derive(Debug, Clone, Copy)]
+pub struct Switches {
+    pub tx_end: TxEnd,
+    pub plans: bool,
+    pub aggregates: bool,
+    pub max_rows: Option<u64>,
+}
+
+impl GatewayConfig {
+    /// This request's switches: the schema cache's in-database settings over the environment's.
+    /// A value that does not parse is logged and the environment's kept.
+    pub fn switches(&self, cache: &crate::schema_cache::SchemaCache) -> Switches {
+        fn read<T>(
+            cache: &crate::schema_cache::SchemaCache,
+            name: &str,
+            parse: impl Fn(&str) -> Option<T>,
+            fallback: T,
+        ) -> T {
+            match cache.in_database_setting(name) {
+                None => fallback,
+                Some(text) => parse(text.trim()).unwrap_or_else(|| {
+                    tracing::warn!(setting = %format!("pgrst.{name}"), value = %text, "ignoring an in-database setting that does not parse");
+                    fallback
+                }),
+            }
+        }
+        let boolean = |t: &str| match t.to_ascii_lowercase().as_str() {
+            "true" | "on" | "yes" | "1" => Some(true),
+            "false" | "off" | "no" | "0" => Some(false),
+            _ => None,
+        };
+        Switches {
+            tx_end: read(cache, "db_tx_end", |t| t.parse().ok(), self.tx_end),
+            plans: read(cache, "db_plan_enabled", boolean, self.plans),
+            aggregates: read(cache, "db_aggregates_enabled", boolean, self.aggregates),
+            max_rows: read(
+                cache,
+                "db_max_rows",
+                |t| {
+                    if t.is_empty() {
+                        Some(None)
+                    } else {
+                        t.parse().ok().map(Some)
+                    }
+                },
+                self.max_rows,
+            ),
+        }
+    }
+}
+
 /// `select "schema"."fn"()` for a configured `schema.fn` (or `fn`).
 pub fn pre_request_call(name: &str) -> String {
     let quoted: Vec<String> = name
@@ -213,7 +452,7 @@ mod tests {
     fn parse(args: &[&str]) -> Result<GatewayConfig, clap::Error> {
         use clap::Parser;
         FromEnv::try_parse_from(args.iter().copied())
-            .map(|p| GatewayConfig::from_settings(p.settings))
+            .map(|p| GatewayConfig::from_settings(p.settings).expect("valid settings"))
     }
 
     #[test]

@@ -26,7 +26,13 @@ pub struct Preferences {
     pub count: Option<&'static str>,
     pub resolution: Option<Resolution>,
     pub missing_default: bool,
+    /// `tx=rollback` (`Some(true)`) or `tx=commit` as asked.
+    pub tx: Option<bool>,
+    /// Whether the transaction rolls back: `PGRST_DB_TX_END`, overridden by `tx=` only when it
+    /// allows (see [`Preferences::end_with`]).
     pub rollback: bool,
+    /// `tx=` was honoured, so `Preference-Applied` echoes it.
+    pub tx_applied: bool,
     /// `max-affected=N`, enforced with `handling=strict`.
     pub max_affected: Option<i64>,
     pub strict: bool,
@@ -53,8 +59,8 @@ impl Preferences {
                 "resolution=merge-duplicates" => p.resolution = Some(Resolution::MergeDuplicates),
                 "resolution=ignore-duplicates" => p.resolution = Some(Resolution::IgnoreDuplicates),
                 "missing=default" => p.missing_default = true,
-                "tx=rollback" => p.rollback = true,
-                "tx=commit" => p.rollback = false,
+                "tx=rollback" => p.tx = Some(true),
+                "tx=commit" => p.tx = Some(false),
                 "handling=strict" => (p.strict, p.handling_given) = (true, true),
                 "handling=lenient" => (p.strict, p.handling_given) = (false, true),
                 _ => {
@@ -69,6 +75,12 @@ impl Preferences {
             }
         }
         p
+    }
+
+    /// Decides how the transaction ends: `tx=` counts only when `PGRST_DB_TX_END` allows an
+    /// override, as PostgREST.
+    pub fn end_with(&mut self, end: crate::config::TxEnd) {
+        (self.rollback, self.tx_applied) = end.resolve(self.tx);
     }
 
     /// The `Preference-Applied` header value for what was honoured.
@@ -97,8 +109,12 @@ impl Preferences {
                 _ => "count=estimated",
             });
         }
-        if self.rollback {
-            out.push("tx=rollback");
+        if self.tx_applied {
+            out.push(if self.rollback {
+                "tx=rollback"
+            } else {
+                "tx=commit"
+            });
         }
         if self.handling_given {
             out.push(if self.strict {
@@ -172,6 +188,7 @@ impl PlanRequest {
             FormatKind::Json => "application/json",
             FormatKind::Object => "application/vnd.pgrst.object+json",
             FormatKind::Csv => "text/csv",
+            FormatKind::GeoJson => "application/geo+json",
         };
         format!("application/vnd.pgrst.plan+{plan}; for=\"{target}\"; charset=utf-8")
     }
@@ -192,6 +209,7 @@ impl PlanRequest {
                         "application/json" | "application/vnd.pgrst.array+json" => FormatKind::Json,
                         "application/vnd.pgrst.object+json" => FormatKind::Object,
                         "text/csv" => FormatKind::Csv,
+                        "application/geo+json" => FormatKind::GeoJson,
                         _ => return None,
                     }
                 }
@@ -220,6 +238,8 @@ pub enum FormatKind {
     Json,
     Object,
     Csv,
+    /// `application/geo+json`: a FeatureCollection of the rows (`ST_AsGeoJSON`, PostGIS).
+    GeoJson,
 }
 
 impl Format {
@@ -261,6 +281,7 @@ impl Format {
                 | "application/vnd.pgrst.array+json" => FormatKind::Json,
                 "application/vnd.pgrst.object+json" => FormatKind::Object,
                 "text/csv" => FormatKind::Csv,
+                "application/geo+json" => FormatKind::GeoJson,
                 _ => continue,
             };
             return Ok(Format {
@@ -284,6 +305,7 @@ impl Format {
                 "application/vnd.pgrst.object+json; nulls=stripped; charset=utf-8"
             }
             (FormatKind::Csv, _) => "text/csv; charset=utf-8",
+            (FormatKind::GeoJson, _) => "application/geo+json; charset=utf-8",
         }
     }
 }
@@ -304,7 +326,17 @@ mod tests {
         assert_eq!(p.return_, Return::Representation);
         assert_eq!(p.count, Some("exact"));
         assert_eq!(p.resolution, Some(Resolution::IgnoreDuplicates));
-        assert!(p.rollback);
+        assert_eq!(p.tx, Some(true));
+        let mut q = p.clone();
+        q.end_with(crate::config::TxEnd::Commit);
+        assert!(!q.rollback && !q.tx_applied);
+        q.end_with(crate::config::TxEnd::CommitAllowOverride);
+        assert!(q.rollback && q.tx_applied);
+        q.tx = Some(false);
+        q.end_with(crate::config::TxEnd::Rollback);
+        assert!(q.rollback && !q.tx_applied);
+        q.end_with(crate::config::TxEnd::RollbackAllowOverride);
+        assert!(!q.rollback && q.tx_applied);
     }
 
     #[test]

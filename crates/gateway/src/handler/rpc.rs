@@ -96,7 +96,7 @@ pub(super) async fn rpc(r: Incoming<'_>, name: &str) -> Result<Response, ApiErro
         r.format,
         // PostgREST counts a call exactly for `exact` and `estimated`; `planned` has no plan to read.
         matches!(r.prefs.count, Some("exact" | "estimated")),
-        r.gw.config.max_rows,
+        r.switches.max_rows,
     )?;
     let read_only = is_get || function.is_read_only();
     let singular = r.format.kind == FormatKind::Object && function.returns_set;

@@ -42,7 +42,7 @@ pub(super) async fn table(r: Incoming<'_>, name: &str) -> Result<Response, ApiEr
             let opts = ReadOptions {
                 format: r.format,
                 count: r.prefs.count,
-                max_rows: r.gw.config.max_rows,
+                max_rows: r.switches.max_rows,
             };
             let plan = read::build(&mut builder, table, &opts)?;
             let estimated = r.prefs.count == Some("estimated");

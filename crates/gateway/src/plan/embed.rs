@@ -30,7 +30,7 @@ impl<'a> Builder<'a> {
     ) -> Result<(), ApiError> {
         let target = self.target_of(rel)?;
         let src = Source::embedded(target, path.len());
-        let child = self.alias();
+        let child = self.table_alias(&target.name, path.len());
         let modifiers = self.query.modifiers.get(path).cloned().unwrap_or_default();
         if !rel.to_one {
             if let Some(key) = related_count(target, items) {
@@ -108,7 +108,7 @@ impl<'a> Builder<'a> {
                     .ident(&name)
                     .push("), '[]') FROM (SELECT ");
             }
-            let child = self.alias();
+            let child = self.table_alias(&target.name, path.len());
             self.select_list(&src, &child, std::slice::from_ref(item), path)?;
             self.embed_from_where(rel, parent_alias, &child, &items, path)?;
             if rel.to_one {
@@ -149,7 +149,7 @@ impl<'a> Builder<'a> {
                 parent,
                 target: target_pairs,
             } => {
-                let j = self.alias();
+                let j = self.table_alias(table, path.len());
                 self.sql
                     .push(" JOIN ")
                     .qualified(schema, table)
@@ -206,7 +206,7 @@ impl<'a> Builder<'a> {
         items: &[SelectItem],
         path: &[String],
     ) -> Result<(), ApiError> {
-        let child = self.alias();
+        let child = self.table_alias(&rel.target, path.len());
         self.sql.push("EXISTS (SELECT 1");
         self.embed_from_where(rel, parent_alias, &child, items, path)?;
         self.sql.push(")");
@@ -278,7 +278,7 @@ impl<'a> Builder<'a> {
             .ok_or(ApiError::InvalidPath)?;
         let mut child_path = path.to_vec();
         child_path.push(embed.key().to_owned());
-        let child = self.alias();
+        let child = self.table_alias(&target.name, child_path.len());
         self.sql.push("(SELECT ");
         self.field(
             &Source::embedded(target, child_path.len()),

@@ -200,7 +200,11 @@ pub fn build(
         b.sql.push("NULL::text");
     } else {
         // A function returning one value answers an object, not an array; CSV stays CSV.
-        let format = if function.returns_set || format.kind == crate::preferences::FormatKind::Csv {
+        let format = if function.returns_set
+            || matches!(
+                format.kind,
+                crate::preferences::FormatKind::Csv | crate::preferences::FormatKind::GeoJson
+            ) {
             format
         } else {
             Format {
