@@ -32,17 +32,21 @@ impl<'a> Builder<'a> {
         let src = Source::embedded(target, path.len());
         let child = self.table_alias(&target.name, path.len());
         let modifiers = self.query.modifiers.get(path).cloned().unwrap_or_default();
-        if !rel.to_one {
-            if let Some(key) = related_count(target, items) {
-                // `rel(count)`: the number of related rows, as `[{"count": n}]`.
-                self.sql
-                    .push("(SELECT json_build_array(json_build_object(")
-                    .param(key)
-                    .push("::text, count(*)))");
-                self.embed_from_where(rel, parent_alias, &child, items, path)?;
-                self.sql.push(")");
-                return Ok(());
-            }
+        if let Some(key) = related_count(target, items) {
+            // `rel(count)`: the number of related rows, as `[{"count": n}]`, or as
+            // `{"count": n}` for a to-one embed, as PostgREST.
+            let (open, close) = if rel.to_one {
+                ("(SELECT json_build_object(", "::text, count(*))")
+            } else {
+                (
+                    "(SELECT json_build_array(json_build_object(",
+                    "::text, count(*)))",
+                )
+            };
+            self.sql.push(open).param(key).push(close);
+            self.embed_from_where(rel, parent_alias, &child, items, path)?;
+            self.sql.push(")");
+            return Ok(());
         }
         if rel.to_one {
             self.sql.push("(SELECT row_to_json(_e) FROM (SELECT ");

@@ -228,6 +228,8 @@ pub fn build(
         from(b)?;
     }
     if !scalar {
+        // `select=col,amount.sum()`: grouped by the other columns, as on a table.
+        b.group_by(&src, alias, items)?;
         b.order_by(&src, alias, items, &[], &root.order)?;
     }
     b.limit_offset(
