@@ -321,8 +321,9 @@ describe('explain(), GeoJSON and aggregates as PostgREST answers them', () => {
          insert into public.st_owners values (1, 'Ada'), (2, 'Bo');
          insert into public.st_pets values (1, 1, 'Rex', 10), (2, 1, 'Tom', 5), (3, 2, 'Kit', 7), (4, null, 'Stray', 1);
          grant all on public.st_owners, public.st_pets to anon, authenticated, service_role;
-         create function public.st_pet_list() returns setof public.st_pets language sql stable
-           as $$ select * from public.st_pets $$;
+         -- PL/pgSQL, so that the planner cannot inline the call and the plan shows it.
+         create function public.st_pet_list() returns setof public.st_pets language plpgsql stable
+           as $$ begin return query select * from public.st_pets; end $$;
          ${
            postgis
              ? `create extension if not exists postgis schema extensions;
@@ -353,6 +354,9 @@ describe('explain(), GeoJSON and aggregates as PostgREST answers them', () => {
       .explain({ analyze: true, verbose: true, buffers: true, wal: true, format: 'json' });
     assert.equal(analyzed.error, null);
     assert.ok(JSON.stringify(analyzed.data).includes('"Alias":"st_owners_1"'));
+    const call = await service.rpc('st_pet_list').select('owner_id').explain();
+    assert.equal(call.error, null);
+    assert.match(call.data, /Function Scan on st_pet_list pgrst_call/);
   });
 
   test('Accept: application/geo+json is a FeatureCollection of ST_AsGeoJSON rows (PostGIS)', { skip: false }, async (t) => {

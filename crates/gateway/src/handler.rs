@@ -57,11 +57,23 @@ struct Incoming<'a> {
     content_type: String,
     /// The settings the database may override (`pgrst.*` of the connecting role).
     switches: Switches,
-    /// When the transaction began and ended, for `Server-Timing`.
-    timing: Arc<Mutex<Option<(Instant, Instant)>>>,
+    /// When the query string was parsed and the transaction began and ended, for `Server-Timing`.
+    timing: Arc<Mutex<Timing>>,
+}
+
+/// Moments of a request that `Server-Timing` reports.
+#[derive(Default, Clone, Copy)]
+struct Timing {
+    parsed: Option<Instant>,
+    transaction: Option<(Instant, Instant)>,
 }
 
 impl Incoming<'_> {
+    /// The query string is parsed: `Server-Timing`'s parse ends, plan begins.
+    fn parsed(&self) {
+        self.timing.lock().unwrap_or_else(|e| e.into_inner()).parsed = Some(Instant::now());
+    }
+
     /// PGRST123 for an aggregate unless `PGRST_DB_AGGREGATES_ENABLED` allows them.
     fn check_aggregates(&self, query: &ApiQuery) -> Result<(), ApiError> {
         if query.has_aggregates() && !self.switches.aggregates {
@@ -173,18 +185,18 @@ async fn serve(gw: &Gateway, req: Request) -> Result<Response, ApiError> {
         range: range_header(&parts.headers),
         content_type,
         switches,
-        timing: Arc::new(Mutex::new(None)),
+        timing: Arc::new(Mutex::new(Timing::default())),
     };
     let timing = incoming.timing.clone();
-    let parsed = Instant::now();
+    let read = Instant::now();
     let mut response = match target {
         Target::Root => openapi::root(&incoming).await?,
         Target::Table(name) => table::table(incoming, &name).await?,
         Target::Rpc(name) => rpc::rpc(incoming, &name).await?,
     };
     if gw.config.server_timing {
-        let transaction = *timing.lock().unwrap_or_else(|e| e.into_inner());
-        let value = server_timing(started, authenticated, parsed, transaction, Instant::now());
+        let moments = *timing.lock().unwrap_or_else(|e| e.into_inner());
+        let value = server_timing(started, authenticated, read, moments, Instant::now());
         if let Ok(v) = value.parse() {
             response.headers_mut().insert("server-timing", v);
         }
@@ -199,17 +211,19 @@ async fn serve(gw: &Gateway, req: Request) -> Result<Response, ApiError> {
 }
 
 /// PostgREST's `Server-Timing`: milliseconds, one decimal, for verifying the token, reading
-/// the request, planning (until the transaction starts), the transaction and the response.
-/// Without a transaction (`GET /` ignoring privileges), planning runs to the response.
+/// the request (headers, body, query string), planning (until the transaction starts), the
+/// transaction and the response. Without a transaction (`GET /` ignoring privileges), planning
+/// runs to the response.
 fn server_timing(
     started: Instant,
     authenticated: Instant,
-    parsed: Instant,
-    transaction: Option<(Instant, Instant)>,
+    read: Instant,
+    moments: Timing,
     done: Instant,
 ) -> String {
     let ms = |from: Instant, to: Instant| to.saturating_duration_since(from).as_secs_f64() * 1000.0;
-    let (begin, end) = transaction.unwrap_or((done, done));
+    let (begin, end) = moments.transaction.unwrap_or((done, done));
+    let parsed = moments.parsed.unwrap_or(read);
     format!(
         "jwt;dur={:.1}, parse;dur={:.1}, plan;dur={:.1}, transaction;dur={:.1}, response;dur={:.1}",
         ms(started, authenticated),
@@ -343,6 +357,9 @@ async fn run_explained(
     } else {
         execute::run(&r.gw.ctx.db, &r.settings, sql, explain, tx, check).await
     };
-    *r.timing.lock().unwrap_or_else(|e| e.into_inner()) = Some((begin, Instant::now()));
+    r.timing
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .transaction = Some((begin, Instant::now()));
     result
 }

@@ -32,6 +32,7 @@ pub(super) async fn rpc(r: Incoming<'_>, name: &str) -> Result<Response, ApiErro
         Vec::new()
     };
     let query = ApiQuery::parse_within(r.query, &arg_names, &r.gw.config.limits)?;
+    r.parsed();
     r.check_aggregates(&query)?;
     let call = if is_get {
         CallKind::Get

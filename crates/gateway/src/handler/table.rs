@@ -24,6 +24,7 @@ pub(super) async fn table(r: Incoming<'_>, name: &str) -> Result<Response, ApiEr
             name: name.to_owned(),
         })?;
     let mut query = ApiQuery::parse_within(r.query, &[], &r.gw.config.limits)?;
+    r.parsed();
     r.check_aggregates(&query)?;
     if let Some((first, last)) = r
         .range

@@ -5,7 +5,7 @@ use crate::error::ApiError;
 use crate::query::{Field, OrderTerm, SelectItem};
 
 impl<'a> Builder<'a> {
-    /// `"t1"."col"->'a'->>'b'` for a checked column.
+    /// `"cities_1"."col"->'a'->>'b'` for a checked column.
     pub fn field(&mut self, src: &Source, alias: &str, field: &Field) -> Result<(), ApiError> {
         let column = src.column(&field.name)?;
         self.sql.ident(alias).push(".").ident(&column.name);

@@ -95,7 +95,7 @@ impl<'a> Builder<'a> {
     /// table at the same depth are never nested, so they share it; a name another table already
     /// took, or one the statement uses itself, gets a `_n` suffix, so no alias hides another.
     pub fn table_alias(&mut self, table: &str, depth: usize) -> String {
-        const RESERVED: [&str; 4] = ["_s", "_e", "pgrst_count", "pgrst_source"];
+        const RESERVED: [&str; 5] = ["_s", "_e", "pgrst_count", "pgrst_source", "pgrst_call"];
         let base = if depth == 0 {
             table.to_owned()
         } else {

@@ -145,7 +145,7 @@ pub fn suggest(cache: &SchemaCache, schema: &str, name: &str, given: &[String]) 
     ))
 }
 
-/// `SELECT total, rows, body FROM (SELECT ... FROM fn(args) AS t1 WHERE ...) _s`; with `count`
+/// `SELECT total, rows, body FROM (SELECT ... FROM fn(args) AS pgrst_call WHERE ...) _s`; with `count`
 /// (exact or estimated: PostgREST plans no function call), the total of the filtered call.
 pub fn build(
     b: &mut Builder,
@@ -167,7 +167,8 @@ pub fn build(
         depth: 0,
     };
     let root = b.query.root();
-    let alias = "t1";
+    // PostgREST's alias of the call, which plans show (`Function Scan on f pgrst_call`).
+    let alias = "pgrst_call";
     let from = |b: &mut Builder| -> Result<(), ApiError> {
         call(b, function, args)?;
         b.sql.push(" AS ").ident(alias);
@@ -217,7 +218,7 @@ pub fn build(
     super::response_gucs(&mut b.sql);
     b.sql.push(" FROM (SELECT ");
     if scalar {
-        b.sql.push("\"t1\".\"pgrst_scalar\"");
+        b.sql.ident(alias).push(".\"pgrst_scalar\"");
     } else {
         b.select_list(&src, alias, items, &[])?;
     }
