@@ -238,6 +238,7 @@ describe('for a transaction pooler: no prepared statements, another anon role, a
     async () => {
       ({ cb } = await start({
         PGRST_DB_ANON_ROLE: 'authenticated',
+        PGRST_DB_SCHEMAS: 'public,extras',
         PGRST_DB_EXTRA_SEARCH_PATH: 'extras,public',
         PGRST_DB_PREPARED_STATEMENTS: 'false',
         PGRST_DB_MAX_ROWS: '2',
@@ -245,6 +246,13 @@ describe('for a transaction pooler: no prepared statements, another anon role, a
         PGRST_OPENAPI_MODE: 'ignore-privileges',
         PGRST_OPENAPI_SERVER_PROXY_URI: 'https://api.example.com:8443/rest/v1',
       }));
+      await pgQuery(
+        cb.dbUrl,
+        `create table extras.st_labels (id int primary key, label text);
+         insert into extras.st_labels values (1, 'LABEL');
+         grant select on extras.st_labels to anon, authenticated, service_role;
+         notify pgrst, 'reload schema';`,
+      );
       ({ client: noRole } = tokenClient(cb, { sub: 'someone' }));
       await untilKnown(noRole, 'st_notes');
     },
@@ -264,6 +272,18 @@ describe('for a transaction pooler: no prepared statements, another anon role, a
     r = await noRole.from('st_notes').select('id,loud:body::shout').eq('id', 1);
     assert.equal(r.error, null);
     assert.deepEqual(r.data, [{ id: 1, loud: 'ONE' }]);
+  });
+
+  test('PGRST_DB_SCHEMAS: the first is the default, another by profile, others are 406 PGRST106', async () => {
+    let r = await noRole.schema('extras').from('st_labels').select('id, label');
+    assert.equal(r.error, null);
+    assert.deepEqual(r.data, [{ id: 1, label: 'LABEL' }]);
+    r = await noRole.from('st_labels').select('id');
+    assert.equal(r.error.code, 'PGRST205');
+    r = await noRole.schema('auth').from('users').select('id');
+    assert.equal(r.status, 406);
+    assert.equal(r.error.code, 'PGRST106');
+    assert.equal(r.error.hint, 'Only the following schemas are exposed: public, extras');
   });
 
   test('PGRST_DB_PREPARED_STATEMENTS=false: nothing is prepared on the connection', async () => {
