@@ -317,8 +317,14 @@ describe('for a transaction pooler: no prepared statements, another anon role, a
   });
 
   test('plans and aggregates stay off unless enabled', async () => {
-    let r = await noRole.from('st_notes').select().explain();
+    let r = await noRole.from('st_notes').select().explain({ analyze: true });
     assert.equal(r.status, 406);
+    // PostgREST names the media type it parsed, not the header as sent.
+    assert.equal(r.error.code, 'PGRST107');
+    assert.equal(
+      r.error.message,
+      'None of these media types are available: application/vnd.pgrst.plan+text; for="application/json"; options=analyze',
+    );
     r = await noRole.from('st_notes').select('id.sum()');
     assert.equal(r.error.code, 'PGRST123');
   });

@@ -290,7 +290,13 @@ impl Format {
                 plan: None,
             });
         }
-        Err(ApiError::Accept(accept.to_owned()))
+        Err(ApiError::Accept(
+            accept
+                .split(',')
+                .map(to_mime)
+                .collect::<Vec<_>>()
+                .join(", "),
+        ))
     }
 
     /// The response's Content-Type.
@@ -310,9 +316,88 @@ impl Format {
     }
 }
 
+/// A media range of `Accept` as PostgREST writes it back in PGRST107's message: known types
+/// lowercased and normalised (a plan with its `for` and options, nulls stripped), any other
+/// type as given, without its parameters.
+fn to_mime(range: &str) -> String {
+    let mut parts = range.split(';').map(str::trim);
+    let media = parts.next().unwrap_or("");
+    let params: Vec<(String, &str)> = parts
+        .filter_map(|p| p.split_once('='))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().trim_matches('"')))
+        .collect();
+    let param = |name: &str| params.iter().find(|(k, _)| k == name).map(|(_, v)| *v);
+    let stripped = param("nulls") == Some("stripped");
+    let lower = media.to_ascii_lowercase();
+    let plan = |format: &str| {
+        let target = to_mime(param("for").unwrap_or("application/json"));
+        let wanted: Vec<&str> = param("options").unwrap_or("").split('|').collect();
+        let options: Vec<&str> = ["analyze", "verbose", "settings", "buffers", "wal"]
+            .into_iter()
+            .filter(|o| wanted.contains(o))
+            .collect();
+        let mut out = format!("application/vnd.pgrst.plan+{format}; for=\"{target}\"");
+        if !options.is_empty() {
+            out.push_str("; options=");
+            out.push_str(&options.join("|"));
+        }
+        out
+    };
+    match lower.as_str() {
+        "application/json"
+        | "application/geo+json"
+        | "text/csv"
+        | "text/plain"
+        | "text/xml"
+        | "application/openapi+json"
+        | "application/x-www-form-urlencoded"
+        | "application/octet-stream" => lower,
+        "application/vnd.pgrst.plan" | "application/vnd.pgrst.plan+text" => plan("text"),
+        "application/vnd.pgrst.plan+json" => plan("json"),
+        "application/vnd.pgrst.object+json" | "application/vnd.pgrst.object" => {
+            if stripped {
+                "application/vnd.pgrst.object+json;nulls=stripped".into()
+            } else {
+                "application/vnd.pgrst.object+json".into()
+            }
+        }
+        "application/vnd.pgrst.array+json" | "application/vnd.pgrst.array" => {
+            if stripped {
+                "application/vnd.pgrst.array+json;nulls=stripped".into()
+            } else {
+                "application/json".into()
+            }
+        }
+        "*/*" => lower,
+        _ => media.to_owned(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn refused_media_types_are_named_as_postgrest_names_them() {
+        let e = Format::from_accept(
+            Some(r#"application/vnd.pgrst.plan+text; for="application/json"; options=;"#),
+            false,
+        )
+        .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            r#"None of these media types are available: application/vnd.pgrst.plan+text; for="application/json""#
+        );
+        let e = Format::from_accept(
+            Some(r#"Application/VND.pgrst.plan+JSON; for="text/csv"; options=verbose|analyze, image/PNG; q=0.5"#),
+            false,
+        )
+        .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            r#"None of these media types are available: application/vnd.pgrst.plan+json; for="text/csv"; options=analyze|verbose, image/PNG"#
+        );
+    }
 
     #[test]
     fn prefer_tokens_arrive_joined() {
