@@ -155,7 +155,11 @@ impl std::str::FromStr for ProxyUri {
         if authority.is_empty() || authority.contains('@') {
             return Err(bad());
         }
-        let (host, port) = match authority.rsplit_once(':') {
+        // `[::1]:8443` or `[::1]`: a colon inside the brackets is not the port's.
+        let port_colon = authority
+            .rfind(':')
+            .filter(|&i| !authority[i..].contains(']'));
+        let (host, port) = match port_colon.map(|i| (&authority[..i], &authority[i + 1..])) {
             Some((h, p)) => (
                 h,
                 p.parse::<u32>()
@@ -477,5 +481,59 @@ mod tests {
         assert!(parse(&["--rest-max-select-items", "2000"]).is_err());
         assert!(parse(&["--rest-max-embed-depth", "0"]).is_err());
         assert!(parse(&["--rest-max-embed-depth", "65"]).is_err());
+    }
+
+    #[test]
+    fn proxy_uris_are_checked_as_postgrest_checks_them() {
+        let p: ProxyUri = "https://example.com:8443/basePath".parse().unwrap();
+        assert_eq!(
+            (p.scheme.as_str(), p.host.as_str(), p.base_path.as_str()),
+            ("https", "example.com:8443", "/basePath")
+        );
+        let p: ProxyUri = "HTTP://example.com".parse().unwrap();
+        assert_eq!(
+            (p.scheme.as_str(), p.host.as_str(), p.base_path.as_str()),
+            ("http", "example.com:80", "/")
+        );
+        let p: ProxyUri = "https://[::1]/api".parse().unwrap();
+        assert_eq!(p.host, "[::1]:443");
+        for bad in [
+            "example.com",
+            "ftp://example.com",
+            "https://user@example.com",
+            "https://example.com/?a=1",
+            "https://example.com:0",
+            "https://example.com:70000",
+            "https://:80",
+        ] {
+            assert!(bad.parse::<ProxyUri>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn tx_end_and_openapi_mode_take_postgrest_values() {
+        let config = parse(&[]).unwrap();
+        assert_eq!(config.tx_end, TxEnd::Commit);
+        assert_eq!(config.openapi_mode, OpenApiMode::FollowPrivileges);
+        assert_eq!(config.anon_role.as_deref(), Some("anon"));
+        assert!(config.prepared_statements && !config.server_timing);
+        let config = parse(&[
+            "--db-tx-end",
+            "rollback-allow-override",
+            "--openapi-mode",
+            "disabled",
+            "--db-anon-role",
+            "",
+            "--db-prepared-statements",
+            "false",
+        ])
+        .unwrap();
+        assert_eq!(config.tx_end, TxEnd::RollbackAllowOverride);
+        assert_eq!(config.openapi_mode, OpenApiMode::Disabled);
+        assert_eq!(config.anon_role, None);
+        assert!(!config.prepared_statements);
+        assert!(parse(&["--db-tx-end", "sometimes"]).is_err());
+        assert!(parse(&["--openapi-mode", "private"]).is_err());
+        assert!(parse(&["--jwt-role-claim-key", "role"]).is_err());
     }
 }
