@@ -169,7 +169,8 @@ types as (
     select json_agg(distinct t.typname) as v
     from pg_type t
     join pg_namespace n on n.oid = t.typnamespace
-    where (n.nspname = 'pg_catalog' or n.nspname = any ($1::text[]))
+    -- Casts resolve through the request's search_path: the exposed and the extra schemas.
+    where (n.nspname = 'pg_catalog' or n.nspname = any ($1::text[]) or n.nspname = any ($2::text[]))
       and t.typtype in ('b', 'c', 'd', 'e', 'r', 'm')
       and t.typname !~ '^_'
 )
@@ -192,5 +193,7 @@ select json_build_object(
     'foreign_keys', coalesce((select v from fks), '[]'),
     'functions', coalesce((select v from functions), '[]'),
     'computed', coalesce((select v from computed), '[]'),
-    'types', coalesce((select v from types), '[]')
+    'types', coalesce((select v from types), '[]'),
+    -- Whose ALTER ROLE ... SET pgrst.* settings are PostgREST's in-database configuration.
+    'connecting_role', current_user
 )::text

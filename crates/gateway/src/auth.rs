@@ -7,20 +7,24 @@ use std::sync::{Arc, Mutex};
 use axum::http::{header, HeaderMap};
 use craftbase_shared::{Claims, JwtError, ServiceContext};
 
+use crate::config::GatewayConfig;
 use crate::error::ApiError;
 
 /// The role and claims a request runs with.
 #[derive(Debug, Clone)]
 pub struct Identity {
     pub role: String,
-    /// All claims as JSON, the role filled in; `{"role":"anon"}` without a token.
+    /// All claims as JSON, `role` filled in when the token has none; `{"role":"anon"}` without
+    /// a token.
     pub claims_json: String,
+    /// Whether the role is the anon role (`PGRST_DB_ANON_ROLE`).
+    anon: bool,
 }
 
 impl Identity {
     /// PostgREST answers 42501 with 403 to a signed-in role and 401 to anon.
     pub fn is_authenticated(&self) -> bool {
-        self.role != craftbase_shared::role::ANON_ROLE
+        !self.anon
     }
 }
 
@@ -71,9 +75,10 @@ fn unix_now() -> u64 {
 pub fn authenticate(
     ctx: &ServiceContext,
     cache: &TokenCache,
-    audience: Option<&str>,
+    config: &GatewayConfig,
     headers: &HeaderMap,
 ) -> Result<Arc<Identity>, ApiError> {
+    let audience = config.jwt_aud.as_deref();
     let token = match headers.get(header::AUTHORIZATION) {
         None => None,
         Some(value) => {
@@ -95,7 +100,7 @@ pub fn authenticate(
         }
     };
     let Some(token) = token else {
-        return identity(ctx, None).map(Arc::new);
+        return identity(ctx, config, None).map(Arc::new);
     };
     let now = unix_now();
     if let Some(identity) = cache.get(token, now) {
@@ -125,24 +130,44 @@ pub fn authenticate(
             return Err(ApiError::JwtClaims("JWT not in audience".into()));
         }
     }
-    let identity = Arc::new(identity(ctx, Some(claims.clone()))?);
+    let identity = Arc::new(identity(ctx, config, Some(claims.clone()))?);
     cache.insert(token, &claims, &identity, now);
     Ok(identity)
 }
 
-/// The role a request runs as (only one authenticator may become) and its claims as JSON.
-fn identity(ctx: &ServiceContext, claims: Option<Claims>) -> Result<Identity, ApiError> {
-    let role = ctx.roles.resolve(claims.as_ref()).map_err(|e| match e {
-        craftbase_shared::RoleError::NotAllowed(role) => ApiError::RoleNotAllowed(role),
-        craftbase_shared::RoleError::NotAString => {
-            ApiError::JwtClaims("The JWT role claim must be a string".into())
+/// The role a request runs as (only one authenticator may become) and its claims as JSON:
+/// the value at `PGRST_JWT_ROLE_CLAIM_KEY`, else the anon role, else 401 PGRST302.
+fn identity(
+    ctx: &ServiceContext,
+    config: &GatewayConfig,
+    claims: Option<Claims>,
+) -> Result<Identity, ApiError> {
+    let mut claims = serde_json::Value::Object(claims.unwrap_or_default());
+    let role = match config.role_claim_key.find(&claims) {
+        None | Some(serde_json::Value::Null) => config
+            .anon_role
+            .clone()
+            .ok_or(ApiError::AnonymousDisabled)?,
+        Some(serde_json::Value::String(role)) => role.clone(),
+        Some(_) => {
+            return Err(ApiError::JwtClaims(
+                "The JWT role claim must be a string".into(),
+            ))
         }
-    })?;
-    let role = role.to_owned();
-    let mut claims = claims.unwrap_or_default();
-    claims.insert("role".into(), serde_json::Value::String(role.clone()));
+    };
+    if !ctx.roles.allows(&role) {
+        return Err(ApiError::RoleNotAllowed(role));
+    }
+    if let serde_json::Value::Object(map) = &mut claims {
+        // Functions read `request.jwt.claims->>'role'`; a role found elsewhere leaves the
+        // token's own `role` claim as it is.
+        if config.role_claim_key.is_default() || !map.contains_key("role") {
+            map.insert("role".into(), serde_json::Value::String(role.clone()));
+        }
+    }
     Ok(Identity {
+        anon: config.anon_role.as_deref() == Some(role.as_str()),
         role,
-        claims_json: serde_json::Value::Object(claims).to_string(),
+        claims_json: claims.to_string(),
     })
 }

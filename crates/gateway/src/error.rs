@@ -26,6 +26,12 @@ pub enum ApiError {
     /// The JWT's claims are invalid, e.g. it expired (PGRST303).
     #[error("{0}")]
     JwtClaims(String),
+    /// No token (or no role claim) and no anon role configured (PGRST302).
+    #[error("Anonymous access is disabled")]
+    AnonymousDisabled,
+    /// `GET /` with `PGRST_OPENAPI_MODE=disabled` (404 PGRST126).
+    #[error("Root endpoint metadata is disabled")]
+    OpenApiDisabled,
     /// The token names a role the gateway may not switch to.
     #[error("permission denied to set role \"{0}\"")]
     RoleNotAllowed(String),
@@ -207,7 +213,10 @@ impl ApiError {
     fn status(&self) -> StatusCode {
         use ApiError::*;
         match self {
-            JwtInvalid(_) | JwtClaims(_) | RoleNotAllowed(_) => StatusCode::UNAUTHORIZED,
+            JwtInvalid(_) | JwtClaims(_) | RoleNotAllowed(_) | AnonymousDisabled => {
+                StatusCode::UNAUTHORIZED
+            }
+            OpenApiDisabled => StatusCode::NOT_FOUND,
             Parse { .. } | Body(_) | BadRequest { .. } | NoRelationship { .. } => {
                 StatusCode::BAD_REQUEST
             }
@@ -243,6 +252,8 @@ impl ApiError {
             JwtInvalid(_) => "PGRST301",
             JwtClaims(_) => "PGRST303",
             RoleNotAllowed(_) => "42501",
+            AnonymousDisabled => "PGRST302",
+            OpenApiDisabled => "PGRST126",
             Parse { .. } => "PGRST100",
             Body(_) => "PGRST102",
             BodyTooLarge(_) => "PGRST102",

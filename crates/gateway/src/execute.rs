@@ -89,6 +89,9 @@ pub struct Transaction {
     pub pool_timeout: Duration,
     /// `select "schema"."fn"()`, run after the settings and before the statement.
     pub pre_request: Option<String>,
+    /// Named, cached statements; off (`PGRST_DB_PREPARED_STATEMENTS=false`), every statement
+    /// is sent unnamed, as a transaction-mode pooler (PgBouncer) needs.
+    pub prepared: bool,
 }
 
 /// Runs `sql` as described. `check` may refuse the outcome, which rolls back.
@@ -276,10 +279,13 @@ async fn run_on(
         client.statement_cache.clear();
     }
     let setup_types = vec![Type::TEXT; setup.len()];
-    let setup_stmt = client
-        .prepare_typed_cached(setup_sql, &setup_types)
-        .await
-        .ok();
+    let setup_stmt = match tx.prepared {
+        true => client
+            .prepare_typed_cached(setup_sql, &setup_types)
+            .await
+            .ok(),
+        false => None,
+    };
     let main_types = vec![Type::UNKNOWN; params.len()];
     let setup_values: Vec<&(dyn ToSql + Sync)> = setup.iter().map(|(p, _)| *p).collect();
     let main_values: Vec<&(dyn ToSql + Sync)> = params.iter().map(|(p, _)| *p).collect();
@@ -313,6 +319,15 @@ async fn run_on(
         .read_only
         .then_some(if tx.rollback { "ROLLBACK" } else { "COMMIT" });
     let main_and_end = async {
+        if !tx.prepared {
+            let ended = async {
+                match early_end {
+                    Some(end) => Some(client.batch_execute(end).await),
+                    None => None,
+                }
+            };
+            return both_in_order(client.query_typed(&sql.text, &params), ended).await;
+        }
         let stmt = match client.prepare_typed_cached(&sql.text, &main_types).await {
             Ok(stmt) => stmt,
             Err(e) => {

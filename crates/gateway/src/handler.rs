@@ -2,7 +2,8 @@
 //! query string and body, build one statement, run it in the request's transaction, respond.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, Method};
@@ -10,6 +11,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value};
 
 use crate::auth::{self, Identity};
+use crate::config::Switches;
 use crate::error::ApiError;
 use crate::execute::{self, Settings, Transaction};
 use crate::preferences::{Format, Preferences};
@@ -19,6 +21,7 @@ use crate::schema_cache::SchemaCache;
 use crate::sql::quote_ident;
 use crate::Gateway;
 
+mod openapi;
 mod rpc;
 mod table;
 
@@ -52,12 +55,28 @@ struct Incoming<'a> {
     range: Option<(u64, Option<u64>)>,
     /// The request body's media type, lowercased (`""` when absent).
     content_type: String,
+    /// The settings the database may override (`pgrst.*` of the connecting role).
+    switches: Switches,
+    /// When the query string was parsed and the transaction began and ended, for `Server-Timing`.
+    timing: Arc<Mutex<Timing>>,
+}
+
+/// Moments of a request that `Server-Timing` reports.
+#[derive(Default, Clone, Copy)]
+struct Timing {
+    parsed: Option<Instant>,
+    transaction: Option<(Instant, Instant)>,
 }
 
 impl Incoming<'_> {
+    /// The query string is parsed: `Server-Timing`'s parse ends, plan begins.
+    fn parsed(&self) {
+        self.timing.lock().unwrap_or_else(|e| e.into_inner()).parsed = Some(Instant::now());
+    }
+
     /// PGRST123 for an aggregate unless `PGRST_DB_AGGREGATES_ENABLED` allows them.
     fn check_aggregates(&self, query: &ApiQuery) -> Result<(), ApiError> {
-        if query.has_aggregates() && !self.gw.config.aggregates {
+        if query.has_aggregates() && !self.switches.aggregates {
             return Err(crate::query::select::aggregates_disabled().into());
         }
         Ok(())
@@ -65,13 +84,10 @@ impl Incoming<'_> {
 }
 
 async fn serve(gw: &Gateway, req: Request) -> Result<Response, ApiError> {
+    let started = Instant::now();
     let (parts, body) = req.into_parts();
-    let identity = auth::authenticate(
-        &gw.ctx,
-        &gw.tokens,
-        gw.config.jwt_aud.as_deref(),
-        &parts.headers,
-    )?;
+    let identity = auth::authenticate(&gw.ctx, &gw.tokens, &gw.config, &parts.headers)?;
+    let authenticated = Instant::now();
     let target = route(parts.uri.path())?;
     if parts.method == Method::OPTIONS {
         return Ok(response::options(matches!(target, Target::Rpc(_))));
@@ -82,13 +98,15 @@ async fn serve(gw: &Gateway, req: Request) -> Result<Response, ApiError> {
         .get(gw.config.schema_cache_timeout)
         .await
         .ok_or(ApiError::SchemaCacheNotLoaded)?;
-    let prefs = Preferences::parse(
+    let switches = gw.config.switches(&cache);
+    let mut prefs = Preferences::parse(
         parts
             .headers
             .get_all("prefer")
             .iter()
             .filter_map(|v| v.to_str().ok()),
     );
+    prefs.end_with(switches.tx_end);
     if prefs.strict && !prefs.invalid.is_empty() {
         return Err(ApiError::BadRequest {
             code: "PGRST122",
@@ -133,7 +151,7 @@ async fn serve(gw: &Gateway, req: Request) -> Result<Response, ApiError> {
             .headers
             .get(header::ACCEPT)
             .and_then(|v| v.to_str().ok()),
-        gw.config.plans,
+        switches.plans,
     )?;
     let body = axum::body::to_bytes(body, gw.config.max_body_bytes)
         .await
@@ -166,12 +184,23 @@ async fn serve(gw: &Gateway, req: Request) -> Result<Response, ApiError> {
         settings,
         range: range_header(&parts.headers),
         content_type,
+        switches,
+        timing: Arc::new(Mutex::new(Timing::default())),
     };
+    let timing = incoming.timing.clone();
+    let read = Instant::now();
     let mut response = match target {
-        Target::Root => response::openapi(&cache, &incoming.schema),
+        Target::Root => openapi::root(&incoming).await?,
         Target::Table(name) => table::table(incoming, &name).await?,
         Target::Rpc(name) => rpc::rpc(incoming, &name).await?,
     };
+    if gw.config.server_timing {
+        let moments = *timing.lock().unwrap_or_else(|e| e.into_inner());
+        let value = server_timing(started, authenticated, read, moments, Instant::now());
+        if let Ok(v) = value.parse() {
+            response.headers_mut().insert("server-timing", v);
+        }
+    }
     if gw.config.schemas.len() > 1 {
         let profile = gw.config.schema_for(&parts.method, &parts.headers)?;
         if let Ok(v) = profile.parse() {
@@ -179,6 +208,30 @@ async fn serve(gw: &Gateway, req: Request) -> Result<Response, ApiError> {
         }
     }
     Ok(response)
+}
+
+/// PostgREST's `Server-Timing`: milliseconds, one decimal, for verifying the token, reading
+/// the request (headers, body, query string), planning (until the transaction starts), the
+/// transaction and the response. Without a transaction (`GET /` ignoring privileges), planning
+/// runs to the response.
+fn server_timing(
+    started: Instant,
+    authenticated: Instant,
+    read: Instant,
+    moments: Timing,
+    done: Instant,
+) -> String {
+    let ms = |from: Instant, to: Instant| to.saturating_duration_since(from).as_secs_f64() * 1000.0;
+    let (begin, end) = moments.transaction.unwrap_or((done, done));
+    let parsed = moments.parsed.unwrap_or(read);
+    format!(
+        "jwt;dur={:.1}, parse;dur={:.1}, plan;dur={:.1}, transaction;dur={:.1}, response;dur={:.1}",
+        ms(started, authenticated),
+        ms(authenticated, parsed),
+        ms(parsed, begin),
+        ms(begin, end),
+        ms(end, done),
+    )
 }
 
 fn route(path: &str) -> Result<Target, ApiError> {
@@ -249,12 +302,10 @@ fn settings(
             }
         }
     }
+    // As PostgREST sets it: the schema, then each extra schema, repeats kept
+    // (`"public", "public", "extensions"`), so plans and functions see the same path.
     let mut search_path = vec![quote_ident(schema)];
-    for extra in extra_search_path {
-        if schema != extra {
-            search_path.push(quote_ident(extra));
-        }
-    }
+    search_path.extend(extra_search_path.iter().map(|s| quote_ident(s)));
     Settings {
         search_path: search_path.join(", "),
         role: identity.role.clone(),
@@ -297,10 +348,18 @@ async fn run_explained(
         rollback: r.prefs.rollback,
         pool_timeout: r.gw.config.pool_timeout,
         pre_request: r.gw.config.pre_request.clone(),
+        prepared: r.gw.config.prepared_statements,
     };
-    if let Some(plan) = r.format.plan {
+    let begin = Instant::now();
+    let result = if let Some(plan) = r.format.plan {
         let prefix = plan.explain_prefix();
-        return execute::explain(&r.gw.ctx.db, &r.settings, sql, &prefix, tx).await;
-    }
-    execute::run(&r.gw.ctx.db, &r.settings, sql, explain, tx, check).await
+        execute::explain(&r.gw.ctx.db, &r.settings, sql, &prefix, tx).await
+    } else {
+        execute::run(&r.gw.ctx.db, &r.settings, sql, explain, tx, check).await
+    };
+    r.timing
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .transaction = Some((begin, Instant::now()));
+    result
 }

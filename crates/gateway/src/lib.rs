@@ -13,6 +13,7 @@ mod plan;
 mod preferences;
 pub mod query;
 mod response;
+mod role_claim;
 pub mod schema_cache;
 mod sql;
 mod suggestion;
@@ -50,7 +51,12 @@ pub fn router(ctx: ServiceContext) -> Router {
 pub fn router_with(ctx: ServiceContext, config: GatewayConfig) -> Router {
     // The listener needs its own connection; the owner's conninfo reaches the same database.
     let listen = ctx.admin_conninfo.parse::<tokio_postgres::Config>().ok();
-    let cache = schema_cache::spawn(ctx.db.clone(), listen, config.schemas.clone());
+    let cache = schema_cache::spawn(
+        ctx.db.clone(),
+        listen,
+        config.schemas.clone(),
+        config.extra_search_path.clone(),
+    );
     let gateway = Arc::new(Gateway {
         ctx,
         config,

@@ -38,7 +38,8 @@ async fn main() -> anyhow::Result<()> {
     craftbase_shared::standalone::serve(
         craftbase_gateway::router_with(
             ctx,
-            craftbase_gateway::GatewayConfig::from_settings(args.settings),
+            craftbase_gateway::GatewayConfig::from_settings(args.settings)
+                .map_err(anyhow::Error::msg)?,
         ),
         (args.host, args.port).into(),
     )

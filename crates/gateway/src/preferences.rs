@@ -26,7 +26,13 @@ pub struct Preferences {
     pub count: Option<&'static str>,
     pub resolution: Option<Resolution>,
     pub missing_default: bool,
+    /// `tx=rollback` (`Some(true)`) or `tx=commit` as asked.
+    pub tx: Option<bool>,
+    /// Whether the transaction rolls back: `PGRST_DB_TX_END`, overridden by `tx=` only when it
+    /// allows (see [`Preferences::end_with`]).
     pub rollback: bool,
+    /// `tx=` was honoured, so `Preference-Applied` echoes it.
+    pub tx_applied: bool,
     /// `max-affected=N`, enforced with `handling=strict`.
     pub max_affected: Option<i64>,
     pub strict: bool,
@@ -53,8 +59,8 @@ impl Preferences {
                 "resolution=merge-duplicates" => p.resolution = Some(Resolution::MergeDuplicates),
                 "resolution=ignore-duplicates" => p.resolution = Some(Resolution::IgnoreDuplicates),
                 "missing=default" => p.missing_default = true,
-                "tx=rollback" => p.rollback = true,
-                "tx=commit" => p.rollback = false,
+                "tx=rollback" => p.tx = Some(true),
+                "tx=commit" => p.tx = Some(false),
                 "handling=strict" => (p.strict, p.handling_given) = (true, true),
                 "handling=lenient" => (p.strict, p.handling_given) = (false, true),
                 _ => {
@@ -69,6 +75,12 @@ impl Preferences {
             }
         }
         p
+    }
+
+    /// Decides how the transaction ends: `tx=` counts only when `PGRST_DB_TX_END` allows an
+    /// override, as PostgREST.
+    pub fn end_with(&mut self, end: crate::config::TxEnd) {
+        (self.rollback, self.tx_applied) = end.resolve(self.tx);
     }
 
     /// The `Preference-Applied` header value for what was honoured.
@@ -97,8 +109,12 @@ impl Preferences {
                 _ => "count=estimated",
             });
         }
-        if self.rollback {
-            out.push("tx=rollback");
+        if self.tx_applied {
+            out.push(if self.rollback {
+                "tx=rollback"
+            } else {
+                "tx=commit"
+            });
         }
         if self.handling_given {
             out.push(if self.strict {
@@ -172,6 +188,7 @@ impl PlanRequest {
             FormatKind::Json => "application/json",
             FormatKind::Object => "application/vnd.pgrst.object+json",
             FormatKind::Csv => "text/csv",
+            FormatKind::GeoJson => "application/geo+json",
         };
         format!("application/vnd.pgrst.plan+{plan}; for=\"{target}\"; charset=utf-8")
     }
@@ -192,6 +209,7 @@ impl PlanRequest {
                         "application/json" | "application/vnd.pgrst.array+json" => FormatKind::Json,
                         "application/vnd.pgrst.object+json" => FormatKind::Object,
                         "text/csv" => FormatKind::Csv,
+                        "application/geo+json" => FormatKind::GeoJson,
                         _ => return None,
                     }
                 }
@@ -220,6 +238,8 @@ pub enum FormatKind {
     Json,
     Object,
     Csv,
+    /// `application/geo+json`: a FeatureCollection of the rows (`ST_AsGeoJSON`, PostGIS).
+    GeoJson,
 }
 
 impl Format {
@@ -261,6 +281,7 @@ impl Format {
                 | "application/vnd.pgrst.array+json" => FormatKind::Json,
                 "application/vnd.pgrst.object+json" => FormatKind::Object,
                 "text/csv" => FormatKind::Csv,
+                "application/geo+json" => FormatKind::GeoJson,
                 _ => continue,
             };
             return Ok(Format {
@@ -269,7 +290,13 @@ impl Format {
                 plan: None,
             });
         }
-        Err(ApiError::Accept(accept.to_owned()))
+        Err(ApiError::Accept(
+            accept
+                .split(',')
+                .map(to_mime)
+                .collect::<Vec<_>>()
+                .join(", "),
+        ))
     }
 
     /// The response's Content-Type.
@@ -284,13 +311,93 @@ impl Format {
                 "application/vnd.pgrst.object+json; nulls=stripped; charset=utf-8"
             }
             (FormatKind::Csv, _) => "text/csv; charset=utf-8",
+            (FormatKind::GeoJson, _) => "application/geo+json; charset=utf-8",
         }
+    }
+}
+
+/// A media range of `Accept` as PostgREST writes it back in PGRST107's message: known types
+/// lowercased and normalised (a plan with its `for` and options, nulls stripped), any other
+/// type as given, without its parameters.
+fn to_mime(range: &str) -> String {
+    let mut parts = range.split(';').map(str::trim);
+    let media = parts.next().unwrap_or("");
+    let params: Vec<(String, &str)> = parts
+        .filter_map(|p| p.split_once('='))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().trim_matches('"')))
+        .collect();
+    let param = |name: &str| params.iter().find(|(k, _)| k == name).map(|(_, v)| *v);
+    let stripped = param("nulls") == Some("stripped");
+    let lower = media.to_ascii_lowercase();
+    let plan = |format: &str| {
+        let target = to_mime(param("for").unwrap_or("application/json"));
+        let wanted: Vec<&str> = param("options").unwrap_or("").split('|').collect();
+        let options: Vec<&str> = ["analyze", "verbose", "settings", "buffers", "wal"]
+            .into_iter()
+            .filter(|o| wanted.contains(o))
+            .collect();
+        let mut out = format!("application/vnd.pgrst.plan+{format}; for=\"{target}\"");
+        if !options.is_empty() {
+            out.push_str("; options=");
+            out.push_str(&options.join("|"));
+        }
+        out
+    };
+    match lower.as_str() {
+        "application/json"
+        | "application/geo+json"
+        | "text/csv"
+        | "text/plain"
+        | "text/xml"
+        | "application/openapi+json"
+        | "application/x-www-form-urlencoded"
+        | "application/octet-stream" => lower,
+        "application/vnd.pgrst.plan" | "application/vnd.pgrst.plan+text" => plan("text"),
+        "application/vnd.pgrst.plan+json" => plan("json"),
+        "application/vnd.pgrst.object+json" | "application/vnd.pgrst.object" => {
+            if stripped {
+                "application/vnd.pgrst.object+json;nulls=stripped".into()
+            } else {
+                "application/vnd.pgrst.object+json".into()
+            }
+        }
+        "application/vnd.pgrst.array+json" | "application/vnd.pgrst.array" => {
+            if stripped {
+                "application/vnd.pgrst.array+json;nulls=stripped".into()
+            } else {
+                "application/json".into()
+            }
+        }
+        "*/*" => lower,
+        _ => media.to_owned(),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn refused_media_types_are_named_as_postgrest_names_them() {
+        let e = Format::from_accept(
+            Some(r#"application/vnd.pgrst.plan+text; for="application/json"; options=;"#),
+            false,
+        )
+        .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            r#"None of these media types are available: application/vnd.pgrst.plan+text; for="application/json""#
+        );
+        let e = Format::from_accept(
+            Some(r#"Application/VND.pgrst.plan+JSON; for="text/csv"; options=verbose|analyze, image/PNG; q=0.5"#),
+            false,
+        )
+        .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            r#"None of these media types are available: application/vnd.pgrst.plan+json; for="text/csv"; options=analyze|verbose, image/PNG"#
+        );
+    }
 
     #[test]
     fn prefer_tokens_arrive_joined() {
@@ -304,7 +411,17 @@ mod tests {
         assert_eq!(p.return_, Return::Representation);
         assert_eq!(p.count, Some("exact"));
         assert_eq!(p.resolution, Some(Resolution::IgnoreDuplicates));
-        assert!(p.rollback);
+        assert_eq!(p.tx, Some(true));
+        let mut q = p.clone();
+        q.end_with(crate::config::TxEnd::Commit);
+        assert!(!q.rollback && !q.tx_applied);
+        q.end_with(crate::config::TxEnd::CommitAllowOverride);
+        assert!(q.rollback && q.tx_applied);
+        q.tx = Some(false);
+        q.end_with(crate::config::TxEnd::Rollback);
+        assert!(q.rollback && !q.tx_applied);
+        q.end_with(crate::config::TxEnd::RollbackAllowOverride);
+        assert!(!q.rollback && q.tx_applied);
     }
 
     #[test]

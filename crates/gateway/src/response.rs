@@ -7,7 +7,6 @@ use axum::response::Response;
 use crate::error::ApiError;
 use crate::execute::Outcome;
 use crate::preferences::{Format, FormatKind, Preferences, Resolution, Return};
-use crate::schema_cache::SchemaCache;
 
 /// GET/HEAD on a table: 200, 206 when a count shows more rows, 416 past the end.
 pub fn read(
@@ -68,10 +67,9 @@ pub fn rpc(
     }
     // One value: its own Content-Range (`0-0/*`, or `0-0/1` with a count), as PostgREST.
     let format = Format {
-        kind: if format.kind == FormatKind::Csv {
-            FormatKind::Csv
-        } else {
-            FormatKind::Json
+        kind: match format.kind {
+            FormatKind::Csv | FormatKind::GeoJson => format.kind,
+            _ => FormatKind::Json,
         },
         ..format
     };
@@ -155,8 +153,7 @@ pub fn options(rpc: bool) -> Response {
 }
 
 /// `GET /`: a minimal OpenAPI 2.0 document of the exposed schema's tables and functions.
-pub fn openapi(cache: &SchemaCache, schema: &str) -> Response {
-    let doc = cache.openapi(schema);
+pub fn openapi(doc: serde_json::Value) -> Response {
     let mut response = Response::new(Body::from(doc.to_string()));
     response.headers_mut().insert(
         header::CONTENT_TYPE,

@@ -14,6 +14,7 @@ use serde::Deserialize;
 use tokio::sync::watch;
 
 pub use computed::ComputedFunction;
+pub use openapi::OpenApiView;
 pub use relationship::{Join, Relationship};
 
 const INTROSPECT_SQL: &str = include_str!("../sql/introspect.sql");
@@ -143,6 +144,8 @@ struct Raw {
     #[serde(default)]
     computed: Vec<ComputedFunction>,
     types: Vec<String>,
+    #[serde(default)]
+    connecting_role: String,
 }
 
 /// The loaded cache.
@@ -156,6 +159,9 @@ pub struct SchemaCache {
     types: HashSet<String>,
     /// `ALTER ROLE ... SET` settings per role, as a JSON object for `set_config`.
     role_settings: HashMap<String, String>,
+    /// The connecting role's `pgrst.*` settings (PostgREST's in-database configuration),
+    /// without the prefix: `db_tx_end`, `db_plan_enabled`, ...
+    in_database: HashMap<String, String>,
 }
 
 /// PostgREST's order of overloads, which its PGRST203 candidate list and its "Perhaps you
@@ -185,6 +191,18 @@ impl SchemaCache {
     /// Builds the cache from the introspection query's JSON.
     pub fn from_json(json: &str) -> Result<Self, serde_json::Error> {
         let raw: Raw = serde_json::from_str(json)?;
+        let in_database = raw
+            .role_settings
+            .get(&raw.connecting_role)
+            .map(|settings| {
+                settings
+                    .iter()
+                    .filter_map(|(k, v)| {
+                        Some((k.strip_prefix("pgrst.")?.to_owned(), v.as_str()?.to_owned()))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
         let mut functions: HashMap<_, Vec<Function>> = HashMap::new();
         for f in raw.functions {
             functions
@@ -214,6 +232,7 @@ impl SchemaCache {
             functions,
             computed,
             types: raw.types.into_iter().collect(),
+            in_database,
             role_settings: raw
                 .role_settings
                 .into_iter()
@@ -224,7 +243,19 @@ impl SchemaCache {
 
     /// Runs the introspection query for `schemas`.
     pub async fn load(client: &tokio_postgres::Client, schemas: &[String]) -> anyhow::Result<Self> {
-        let row = client.query_one(INTROSPECT_SQL, &[&schemas]).await?;
+        Self::load_with_types(client, schemas, &[]).await
+    }
+
+    /// Runs the introspection query for `schemas`; casts may also name the types of
+    /// `type_schemas` (`PGRST_DB_EXTRA_SEARCH_PATH`, on every request's search_path).
+    pub async fn load_with_types(
+        client: &tokio_postgres::Client,
+        schemas: &[String],
+        type_schemas: &[String],
+    ) -> anyhow::Result<Self> {
+        let row = client
+            .query_one(INTROSPECT_SQL, &[&schemas, &type_schemas])
+            .await?;
         let json: String = row.get(0);
         Ok(Self::from_json(&json)?)
     }
@@ -279,6 +310,12 @@ impl SchemaCache {
         ];
         let base = name.trim_end_matches("[]");
         ALIASES.contains(&base) || self.types.contains(base)
+    }
+
+    /// A `pgrst.<name>` setting of the connecting role (`alter role authenticator set
+    /// pgrst.db_tx_end = 'commit-allow-override'`), which wins over the environment, as in PostgREST.
+    pub fn in_database_setting(&self, name: &str) -> Option<&str> {
+        self.in_database.get(name).map(String::as_str)
     }
 
     /// The role's own settings as a JSON object (`{}` when it has none).
@@ -402,9 +439,10 @@ pub fn spawn(
     pool: deadpool_postgres::Pool,
     listen: Option<tokio_postgres::Config>,
     schemas: Vec<String>,
+    type_schemas: Vec<String>,
 ) -> SchemaCacheHandle {
     let (tx, rx) = watch::channel(None);
-    tokio::spawn(reload::run(pool, listen, schemas, tx));
+    tokio::spawn(reload::run(pool, listen, (schemas, type_schemas), tx));
     SchemaCacheHandle { rx }
 }
 
@@ -429,7 +467,7 @@ mod reload {
     pub(super) async fn run(
         pool: deadpool_postgres::Pool,
         listen: Option<tokio_postgres::Config>,
-        schemas: Vec<String>,
+        schemas: (Vec<String>, Vec<String>),
         tx: watch::Sender<Option<Arc<SchemaCache>>>,
     ) {
         loop {
@@ -466,14 +504,15 @@ mod reload {
         }
     }
 
+    /// `schemas`: the exposed ones, and those whose types casts may name.
     async fn load_into(
         pool: &deadpool_postgres::Pool,
-        schemas: &[String],
+        schemas: &(Vec<String>, Vec<String>),
         tx: &watch::Sender<Option<Arc<SchemaCache>>>,
     ) -> bool {
         let started = std::time::Instant::now();
         let loaded = match pool.get().await {
-            Ok(client) => SchemaCache::load(&client, schemas).await,
+            Ok(client) => SchemaCache::load_with_types(&client, &schemas.0, &schemas.1).await,
             Err(e) => Err(e.into()),
         };
         match loaded {

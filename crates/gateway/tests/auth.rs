@@ -71,3 +71,28 @@ async fn bad_tokens_are_refused_and_run_nothing() {
         .await;
     assert_eq!(r.error(), (401, "42501".into()));
 }
+
+/// `PGRST_DB_ANON_ROLE` unset: a request without a token (only reachable behind the edge's
+/// apikey gate, which always adds one, when the gateway runs on its own) is 401 PGRST302, as
+/// PostgREST; with it set, such a request runs as that role.
+#[tokio::test]
+async fn requests_without_a_token_need_an_anon_role() {
+    let api = Api::with_config(craftbase_gateway::GatewayConfig {
+        anon_role: None,
+        ..craftbase_gateway::GatewayConfig::default()
+    })
+    .await;
+    let r = api.get("/connectors?select=slug&limit=1", None).await;
+    assert_eq!(r.error(), (401, "PGRST302".into()), "{}", r.body);
+    assert_eq!(r.json()["message"], "Anonymous access is disabled");
+    assert_eq!(r.header("www-authenticate"), "Bearer");
+    let api = Api::with_config(craftbase_gateway::GatewayConfig {
+        anon_role: Some("authenticated".into()),
+        ..craftbase_gateway::GatewayConfig::default()
+    })
+    .await;
+    api.sql("create function public.whoami() returns text language sql as $$ select current_user::text $$; notify pgrst, 'reload schema';").await;
+    api.wait_for("/rpc/whoami", None).await;
+    let r = api.get("/rpc/whoami", None).await;
+    assert_eq!(r.json(), serde_json::json!("authenticated"), "{}", r.body);
+}

@@ -1,6 +1,8 @@
 //! Writes under RLS: insert, bulk insert, upsert both ways, update, delete, PUT, bad bodies.
 
 use crate::support::{service_token, user_token, Api, ALICE, BOB};
+use craftbase_gateway::config::TxEnd;
+use craftbase_gateway::GatewayConfig;
 
 const GITHUB: &str = "1755f4f1-8698-5730-b75e-b8a7aafeaedc";
 const SLACK: &str = "26f78c32-a397-5060-8605-19f32502725e";
@@ -134,7 +136,12 @@ async fn the_apps_writes_for_two_users() {
 
 #[tokio::test]
 async fn bulk_insert_upsert_ignore_missing_default_and_put() {
-    let api = Api::new().await;
+    let api = Api::with_config(GatewayConfig {
+        // `Prefer: tx=rollback` is honoured only when the setting allows it, as in PostgREST.
+        tx_end: TxEnd::CommitAllowOverride,
+        ..GatewayConfig::default()
+    })
+    .await;
     let svc = service_token();
     api.sql("create table public.items (id int primary key, name text not null, qty int default 7); grant all on public.items to anon, authenticated, service_role; notify pgrst, 'reload schema';").await;
     // Wait for the reload.
@@ -285,7 +292,12 @@ async fn bulk_insert_upsert_ignore_missing_default_and_put() {
 
 #[tokio::test]
 async fn max_affected_and_rollback_of_updates() {
-    let api = Api::new().await;
+    let api = Api::with_config(GatewayConfig {
+        // `Prefer: tx=rollback` is honoured only when the setting allows it, as in PostgREST.
+        tx_end: TxEnd::CommitAllowOverride,
+        ..GatewayConfig::default()
+    })
+    .await;
     let svc = service_token();
     let strict = [("prefer", "handling=strict, max-affected=2")];
     let r = api

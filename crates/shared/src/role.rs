@@ -45,6 +45,11 @@ impl RoleSwitch {
         }
     }
 
+    /// Whether the connecting role may switch to `role`.
+    pub fn allows(&self, role: &str) -> bool {
+        self.allowed.contains(role)
+    }
+
     /// The role for a request: its token's `role` claim, or anon without a token or claim.
     pub fn resolve<'a>(&self, claims: Option<&'a Claims>) -> Result<&'a str, RoleError> {
         let role = match claims.and_then(|c| c.get("role")) {

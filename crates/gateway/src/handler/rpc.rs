@@ -32,6 +32,7 @@ pub(super) async fn rpc(r: Incoming<'_>, name: &str) -> Result<Response, ApiErro
         Vec::new()
     };
     let query = ApiQuery::parse_within(r.query, &arg_names, &r.gw.config.limits)?;
+    r.parsed();
     r.check_aggregates(&query)?;
     let call = if is_get {
         CallKind::Get
@@ -96,7 +97,7 @@ pub(super) async fn rpc(r: Incoming<'_>, name: &str) -> Result<Response, ApiErro
         r.format,
         // PostgREST counts a call exactly for `exact` and `estimated`; `planned` has no plan to read.
         matches!(r.prefs.count, Some("exact" | "estimated")),
-        r.gw.config.max_rows,
+        r.switches.max_rows,
     )?;
     let read_only = is_get || function.is_read_only();
     let singular = r.format.kind == FormatKind::Object && function.returns_set;

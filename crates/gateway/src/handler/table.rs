@@ -24,6 +24,7 @@ pub(super) async fn table(r: Incoming<'_>, name: &str) -> Result<Response, ApiEr
             name: name.to_owned(),
         })?;
     let mut query = ApiQuery::parse_within(r.query, &[], &r.gw.config.limits)?;
+    r.parsed();
     r.check_aggregates(&query)?;
     if let Some((first, last)) = r
         .range
@@ -42,7 +43,7 @@ pub(super) async fn table(r: Incoming<'_>, name: &str) -> Result<Response, ApiEr
             let opts = ReadOptions {
                 format: r.format,
                 count: r.prefs.count,
-                max_rows: r.gw.config.max_rows,
+                max_rows: r.switches.max_rows,
             };
             let plan = read::build(&mut builder, table, &opts)?;
             let estimated = r.prefs.count == Some("estimated");

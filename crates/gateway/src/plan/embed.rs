@@ -30,19 +30,23 @@ impl<'a> Builder<'a> {
     ) -> Result<(), ApiError> {
         let target = self.target_of(rel)?;
         let src = Source::embedded(target, path.len());
-        let child = self.alias();
+        let child = self.table_alias(&target.name, path.len());
         let modifiers = self.query.modifiers.get(path).cloned().unwrap_or_default();
-        if !rel.to_one {
-            if let Some(key) = related_count(target, items) {
-                // `rel(count)`: the number of related rows, as `[{"count": n}]`.
-                self.sql
-                    .push("(SELECT json_build_array(json_build_object(")
-                    .param(key)
-                    .push("::text, count(*)))");
-                self.embed_from_where(rel, parent_alias, &child, items, path)?;
-                self.sql.push(")");
-                return Ok(());
-            }
+        if let Some(key) = related_count(target, items) {
+            // `rel(count)`: the number of related rows, as `[{"count": n}]`, or as
+            // `{"count": n}` for a to-one embed, as PostgREST.
+            let (open, close) = if rel.to_one {
+                ("(SELECT json_build_object(", "::text, count(*))")
+            } else {
+                (
+                    "(SELECT json_build_array(json_build_object(",
+                    "::text, count(*)))",
+                )
+            };
+            self.sql.push(open).param(key).push(close);
+            self.embed_from_where(rel, parent_alias, &child, items, path)?;
+            self.sql.push(")");
+            return Ok(());
         }
         if rel.to_one {
             self.sql.push("(SELECT row_to_json(_e) FROM (SELECT ");
@@ -108,7 +112,7 @@ impl<'a> Builder<'a> {
                     .ident(&name)
                     .push("), '[]') FROM (SELECT ");
             }
-            let child = self.alias();
+            let child = self.table_alias(&target.name, path.len());
             self.select_list(&src, &child, std::slice::from_ref(item), path)?;
             self.embed_from_where(rel, parent_alias, &child, &items, path)?;
             if rel.to_one {
@@ -161,7 +165,7 @@ impl<'a> Builder<'a> {
                 parent,
                 target: target_pairs,
             } => {
-                let j = self.alias();
+                let j = self.table_alias(table, path.len());
                 self.sql
                     .push(" JOIN ")
                     .qualified(schema, table)
@@ -218,7 +222,7 @@ impl<'a> Builder<'a> {
         items: &[SelectItem],
         path: &[String],
     ) -> Result<(), ApiError> {
-        let child = self.alias();
+        let child = self.table_alias(&rel.target, path.len());
         self.sql.push("EXISTS (SELECT 1");
         self.embed_from_where(rel, parent_alias, &child, items, path)?;
         self.sql.push(")");
@@ -290,7 +294,7 @@ impl<'a> Builder<'a> {
             .ok_or(ApiError::InvalidPath)?;
         let mut child_path = path.to_vec();
         child_path.push(embed.key().to_owned());
-        let child = self.alias();
+        let child = self.table_alias(&target.name, child_path.len());
         self.sql.push("(SELECT ");
         self.field(
             &Source::embedded(target, child_path.len()),

@@ -5,7 +5,7 @@ use crate::error::ApiError;
 use crate::query::{Field, OrderTerm, SelectItem};
 
 impl<'a> Builder<'a> {
-    /// `"t1"."col"->'a'->>'b'` for a checked column or computed field.
+    /// `"cities_1"."col"->'a'->>'b'` for a checked column or computed field.
     pub fn field(&mut self, src: &Source, alias: &str, field: &Field) -> Result<(), ApiError> {
         self.field_head(src, alias, &field.name)?;
         for step in &field.path {

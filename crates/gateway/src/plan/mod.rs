@@ -9,7 +9,7 @@ pub mod read;
 pub mod rpc;
 pub mod write;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
 use crate::error::ApiError;
 use crate::preferences::{Format, FormatKind};
@@ -74,7 +74,8 @@ pub struct Builder<'a> {
     pub cache: &'a SchemaCache,
     pub query: &'a ApiQuery,
     pub sql: Sql,
-    aliases: usize,
+    /// Each alias handed out, with the table and depth it stands for.
+    aliases: HashMap<String, (String, usize)>,
     used_paths: BTreeSet<Vec<String>>,
 }
 
@@ -85,15 +86,35 @@ impl<'a> Builder<'a> {
             cache,
             query,
             sql: Sql::default(),
-            aliases: 0,
+            aliases: HashMap::new(),
             used_paths: BTreeSet::new(),
         }
     }
 
-    /// A fresh table alias (`t1`, `t2`, ...).
-    pub fn alias(&mut self) -> String {
-        self.aliases += 1;
-        format!("t{}", self.aliases)
+    /// The alias of `table` read `depth` embeds down, as PostgREST names it (and as plans
+    /// show it): the table's name at the top, `name_depth` below (`cities_1`). Reads of the same
+    /// table at the same depth are never nested, so they share it; a name another table already
+    /// took, or one the statement uses itself, gets a `_n` suffix, so no alias hides another.
+    pub fn table_alias(&mut self, table: &str, depth: usize) -> String {
+        const RESERVED: [&str; 5] = ["_s", "_e", "pgrst_count", "pgrst_source", "pgrst_call"];
+        let base = if depth == 0 {
+            table.to_owned()
+        } else {
+            format!("{table}_{depth}")
+        };
+        let mut candidate = base.clone();
+        for n in 2.. {
+            match self.aliases.get(&candidate) {
+                Some((t, d)) if t == table && *d == depth => break,
+                None if !RESERVED.contains(&candidate.as_str()) => {
+                    self.aliases
+                        .insert(candidate.clone(), (table.to_owned(), depth));
+                    break;
+                }
+                _ => candidate = format!("{base}_{n}"),
+            }
+        }
+        candidate
     }
 
     /// Fails with PGRST108 when the query string filters or orders an embed it did not select.
@@ -158,6 +179,15 @@ pub fn body_expression(sql: &mut Sql, format: Format, scalar: bool) {
         }
         FormatKind::Object => {
             sql.push(&format!("({agg}->0)::text"));
+        }
+        FormatKind::GeoJson => {
+            // As PostgREST: PostGIS's ST_AsGeoJSON(record) over each row, found through the
+            // search_path (PostGIS lives in `extensions` on Supabase). Without PostGIS this is
+            // PostgreSQL's 42883, which PostgREST answers with 404 too.
+            sql.push(
+                "json_build_object('type', 'FeatureCollection', 'features', \
+                 coalesce(json_agg(ST_AsGeoJSON(_s)::json), '[]'))::text",
+            );
         }
         FormatKind::Csv => {
             // As PostgREST writes CSV: the first row's keys as the header, a newline, then each

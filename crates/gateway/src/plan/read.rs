@@ -34,7 +34,7 @@ pub fn build(b: &mut Builder, table: &Table, opts: &ReadOptions) -> Result<ReadP
     let explain = match opts.count {
         Some("planned" | "estimated") => {
             let mut e = Builder::new(b.cache, b.query);
-            let alias = e.alias();
+            let alias = e.table_alias(&table.name, 0);
             e.sql
                 .push("SELECT 1 FROM ")
                 .qualified(&table.schema, &table.name)
@@ -48,7 +48,7 @@ pub fn build(b: &mut Builder, table: &Table, opts: &ReadOptions) -> Result<ReadP
     b.sql.push("SELECT ");
     match opts.count {
         Some(kind @ ("exact" | "estimated")) => {
-            let alias = b.alias();
+            let alias = b.table_alias(&table.name, 0);
             b.sql.push("(SELECT count(*) FROM (SELECT 1 FROM ");
             b.sql
                 .qualified(&table.schema, &table.name)
@@ -68,7 +68,7 @@ pub fn build(b: &mut Builder, table: &Table, opts: &ReadOptions) -> Result<ReadP
     b.sql.push(", count(*), ");
     body_expression(&mut b.sql, opts.format, false);
     super::response_gucs(&mut b.sql);
-    let alias = b.alias();
+    let alias = b.table_alias(&table.name, 0);
     b.sql.push(" FROM (SELECT ");
     b.select_list(&src, &alias, items, &[])?;
     b.sql

@@ -145,7 +145,7 @@ pub fn suggest(cache: &SchemaCache, schema: &str, name: &str, given: &[String]) 
     ))
 }
 
-/// `SELECT total, rows, body FROM (SELECT ... FROM fn(args) AS t1 WHERE ...) _s`; with `count`
+/// `SELECT total, rows, body FROM (SELECT ... FROM fn(args) AS pgrst_call WHERE ...) _s`; with `count`
 /// (exact or estimated: PostgREST plans no function call), the total of the filtered call.
 pub fn build(
     b: &mut Builder,
@@ -168,8 +168,8 @@ pub fn build(
         depth: 0,
     };
     let root = b.query.root();
-    // Taken from the builder, so embeds number their own aliases after it.
-    let alias = &b.alias();
+    // PostgREST's alias of the call, which plans show (`Function Scan on f pgrst_call`).
+    let alias = "pgrst_call";
     let from = |b: &mut Builder| -> Result<(), ApiError> {
         call(b, function, args)?;
         b.sql.push(" AS ").ident(alias);
@@ -202,7 +202,11 @@ pub fn build(
         b.sql.push("NULL::text");
     } else {
         // A function returning one value answers an object, not an array; CSV stays CSV.
-        let format = if function.returns_set || format.kind == crate::preferences::FormatKind::Csv {
+        let format = if function.returns_set
+            || matches!(
+                format.kind,
+                crate::preferences::FormatKind::Csv | crate::preferences::FormatKind::GeoJson
+            ) {
             format
         } else {
             Format {
@@ -226,6 +230,8 @@ pub fn build(
         from(b)?;
     }
     if !scalar {
+        // `select=col,amount.sum()`: grouped by the other columns, as on a table.
+        b.group_by(&src, alias, items)?;
         b.order_by(&src, alias, items, &[], &root.order)?;
     }
     b.limit_offset(

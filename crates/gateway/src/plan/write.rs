@@ -71,7 +71,7 @@ pub fn build(
     b.sql.push(", ");
     location(&mut b.sql, table);
     super::response_gucs(&mut b.sql);
-    let alias = b.alias();
+    let alias = b.table_alias(&table.name, 0);
     b.sql.push(" FROM (SELECT ");
     b.select_list(&src, &alias, &items, &[])?;
     b.sql

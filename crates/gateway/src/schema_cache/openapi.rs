@@ -5,16 +5,35 @@ use serde_json::{json, Map, Value};
 
 use super::SchemaCache;
 
+/// What a document shows beyond the schema: which tables and functions (those the request's
+/// role may use, under `PGRST_OPENAPI_MODE=follow-privileges`) and where the API is served.
+#[derive(Debug, Default)]
+pub struct OpenApiView {
+    /// Names of the tables and functions to list; all of them when `None`.
+    pub tables: Option<std::collections::HashSet<String>>,
+    pub functions: Option<std::collections::HashSet<String>>,
+    /// `(scheme, host:port, basePath)` from `PGRST_OPENAPI_SERVER_PROXY_URI`.
+    pub server: Option<(String, String, String)>,
+}
+
 impl SchemaCache {
-    /// The document for `schema`.
+    /// The document for `schema`, every table and function listed.
     pub fn openapi(&self, schema: &str) -> Value {
+        self.openapi_with(schema, &OpenApiView::default())
+    }
+
+    /// The document for `schema` as `view` shows it.
+    pub fn openapi_with(&self, schema: &str, view: &OpenApiView) -> Value {
+        let shown = |set: &Option<std::collections::HashSet<String>>, name: &str| {
+            set.as_ref().is_none_or(|s| s.contains(name))
+        };
         let mut paths = Map::new();
         let mut definitions = Map::new();
         paths.insert("/".into(), json!({"get": {"produces": ["application/openapi+json", "application/json"], "responses": {"200": {"description": "OK"}}}}));
         let mut tables: Vec<_> = self
             .tables
             .values()
-            .filter(|t| t.schema == schema)
+            .filter(|t| t.schema == schema && shown(&view.tables, &t.name))
             .collect();
         tables.sort_by(|a, b| a.name.cmp(&b.name));
         for t in tables {
@@ -49,7 +68,7 @@ impl SchemaCache {
         let mut functions: Vec<_> = self
             .functions
             .iter()
-            .filter(|((s, _), _)| s == schema)
+            .filter(|((s, n), _)| s == schema && shown(&view.functions, n))
             .map(|((_, n), _)| n)
             .collect();
         functions.sort();
@@ -57,7 +76,7 @@ impl SchemaCache {
             let ok = json!({"responses": {"200": {"description": "OK"}}, "tags": ["(rpc) ".to_owned() + name]});
             paths.insert(format!("/rpc/{name}"), json!({"get": ok, "post": ok}));
         }
-        json!({
+        let mut doc = json!({
             "swagger": "2.0",
             "info": {"title": "craftbase REST API", "version": env!("CARGO_PKG_VERSION")},
             "basePath": "/",
@@ -66,7 +85,13 @@ impl SchemaCache {
             "produces": ["application/json", "application/vnd.pgrst.object+json", "text/csv"],
             "paths": paths,
             "definitions": definitions,
-        })
+        });
+        if let Some((scheme, host, base)) = &view.server {
+            doc["schemes"] = json!([scheme]);
+            doc["host"] = json!(host);
+            doc["basePath"] = json!(base);
+        }
+        doc
     }
 }
 
