@@ -144,6 +144,37 @@ describe('secret key', () => {
   });
 });
 
+describe('secret key on realtime', () => {
+  test('runs as service_role: the sb_ key supabase-js sends as access_token is ignored', async () => {
+    const c = client(cb.status.secret_key);
+    const inbox = new Inbox();
+    const ch = c
+      .channel('ak-service')
+      .on('postgres_changes', { event: 'INSERT', schema: 'public', table: 'ak_notes', filter: 'body=eq.private: for the server' }, inbox.push);
+    await subscribed(ch);
+    // Sent explicitly too, as a renewal: an sb_ value is no user token.
+    await c.realtime.setAuth(cb.status.publishable_key);
+    await pgQuery(cb.dbUrl, `insert into public.ak_notes (body) values ('private: for the server')`);
+    const change = await inbox.next((m) => m.eventType === 'INSERT');
+    assert.equal(change.new.body, 'private: for the server');
+  });
+
+  test('a browser cannot open a socket with it', async () => {
+    const { WebSocket } = await import('ws');
+    const url = `${cb.url.replace('http', 'ws')}/realtime/v1/websocket?apikey=${cb.status.secret_key}&vsn=1.0.0`;
+    const status = await new Promise((resolve, reject) => {
+      const ws = new WebSocket(url, { headers: { 'User-Agent': CHROME } });
+      ws.on('unexpected-response', (_req, res) => resolve(res.statusCode));
+      ws.on('open', () => {
+        ws.close();
+        resolve(101);
+      });
+      ws.on('error', reject);
+    });
+    assert.equal(status, 401);
+  });
+});
+
 describe('Authorization: Bearer sb_…', () => {
   test('counts as no Authorization: the apikey alone decides', async () => {
     const get = (apikey, bearer) =>
