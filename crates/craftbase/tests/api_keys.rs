@@ -170,11 +170,24 @@ async fn keys_are_generated_listed_created_and_revoked_while_running() {
             .status(),
         200
     );
+    // SIGHUP reloads the keys at once; it no longer ends craftbase.
+    let out = keys(&data, &["new", "--publishable", "--name", "hup"]);
+    let hup = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    crate::support::send(cb.child.id(), libc::SIGHUP);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let resp = http
+        .get(cb.url("/rest/v1/connectors?select=id"))
+        .header("apikey", &hup)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert!(crate::support::process_exists(cb.child.id()));
     // The keys survive a restart unchanged.
     drop(cb);
     let cb = Craftbase::start(&data, &example()).await;
     let again = cb.status();
     assert_eq!(again.publishable_key, status.publishable_key);
     assert_eq!(again.secret_key, status.secret_key);
-    assert_eq!(listed(&data).len(), 3);
+    assert_eq!(listed(&data).len(), 4);
 }
