@@ -108,6 +108,7 @@ impl DataDir {
     /// wins over the stored one; the keys are re-minted only when the secret changes. A
     /// publishable and a secret API key are added when the directory has none of that kind.
     pub fn secrets(&self, configured_secret: Option<String>, now: u64) -> anyhow::Result<Secrets> {
+        let _lock = self.lock_secrets()?;
         let stored: Option<Secrets> = self.read(SECRETS)?;
         let (mut secrets, mut changed) = match (stored, configured_secret) {
             (Some(s), None) => (s, false),
@@ -147,6 +148,7 @@ impl DataDir {
         &self,
         change: impl FnOnce(&mut Vec<StoredKey>) -> anyhow::Result<T>,
     ) -> anyhow::Result<T> {
+        let _lock = self.lock_secrets()?;
         let mut secrets = self.stored_secrets()?;
         let result = change(&mut secrets.api_keys)?;
         self.write(SECRETS, &secrets)?;
@@ -162,6 +164,31 @@ impl DataDir {
     pub fn stored_secrets(&self) -> anyhow::Result<Secrets> {
         self.read(SECRETS)?
             .ok_or_else(|| anyhow::anyhow!("no secrets.json in {}", self.path.display()))
+    }
+
+    /// Holds `.secrets.lock` exclusively until the returned file is dropped, so two
+    /// read-modify-writes of `secrets.json` (two `craftbase keys` commands, or one and a
+    /// starting craftbase) never lose one another's change. The kernel drops the lock with the
+    /// process, so a crash leaves none behind.
+    fn lock_secrets(&self) -> anyhow::Result<fs::File> {
+        use std::os::fd::AsRawFd;
+        let file = fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(self.path.join(".secrets.lock"))?;
+        // SAFETY: flock takes a file descriptor this function owns (open until `file` drops)
+        // and touches no memory.
+        #[allow(unsafe_code)]
+        let locked = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) };
+        anyhow::ensure!(
+            locked == 0,
+            "cannot lock {}: {}",
+            self.path.join(".secrets.lock").display(),
+            std::io::Error::last_os_error()
+        );
+        Ok(file)
     }
 
     pub fn endpoints(&self) -> anyhow::Result<Option<Endpoints>> {

@@ -191,3 +191,26 @@ async fn keys_are_generated_listed_created_and_revoked_while_running() {
     assert_eq!(again.secret_key, status.secret_key);
     assert_eq!(listed(&data).len(), 4);
 }
+
+#[test]
+fn concurrent_key_commands_lose_no_key() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let dir = craftbase::datadir::DataDir::open(&data).unwrap();
+    dir.secrets(None, craftbase::datadir::unix_now()).unwrap();
+    let children: Vec<_> = (0..12)
+        .map(|i| {
+            Command::new(binary())
+                .args(["keys", "new", "--name", &format!("k{i}"), "--data-dir"])
+                .arg(&data)
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for mut child in children {
+        assert!(child.wait().unwrap().success());
+    }
+    assert_eq!(listed(&data).len(), 2 + 12);
+}
