@@ -137,7 +137,7 @@ describe('startup and status', () => {
     assert.ok(res.json !== undefined && typeof res.json === 'object', `body is not JSON: ${res.text}`);
   });
 
-  test('status --json prints exactly one JSON object with the five keys', async () => {
+  test('status --json prints exactly one JSON object with the seven keys', async () => {
     const st = await cb.runStatus();
     assert.equal(st.code, 0, `status exited ${st.code}: ${st.stderr}`);
     assert.ok(st.json && typeof st.json === 'object' && !Array.isArray(st.json), `stdout: ${st.stdout}`);

@@ -8,7 +8,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 
-import { anonClient, startCraftbase } from './lib/craftbase.mjs';
+import { createClient, startCraftbase } from './lib/craftbase.mjs';
 import { Inbox, subscribed } from './lib/realtime.mjs';
 
 /** @type {Awaited<ReturnType<typeof startCraftbase>>} */
@@ -25,8 +25,8 @@ after(async () => {
 }, { timeout: 60_000 });
 
 /** A browser tab of the app: its own supabase-js client and the events it saw. */
-async function openApp() {
-  const supabase = anonClient(cb);
+async function openApp(key) {
+  const supabase = createClient(cb.url, key);
   clients.push(supabase);
   const authEvents = [];
   supabase.auth.onAuthStateChange((event) => authEvents.push(event));
@@ -88,10 +88,19 @@ async function runTool(supabase, uid, connectorId) {
   return job;
 }
 
-test("two users go through the app's whole flow and never see each other's data", async () => {
+// The app as built against the legacy anon key, and as a new Supabase project ships it: with the
+// publishable key (api-keys.test.mjs covers the keys themselves).
+for (const [label, key] of [
+  ['the anon key', () => cb.anonKey],
+  ['the publishable key', () => cb.status.publishable_key],
+]) {
+  test(`two users go through the app's whole flow and never see each other's data (${label})`, () => appFlow(key()));
+}
+
+async function appFlow(key) {
   const password = 'correct horse battery staple';
-  const alice = await openApp();
-  const bob = await openApp();
+  const alice = await openApp(key);
+  const bob = await openApp(key);
 
   // The landing page reads the active catalogue before anyone signs in.
   const { data: catalogue, error: catErr } = await alice.supabase.from('connectors').select('*').eq('is_active', true).order('name');
@@ -193,4 +202,4 @@ test("two users go through the app's whole flow and never see each other's data"
   assert.equal(after.session, null);
   const { data: anonJobs } = await alice.supabase.from('pipeline_jobs').select('*');
   assert.deepEqual(anonJobs, [], 'signed out, the app reads as anon');
-});
+}

@@ -42,6 +42,43 @@ pub enum Command {
     /// Print every effective setting, its value and where it came from (flag, env,
     /// config.toml, default), secrets masked.
     Config(crate::effective::ConfigArgs),
+    /// Manage the API keys (`sb_publishable_…`, `sb_secret_…`) of a data directory; a running
+    /// craftbase sees a change within two seconds (or at once on SIGHUP).
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum KeysCommand {
+    /// List the keys: publishable keys in full, secret keys by their first characters only.
+    List {
+        /// Print a JSON array.
+        #[arg(long)]
+        json: bool,
+        #[arg(long, env = "CRAFTBASE_DATA_DIR", default_value = ".craftbase")]
+        data_dir: PathBuf,
+    },
+    /// Create a key and print it (a publishable key unless --secret).
+    New {
+        /// A secret key (acts as service_role: servers only).
+        #[arg(long, conflicts_with = "publishable")]
+        secret: bool,
+        /// A publishable key (acts as anon), the default.
+        #[arg(long)]
+        publishable: bool,
+        /// A name to recognise the key by (at most 64 characters).
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long, env = "CRAFTBASE_DATA_DIR", default_value = ".craftbase")]
+        data_dir: PathBuf,
+    },
+    /// Revoke a key, named by its id (or at least 4 leading characters of it) or by the start of
+    /// the key itself (`sb_secret_AbCd`).
+    Revoke {
+        which: String,
+        #[arg(long, env = "CRAFTBASE_DATA_DIR", default_value = ".craftbase")]
+        data_dir: PathBuf,
+    },
 }
 
 #[derive(Args, Debug, Clone)]
@@ -199,7 +236,8 @@ impl StartArgs {
 
 #[derive(Args, Debug, Clone)]
 pub struct StatusArgs {
-    /// Print one JSON object: api_url, db_url, anon_key, service_role_key, jwt_secret.
+    /// Print one JSON object: api_url, db_url, publishable_key, secret_key, anon_key,
+    /// service_role_key, jwt_secret.
     #[arg(long)]
     pub json: bool,
     /// The data directory `craftbase start` used.

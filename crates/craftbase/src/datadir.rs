@@ -7,10 +7,15 @@ use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use craftbase_shared::keys::{generate_secret, ApiKeys};
+
+use crate::api_keys::StoredKey;
 use serde::{Deserialize, Serialize};
 
 /// Parent of the clusters of data directories the `postgres` user cannot reach.
 const CLUSTERS_FOR_ROOT: &str = "/var/lib/craftbase/clusters";
+
+/// The file of the generated secrets.
+const SECRETS: &str = "secrets.json";
 
 /// The generated secrets, in `secrets.json` (mode 0600).
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -19,6 +24,9 @@ pub struct Secrets {
     pub keys: ApiKeys,
     /// Password of the embedded cluster's `postgres` superuser.
     pub db_password: String,
+    /// The new API keys (`sb_publishable_…`, `sb_secret_…`), revoked ones included.
+    #[serde(default)]
+    pub api_keys: Vec<StoredKey>,
 }
 
 /// Where craftbase last served, in `status.json`.
@@ -97,34 +105,90 @@ impl DataDir {
     }
 
     /// Loads the secrets, generating them on first start. A secret given in the environment
-    /// wins over the stored one; the keys are re-minted only when the secret changes.
+    /// wins over the stored one; the keys are re-minted only when the secret changes. A
+    /// publishable and a secret API key are added when the directory has none of that kind.
     pub fn secrets(&self, configured_secret: Option<String>, now: u64) -> anyhow::Result<Secrets> {
-        let stored: Option<Secrets> = self.read("secrets.json")?;
-        let secrets = match (stored, configured_secret) {
-            (Some(s), None) => return Ok(s),
-            (Some(s), Some(secret)) if s.keys.jwt_secret == secret => return Ok(s),
-            (Some(s), Some(secret)) => Secrets {
-                keys: ApiKeys::mint(&secret, now)?,
-                db_password: s.db_password,
-            },
-            (None, secret) => Secrets {
-                keys: ApiKeys::mint(&secret.unwrap_or_else(generate_secret), now)?,
-                db_password: generate_secret(),
-            },
+        let _lock = self.lock_secrets()?;
+        let stored: Option<Secrets> = self.read(SECRETS)?;
+        let (mut secrets, mut changed) = match (stored, configured_secret) {
+            (Some(s), None) => (s, false),
+            (Some(s), Some(secret)) if s.keys.jwt_secret == secret => (s, false),
+            (Some(s), Some(secret)) => (
+                Secrets {
+                    keys: ApiKeys::mint(&secret, now)?,
+                    db_password: s.db_password,
+                    api_keys: s.api_keys,
+                },
+                true,
+            ),
+            (None, secret) => (
+                Secrets {
+                    keys: ApiKeys::mint(&secret.unwrap_or_else(generate_secret), now)?,
+                    db_password: generate_secret(),
+                    api_keys: Vec::new(),
+                },
+                true,
+            ),
         };
-        self.write("secrets.json", &secrets)?;
+        changed |= crate::api_keys::ensure_defaults(&mut secrets.api_keys, chrono::Utc::now());
+        if changed {
+            self.write(SECRETS, &secrets)?;
+        }
         Ok(secrets)
+    }
+
+    /// Where the secrets are, for a running craftbase to notice changes to its API keys.
+    pub fn secrets_path(&self) -> PathBuf {
+        self.path.join(SECRETS)
+    }
+
+    /// Changes the stored API keys with `change` and writes them back (through a rename, so a
+    /// running craftbase reading the file sees the old or the new list, never half of one).
+    pub fn update_api_keys<T>(
+        &self,
+        change: impl FnOnce(&mut Vec<StoredKey>) -> anyhow::Result<T>,
+    ) -> anyhow::Result<T> {
+        let _lock = self.lock_secrets()?;
+        let mut secrets = self.stored_secrets()?;
+        let result = change(&mut secrets.api_keys)?;
+        self.write(SECRETS, &secrets)?;
+        Ok(result)
     }
 
     /// Keeps `secrets` as this directory's own: a restore carrying a backup's keys over.
     pub fn store_secrets(&self, secrets: &Secrets) -> anyhow::Result<()> {
-        self.write("secrets.json", secrets)
+        self.write(SECRETS, secrets)
     }
 
     /// Reads the stored secrets.
     pub fn stored_secrets(&self) -> anyhow::Result<Secrets> {
-        self.read("secrets.json")?
+        self.read(SECRETS)?
             .ok_or_else(|| anyhow::anyhow!("no secrets.json in {}", self.path.display()))
+    }
+
+    /// Holds `.secrets.lock` exclusively until the returned file is dropped, so two
+    /// read-modify-writes of `secrets.json` (two `craftbase keys` commands, or one and a
+    /// starting craftbase) never lose one another's change. The kernel drops the lock with the
+    /// process, so a crash leaves none behind.
+    fn lock_secrets(&self) -> anyhow::Result<fs::File> {
+        use std::os::fd::AsRawFd;
+        let file = fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(self.path.join(".secrets.lock"))?;
+        // SAFETY: flock takes a file descriptor this function owns (open until `file` drops)
+        // and touches no memory.
+        #[allow(unsafe_code)]
+        let locked = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) };
+        anyhow::ensure!(
+            locked == 0,
+            "cannot lock {}: {}",
+            self.path.join(".secrets.lock").display(),
+            std::io::Error::last_os_error()
+        );
+        Ok(file)
     }
 
     pub fn endpoints(&self) -> anyhow::Result<Option<Endpoints>> {

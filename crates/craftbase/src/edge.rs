@@ -2,6 +2,7 @@
 //! with their prefixes stripped, and does what Supabase's Kong gateway does in front of them:
 //! the apikey check, the Authorization header derived from it, CORS, and a request id.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
@@ -13,6 +14,8 @@ use axum::routing::get;
 use axum::{Json, Router};
 use craftbase_shared::ServiceContext;
 
+use crate::api_keys::ring::{KeyRing, Use};
+use crate::api_keys::KeyKind;
 use crate::observe::Observer;
 use crate::start::Services;
 use crate::switches::switched_off;
@@ -92,6 +95,10 @@ impl ServiceSettings {
 /// the observer's state, so `/ready` and `/metrics` see its sockets and replication stream.
 pub fn app(services: Services, settings: ServiceSettings, observer: &Observer) -> Router {
     let ctx = services.rest;
+    let gate = Gate {
+        ctx: ctx.clone(),
+        ring: services.api_keys,
+    };
     let on = &settings.switches;
     let mut gated = Router::new();
     let mut off = Router::new();
@@ -119,7 +126,7 @@ pub fn app(services: Services, settings: ServiceSettings, observer: &Observer) -
     } else {
         off = off.merge(switched_off("/realtime/v1"));
     }
-    let gated = gated.layer(middleware::from_fn_with_state(ctx.clone(), require_apikey));
+    let gated = gated.layer(middleware::from_fn_with_state(gate, require_apikey));
     let routes = Router::new()
         .route("/health", get(health))
         .with_state(ctx.clone())
@@ -190,31 +197,35 @@ async fn health(State(ctx): State<ServiceContext>) -> Response {
     (status, Json(body)).into_response()
 }
 
-/// Kong's key-auth: a request needs the anon or service_role key (header `apikey`, or
-/// `?apikey=` for websockets); then `Authorization` defaults to that key.
-async fn require_apikey(
-    State(ctx): State<ServiceContext>,
-    mut req: Request,
-    next: Next,
-) -> Response {
+/// What the apikey check needs: the legacy keys and secret (in the context) and the new keys.
+#[derive(Clone)]
+struct Gate {
+    ctx: ServiceContext,
+    ring: Arc<KeyRing>,
+}
+
+/// Kong's key-auth: a request needs an API key (header `apikey`, or `?apikey=` for websockets):
+/// one of the new keys, or the anon or service_role key; then `Authorization` defaults to it.
+async fn require_apikey(State(gate): State<Gate>, mut req: Request, next: Next) -> Response {
     if OPEN_ROUTES.contains(&req.uri().path()) {
         return next.run(req).await;
     }
     let Some(key) = apikey(&req) else {
         return unauthorized("No API key found in request");
     };
-    if !is_valid_key(&ctx, &key) {
+    if key.starts_with("sb_") {
+        return match new_key_identity(&gate.ring, &key, &mut req) {
+            Ok(()) => next.run(req).await,
+            Err(refused) => *refused,
+        };
+    }
+    if !is_valid_key(&gate.ctx, &key) {
         return unauthorized("Invalid authentication credentials");
     }
-    let keep_authorization = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| !v.starts_with("Bearer sb_"));
     let Ok(bearer) = HeaderValue::from_str(&format!("Bearer {key}")) else {
         return unauthorized("Invalid authentication credentials");
     };
-    if !keep_authorization {
+    if !has_own_authorization(&req) {
         req.headers_mut().insert(header::AUTHORIZATION, bearer);
     }
     if let Ok(value) = HeaderValue::from_str(&key) {
@@ -222,6 +233,67 @@ async fn require_apikey(
             .insert(HeaderName::from_static("x-api-key"), value);
     }
     next.run(req).await
+}
+
+/// Supabase's gateway for the new keys: a publishable key acts as `anon`, a secret key as
+/// `service_role` (refused from a browser), each through a JWT minted for that role that goes
+/// inward in place of the key (`Authorization` unless the caller sent a token of its own,
+/// `apikey` and `x-api-key`), so REST, auth and realtime see what a legacy key would give them
+/// and the key itself never reaches SQL's `request.headers`.
+fn new_key_identity(ring: &KeyRing, key: &str, req: &mut Request) -> Result<(), Box<Response>> {
+    let Some(kind) = ring.identify(key) else {
+        return Err(Box::new(invalid_api_key()));
+    };
+    if kind == KeyKind::Secret && from_browser(req) {
+        return Err(Box::new(unauthorized(
+            "Forbidden use of secret API key in browser",
+        )));
+    }
+    let used = if is_websocket(req) {
+        Use::Socket
+    } else {
+        Use::Request
+    };
+    let token = ring.token(kind, used).map_err(|e| {
+        tracing::error!(error = %e, "cannot mint the token of an API key");
+        Box::new(StatusCode::INTERNAL_SERVER_ERROR.into_response())
+    })?;
+    let value = |s: &str| HeaderValue::from_str(s).map_err(|_| Box::new(invalid_api_key()));
+    let bearer = value(&format!("Bearer {token}"))?;
+    let token = value(&token)?;
+    if !has_own_authorization(req) {
+        req.headers_mut().insert(header::AUTHORIZATION, bearer);
+    }
+    let headers = req.headers_mut();
+    if headers.contains_key("apikey") {
+        headers.insert(HeaderName::from_static("apikey"), token.clone());
+    }
+    headers.insert(HeaderName::from_static("x-api-key"), token);
+    Ok(())
+}
+
+/// A token the caller sent itself (a user's session), kept over the key's. `Bearer sb_…` is not
+/// one: older clients repeat the key there, and a key is not a JWT.
+fn has_own_authorization(req: &Request) -> bool {
+    req.headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| !v.starts_with("Bearer sb_"))
+}
+
+/// Browsers say `Mozilla/…`; servers, scripts and Node's fetch do not.
+fn from_browser(req: &Request) -> bool {
+    req.headers()
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ua| ua.trim_start().starts_with("Mozilla/"))
+}
+
+fn is_websocket(req: &Request) -> bool {
+    req.headers()
+        .get(header::UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"))
 }
 
 fn apikey(req: &Request) -> Option<String> {
@@ -237,6 +309,18 @@ fn apikey(req: &Request) -> Option<String> {
 /// is anon or service_role (as a key minted from the same secret elsewhere would be).
 fn is_valid_key(ctx: &ServiceContext, key: &str) -> bool {
     ctx.keys.is_known(key) || ctx.jwt.verify_api_key(key).is_ok()
+}
+
+/// Supabase's answer to an `sb_` key that is not (or no longer) one of the project's.
+fn invalid_api_key() -> Response {
+    (
+        StatusCode::UNAUTHORIZED,
+        Json(serde_json::json!({
+            "message": "Invalid API key",
+            "hint": "Double check your Supabase `anon` or `service_role` API key."
+        })),
+    )
+        .into_response()
 }
 
 fn unauthorized(message: &'static str) -> Response {

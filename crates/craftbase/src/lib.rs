@@ -1,5 +1,6 @@
 //! craftbase: PostgreSQL, the REST gateway, auth and realtime started by one command on one port.
 
+pub mod api_keys;
 pub mod config;
 pub mod datadir;
 pub mod db_version;

@@ -2,6 +2,7 @@
 
 use clap::Parser;
 
+use craftbase::api_keys::{primary, KeyKind};
 use craftbase::config::{
     Cli, Command, DbCommand, GenCommand, MigrationCommand, StatusArgs, TypesLang,
 };
@@ -90,6 +91,7 @@ async fn run(loaded: craftbase::effective::Loaded) {
         }
         Command::Backup(args) => craftbase::dump::backup::run(args.clone()).await,
         Command::Restore(args) => craftbase::dump::restore::run(args.clone()).await,
+        Command::Keys(command) => craftbase::api_keys::command::run(command),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");
@@ -106,9 +108,12 @@ fn status(args: &StatusArgs) -> anyhow::Result<()> {
             args.data_dir.display()
         )
     })?;
+    let key = |kind| primary(&secrets.api_keys, kind).unwrap_or_default();
     let status = serde_json::json!({
         "api_url": endpoints.api_url,
         "db_url": endpoints.db_url,
+        "publishable_key": key(KeyKind::Publishable),
+        "secret_key": key(KeyKind::Secret),
         "anon_key": secrets.keys.anon_key,
         "service_role_key": secrets.keys.service_role_key,
         "jwt_secret": secrets.keys.jwt_secret,

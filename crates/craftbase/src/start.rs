@@ -8,6 +8,8 @@ use anyhow::Context;
 use craftbase_cluster::{Cluster, ClusterSpec};
 use craftbase_shared::{JwtVerifier, RoleSwitch, ServiceContext};
 
+use crate::api_keys::ring::KeyRing;
+use crate::api_keys::{primary, KeyKind};
 use crate::config::StartArgs;
 use crate::datadir::{DataDir, Endpoints, Secrets};
 use crate::{edge, migrations, observe};
@@ -46,7 +48,13 @@ pub async fn run(args: StartArgs) -> anyhow::Result<()> {
         return Err(e);
     }
 
-    let services = match services(&connections, &secrets, &args).await {
+    let ring = Arc::new(KeyRing::new(
+        data_dir.secrets_path(),
+        &secrets.keys.jwt_secret,
+        &secrets.api_keys,
+    ));
+    ring.clone().watch();
+    let services = match services(&connections, &secrets, &args, ring).await {
         Ok(services) => services,
         Err(e) => {
             database.stop();
@@ -205,6 +213,8 @@ pub struct Services {
     /// Realtime: private-channel checks, the catalog and replay through `admin`, change
     /// authorization through `db`.
     pub realtime: ServiceContext,
+    /// The new API keys the edge accepts.
+    pub api_keys: Arc<KeyRing>,
 }
 
 impl Services {
@@ -222,6 +232,7 @@ async fn services(
     connections: &Connections,
     secrets: &Secrets,
     args: &StartArgs,
+    api_keys: Arc<KeyRing>,
 ) -> anyhow::Result<Services> {
     let authenticator = match &connections.authenticator {
         Some(config) => config.clone(),
@@ -266,6 +277,7 @@ async fn services(
             ..rest.clone()
         },
         rest,
+        api_keys,
     })
 }
 
@@ -379,6 +391,18 @@ fn announce(api_url: &str, db_url: &str, secrets: &Secrets, data_dir: &std::path
     if std::io::stdout().is_terminal() {
         lines.extend([
             ("DB URL", db_url.to_owned()),
+            (
+                "Publishable key",
+                primary(&secrets.api_keys, KeyKind::Publishable)
+                    .unwrap_or("(none: craftbase keys new --publishable)")
+                    .to_owned(),
+            ),
+            (
+                "Secret key",
+                primary(&secrets.api_keys, KeyKind::Secret)
+                    .unwrap_or("(none: craftbase keys new --secret)")
+                    .to_owned(),
+            ),
             ("anon key", secrets.keys.anon_key.clone()),
             ("service_role key", secrets.keys.service_role_key.clone()),
         ]);

@@ -1,5 +1,6 @@
 //! craftbase's integration tests: one binary, one PostgreSQL cluster per run.
 
+mod api_keys;
 mod dockerfile;
 mod edge;
 mod lifecycle;

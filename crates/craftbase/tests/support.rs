@@ -22,6 +22,10 @@ pub struct Craftbase {
 pub struct Status {
     pub api_url: String,
     pub db_url: String,
+    #[serde(default)]
+    pub publishable_key: String,
+    #[serde(default)]
+    pub secret_key: String,
     pub anon_key: String,
     pub service_role_key: String,
     pub jwt_secret: String,

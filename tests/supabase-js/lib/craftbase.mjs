@@ -44,6 +44,8 @@ export const STATUS_KEYS = Object.freeze([
   'api_url',
   'db_url',
   'jwt_secret',
+  'publishable_key',
+  'secret_key',
   'service_role_key',
 ]);
 
