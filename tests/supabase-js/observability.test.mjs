@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 
-import { anonClient, freePort, pgQuery, serviceClient, startCraftbase } from './lib/craftbase.mjs';
+import { anonClient, freePort, pgQuery, serviceClient, startCraftbase, waitForSchema } from './lib/craftbase.mjs';
 import { Inbox, clientAs, subscribed } from './lib/realtime.mjs';
 
 /** @type {Awaited<ReturnType<typeof startCraftbase>>} */
@@ -24,13 +24,15 @@ before(
       env: { CRAFTBASE_LOG_FORMAT: 'json', GOTRUE_MAILER_AUTOCONFIRM: 'true', RUST_LOG: 'debug,tokio_postgres=warn,pg_walstream=warn' },
       args: ['--metrics-addr', `127.0.0.1:${metricsPort}`],
     });
-    secrets.push(cb.anonKey, cb.serviceRoleKey, cb.jwtSecret);
+    secrets.push(cb.anonKey, cb.serviceRoleKey, cb.jwtSecret, cb.statusJson.publishable_key, cb.statusJson.secret_key);
     await pgQuery(
       cb.dbUrl,
       `create table public.obs_items (id int primary key, label text);
        grant select, insert on public.obs_items to anon, authenticated;
        alter publication supabase_realtime add table public.obs_items`,
     );
+    // The schema cache reloads on its own task after DDL.
+    await waitForSchema(async () => (await serviceClient(cb).from('obs_items').select('id')).error === null);
   },
   { timeout: 180_000 },
 );
