@@ -7,7 +7,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 
-import { anonClient, pgQuery, serviceClient, startCraftbase, waitForSchema } from './lib/craftbase.mjs';
+import { anonClient, pgQuery, restRequest, serviceClient, startCraftbase, waitForSchema } from './lib/craftbase.mjs';
 
 let cb;
 let service;
@@ -82,24 +82,7 @@ const SCHEMA = `
   notify pgrst, 'reload schema';
 `;
 
-/** fetch against /rest/v1 as service_role; the body is parsed when it is JSON. */
-async function rest(path, { method = 'GET', headers = {}, body } = {}) {
-  const init = {
-    method,
-    headers: { apikey: cb.serviceRoleKey, authorization: `Bearer ${cb.serviceRoleKey}`, ...headers },
-  };
-  if (body !== undefined) {
-    init.body = JSON.stringify(body);
-    init.headers['content-type'] = 'application/json';
-  }
-  const res = await fetch(`${cb.url}/rest/v1${path}`, init);
-  const text = await res.text();
-  let json = null;
-  try {
-    json = JSON.parse(text);
-  } catch {}
-  return { status: res.status, headers: res.headers, text, json };
-}
+const rest = (path, options = {}) => restRequest(cb, path, { as: 'service', ...options });
 
 const ok = (r) => {
   assert.equal(r.error, null, JSON.stringify(r.error));

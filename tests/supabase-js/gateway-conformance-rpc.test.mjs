@@ -6,7 +6,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 
-import { pgQuery, serviceClient, startCraftbase, waitForSchema } from './lib/craftbase.mjs';
+import { pgQuery, restRequest, serviceClient, startCraftbase, waitForSchema } from './lib/craftbase.mjs';
 
 let cb;
 let service;
@@ -61,24 +61,7 @@ const SCHEMA = `
   notify pgrst, 'reload schema';
 `;
 
-/** fetch against /rest/v1 as service_role; the body is parsed when it is JSON. */
-async function rest(path, { method = 'GET', headers = {}, body, contentType = 'application/json' } = {}) {
-  const init = {
-    method,
-    headers: { apikey: cb.serviceRoleKey, authorization: `Bearer ${cb.serviceRoleKey}`, ...headers },
-  };
-  if (body !== undefined) {
-    init.body = typeof body === 'string' || body instanceof Uint8Array ? body : JSON.stringify(body);
-    init.headers['content-type'] = contentType;
-  }
-  const res = await fetch(`${cb.url}/rest/v1${path}`, init);
-  const text = await res.text();
-  let json = null;
-  try {
-    json = JSON.parse(text);
-  } catch {}
-  return { status: res.status, headers: res.headers, text, json };
-}
+const rest = (path, options = {}) => restRequest(cb, path, { as: 'service', ...options });
 
 const doneCount = async () =>
   Number((await pgQuery(cb.dbUrl, 'select count(*) as n from public.conf_items where done'))[0].n);

@@ -8,7 +8,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 
-import { createClient, mintJwt, nowSeconds, pgQuery, serviceClient, startCraftbase, waitForSchema } from './lib/craftbase.mjs';
+import { createClient, mintJwt, nowSeconds, pgQuery, restRequest, serviceClient, startCraftbase, waitForSchema } from './lib/craftbase.mjs';
 
 const SETUP = `
   create schema if not exists extras;
@@ -40,22 +40,6 @@ async function start(env) {
   return { cb, service: serviceClient(cb) };
 }
 
-/** fetch against /rest/v1 with the anon key as apikey; Authorization only when given. */
-async function rest(cb, path, { method = 'GET', headers = {}, body } = {}) {
-  const init = { method, headers: { apikey: cb.anonKey, ...headers } };
-  if (body !== undefined) {
-    init.body = JSON.stringify(body);
-    init.headers['content-type'] = 'application/json';
-  }
-  const res = await fetch(`${cb.url}/rest/v1${path}`, init);
-  const text = await res.text();
-  let json = null;
-  try {
-    json = JSON.parse(text);
-  } catch {}
-  return { status: res.status, headers: res.headers, json, text };
-}
-
 function tokenClient(cb, claims) {
   const token = mintJwt(cb.jwtSecret, { aud: 'authenticated', exp: nowSeconds() + 3600, ...claims });
   return { token, client: createClient(cb.url, cb.anonKey, { global: { headers: { Authorization: `Bearer ${token}` } } }) };
@@ -85,7 +69,7 @@ describe("Supabase's defaults", () => {
     assert.equal(r.status, 201);
     const kept = await service.from('st_notes').select('body').eq('id', 10);
     assert.deepEqual(kept.data, [{ body: 'KEPT' }]);
-    const raw = await rest(cb, '/st_notes', {
+    const raw = await restRequest(cb, '/st_notes', {
       method: 'POST',
       headers: { Authorization: `Bearer ${cb.serviceRoleKey}`, Prefer: 'tx=rollback' },
       body: { id: 11, body: 'ALSO' },
@@ -107,7 +91,7 @@ describe("Supabase's defaults", () => {
       assert.equal(r.status, 201);
       const gone = await service.from('st_notes').select('body').eq('id', 20);
       assert.deepEqual(gone.data, []);
-      const raw = await rest(cb, '/st_notes', {
+      const raw = await restRequest(cb, '/st_notes', {
         method: 'POST',
         headers: { Authorization: `Bearer ${cb.serviceRoleKey}`, Prefer: 'tx=rollback' },
         body: { id: 21, body: 'GONE' },
@@ -125,14 +109,14 @@ describe("Supabase's defaults", () => {
   });
 
   test('PGRST_OPENAPI_MODE defaults to follow-privileges: GET / lists only what the role may use', async () => {
-    const asAnon = await rest(cb, '/', { headers: { Authorization: `Bearer ${cb.anonKey}` } });
+    const asAnon = await restRequest(cb, '/', { headers: { Authorization: `Bearer ${cb.anonKey}` } });
     assert.equal(asAnon.status, 200);
     assert.ok(asAnon.json.paths['/st_notes']);
     assert.equal(asAnon.json.paths['/st_vault'], undefined);
     assert.equal(asAnon.json.definitions.st_vault, undefined);
     assert.ok(asAnon.json.paths['/rpc/st_whoami']);
     assert.equal(asAnon.json.paths['/rpc/st_hidden'], undefined);
-    const asService = await rest(cb, '/', { headers: { Authorization: `Bearer ${cb.serviceRoleKey}` } });
+    const asService = await restRequest(cb, '/', { headers: { Authorization: `Bearer ${cb.serviceRoleKey}` } });
     assert.ok(asService.json.paths['/st_vault']);
     assert.ok(asService.json.paths['/rpc/st_hidden']);
   });
@@ -147,7 +131,7 @@ describe("Supabase's defaults", () => {
     await anon.rpc('st_prepared');
     const r = await anon.rpc('st_prepared');
     assert.ok(r.data > 0, `prepared statements on the connection: ${r.data}`);
-    const raw = await rest(cb, '/st_notes?select=id', { headers: { Authorization: `Bearer ${cb.anonKey}` } });
+    const raw = await restRequest(cb, '/st_notes?select=id', { headers: { Authorization: `Bearer ${cb.anonKey}` } });
     assert.equal(raw.headers.get('server-timing'), null);
   });
 });
@@ -178,7 +162,7 @@ describe('no anon role, a nested role claim, Server-Timing, OpenAPI off, rollbac
     const r = await anon.from('st_notes').select('id');
     assert.equal(r.status, 401);
     assert.deepEqual(r.error, { code: 'PGRST302', details: null, hint: null, message: 'Anonymous access is disabled' });
-    const raw = await rest(cb, '/st_notes', { headers: { Authorization: `Bearer ${cb.anonKey}` } });
+    const raw = await restRequest(cb, '/st_notes', { headers: { Authorization: `Bearer ${cb.anonKey}` } });
     assert.equal(raw.headers.get('www-authenticate'), 'Bearer');
   });
 
@@ -196,7 +180,7 @@ describe('no anon role, a nested role claim, Server-Timing, OpenAPI off, rollbac
 
   test('PGRST_SERVER_TIMING_ENABLED: jwt, parse, plan, transaction and response durations', async () => {
     const { token } = tokenClient(cb, { [CLAIMS]: { roles: ['service_role'] } });
-    const raw = await rest(cb, '/st_notes?select=id&order=id', { headers: { Authorization: `Bearer ${token}` } });
+    const raw = await restRequest(cb, '/st_notes?select=id&order=id', { headers: { Authorization: `Bearer ${token}` } });
     assert.equal(raw.status, 200);
     assert.match(
       raw.headers.get('server-timing') ?? '',
@@ -206,7 +190,7 @@ describe('no anon role, a nested role claim, Server-Timing, OpenAPI off, rollbac
 
   test('PGRST_OPENAPI_MODE=disabled: GET / is 404 PGRST126', async () => {
     const { token } = tokenClient(cb, { [CLAIMS]: { roles: ['service_role'] } });
-    const raw = await rest(cb, '/', { headers: { Authorization: `Bearer ${token}` } });
+    const raw = await restRequest(cb, '/', { headers: { Authorization: `Bearer ${token}` } });
     assert.equal(raw.status, 404);
     assert.equal(raw.json.code, 'PGRST126');
     assert.equal(raw.json.message, 'Root endpoint metadata is disabled');
@@ -218,7 +202,7 @@ describe('no anon role, a nested role claim, Server-Timing, OpenAPI off, rollbac
     assert.equal(r.status, 201);
     r = await client.from('st_notes').select('id').eq('id', 30);
     assert.deepEqual(r.data, []);
-    const raw = await rest(cb, '/st_notes', {
+    const raw = await restRequest(cb, '/st_notes', {
       method: 'POST',
       headers: { Authorization: `Bearer ${token}`, Prefer: 'tx=commit' },
       body: { id: 31, body: 'KEPT' },
@@ -301,13 +285,13 @@ describe('for a transaction pooler: no prepared statements, another anon role, a
   });
 
   test('PGRST_DB_PRE_REQUEST runs before each statement', async () => {
-    const raw = await rest(cb, '/st_notes?select=id', { headers: { Authorization: `Bearer ${cb.anonKey}` } });
+    const raw = await restRequest(cb, '/st_notes?select=id', { headers: { Authorization: `Bearer ${cb.anonKey}` } });
     assert.equal(raw.status, 200);
     assert.equal(raw.headers.get('x-pre-request'), 'ran');
   });
 
   test('PGRST_OPENAPI_MODE=ignore-privileges and PGRST_OPENAPI_SERVER_PROXY_URI', async () => {
-    const raw = await rest(cb, '/', { headers: { Authorization: `Bearer ${cb.anonKey}` } });
+    const raw = await restRequest(cb, '/', { headers: { Authorization: `Bearer ${cb.anonKey}` } });
     assert.equal(raw.status, 200);
     assert.ok(raw.json.paths['/st_vault']);
     assert.ok(raw.json.paths['/rpc/st_hidden']);

@@ -5,7 +5,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 
-import { anonClient, createClient, mintJwt, nowSeconds, pgQuery, serviceClient, startCraftbase, waitForSchema } from './lib/craftbase.mjs';
+import { anonClient, createClient, mintJwt, nowSeconds, pgQuery, restRequest, serviceClient, startCraftbase, waitForSchema } from './lib/craftbase.mjs';
 
 const ALICE = '11111111-1111-4111-8111-111111111111';
 const BOB = '22222222-2222-4222-8222-222222222222';
@@ -27,21 +27,7 @@ function clientWithToken(token) {
   return createClient(cb.url, cb.anonKey, { global: { headers: { Authorization: `Bearer ${token}` } } });
 }
 
-/** fetch against /rest/v1 with the anon key; body parsed when JSON. */
-async function rest(path, { method = 'GET', headers = {}, body } = {}) {
-  const init = { method, headers: { apikey: cb.anonKey, ...headers } };
-  if (body !== undefined) {
-    init.body = typeof body === 'string' ? body : JSON.stringify(body);
-    init.headers['content-type'] = 'application/json';
-  }
-  const res = await fetch(`${cb.url}/rest/v1${path}`, init);
-  const text = await res.text();
-  let json = null;
-  try {
-    json = JSON.parse(text);
-  } catch {}
-  return { status: res.status, headers: res.headers, text, json };
-}
+const rest = (path, options = {}) => restRequest(cb, path, options);
 
 before(
   async () => {

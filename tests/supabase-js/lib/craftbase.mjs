@@ -717,6 +717,27 @@ export function serviceClient(cb, options) {
  * Waits until `check()` resolves true: the schema cache reloads in the background after DDL, so a
  * test that creates tables or functions waits until the API knows them (10 s at most).
  */
+/**
+ * fetch against `/rest/v1` of `cb`; `as: 'service'` sends the service_role key as apikey and bearer,
+ * `as: 'anon'` only the anon key as apikey. A string or bytes body goes as it is, anything else as
+ * JSON; the answer's body is parsed when it is JSON.
+ */
+export async function restRequest(cb, path, { as = 'anon', method = 'GET', headers = {}, body, contentType = 'application/json' } = {}) {
+  const keys = as === 'service' ? { apikey: cb.serviceRoleKey, authorization: `Bearer ${cb.serviceRoleKey}` } : { apikey: cb.anonKey };
+  const init = { method, headers: { ...keys, ...headers } };
+  if (body !== undefined) {
+    init.body = typeof body === 'string' || body instanceof Uint8Array ? body : JSON.stringify(body);
+    init.headers['content-type'] = contentType;
+  }
+  const res = await fetch(`${cb.url}/rest/v1${path}`, init);
+  const text = await res.text();
+  let json = null;
+  try {
+    json = JSON.parse(text);
+  } catch {}
+  return { status: res.status, headers: res.headers, text, json };
+}
+
 export async function waitForSchema(check) {
   for (let i = 0; i < 100; i++) {
     if (await check()) return;
