@@ -44,6 +44,7 @@ cleanup() {
     if [[ -z "${KEEP:-}" ]]; then rm -rf "$DATA"; else echo "data directory kept: $DATA" >&2; fi
 }
 trap cleanup EXIT
+trap "exit 130" INT TERM
 
 pool_flag=()
 [[ -n "${POOL:-}" ]] && pool_flag=(--pool-size "$POOL")
@@ -116,8 +117,9 @@ PGBENCH=(pgbench -n -h "$SOCKET" -p "$DB_PORT" -U authenticator -M prepared -c "
     -D 'search_path="public", "extensions"' -D role=authenticated -D "claims=$CLAIMS" -D method=GET
     -D path=/pipeline_jobs -D "headers=$HEADERS" -D 'cookies={}' -D "role_settings=$ROLE_SETTINGS" -D "id=$JOB" postgres)
 
-# Ticks and context switches: craftbase (all threads), the cluster (postmaster + children +
-# what it reaped).
+# CPU ticks: craftbase (all threads) and the cluster (postmaster + children + what it reaped, so
+# backends that exited during the phase count too); craftbase's context switches (all threads).
+# PostgreSQL's context switches are not summed: backends that exit take theirs along.
 sample() {
     local cb pg vol invol
     cb=$(awk '{print $14 + $15}' "/proc/$CB/stat")
@@ -130,11 +132,7 @@ sample() {
         read -r v i < <(awk '/^voluntary_ctxt/{v=$2} /^nonvoluntary_ctxt/{i=$2} END{print v, i}' "$status" 2>/dev/null || echo "0 0")
         vol=$((vol + v)) invol=$((invol + i))
     done
-    local pgcs=0
-    for child in $(ps --ppid "$POSTMASTER" -o pid= 2>/dev/null); do
-        pgcs=$((pgcs + $(awk '/ctxt_switches/{s+=$2} END{print s+0}' "/proc/$child/status" 2>/dev/null || echo 0)))
-    done
-    echo "$cb $pg $((vol + invol)) $pgcs"
+    echo "$cb $pg $((vol + invol))"
 }
 
 # Percent of CPU time idle over $1 seconds, from /proc/stat.
@@ -152,7 +150,7 @@ us() { awk -v t="$1" -v n="$2" -v hz="$TCK" 'BEGIN { printf "%.1f", t / hz * 1e6
 echo "craftbase $("$BIN" --version 2>/dev/null || true); PostgreSQL $(psql "$DB_URL" -qAtc 'show server_version'); $(nproc) CPUs"
 echo "wrk -t$THREADS -c$CONNECTIONS -d${SECS}s; pgbench -c $CONNECTIONS -j $THREADS -T $SECS -M prepared (pipelined); $(date -u +%FT%TZ)"
 echo
-echo "| round | load avg (1 min) | idle before | gateway req/s | craftbase µs/req | PostgreSQL µs/req (gateway) | direct tx/s | PostgreSQL µs/req (direct) | PG gateway / direct | craftbase / PG gateway | ctx switches/req: craftbase, PG (gateway), PG (direct) |"
+echo "| round | load avg (1 min) | idle before | gateway req/s | craftbase µs/req | PostgreSQL µs/req (gateway) | direct tx/s | PostgreSQL µs/req (direct) | PG gateway / direct | craftbase / PG gateway | craftbase ctx switches/req |"
 echo "|---|---|---|---|---|---|---|---|---|---|---|"
 sleep 2
 for round in $(seq 1 "$ROUNDS"); do
@@ -164,27 +162,18 @@ for round in $(seq 1 "$ROUNDS"); do
         done
     fi
     load=$(cut -d' ' -f1 /proc/loadavg)
-    read -r cb0 pg0 cs0 pgcs0 < <(sample)
+    read -r cb0 pg0 cs0 < <(sample)
     out=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"${SECS}s" -H "apikey: $ANON" -H "Authorization: Bearer $TOKEN" "$URL")
     sleep 0.3
-    read -r cb1 pg1 cs1 pgcs1 < <(sample)
+    read -r cb1 pg1 cs1 < <(sample)
     if grep -q "Non-2xx" <<<"$out"; then echo "gateway errors: $out" >&2; exit 1; fi
     reqs=$(awk '/requests in/ {print $1}' <<<"$out")
     rate=$(awk '/Requests\/sec/ {printf "%.0f", $2}' <<<"$out")
 
-    # pgbench's backends exit with it, taking their context switch counts along: those are
-    # read inside the run, from second 1 to SECS-1.
-    read -r _ pg2 _ _ < <(sample)
-    "${PGBENCH[@]}" >"$DATA/pgbench.out" 2>&1 &
-    bench=$!
-    sleep 1
-    read -r _ _ _ pgcs2 < <(sample)
-    sleep $((SECS - 2))
-    read -r _ _ _ pgcs3 < <(sample)
-    wait "$bench" || true
-    dout=$(cat "$DATA/pgbench.out")
+    read -r _ pg2 _ < <(sample)
+    dout=$("${PGBENCH[@]}" 2>&1 || true)
     sleep 0.3
-    read -r _ pg3 _ _ < <(sample)
+    read -r _ pg3 _ < <(sample)
     if grep -q "aborted" <<<"$dout" || ! grep -q "number of failed transactions: 0 " <<<"$dout"; then
         echo "pgbench failed: $dout" >&2
         exit 1
@@ -197,7 +186,5 @@ for round in $(seq 1 "$ROUNDS"); do
     cb_us=$(us $((cb1 - cb0)) "$reqs")
     per() { awk -v d="$1" -v n="$2" 'BEGIN { printf "%.2f", d / n }'; }
     cs=$(per $((cs1 - cs0)) "$reqs")
-    gw_pgcs=$(per $((pgcs1 - pgcs0)) "$reqs")
-    dir_pgcs=$(per $((pgcs3 - pgcs2)) "$(awk -v r="$tps" -v s="$SECS" 'BEGIN { print r * (s - 2) }')")
-    echo "| $round | $load | $quiet% | $rate | $cb_us | $gw_pg | $tps | $dir_pg | $(awk -v a="$gw_pg" -v b="$dir_pg" 'BEGIN{printf "%.2f", a/b}') | $(awk -v a="$cb_us" -v b="$gw_pg" 'BEGIN{printf "%.2f", a/b}') | $cs, $gw_pgcs, $dir_pgcs |"
+    echo "| $round | $load | $quiet% | $rate | $cb_us | $gw_pg | $tps | $dir_pg | $(awk -v a="$gw_pg" -v b="$dir_pg" 'BEGIN{printf "%.2f", a/b}') | $(awk -v a="$cb_us" -v b="$gw_pg" 'BEGIN{printf "%.2f", a/b}') | $cs |"
 done
