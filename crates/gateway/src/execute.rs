@@ -286,6 +286,16 @@ async fn run_on(
             .ok(),
         false => None,
     };
+    // BEGIN, COMMIT and ROLLBACK too: as simple queries PostgreSQL parsed them on every request.
+    // They are prepared here, before the pipeline, so that its messages keep their order.
+    let begin = Control::prepare(client, begin, tx.prepared).await;
+    let early_end = match tx
+        .read_only
+        .then_some(if tx.rollback { "ROLLBACK" } else { "COMMIT" })
+    {
+        Some(end) => Some(Control::prepare(client, end, tx.prepared).await),
+        None => None,
+    };
     let main_types = vec![Type::UNKNOWN; params.len()];
     let setup_values: Vec<&(dyn ToSql + Sync)> = setup.iter().map(|(p, _)| *p).collect();
     let main_values: Vec<&(dyn ToSql + Sync)> = params.iter().map(|(p, _)| *p).collect();
@@ -313,47 +323,27 @@ async fn run_on(
             None => Ok(None),
         }
     };
-    // A read-only transaction changes nothing, so its end need not wait for the result: it
-    // joins the pipeline, right behind the statement, and the whole request takes one round trip.
-    let early_end = tx
-        .read_only
-        .then_some(if tx.rollback { "ROLLBACK" } else { "COMMIT" });
+    // A read-only transaction changes nothing, so its end (`early_end`, prepared above) need not
+    // wait for the result: it joins the pipeline, right behind the statement, and the whole
+    // request takes one round trip.
     let main_and_end = async {
-        if !tx.prepared {
-            let ended = async {
-                match early_end {
-                    Some(end) => Some(client.batch_execute(end).await),
-                    None => None,
-                }
-            };
-            return both_in_order(client.query_typed(&sql.text, &params), ended).await;
-        }
-        let stmt = match client.prepare_typed_cached(&sql.text, &main_types).await {
-            Ok(stmt) => stmt,
-            Err(e) => {
-                let ended = match early_end {
-                    Some(end) => Some(client.batch_execute(end).await),
-                    None => None,
-                };
-                return (Err(e), ended);
-            }
-        };
-        let ended = async {
-            match early_end {
-                Some(end) => Some(client.batch_execute(end).await),
+        let ended = || async {
+            match &early_end {
+                Some(end) => Some(end.run(client).await),
                 None => None,
             }
         };
-        both_in_order(client.query(&stmt, &main_values), ended).await
+        if !tx.prepared {
+            return both_in_order(client.query_typed(&sql.text, &params), ended()).await;
+        }
+        let stmt = match client.prepare_typed_cached(&sql.text, &main_types).await {
+            Ok(stmt) => stmt,
+            Err(e) => return (Err(e), ended().await),
+        };
+        both_in_order(client.query(&stmt, &main_values), ended()).await
     };
-    let (begun, set, planned, (main, ended), ()) = in_order(
-        client.batch_execute(begin),
-        set,
-        pre_and_plan,
-        main_and_end,
-        async {},
-    )
-    .await;
+    let (begun, set, planned, (main, ended), ()) =
+        in_order(begin.run(client), set, pre_and_plan, main_and_end, async {}).await;
     if main
         .as_ref()
         .err()
@@ -412,12 +402,46 @@ async fn run_on(
     } else {
         "ROLLBACK"
     };
-    if let Err(e) = client.batch_execute(end).await {
+    if let Err(e) = Control::prepare(client, end, tx.prepared)
+        .await
+        .run(client)
+        .await
+    {
         if result.is_ok() {
             return Err(ApiError::from_db(&e, authenticated));
         }
     }
     result
+}
+
+/// A transaction control statement (BEGIN..., COMMIT, ROLLBACK), prepared and cached per
+/// connection; sent as a simple query if it could not be prepared.
+struct Control {
+    sql: &'static str,
+    stmt: Option<tokio_postgres::Statement>,
+}
+
+impl Control {
+    /// Without `prepared` (`PGRST_DB_PREPARED_STATEMENTS=false`), a simple query each time.
+    async fn prepare(
+        client: &deadpool_postgres::Object,
+        sql: &'static str,
+        prepared: bool,
+    ) -> Self {
+        let stmt = match prepared {
+            true => client.prepare_typed_cached(sql, &[]).await.ok(),
+            false => None,
+        };
+        Control { sql, stmt }
+    }
+
+    /// Sends the statement on its first poll, so that it keeps its place in a pipeline.
+    async fn run(&self, client: &deadpool_postgres::Object) -> Result<(), tokio_postgres::Error> {
+        match &self.stmt {
+            Some(stmt) => client.execute(stmt, &[]).await.map(drop),
+            None => client.batch_execute(self.sql).await,
+        }
+    }
 }
 
 /// The estimated rows of the top node of an `EXPLAIN` result: `... (cost=0.00..1.04 rows=4 width=8)`.

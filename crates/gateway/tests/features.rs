@@ -656,3 +656,36 @@ async fn select_lists_past_their_bounds_are_refused_before_any_sql() {
     let r = api.get(&format!("/connectors?select={many}"), None).await;
     assert_eq!(r.error(), (400, "PGRST100".into()), "{}", r.body);
 }
+
+#[tokio::test]
+async fn transaction_control_is_prepared_like_the_statements() {
+    // BEGIN and COMMIT were simple queries that PostgreSQL parsed again on every request; they
+    // are prepared statements of the connection now, like the settings and the request's own.
+    let api = Api::new().await;
+    api.sql(
+        "create function public.prepared_here() returns setof text language sql stable as
+           $$ select statement from pg_prepared_statements order by statement $$;
+         create function public.prepared_by_write() returns setof text language sql volatile as
+           $$ select statement from pg_prepared_statements order by statement $$;
+         notify pgrst, 'reload schema';",
+    )
+    .await;
+    api.wait_for("/rpc/prepared_here", None).await;
+    let r = api.get("/rpc/prepared_here", None).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let read: Vec<String> = serde_json::from_value(r.json()).unwrap();
+    for control in ["BEGIN ISOLATION LEVEL READ COMMITTED READ ONLY", "COMMIT"] {
+        assert!(read.iter().any(|s| s == control), "{control} in {read:?}");
+    }
+    let r = api
+        .call("POST", "/rpc/prepared_by_write", None, &[], Some("{}"))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let write: Vec<String> = serde_json::from_value(r.json()).unwrap();
+    assert!(
+        write
+            .iter()
+            .any(|s| s == "BEGIN ISOLATION LEVEL READ COMMITTED"),
+        "{write:?}"
+    );
+}
