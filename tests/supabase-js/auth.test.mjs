@@ -106,7 +106,9 @@ before(
         env: {
           ...smtpEnv(),
           GOTRUE_RATE_LIMIT_HEADER: 'X-Forwarded-For',
-          GOTRUE_RATE_LIMIT_SIGN_IN_SIGN_UPS: '5',
+          // Password sign-ins count in GoTrue's token bucket (with refreshes), not the sign-up one;
+          // room for the auto-refresh test's refreshes from the loopback address.
+          GOTRUE_RATE_LIMIT_TOKEN_REFRESH: '60',
           GOTRUE_RATE_LIMIT_EMAIL_SENT: '2',
           GOTRUE_JWT_EXP: '5',
           GOTRUE_JWT_KEYS: JSON.stringify([SIGNING_JWK]),
@@ -876,12 +878,12 @@ describe('rate limits', () => {
     const from = (ip) => createClient(limited.url, limited.anonKey, { global: { headers: { 'X-Forwarded-For': ip } } });
     const attacker = from('203.0.113.7');
     const codes = [];
-    for (let i = 0; i < 7; i++) {
+    for (let i = 0; i < 62; i++) {
       const { error } = await attacker.auth.signInWithPassword({ email: address, password: 'guess' + i });
       codes.push(`${error.status} ${error.code}`);
     }
     assert.deepEqual(codes, [
-      ...Array(5).fill('400 invalid_credentials'),
+      ...Array(60).fill('400 invalid_credentials'),
       '429 over_request_rate_limit',
       '429 over_request_rate_limit',
     ]);
@@ -892,8 +894,10 @@ describe('rate limits', () => {
   test('emails past the limit get 429 over_email_send_rate_limit', async () => {
     const client = createClient(limited.url, limited.anonKey, { global: { headers: { 'X-Forwarded-For': '192.0.2.9' } } });
     const results = [];
+    // With autoconfirm (as GoTrue) the project-wide count is off; one recipient's count is not.
+    const target = email('flood');
     for (let i = 0; i < 3; i++) {
-      const { error } = await client.auth.resetPasswordForEmail(email('flood'));
+      const { error } = await client.auth.resetPasswordForEmail(target);
       results.push(error ? `${error.status} ${error.code}` : 'ok');
     }
     assert.deepEqual(results, ['ok', 'ok', '429 over_email_send_rate_limit']);

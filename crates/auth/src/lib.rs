@@ -57,9 +57,12 @@ pub const EMAIL_PROOFS_SQL: &str = include_str!("../sql/auth_email_proofs.sql");
 /// Failed-verification counters (TOTP lockout, emailed-code guesses) and sweep indexes.
 pub const LIMITS_SQL: &str = include_str!("../sql/auth_limits.sql");
 
+/// `auth.craftbase_rate_limits`: rate-limit counters every craftbase node shares.
+pub const RATE_LIMITS_SQL: &str = include_str!("../sql/auth_rate_limits.sql");
+
 /// Every file of the auth schema, in order, under the names `craftbase start` records them by:
 /// whatever sets up a database for auth (tests, benchmarks) applies all of them.
-pub const MIGRATIONS: [(&str, &str); 6] = [
+pub const MIGRATIONS: [(&str, &str); 7] = [
     ("craftbase/auth_schema.sql", SCHEMA_SQL),
     ("craftbase/auth_custom_providers.sql", CUSTOM_PROVIDERS_SQL),
     ("craftbase/auth_oauth_server.sql", OAUTH_SERVER_SQL),
@@ -69,6 +72,7 @@ pub const MIGRATIONS: [(&str, &str); 6] = [
     ),
     ("craftbase/auth_email_proofs.sql", EMAIL_PROOFS_SQL),
     ("craftbase/auth_limits.sql", LIMITS_SQL),
+    ("craftbase/auth_rate_limits.sql", RATE_LIMITS_SQL),
 ];
 
 /// What every handler shares.
@@ -113,12 +117,13 @@ pub fn router_with(ctx: ServiceContext, settings: Settings) -> Router {
         },
         None => None,
     };
+    let limits = Arc::new(limit::RateLimits::new(ctx.admin.clone()));
     let state = AuthState {
         signing,
         ctx,
         mailer: Arc::new(mail::Mailer::new(&settings)),
         settings: Arc::new(settings),
-        limits: Arc::new(limit::RateLimits::default()),
+        limits,
         providers: Arc::new(oauth::provider::from_env()),
         http: reqwest::Client::builder()
             .timeout(std::time::Duration::from_secs(10))

@@ -178,9 +178,14 @@ pub struct Settings {
     /// Let signed-in users link and unlink identities themselves.
     #[arg(long, env = "GOTRUE_SECURITY_MANUAL_LINKING_ENABLED", default_value = "false", value_parser = BoolishValueParser::new(), action = clap::ArgAction::Set)]
     pub manual_linking_enabled: bool,
-    /// Emails one client address may cause per hour.
-    #[arg(long, env = "GOTRUE_RATE_LIMIT_EMAIL_SENT", default_value_t = 30)]
-    pub rate_limit_email_sent: u32,
+    /// Mails the project may send (not counted with autoconfirm, as GoTrue): `30` (per hour) or
+    /// GoTrue's `events/duration`, such as `10/5m`.
+    #[arg(long, env = "GOTRUE_RATE_LIMIT_EMAIL_SENT", default_value = "30", value_parser = Rate::parse)]
+    pub rate_limit_email_sent: Rate,
+    /// craftbase's own: mails one recipient may get, in the same syntax. Unset: as many as
+    /// `GOTRUE_RATE_LIMIT_EMAIL_SENT` allows the project.
+    #[arg(long, env = "CRAFTBASE_AUTH_RATE_LIMIT_EMAIL_PER_RECIPIENT", value_parser = Rate::parse)]
+    pub rate_limit_email_per_recipient: Option<Rate>,
     /// Least time between two mails to one address (Go duration; `0s`, the default, is no
     /// limit: GoTrue's own default is a minute, which `supabase init`'s `1s` overrides too).
     #[arg(long, env = "GOTRUE_SMTP_MAX_FREQUENCY", default_value = "0s", value_parser = go_duration)]
@@ -188,9 +193,10 @@ pub struct Settings {
     /// Token refreshes per client address per 5 minutes.
     #[arg(long, env = "GOTRUE_RATE_LIMIT_TOKEN_REFRESH", default_value_t = 150)]
     pub rate_limit_token_refresh: u32,
-    /// Sign-ins and sign-ups per client address per 5 minutes.
-    #[arg(long, env = "GOTRUE_RATE_LIMIT_SIGN_IN_SIGN_UPS", default_value_t = 30)]
-    pub rate_limit_sign_in_sign_ups: u32,
+    /// craftbase's own (config.toml's `sign_in_sign_ups`): sign-ups per client address per 5
+    /// minutes. Unset: `GOTRUE_RATE_LIMIT_OTP`, the limit GoTrue counts sign-ups under.
+    #[arg(long, env = "GOTRUE_RATE_LIMIT_SIGN_IN_SIGN_UPS")]
+    pub rate_limit_sign_in_sign_ups: Option<u32>,
     /// OTP and link verifications per client address per 5 minutes.
     #[arg(long, env = "GOTRUE_RATE_LIMIT_VERIFY", default_value_t = 30)]
     pub rate_limit_verify: u32,
@@ -333,9 +339,50 @@ impl Settings {
         self.trusted_proxies.unwrap_or(usize::from(header))
     }
 
+    /// Sign-ups per client address per 5 minutes.
+    pub fn sign_up_limit(&self) -> u32 {
+        self.rate_limit_sign_in_sign_ups
+            .unwrap_or(self.rate_limit_otp)
+    }
+
     /// How long a rotated refresh token may still be exchanged.
     pub fn reuse_interval(&self) -> Duration {
         Duration::from_secs(self.refresh_token_reuse_interval)
+    }
+}
+
+/// A number of events over a period, as GoTrue reads `GOTRUE_RATE_LIMIT_EMAIL_SENT`: a bare
+/// number is per hour, `events/duration` (`10/5m`) says its period.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Rate {
+    events: u32,
+    over: Duration,
+}
+
+impl Rate {
+    fn parse(text: &str) -> Result<Rate, String> {
+        let text = text.trim();
+        if let Ok(events) = text.parse::<f64>() {
+            if events.is_finite() && events >= 0.0 {
+                return Ok(Rate {
+                    events: events.min(f64::from(u32::MAX)) as u32,
+                    over: Duration::from_secs(3600),
+                });
+            }
+        }
+        let bad = || format!("{text:?} is not a rate such as 30 or 10/5m");
+        let (events, over) = text.split_once('/').ok_or_else(bad)?;
+        let events = events.trim().parse::<u32>().map_err(|_| bad())?;
+        let over = go_duration(over)?;
+        if over.is_zero() {
+            return Err(bad());
+        }
+        Ok(Rate { events, over })
+    }
+
+    /// The events allowed, and the period they are allowed in.
+    pub fn per(self) -> (u32, Duration) {
+        (self.events, self.over)
     }
 }
 
@@ -395,8 +442,22 @@ pub async fn show(State(state): State<AuthState>) -> Json<serde_json::Value> {
 
 #[cfg(test)]
 mod tests {
-    use super::go_duration;
+    use super::{go_duration, Rate};
     use std::time::Duration;
+
+    #[test]
+    fn reads_gotrue_rates() {
+        let hour = Duration::from_secs(3600);
+        assert_eq!(Rate::parse("30").unwrap().per(), (30, hour));
+        assert_eq!(Rate::parse("2.5").unwrap().per(), (2, hour));
+        assert_eq!(
+            Rate::parse("10/5m").unwrap().per(),
+            (10, Duration::from_secs(300))
+        );
+        assert!(Rate::parse("10/0s").is_err());
+        assert!(Rate::parse("ten").is_err());
+        assert!(Rate::parse("-1").is_err());
+    }
 
     #[test]
     fn reads_go_durations() {

@@ -83,11 +83,11 @@ pub async fn signup(
         req.code_challenge.as_deref(),
         req.code_challenge_method.as_deref(),
     )?;
-    state.limits.sign_in(&state.settings, &client)?;
+    state.limits.sign_up(&state.settings, &client).await?;
     let autoconfirm = state.settings.mailer_autoconfirm;
     if !autoconfirm {
         // Counted for known and unknown addresses alike, so a refusal reveals nothing.
-        state.limits.email(&state.settings, &client, &email)?;
+        state.limits.email(&state.settings, &email).await?;
     }
     let hash = password::hash(pw.to_owned()).await?;
     let meta = Value::Object(req.data.unwrap_or_default());
@@ -194,7 +194,7 @@ async fn anonymous(
     if state.settings.disable_signup {
         return Err(AuthError::SignupDisabled);
     }
-    state.limits.anonymous(&state.settings, client)?;
+    state.limits.anonymous(&state.settings, client).await?;
     let meta = Value::Object(req.data.unwrap_or_default());
     let mut db = state.ctx.admin.get().await?;
     let tx = db.transaction().await?;

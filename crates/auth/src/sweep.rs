@@ -3,7 +3,8 @@
 //! deleted in bounded batches when a new row of it is written, and by a task every few
 //! minutes. GoTrue's own cleanup keeps flow states, provider verifiers and challenges for
 //! 24 hours; craftbase drops flow states no user ever reached (an abandoned `/authorize`)
-//! and provider verifiers after an hour, and authorizations once they expire.
+//! and provider verifiers after an hour, and authorizations once they expire. Rate-limit
+//! counters whose window has ended go too.
 
 use std::time::Duration;
 
@@ -25,14 +26,16 @@ pub enum Expiring {
     ProviderVerifier,
     OAuthAuthorization,
     MfaChallenge,
+    RateLimitWindow,
 }
 
 impl Expiring {
-    const ALL: [Expiring; 4] = [
+    const ALL: [Expiring; 5] = [
         Expiring::FlowState,
         Expiring::ProviderVerifier,
         Expiring::OAuthAuthorization,
         Expiring::MfaChallenge,
+        Expiring::RateLimitWindow,
     ];
 
     /// Deletes up to `$1` expired rows; `skip locked` leaves rows in use alone.
@@ -57,6 +60,11 @@ impl Expiring {
             Expiring::MfaChallenge => {
                 "delete from auth.mfa_challenges where id in (select id from \
                    auth.mfa_challenges where created_at < now() - interval '24 hours' \
+                   limit $1 for update skip locked)"
+            }
+            Expiring::RateLimitWindow => {
+                "delete from auth.craftbase_rate_limits where (bucket, key) in (select bucket, key \
+                   from auth.craftbase_rate_limits where expires_at < now() \
                    limit $1 for update skip locked)"
             }
         }

@@ -7,6 +7,7 @@ mod mfa;
 mod oauth_server;
 mod password;
 mod phone;
+mod rate_limits;
 mod refresh;
 mod signing;
 mod support;

@@ -59,24 +59,21 @@ impl App {
     /// A fresh database and a router with `flags` as settings (`--flag value` pairs).
     pub async fn new(flags: &[&'static str]) -> App {
         let db = TestDb::new(migrations).await;
-        let pool = craftbase_shared::pool::build(db.config("postgres"), 8);
         let now = chrono::Utc::now().timestamp() as u64;
         let keys = ApiKeys::mint(SECRET, now).unwrap();
-        let ctx = ServiceContext {
-            db: pool.clone(),
-            admin: pool,
-            admin_conninfo: String::new(),
-            jwt: Arc::new(verifier(flags)),
-            keys: Arc::new(keys.clone()),
-            roles: Arc::new(RoleSwitch::new(
-                ["anon", "authenticated", "service_role"].map(String::from),
-            )),
-        };
-        let settings = Settings::from_flags(flags.iter().copied()).unwrap();
         App {
-            router: craftbase_auth::router_with(ctx, settings),
+            router: node(&db, &keys, flags),
             db,
             keys,
+        }
+    }
+
+    /// This app's database and keys behind another router with its own pool, as a second
+    /// craftbase node on the same database runs it.
+    pub fn second_node(&self, flags: &[&'static str]) -> App2<'_> {
+        App2 {
+            app: self,
+            router: node(&self.db, &self.keys, flags),
         }
     }
 
@@ -98,23 +95,7 @@ impl App {
         let req = req
             .body(body.map(Body::from).unwrap_or_else(Body::empty))
             .unwrap();
-        let res = self.router.clone().oneshot(req).await.unwrap();
-        let status = res.status();
-        let headers = res.headers().clone();
-        let bytes = axum::body::to_bytes(res.into_body(), 1 << 20)
-            .await
-            .unwrap();
-        let body = if bytes.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_slice(&bytes)
-                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()))
-        };
-        Reply {
-            status,
-            headers,
-            body,
-        }
+        send(&self.router, req).await
     }
 
     /// Sends JSON.
@@ -156,5 +137,65 @@ impl App {
             .await
             .unwrap()
             .get(0)
+    }
+}
+
+/// An auth router over `db` with `flags` as settings.
+fn node(db: &TestDb, keys: &ApiKeys, flags: &[&'static str]) -> Router {
+    let pool = craftbase_shared::pool::build(db.config("postgres"), 8);
+    let ctx = ServiceContext {
+        db: pool.clone(),
+        admin: pool,
+        admin_conninfo: String::new(),
+        jwt: Arc::new(verifier(flags)),
+        keys: Arc::new(keys.clone()),
+        roles: Arc::new(RoleSwitch::new(
+            ["anon", "authenticated", "service_role"].map(String::from),
+        )),
+    };
+    let settings = Settings::from_flags(flags.iter().copied()).unwrap();
+    craftbase_auth::router_with(ctx, settings)
+}
+
+/// A second router on an [`App`]'s database.
+pub struct App2<'a> {
+    app: &'a App,
+    router: Router,
+}
+
+impl App2<'_> {
+    /// Sends JSON to this node, as [`App::call`] sends it to the first.
+    pub async fn call(&self, method: &str, uri: &str, bearer: Option<&str>, body: Value) -> Reply {
+        let bearer = bearer.unwrap_or(&self.app.keys.anon_key).to_owned();
+        let req = Request::builder()
+            .method(method)
+            .uri(uri)
+            .header("host", "127.0.0.1:54321")
+            .header("content-type", "application/json")
+            .header("authorization", format!("Bearer {bearer}"))
+            .body(Body::from(body.to_string()))
+            .unwrap();
+        send(&self.router, req).await
+    }
+}
+
+/// One request through `router`, its JSON answer read.
+async fn send(router: &Router, req: Request<Body>) -> Reply {
+    let res = router.clone().oneshot(req).await.unwrap();
+    let status = res.status();
+    let headers = res.headers().clone();
+    let bytes = axum::body::to_bytes(res.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    let body = if bytes.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&bytes)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()))
+    };
+    Reply {
+        status,
+        headers,
+        body,
     }
 }

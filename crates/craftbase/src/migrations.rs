@@ -10,7 +10,8 @@ use craftbase_cluster::{Ledger, Migration};
 /// Append-only: a released file is never edited, renamed or reordered (a database that applied
 /// it refuses to start on a changed one); a change ships as a new file with the next version.
 pub fn platform() -> Vec<Migration> {
-    let auth = &craftbase_auth::MIGRATIONS;
+    // Auth's files released before realtime's took versions 3..=8; later ones follow the gateway's.
+    let (auth, auth_later) = craftbase_auth::MIGRATIONS.split_at(AUTH_BEFORE_REALTIME);
     let mut all = vec![
         Migration::embedded(1, "craftbase/roles.sql", craftbase_shared::ROLES_SQL),
         Migration::embedded(
@@ -42,8 +43,17 @@ pub fn platform() -> Vec<Migration> {
             craftbase_gateway::SCHEMA_SQL,
         ),
     ]);
+    all.extend(
+        auth_later
+            .iter()
+            .zip(next + 3..)
+            .map(|((name, sql), version)| Migration::embedded(version, name, sql)),
+    );
     all
 }
+
+/// How many of auth's files come before realtime's in the platform's versions.
+const AUTH_BEFORE_REALTIME: usize = 6;
 
 /// Where the Tool Connect Craft example project lives in the repository.
 pub fn example_dir() -> PathBuf {
@@ -163,6 +173,23 @@ mod tests {
             .collect();
         assert!(versions.windows(2).all(|w| w[0] < w[1]), "{versions:?}");
         assert_eq!(versions[0], 1);
+    }
+
+    #[test]
+    fn released_platform_versions_keep_their_numbers() {
+        let version = |name: &str| {
+            platform()
+                .iter()
+                .find(|m| m.name == name)
+                .map(|m| match m.ledger {
+                    Ledger::Platform { version } => version,
+                    _ => unreachable!(),
+                })
+        };
+        assert_eq!(version("craftbase/auth_limits.sql"), Some(8));
+        assert_eq!(version("craftbase/realtime.sql"), Some(9));
+        assert_eq!(version("craftbase/gateway.sql"), Some(11));
+        assert_eq!(version("craftbase/auth_rate_limits.sql"), Some(12));
     }
 
     #[test]

@@ -41,7 +41,10 @@ pub async fn challenge(
     OptionalBody(_body): OptionalBody<ChallengeBody>,
 ) -> Result<Json<Value>, AuthError> {
     let (user, _) = caller(&state, &bearer).await?;
-    state.limits.factor_challenge(&state.settings, &client)?;
+    state
+        .limits
+        .factor_challenge(&state.settings, &client)
+        .await?;
     let db = state.ctx.admin.get().await?;
     let factor = Factor::owned(&db, user.id, &id).await?;
     check_type(&state, &factor.factor_type, false)?;
@@ -85,7 +88,7 @@ pub async fn verify(
     Body(body): Body<VerifyBody>,
 ) -> Result<Json<Value>, AuthError> {
     let (user, session_id) = caller(&state, &bearer).await?;
-    state.limits.factor_verify(&state.settings, &client)?;
+    state.limits.factor_verify(&state.settings, &client).await?;
     let mut db = state.ctx.admin.get().await?;
     let factor = Factor::owned(&db, user.id, &id).await?;
     if body.code.is_empty() {

@@ -50,7 +50,7 @@ pub async fn authorize(
     client: crate::limit::Client,
     Query(q): Query<AuthorizeQuery>,
 ) -> Result<Response, AuthError> {
-    state.limits.authorize(&state.settings, &client)?;
+    state.limits.authorize(&state.settings, &client).await?;
     Ok(found(&provider_url(&state, &origin, &q, None).await?))
 }
 

@@ -119,7 +119,7 @@ pub async fn authorize(
     Query(mut q): Query<AuthorizeQuery>,
 ) -> Result<Response, AuthError> {
     enabled(&state)?;
-    state.limits.authorize(&state.settings, &caller)?;
+    state.limits.authorize(&state.settings, &caller).await?;
     if q.client_id.is_empty() {
         return Err(AuthError::Validation("client_id is required".into()));
     }

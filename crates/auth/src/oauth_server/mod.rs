@@ -40,7 +40,8 @@ pub async fn register(
     }
     state
         .limits
-        .oauth_client_register(&state.settings, &caller)?;
+        .oauth_client_register(&state.settings, &caller)
+        .await?;
     registration::register(&state, p, "dynamic").await
 }
 

@@ -1,7 +1,7 @@
 //! `/otp`, `/recover` and `/resend`: the endpoints that mail a code and a link.
 
 use axum::extract::{Query, State};
-use axum::http::StatusCode;
+use axum::http::{StatusCode, Uri};
 use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
@@ -9,7 +9,7 @@ use serde_json::{json, Map, Value};
 use super::{prepare, start_email_change, Kind};
 use crate::body::{self, Body};
 use crate::error::AuthError;
-use crate::limit::Client;
+use crate::limit::{Client, OtpRoute};
 use crate::redirect::Origin;
 use crate::token::pkce::FlowRequest;
 use crate::user::{NewUser, RedirectQuery, User};
@@ -47,14 +47,22 @@ impl EmailRequest {
     }
 }
 
-/// `POST /otp`: mails a magic link and code, creating the user first unless told not to.
+/// `POST /otp` and `POST /magiclink`: mails a magic link and code, creating the user first
+/// unless told not to. Each path counts in its own bucket, as in GoTrue.
 pub async fn send_otp(
     State(state): State<AuthState>,
     origin: Origin,
     client: Client,
+    uri: Uri,
     Query(query): Query<RedirectQuery>,
     Body(req): Body<EmailRequest>,
 ) -> Result<Json<Value>, AuthError> {
+    let route = if uri.path().ends_with("/magiclink") {
+        OtpRoute::MagicLink
+    } else {
+        OtpRoute::Otp
+    };
+    state.limits.otp(&state.settings, &client, route).await?;
     match req.given() {
         (true, true) => {
             return Err(AuthError::Validation(
@@ -87,7 +95,7 @@ pub async fn send_otp(
                 .await?
         }
     };
-    state.limits.email(&state.settings, &client, &email)?;
+    state.limits.email(&state.settings, &email).await?;
     let prepared = prepare(&state, &tx, &user, Kind::MagicLink, &email, flow).await?;
     tx.commit().await?;
     mail::send_prepared(&state, &origin, prepared, query.redirect_to.as_deref()).await?;
@@ -102,9 +110,13 @@ pub async fn recover(
     Query(query): Query<RedirectQuery>,
     Body(req): Body<EmailRequest>,
 ) -> Result<Json<Value>, AuthError> {
+    state
+        .limits
+        .otp(&state.settings, &client, OtpRoute::Recover)
+        .await?;
     let email = req.email()?;
     let flow = req.flow()?;
-    state.limits.email(&state.settings, &client, &email)?;
+    state.limits.email(&state.settings, &email).await?;
     let mut db = state.ctx.admin.get().await?;
     let tx = db.transaction().await?;
     // The same statements and no wait on SMTP either way: the time tells nothing either.
@@ -130,6 +142,10 @@ pub async fn resend(
     Query(query): Query<RedirectQuery>,
     Body(req): Body<EmailRequest>,
 ) -> Result<Json<Value>, AuthError> {
+    state
+        .limits
+        .otp(&state.settings, &client, OtpRoute::Resend)
+        .await?;
     let kind = match req.kind.as_deref() {
         Some("signup") => Some(Kind::Signup),
         Some("email_change") => Some(Kind::EmailChange),
@@ -165,7 +181,7 @@ pub async fn resend(
     };
     let email = req.email()?;
     let flow = req.flow()?;
-    state.limits.email(&state.settings, &client, &email)?;
+    state.limits.email(&state.settings, &email).await?;
     let mut db = state.ctx.admin.get().await?;
     let tx = db.transaction().await?;
     let mails = match kind {

@@ -163,7 +163,7 @@ pub async fn verify(
     device: Device,
     Body(req): Body<VerifyRequest>,
 ) -> Result<Json<Value>, AuthError> {
-    state.limits.verify(&state.settings, &client)?;
+    state.limits.verify(&state.settings, &client).await?;
     if matches!(req.kind.as_str(), "sms" | "phone_change") {
         // No SMS provider sends codes, so no phone code is ever valid.
         return Err(AuthError::OtpExpired);
@@ -175,7 +175,7 @@ pub async fn verify(
         (_, Some(email), Some(token)) if !token.is_empty() => {
             // A short code can be guessed: guesses count per address, from any client.
             let email = body::email(email)?;
-            state.limits.verify_account(&state.settings, &email)?;
+            state.limits.verify_account(&state.settings, &email).await?;
             super::guesses::count(&state, &db, &email).await?;
             token_hash(&email, token.trim())
         }
@@ -255,7 +255,7 @@ async fn verify_link_inner(
     q: &VerifyLink,
     target: &str,
 ) -> Result<String, AuthError> {
-    state.limits.verify(&state.settings, client)?;
+    state.limits.verify(&state.settings, client).await?;
     let kinds = kinds_for(q.kind.as_deref().unwrap_or(""))?;
     let hash = q
         .token

@@ -35,24 +35,24 @@ pub async fn grant(
 ) -> Result<Json<Value>, AuthError> {
     match query.grant_type.as_deref() {
         Some("password") => {
-            state.limits.sign_in(&state.settings, &client)?;
+            state.limits.token(&state.settings, &client).await?;
             password::grant(&state, &origin, &device, parse(body)?).await
         }
         Some("refresh_token") => {
-            state.limits.refresh(&state.settings, &client)?;
+            state.limits.token(&state.settings, &client).await?;
             refresh::grant(&state, &origin, parse(body)?).await
         }
         Some("id_token") => {
-            state.limits.sign_in(&state.settings, &client)?;
+            state.limits.token(&state.settings, &client).await?;
             id_token::grant(&state, &origin, &device, parse(body)?).await
         }
         Some("pkce") => {
-            state.limits.verify(&state.settings, &client)?;
+            state.limits.token(&state.settings, &client).await?;
             pkce::grant(&state, &origin, &device, parse(body)?).await
         }
         Some("web3") => {
             crate::web3::any_enabled(&state)?;
-            state.limits.web3(&state.settings, &client)?;
+            state.limits.web3(&state.settings, &client).await?;
             crate::web3::grant(&state, &origin, &device, parse(body)?).await
         }
         _ => Err(AuthError::OAuth {

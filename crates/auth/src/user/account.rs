@@ -75,7 +75,6 @@ async fn check_reauthentication(
 pub async fn reauthenticate(
     State(state): State<AuthState>,
     origin: Origin,
-    client: crate::limit::Client,
     bearer: Bearer,
 ) -> Result<Json<Value>, AuthError> {
     let user = in_session(&state, &bearer).await?;
@@ -84,7 +83,7 @@ pub async fn reauthenticate(
             "Reauthentication requires the user to have an email or a phone number".into(),
         ));
     };
-    state.limits.email(&state.settings, &client, &email)?;
+    state.limits.email(&state.settings, &email).await?;
     let mut db = state.ctx.admin.get().await?;
     let tx = db.transaction().await?;
     let prepared = crate::otp::prepare(
@@ -114,7 +113,8 @@ pub async fn update(
     // Before any bcrypt work: a stolen session must not turn into a hashing flood.
     state
         .limits
-        .user_update(&state.settings, &client, user.id)?;
+        .user_update(&state.settings, &client, user.id)
+        .await?;
     let new_hash = match &body.password {
         Some(pw) => {
             password::check_strength(&state.settings, pw)?;
