@@ -104,8 +104,9 @@ async fn the_key_marked_sign_signs_even_when_it_is_hmac_and_a_verify_only_rsa_ke
         .encode(b"an-hmac-signing-key-of-32-bytes-or-more-0123456789");
     let oct = serde_json::json!({"kty": "oct", "kid": "hs-sign", "k": k, "alg": "HS256",
         "key_ops": ["sign", "verify"]});
-    let keys = serde_json::json!([rsa, oct]).to_string();
-    let app = App::new(&["--jwt-keys", &keys]).await;
+    // App takes 'static flags; a test's key list lives as long as the test binary anyway.
+    let keys: &'static str = Box::leak(serde_json::json!([rsa, oct]).to_string().into_boxed_str());
+    let app = App::new(&["--jwt-keys", keys]).await;
     let session = app.sign_up("hs-sign@example.com").await;
     let access = session["access_token"].as_str().unwrap();
     let h = header(access);
@@ -133,7 +134,8 @@ async fn a_verify_only_private_key_does_not_sign() {
     let mut list: Vec<serde_json::Value> = serde_json::from_str(RSA_KEYS).unwrap();
     let mut rsa = list.remove(1);
     rsa["key_ops"] = serde_json::json!(["verify"]);
-    let app = App::new(&["--jwt-keys", &serde_json::json!([rsa]).to_string()]).await;
+    let keys: &'static str = Box::leak(serde_json::json!([rsa]).to_string().into_boxed_str());
+    let app = App::new(&["--jwt-keys", keys]).await;
     let session = app.sign_up("verify-only@example.com").await;
     assert_eq!(
         header(session["access_token"].as_str().unwrap())["alg"],
