@@ -25,11 +25,24 @@ pub enum JwtAlgorithm {
     Es256,
     /// Only the project secret signs (no key is generated; existing keys keep verifying).
     Hs256,
+    /// `GOTRUE_JWT_KEYS` is set: its key marked `sign` signs, and the operator manages the keys
+    /// (none is generated; the data directory's keep verifying, so no one is logged out).
+    Configured,
 }
 
 impl JwtAlgorithm {
-    /// `CRAFTBASE_JWT_ALGORITHM` (`ES256`, the default, or `HS256`).
+    /// `CRAFTBASE_JWT_ALGORITHM` (`ES256`, the default, or `HS256`); `Configured` when
+    /// `GOTRUE_JWT_KEYS` is set and the algorithm is not HS256.
     pub fn from_env() -> anyhow::Result<JwtAlgorithm> {
+        let chosen = JwtAlgorithm::chosen()?;
+        let configured = std::env::var("GOTRUE_JWT_KEYS").is_ok_and(|k| !k.trim().is_empty());
+        Ok(match chosen {
+            JwtAlgorithm::Es256 if configured => JwtAlgorithm::Configured,
+            other => other,
+        })
+    }
+
+    fn chosen() -> anyhow::Result<JwtAlgorithm> {
         match std::env::var("CRAFTBASE_JWT_ALGORITHM") {
             Err(_) => Ok(JwtAlgorithm::Es256),
             Ok(v) => match v.trim().to_ascii_uppercase().as_str() {
@@ -115,7 +128,7 @@ pub fn ensure_current(
     algorithm: JwtAlgorithm,
     now: chrono::DateTime<chrono::Utc>,
 ) -> bool {
-    if algorithm == JwtAlgorithm::Hs256 || keys.iter().any(|k| k.status == KeyStatus::Current) {
+    if algorithm != JwtAlgorithm::Es256 || keys.iter().any(|k| k.status == KeyStatus::Current) {
         return false;
     }
     keys.push(generate(KeyStatus::Current, now));
