@@ -350,7 +350,7 @@ describe('accounts and sessions', () => {
     ]);
   });
 
-  test('settings, health and an empty JWKS', async () => {
+  test('settings, health and a JWKS with the generated ES256 key only', async () => {
     const headers = { apikey: cb.anonKey };
     const settings = await (await fetch(`${cb.url}/auth/v1/settings`, { headers })).json();
     assert.equal(settings.mailer_autoconfirm, true);
@@ -360,7 +360,12 @@ describe('accounts and sessions', () => {
     assert.equal(health.name, 'GoTrue');
     const jwks = await fetch(`${cb.url}/auth/v1/.well-known/jwks.json`);
     assert.equal(jwks.status, 200);
-    assert.deepEqual(await jwks.json(), { keys: [] });
+    // ES256 by default (issue 12): one public P-256 key, never a private half or an HMAC key.
+    const { keys } = await jwks.json();
+    assert.equal(keys.length, 1);
+    assert.equal(keys[0].kty, 'EC');
+    assert.equal(keys[0].alg, 'ES256');
+    assert.equal(keys[0].d, undefined);
   });
 });
 

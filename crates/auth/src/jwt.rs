@@ -61,7 +61,7 @@ pub fn sign_access_token(
     if let Some(client) = client_id {
         claims["client_id"] = json!(client.to_string());
     }
-    let token = match &state.signing {
+    let token = match state.signer() {
         Some(key) => key.sign(&claims).map_err(|e| e.to_string()),
         None => craftbase_shared::keys::sign(&state.ctx.keys.jwt_secret, &claims)
             .map_err(|e| e.to_string()),

@@ -19,7 +19,6 @@ mod password;
 mod redirect;
 mod session;
 pub mod settings;
-mod signing;
 mod signup;
 mod sweep;
 mod template;
@@ -83,7 +82,6 @@ pub struct AuthState {
     mailer: Arc<mail::Mailer>,
     limits: Arc<limit::RateLimits>,
     providers: Arc<std::collections::BTreeMap<String, oauth::provider::Provider>>,
-    signing: Option<Arc<signing::SigningKey>>,
     http: reqwest::Client,
 }
 
@@ -103,23 +101,8 @@ pub fn router(ctx: ServiceContext) -> Router {
 
 /// The auth routes with explicit settings.
 pub fn router_with(ctx: ServiceContext, settings: Settings) -> Router {
-    let signing = match settings
-        .jwt_keys
-        .as_deref()
-        .filter(|k| !k.trim().is_empty())
-    {
-        Some(keys) => match signing::SigningKey::from_jwks(keys) {
-            Ok(key) => key.map(Arc::new),
-            Err(e) => {
-                tracing::error!(error = %e, "GOTRUE_JWT_KEYS is invalid; signing with HS256");
-                None
-            }
-        },
-        None => None,
-    };
     let limits = Arc::new(limit::RateLimits::new(ctx.admin.clone()));
     let state = AuthState {
-        signing,
         ctx,
         mailer: Arc::new(mail::Mailer::new(&settings)),
         settings: Arc::new(settings),
@@ -238,16 +221,28 @@ async fn health() -> Json<serde_json::Value> {
     }))
 }
 
-/// `GET /.well-known/jwks.json`: the configured public keys, or none when tokens are HS256.
+/// How long clients may cache the JWKS, as Supabase serves it: a standby key is published at
+/// least this long before it is promoted, so every verifier knows it before it signs.
+const JWKS_MAX_AGE: &str = "public, max-age=600";
+
+/// `GET /.well-known/jwks.json`: the public keys tokens are verified with (EC and RSA only,
+/// never an HMAC secret); none when tokens are HS256.
 async fn jwks(
     axum::extract::State(state): axum::extract::State<AuthState>,
-) -> Json<serde_json::Value> {
-    let keys = state
-        .signing
-        .as_ref()
-        .map(|k| k.public_jwks().to_vec())
-        .unwrap_or_default();
-    Json(json!({ "keys": keys }))
+) -> impl axum::response::IntoResponse {
+    let keys = state.ctx.jwt.keys().published().to_vec();
+    (
+        [(axum::http::header::CACHE_CONTROL, JWKS_MAX_AGE)],
+        Json(json!({ "keys": keys })),
+    )
+}
+
+impl AuthState {
+    /// The key access tokens are signed with now (rotation replaces it); `None`: HS256 with
+    /// the project secret.
+    pub(crate) fn signer(&self) -> Option<Arc<craftbase_shared::key_set::Signer>> {
+        self.ctx.jwt.keys().signer()
+    }
 }
 
 async fn not_found() -> AuthError {

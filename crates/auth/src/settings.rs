@@ -23,9 +23,11 @@ pub struct Settings {
     /// The `aud` of new users and their tokens.
     #[arg(long, env = "GOTRUE_JWT_AUD", default_value = "authenticated")]
     pub jwt_aud: String,
-    /// Asymmetric signing keys (a JSON array of JWKs); the private EC P-256 or RSA key marked
-    /// `sign` (else the first private one) signs access tokens as ES256 or RS256. Unset: HS256
-    /// with the project secret.
+    /// Signing keys (a JSON array of JWKs), read into the shared verifier by whoever builds the
+    /// service context (craftbase, auth's own binary): the private key marked `sign` (EC P-256,
+    /// RSA or `oct`) signs access tokens as ES256, RS256 or HS256 with its `kid`; with none
+    /// marked, the first private EC or RSA key without `key_ops`. A key marked `verify` only
+    /// never signs. Unset: craftbase's generated key, or HS256 with the project secret.
     #[arg(long, env = "GOTRUE_JWT_KEYS", hide_env_values = true)]
     pub jwt_keys: Option<String>,
     /// Roles whose tokens may call the admin API.

@@ -91,3 +91,54 @@ async fn configured_rsa_key_signs_rs256_tokens_and_the_jwks_lists_public_halves(
         );
     }
 }
+
+/// `GOTRUE_JWT_KEYS` with an HMAC key marked `sign` and an RSA key (private half included)
+/// marked `verify` only, as supabase-py's suite configures it: the HMAC key signs (HS256 with
+/// its kid), never the verify-only RSA key; the JWKS lists the RSA key and never the HMAC one.
+#[tokio::test]
+async fn the_key_marked_sign_signs_even_when_it_is_hmac_and_a_verify_only_rsa_key_never_does() {
+    let mut list: Vec<serde_json::Value> = serde_json::from_str(RSA_KEYS).unwrap();
+    let mut rsa = list.remove(1);
+    rsa["key_ops"] = serde_json::json!(["verify"]);
+    let k = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(b"an-hmac-signing-key-of-32-bytes-or-more-0123456789");
+    let oct = serde_json::json!({"kty": "oct", "kid": "hs-sign", "k": k, "alg": "HS256",
+        "key_ops": ["sign", "verify"]});
+    // App takes 'static flags; a test's key list lives as long as the test binary anyway.
+    let keys: &'static str = Box::leak(serde_json::json!([rsa, oct]).to_string().into_boxed_str());
+    let app = App::new(&["--jwt-keys", keys]).await;
+    let session = app.sign_up("hs-sign@example.com").await;
+    let access = session["access_token"].as_str().unwrap();
+    let h = header(access);
+    assert_eq!(h["alg"], "HS256");
+    assert_eq!(h["kid"], "hs-sign");
+    let me = app.raw("GET", "/user", Some(access), None).await;
+    assert_eq!(me.status, 200, "{}", me.body);
+
+    let jwks = app.raw("GET", "/.well-known/jwks.json", None, None).await;
+    assert_eq!(
+        jwks.headers
+            .get("cache-control")
+            .and_then(|v| v.to_str().ok()),
+        Some("public, max-age=600")
+    );
+    let published = jwks.body["keys"].as_array().unwrap();
+    assert_eq!(published.len(), 1, "{}", jwks.body);
+    assert_eq!(published[0]["kid"], "rsa-test");
+    assert!(published[0].get("k").is_none());
+}
+
+/// Without any key marked `sign`, a private key marked `verify` only still never signs.
+#[tokio::test]
+async fn a_verify_only_private_key_does_not_sign() {
+    let mut list: Vec<serde_json::Value> = serde_json::from_str(RSA_KEYS).unwrap();
+    let mut rsa = list.remove(1);
+    rsa["key_ops"] = serde_json::json!(["verify"]);
+    let keys: &'static str = Box::leak(serde_json::json!([rsa]).to_string().into_boxed_str());
+    let app = App::new(&["--jwt-keys", keys]).await;
+    let session = app.sign_up("verify-only@example.com").await;
+    assert_eq!(
+        header(session["access_token"].as_str().unwrap())["alg"],
+        "HS256"
+    );
+}

@@ -46,6 +46,10 @@ pub enum Command {
     /// craftbase sees a change within two seconds (or at once on SIGHUP).
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Manage the keys users' access tokens are signed with (ES256): list, new (standby),
+    /// promote, revoke; a running craftbase follows within two seconds (at once on SIGHUP).
+    #[command(subcommand)]
+    SigningKeys(crate::signing_keys::command::SigningKeysCommand),
 }
 
 #[derive(Subcommand, Debug)]

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use craftbase_shared::keys::{generate_secret, ApiKeys};
 
 use crate::api_keys::StoredKey;
+use crate::signing_keys::{JwtAlgorithm, StoredSigningKey};
 use serde::{Deserialize, Serialize};
 
 /// Parent of the clusters of data directories the `postgres` user cannot reach.
@@ -27,6 +28,9 @@ pub struct Secrets {
     /// The new API keys (`sb_publishable_…`, `sb_secret_…`), revoked ones included.
     #[serde(default)]
     pub api_keys: Vec<StoredKey>,
+    /// The keys users' access tokens are signed with (ES256), revoked ones included.
+    #[serde(default)]
+    pub signing_keys: Vec<StoredSigningKey>,
 }
 
 /// Where craftbase last served, in `status.json`.
@@ -118,6 +122,7 @@ impl DataDir {
                     keys: ApiKeys::mint(&secret, now)?,
                     db_password: s.db_password,
                     api_keys: s.api_keys,
+                    signing_keys: s.signing_keys,
                 },
                 true,
             ),
@@ -126,11 +131,19 @@ impl DataDir {
                     keys: ApiKeys::mint(&secret.unwrap_or_else(generate_secret), now)?,
                     db_password: generate_secret(),
                     api_keys: Vec::new(),
+                    signing_keys: Vec::new(),
                 },
                 true,
             ),
         };
         changed |= crate::api_keys::ensure_defaults(&mut secrets.api_keys, chrono::Utc::now());
+        // A data directory from before ES256 gets its key here too: its HS256 sessions keep
+        // verifying with the secret, and refreshed ones come back ES256.
+        changed |= crate::signing_keys::ensure_current(
+            &mut secrets.signing_keys,
+            JwtAlgorithm::from_env()?,
+            chrono::Utc::now(),
+        );
         if changed {
             self.write(SECRETS, &secrets)?;
         }
@@ -151,6 +164,19 @@ impl DataDir {
         let _lock = self.lock_secrets()?;
         let mut secrets = self.stored_secrets()?;
         let result = change(&mut secrets.api_keys)?;
+        self.write(SECRETS, &secrets)?;
+        Ok(result)
+    }
+
+    /// Changes the stored signing keys with `change` and writes them back, under the same lock
+    /// and rename as [`Self::update_api_keys`].
+    pub fn update_signing_keys<T>(
+        &self,
+        change: impl FnOnce(&mut Vec<StoredSigningKey>) -> anyhow::Result<T>,
+    ) -> anyhow::Result<T> {
+        let _lock = self.lock_secrets()?;
+        let mut secrets = self.stored_secrets()?;
+        let result = change(&mut secrets.signing_keys)?;
         self.write(SECRETS, &secrets)?;
         Ok(result)
     }

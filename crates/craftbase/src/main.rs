@@ -92,6 +92,7 @@ async fn run(loaded: craftbase::effective::Loaded) {
         Command::Backup(args) => craftbase::dump::backup::run(args.clone()).await,
         Command::Restore(args) => craftbase::dump::restore::run(args.clone()).await,
         Command::Keys(command) => craftbase::api_keys::command::run(command),
+        Command::SigningKeys(command) => craftbase::signing_keys::command::run(command),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

@@ -54,7 +54,25 @@ pub async fn run(args: StartArgs) -> anyhow::Result<()> {
         &secrets.api_keys,
     ));
     ring.clone().watch();
-    let services = match services(&connections, &secrets, &args, ring).await {
+    let jwt = Arc::new(JwtVerifier::hs256(&secrets.keys.jwt_secret, None));
+    // Asymmetric keys (GOTRUE_JWT_KEYS, then the data directory's) are accepted everywhere,
+    // and followed as `craftbase signing-keys` rotates them.
+    let signing = crate::signing_keys::watch::SigningKeyWatch::new(
+        data_dir.secrets_path(),
+        std::env::var("GOTRUE_JWT_KEYS").ok(),
+        crate::signing_keys::JwtAlgorithm::from_env()?,
+        jwt.clone(),
+        &secrets.signing_keys,
+    );
+    let signing = match signing {
+        Ok(signing) => Arc::new(signing),
+        Err(e) => {
+            database.stop();
+            return Err(e);
+        }
+    };
+    signing.watch();
+    let services = match services(&connections, &secrets, &args, ring, jwt).await {
         Ok(services) => services,
         Err(e) => {
             database.stop();
@@ -233,6 +251,7 @@ async fn services(
     secrets: &Secrets,
     args: &StartArgs,
     api_keys: Arc<KeyRing>,
+    jwt: Arc<JwtVerifier>,
 ) -> anyhow::Result<Services> {
     let authenticator = match &connections.authenticator {
         Some(config) => config.clone(),
@@ -247,21 +266,13 @@ async fn services(
             .context("cannot connect as the authenticator role")?;
         RoleSwitch::load(&client).await?
     };
-    let mut jwt = JwtVerifier::hs256(&secrets.keys.jwt_secret, None);
-    // Asymmetric signing keys auth signs with, when configured, are accepted everywhere.
-    if let Some(keys) = std::env::var("GOTRUE_JWT_KEYS")
-        .ok()
-        .filter(|k| !k.is_empty())
-    {
-        jwt = jwt.with_jwks(&keys)?;
-    }
     let auth_owner = pool(connections.owner.clone(), args.auth_pool_size.into());
     let rest = ServiceContext {
         db,
         // REST never uses the owner's pool; auth's is named so no connection is opened for it.
         admin: auth_owner.clone(),
         admin_conninfo: craftbase_shared::pool::conninfo(&connections.owner),
-        jwt: Arc::new(jwt),
+        jwt,
         keys: Arc::new(secrets.keys.clone()),
         roles: Arc::new(roles),
     };

@@ -29,10 +29,18 @@ impl Identity {
 }
 
 /// Identities of tokens verified recently, so that a client's next requests skip the checks.
-/// An entry lives until its token expires (with the usual leeway), five minutes at most.
+/// An entry lives until its token expires (with the usual leeway), five minutes at most, or
+/// until the verifier's keys change (a revoked signing key's tokens stop at once).
 #[derive(Default)]
 pub struct TokenCache {
-    entries: Mutex<HashMap<String, (Arc<Identity>, u64)>>,
+    entries: Mutex<Entries>,
+}
+
+#[derive(Default)]
+struct Entries {
+    /// The verifier's key generation these entries were verified under.
+    generation: u64,
+    map: HashMap<String, (Arc<Identity>, u64)>,
 }
 
 /// Entries kept before the cache is emptied and starts over.
@@ -40,15 +48,27 @@ const TOKEN_CACHE_SIZE: usize = 10_000;
 const TOKEN_CACHE_SECONDS: u64 = 300;
 
 impl TokenCache {
-    fn get(&self, token: &str, now: u64) -> Option<Arc<Identity>> {
-        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        match entries.get(token) {
+    fn get(&self, token: &str, now: u64, generation: u64) -> Option<Arc<Identity>> {
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        if entries.generation != generation {
+            entries.map.clear();
+            entries.generation = generation;
+            return None;
+        }
+        match entries.map.get(token) {
             Some((identity, until)) if now < *until => Some(identity.clone()),
             _ => None,
         }
     }
 
-    fn insert(&self, token: &str, claims: &Claims, identity: &Arc<Identity>, now: u64) {
+    fn insert(
+        &self,
+        token: &str,
+        claims: &Claims,
+        identity: &Arc<Identity>,
+        now: u64,
+        generation: u64,
+    ) {
         let expires = claims
             .get("exp")
             .and_then(serde_json::Value::as_u64)
@@ -57,10 +77,16 @@ impl TokenCache {
             });
         let until = expires.min(now + TOKEN_CACHE_SECONDS);
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        if entries.len() >= TOKEN_CACHE_SIZE {
-            entries.clear();
+        if entries.generation != generation {
+            // The keys changed while this token was checked: do not keep its verdict.
+            return;
         }
-        entries.insert(token.to_owned(), (identity.clone(), until));
+        if entries.map.len() >= TOKEN_CACHE_SIZE {
+            entries.map.clear();
+        }
+        entries
+            .map
+            .insert(token.to_owned(), (identity.clone(), until));
     }
 }
 
@@ -103,7 +129,8 @@ pub fn authenticate(
         return identity(ctx, config, None).map(Arc::new);
     };
     let now = unix_now();
-    if let Some(identity) = cache.get(token, now) {
+    let generation = ctx.jwt.generation();
+    if let Some(identity) = cache.get(token, now, generation) {
         return Ok(identity);
     }
     let claims = ctx.jwt.verify_access_token(token).map_err(|e| match e {
@@ -131,7 +158,7 @@ pub fn authenticate(
         }
     }
     let identity = Arc::new(identity(ctx, config, Some(claims.clone()))?);
-    cache.insert(token, &claims, &identity, now);
+    cache.insert(token, &claims, &identity, now, generation);
     Ok(identity)
 }
 

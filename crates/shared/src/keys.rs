@@ -5,10 +5,14 @@
 //! signing keys are configured (`GOTRUE_JWT_KEYS`), a token may instead be ES256 or RS256 signed
 //! by one of them: its `alg` must be the configured key's own, found by `kid`.
 
-use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+
 use jsonwebtoken::{
     decode, decode_header, encode, Algorithm, DecodingKey, EncodingKey, Header, Validation,
 };
+
+pub use crate::key_set::{KeySet, KeySetError};
 use rand::distr::{Alphanumeric, SampleString};
 use serde::{Deserialize, Serialize};
 
@@ -100,25 +104,15 @@ impl From<jsonwebtoken::errors::Error> for JwtError {
     }
 }
 
-/// Verifies HS256 tokens signed with the project's secret, and tokens signed by configured
-/// asymmetric keys.
+/// Verifies HS256 tokens signed with the project's secret, and tokens signed by the project's
+/// other keys ([`KeySet`]), which a running craftbase replaces on rotation.
 pub struct JwtVerifier {
     key: DecodingKey,
     validation: Validation,
-    public: Vec<PublicKey>,
+    keys: RwLock<Arc<KeySet>>,
+    /// Bumped by every [`Self::set_keys`], so caches of verified tokens know to forget them.
+    generation: AtomicU64,
 }
-
-/// A configured asymmetric verification key.
-struct PublicKey {
-    kid: Option<String>,
-    alg: Algorithm,
-    key: DecodingKey,
-}
-
-/// Why a configured key set was refused.
-#[derive(Debug, thiserror::Error)]
-#[error("invalid JWT signing keys: {0}")]
-pub struct KeySetError(String);
 
 impl JwtVerifier {
     /// A verifier for `secret`; `audience`, when set, must match the token's `aud`.
@@ -135,67 +129,64 @@ impl JwtVerifier {
         Self {
             key: DecodingKey::from_secret(secret.as_bytes()),
             validation,
-            public: Vec::new(),
+            keys: RwLock::new(Arc::new(KeySet::default())),
+            generation: AtomicU64::new(0),
         }
     }
 
     /// Also accepts tokens signed by the keys of `jwks` (a JSON array of JWKs, or `{"keys":
-    /// [...]}`, as `GOTRUE_JWT_KEYS` holds them): EC P-256 keys verify ES256, RSA keys RS256.
-    /// Private parts are ignored; symmetric (`oct`) entries are skipped.
-    pub fn with_jwks(mut self, jwks: &str) -> Result<Self, KeySetError> {
-        let value: serde_json::Value =
-            serde_json::from_str(jwks).map_err(|e| KeySetError(e.to_string()))?;
-        let list = match value {
-            serde_json::Value::Array(list) => list,
-            serde_json::Value::Object(mut o) => match o.remove("keys") {
-                Some(serde_json::Value::Array(list)) => list,
-                _ => return Err(KeySetError("expected an array of JWKs".into())),
-            },
-            _ => return Err(KeySetError("expected an array of JWKs".into())),
-        };
-        for entry in list {
-            if entry.get("kty").and_then(|k| k.as_str()) == Some("oct") {
-                continue;
-            }
-            let jwk: Jwk = serde_json::from_value(entry).map_err(|e| KeySetError(e.to_string()))?;
-            let alg = match &jwk.algorithm {
-                AlgorithmParameters::EllipticCurve(ec) if ec.curve == EllipticCurve::P256 => {
-                    Algorithm::ES256
-                }
-                AlgorithmParameters::RSA(_) => Algorithm::RS256,
-                _ => {
-                    return Err(KeySetError(
-                        "only EC P-256 and RSA keys are supported".into(),
-                    ))
-                }
-            };
-            let key = DecodingKey::from_jwk(&jwk).map_err(|e| KeySetError(e.to_string()))?;
-            self.public.push(PublicKey {
-                kid: jwk.common.key_id.clone(),
-                alg,
-                key,
-            });
-        }
+    /// [...]}`, as `GOTRUE_JWT_KEYS` holds them): EC P-256 keys verify ES256, RSA keys RS256,
+    /// `oct` keys HS256 under their `kid`; the key marked `sign` signs access tokens.
+    pub fn with_jwks(self, jwks: &str) -> Result<Self, KeySetError> {
+        self.set_keys(KeySet::from_jwks(jwks)?);
         Ok(self)
     }
 
-    /// Verifies `token` and returns its claims.
+    /// Replaces the keys (a rotation): tokens of keys no longer listed stop verifying.
+    pub fn set_keys(&self, keys: KeySet) {
+        *self.keys.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(keys);
+        self.generation.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// Changes with every [`Self::set_keys`]: a token verified under another generation must be
+    /// verified again.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::SeqCst)
+    }
+
+    /// The current keys.
+    pub fn keys(&self) -> Arc<KeySet> {
+        self.keys.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Verifies `token` and returns its claims. A token with a `kid` of a known key is checked
+    /// with that key and its algorithm only (an ES256 key's `kid` on an HS256 token fails);
+    /// asymmetric tokens must carry `exp`. HS256 tokens of no known key use the secret.
     pub fn verify(&self, token: &str) -> Result<Claims, JwtError> {
-        if !self.public.is_empty() {
-            let header = decode_header(token)?;
-            if header.alg != Algorithm::HS256 {
-                // The configured key decides the algorithm; the header only has to agree.
-                let key = self
-                    .public
-                    .iter()
-                    .find(|k| k.alg == header.alg && (header.kid.is_none() || k.kid == header.kid))
-                    .ok_or(JwtError::Invalid)?;
+        let header = decode_header(token)?;
+        let keys = self.keys();
+        let known = match &header.kid {
+            Some(kid) => keys.by_kid(kid),
+            None if header.alg != Algorithm::HS256 => keys.by_alg(header.alg),
+            None => None,
+        };
+        match known {
+            Some(key) => {
+                if key.alg != header.alg {
+                    return Err(JwtError::Invalid);
+                }
                 let mut validation = self.validation.clone();
                 validation.algorithms = vec![key.alg];
-                return Ok(decode::<Claims>(token, &key.key, &validation)?.claims);
+                if key.alg != Algorithm::HS256 {
+                    validation.set_required_spec_claims(&["exp"]);
+                }
+                Ok(decode::<Claims>(token, &key.key, &validation)?.claims)
             }
+            None if header.alg == Algorithm::HS256 => {
+                Ok(decode::<Claims>(token, &self.key, &self.validation)?.claims)
+            }
+            None => Err(JwtError::Invalid),
         }
-        Ok(decode::<Claims>(token, &self.key, &self.validation)?.claims)
     }
 
     /// Verifies a token presented as an access token (a bearer to REST, auth or realtime): as
@@ -344,6 +335,26 @@ mod tests {
         header.kid = Some("other".into());
         let wrong_kid = encode(&header, &claims, &test_ec_signing_key()).unwrap();
         assert_eq!(v.verify(&wrong_kid), Err(JwtError::Invalid));
+        // No algorithm confusion: an HS256 token naming the ES256 key's kid is refused, even
+        // signed with the secret, and so is one HMAC'd with the public key's coordinates.
+        let mut hs = Header::new(Algorithm::HS256);
+        hs.kid = Some("test-key".into());
+        for key in [secret.as_bytes(), TEST_EC_JWK.as_bytes()] {
+            let forged = encode(&hs, &claims, &EncodingKey::from_secret(key)).unwrap();
+            assert_eq!(v.verify(&forged), Err(JwtError::Invalid));
+        }
+        // An ES256 token without exp is refused; an expired one too.
+        header.kid = Some("test-key".into());
+        let no_exp = serde_json::json!({"role": "authenticated"});
+        let forever = encode(&header, &no_exp, &test_ec_signing_key()).unwrap();
+        assert!(v.verify(&forever).is_err());
+        let old = serde_json::json!({"role": "authenticated", "exp": now() - 120});
+        let expired = encode(&header, &old, &test_ec_signing_key()).unwrap();
+        assert_eq!(v.verify(&expired), Err(JwtError::Expired));
+        // Replacing the keys (a revocation) stops the key's tokens at once.
+        v.set_keys(KeySet::default());
+        assert_eq!(v.verify(&es), Err(JwtError::Invalid));
+        v.set_keys(KeySet::from_jwks(&format!("[{TEST_EC_JWK}]")).unwrap());
         // HS256 with the secret still works; without configured keys ES256 is refused.
         assert!(v.verify(&sign(secret, &claims).unwrap()).is_ok());
         assert_eq!(

@@ -2,6 +2,7 @@
 //! run as, the database pools and the JSON error every service answers with.
 
 pub mod error;
+pub mod key_set;
 pub mod keys;
 pub mod pool;
 pub mod role;
@@ -17,7 +18,7 @@ pub const ROLES_SQL: &str = include_str!("../sql/roles.sql");
 pub const ROLE_LIMITS_SQL: &str = include_str!("../sql/role_limits.sql");
 
 pub use error::ServiceError;
-pub use keys::{ApiKeys, Claims, JwtError, JwtVerifier, KeySetError};
+pub use keys::{ApiKeys, Claims, JwtError, JwtVerifier, KeySet, KeySetError};
 pub use role::{RoleError, RoleSwitch};
 
 use std::sync::Arc;

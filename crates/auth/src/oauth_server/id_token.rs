@@ -21,11 +21,14 @@ pub fn sign(
     nonce: Option<&str>,
     scopes: &[String],
 ) -> Result<String, AuthError> {
-    let key = state.signing.as_ref().ok_or_else(|| {
-        AuthError::Internal(
-            "Error generating ID token: HS256 is not supported for ID token signing".into(),
-        )
-    })?;
+    let key = state
+        .signer()
+        .filter(|k| k.is_asymmetric())
+        .ok_or_else(|| {
+            AuthError::Internal(
+                "Error generating ID token: HS256 is not supported for ID token signing".into(),
+            )
+        })?;
     let now = chrono::Utc::now().timestamp();
     let has = |s: &str| scopes.iter().any(|x| x == s);
     let mut claims = json!({
