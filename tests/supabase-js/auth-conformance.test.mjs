@@ -156,3 +156,17 @@ describe('the gateway copies a legacy apikey into Authorization as Supabase does
     assert.equal(res.status, 200);
   });
 });
+
+test('SSO answers as GoTrue with SAML 2.0 off, not with a bare 404', async () => {
+  const { data, error } = await anonClient(cb, { auth: { flowType: 'pkce' } }).auth.signInWithSSO({
+    domain: 'example.com',
+    options: { redirectTo: 'http://localhost:3000/callback' },
+  });
+  assert.equal(data, null);
+  assert.equal(error?.status, 404);
+  assert.equal(error.code, 'saml_provider_disabled');
+  assert.equal(error.message, 'SAML 2.0 is disabled');
+  const metadata = await fetch(`${cb.url}/auth/v1/sso/saml/metadata`, { headers: { apikey: cb.anonKey } });
+  assert.equal(metadata.status, 404);
+  assert.equal((await metadata.json()).error_code, 'saml_provider_disabled');
+});

@@ -21,6 +21,7 @@ mod session;
 pub mod settings;
 mod signing;
 mod signup;
+mod sso;
 mod sweep;
 mod template;
 mod token;
@@ -214,6 +215,9 @@ pub fn router_with(ctx: ServiceContext, settings: Settings) -> Router {
             "/user/oauth/grants",
             get(oauth_server::grant::list).delete(oauth_server::grant::revoke),
         )
+        .route("/sso", axum::routing::any(sso::disabled))
+        .route("/sso/saml/metadata", axum::routing::any(sso::disabled))
+        .route("/sso/saml/acs", axum::routing::any(sso::disabled))
         .route("/authorize", get(oauth::authorize))
         .route("/callback", get(oauth::callback))
         .route("/settings", get(settings::show))
