@@ -20,6 +20,7 @@ before(
     cb = await startCraftbase({
       env: {
         GOTRUE_MAILER_AUTOCONFIRM: 'true',
+        GOTRUE_EXTERNAL_PHONE_ENABLED: 'true',
         GOTRUE_EXTERNAL_GOOGLE_ENABLED: 'true',
         GOTRUE_EXTERNAL_GOOGLE_CLIENT_ID: 'conformance-client.apps.googleusercontent.com',
         GOTRUE_EXTERNAL_GOOGLE_SECRET: 'conformance-secret',
@@ -169,4 +170,15 @@ test('SSO answers as GoTrue with SAML 2.0 off, not with a bare 404', async () =>
   const metadata = await fetch(`${cb.url}/auth/v1/sso/saml/metadata`, { headers: { apikey: cb.anonKey } });
   assert.equal(metadata.status, 404);
   assert.equal((await metadata.json()).error_code, 'saml_provider_disabled');
+});
+
+test('with the phone provider on, resending a code nobody waits for is a silent 200', async () => {
+  const auth = anonClient(cb).auth;
+  for (const type of ['sms', 'phone_change']) {
+    const { error } = await auth.resend({ type, phone: '+1 555 0100 999' });
+    assert.equal(error, null, type);
+  }
+  const bad = await auth.resend({ type: 'sms', phone: '555-not-a-number' });
+  assert.equal(bad.error?.status, 400);
+  assert.equal(bad.error.message, 'Invalid phone number format (E.164 required)');
 });
