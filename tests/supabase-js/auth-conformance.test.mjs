@@ -21,6 +21,7 @@ before(
       env: {
         GOTRUE_MAILER_AUTOCONFIRM: 'true',
         GOTRUE_EXTERNAL_PHONE_ENABLED: 'true',
+        GOTRUE_SMS_AUTOCONFIRM: 'true',
         GOTRUE_EXTERNAL_GOOGLE_ENABLED: 'true',
         GOTRUE_EXTERNAL_GOOGLE_CLIENT_ID: 'conformance-client.apps.googleusercontent.com',
         GOTRUE_EXTERNAL_GOOGLE_SECRET: 'conformance-secret',
@@ -181,4 +182,24 @@ test('with the phone provider on, resending a code nobody waits for is a silent 
   const bad = await auth.resend({ type: 'sms', phone: '555-not-a-number' });
   assert.equal(bad.error?.status, 400);
   assert.equal(bad.error.message, 'Invalid phone number format (E.164 required)');
+});
+
+test('with SMS autoconfirm, a phone and password sign up and sign in without any SMS', async () => {
+  const auth = anonClient(cb).auth;
+  const phone = `1555${String(Date.now()).slice(-7)}`;
+  const signedUp = await auth.signUp({ phone: `+${phone}`, password: PASSWORD });
+  assert.equal(signedUp.error, null);
+  assert.ok(signedUp.data.session, 'autoconfirmed: a session');
+  assert.equal(signedUp.data.user.phone, phone);
+  assert.ok(signedUp.data.user.phone_confirmed_at);
+  assert.equal(signedUp.data.user.app_metadata.provider, 'phone');
+  const { data, error } = await auth.signInWithPassword({ phone, password: PASSWORD });
+  assert.equal(error, null);
+  assert.equal(data.user.id, signedUp.data.user.id);
+  const wrong = await auth.signInWithPassword({ phone, password: 'not-the-password' });
+  assert.equal(wrong.error?.status, 400);
+  assert.equal(wrong.error.code, 'invalid_credentials');
+  const again = await auth.signUp({ phone, password: PASSWORD });
+  assert.equal(again.error?.status, 422);
+  assert.equal(again.error.code, 'user_already_exists');
 });

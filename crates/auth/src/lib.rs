@@ -16,6 +16,7 @@ mod oauth;
 mod oauth_server;
 mod otp;
 mod password;
+mod phone;
 mod redirect;
 mod session;
 pub mod settings;
