@@ -22,6 +22,13 @@ pub enum AuthError {
     Validation(String),
     #[error("Request body is too large")]
     TooLarge,
+    #[error("Phone not confirmed")]
+    PhoneNotConfirmed,
+    #[error("SAML 2.0 is disabled")]
+    SamlDisabled,
+    /// `POST /verify` with a code and a malformed address: GoTrue's 422 there, not the 400.
+    #[error("Invalid email format")]
+    InvalidEmailFormat,
     #[error("Invalid login credentials")]
     InvalidCredentials,
     #[error("Email not confirmed")]
@@ -190,6 +197,9 @@ impl AuthError {
             BadJson(_) => (StatusCode::BAD_REQUEST, "bad_json"),
             Validation(_) => (StatusCode::BAD_REQUEST, "validation_failed"),
             TooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "request_too_large"),
+            PhoneNotConfirmed => (StatusCode::BAD_REQUEST, "phone_not_confirmed"),
+            SamlDisabled => (StatusCode::NOT_FOUND, "saml_provider_disabled"),
+            InvalidEmailFormat => (StatusCode::UNPROCESSABLE_ENTITY, "validation_failed"),
             InvalidCredentials => (StatusCode::BAD_REQUEST, "invalid_credentials"),
             EmailNotConfirmed => (StatusCode::BAD_REQUEST, "email_not_confirmed"),
             UserAlreadyExists => (StatusCode::UNPROCESSABLE_ENTITY, "user_already_exists"),

@@ -16,10 +16,12 @@ mod oauth;
 mod oauth_server;
 mod otp;
 mod password;
+mod phone;
 mod redirect;
 mod session;
 pub mod settings;
 mod signup;
+mod sso;
 mod sweep;
 mod template;
 mod token;
@@ -202,6 +204,9 @@ pub fn router_with(ctx: ServiceContext, settings: Settings) -> Router {
             "/user/oauth/grants",
             get(oauth_server::grant::list).delete(oauth_server::grant::revoke),
         )
+        .route("/sso", axum::routing::any(sso::disabled))
+        .route("/sso/saml/metadata", axum::routing::any(sso::disabled))
+        .route("/sso/saml/acs", axum::routing::any(sso::disabled))
         .route("/authorize", get(oauth::authorize))
         .route("/callback", get(oauth::callback))
         .route("/settings", get(settings::show))

@@ -44,6 +44,14 @@ pub struct Settings {
     /// Refuse new sign-ups (admins may still create users).
     #[arg(long, env = "GOTRUE_DISABLE_SIGNUP", default_value = "false", value_parser = BoolishValueParser::new(), action = clap::ArgAction::Set)]
     pub disable_signup: bool,
+    /// The phone provider is on: craftbase sends no SMS, but numbers are checked and `/resend`
+    /// for a number nobody is waiting on answers as GoTrue does.
+    #[arg(long, env = "GOTRUE_EXTERNAL_PHONE_ENABLED", default_value = "false", value_parser = BoolishValueParser::new(), action = clap::ArgAction::Set)]
+    pub phone_enabled: bool,
+    /// Phone sign-ups are confirmed at once (GoTrue's `GOTRUE_SMS_AUTOCONFIRM`): the one phone
+    /// sign-up craftbase can finish, since it sends no SMS.
+    #[arg(long, env = "GOTRUE_SMS_AUTOCONFIRM", default_value = "false", value_parser = BoolishValueParser::new(), action = clap::ArgAction::Set)]
+    pub sms_autoconfirm: bool,
     /// Allow email sign-up and sign-in.
     #[arg(long, env = "GOTRUE_EXTERNAL_EMAIL_ENABLED", default_value = "true", value_parser = BoolishValueParser::new(), action = clap::ArgAction::Set)]
     pub email_enabled: bool,

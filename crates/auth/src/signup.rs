@@ -62,6 +62,15 @@ pub async fn signup(
         return Err(AuthError::SignupDisabled);
     }
     if blank(&req.email) {
+        if state.settings.phone_enabled && state.settings.sms_autoconfirm {
+            state.limits.sign_up(&state.settings, &client).await?;
+            let pw = req.password.as_deref().unwrap_or("");
+            let meta = Value::Object(req.data.clone().unwrap_or_default());
+            let number = req.phone.as_deref().unwrap_or("");
+            return crate::phone::sign_up(&state, &origin, &device, number, pw, &meta)
+                .await
+                .map(Json);
+        }
         return phone(&state, &req);
     }
     if !state.settings.email_enabled {

@@ -222,7 +222,7 @@ async fn require_apikey(State(gate): State<Gate>, mut req: Request, next: Next) 
     if !is_valid_key(&gate.ctx, &key) {
         return unauthorized("Invalid authentication credentials");
     }
-    let Ok(bearer) = HeaderValue::from_str(&format!("Bearer {key}")) else {
+    let Ok(bearer) = HeaderValue::from_str(&legacy_authorization(&req, &key)) else {
         return unauthorized("Invalid authentication credentials");
     };
     if !has_own_authorization(&req) {
@@ -233,6 +233,18 @@ async fn require_apikey(State(gate): State<Gate>, mut req: Request, next: Next) 
             .insert(HeaderName::from_static("x-api-key"), value);
     }
     next.run(req).await
+}
+
+/// The `Authorization` a legacy key stands in for. Supabase's gateway copies the apikey into
+/// `Authorization` as it is, without `Bearer `: auth then sees no bearer token, so endpoints that
+/// need a user answer GoTrue's 401 "This endpoint requires a Bearer token" (not a 403 about the
+/// key's missing `sub`). REST keeps `Bearer <key>`, so an apikey alone still runs as its role.
+fn legacy_authorization(req: &Request, key: &str) -> String {
+    if req.uri().path().starts_with("/auth/v1/") {
+        key.to_owned()
+    } else {
+        format!("Bearer {key}")
+    }
 }
 
 /// Supabase's gateway for the new keys: a publishable key acts as `anon`, a secret key as

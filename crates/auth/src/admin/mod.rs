@@ -32,11 +32,25 @@ pub struct ListQuery {
     per_page: Option<String>,
 }
 
-/// auth-js sends `page=&per_page=` when not given: empty or unparsable means the default.
-fn number(v: &Option<String>, default: i64) -> i64 {
-    v.as_deref()
-        .and_then(|s| s.trim().parse().ok())
-        .unwrap_or(default)
+/// auth-js sends `page=&per_page=` when not given: empty means the default; anything but an
+/// unsigned number is GoTrue's 400 (its wording carries Go's `strconv.ParseUint` error).
+fn number(v: &Option<String>, default: i64) -> Result<i64, AuthError> {
+    match v.as_deref() {
+        None | Some("") => Ok(default),
+        Some(s) => match s.parse::<u64>() {
+            Ok(n) => Ok(i64::try_from(n).unwrap_or(i64::MAX)),
+            Err(e) => {
+                let why = if matches!(e.kind(), std::num::IntErrorKind::PosOverflow) {
+                    "value out of range"
+                } else {
+                    "invalid syntax"
+                };
+                Err(AuthError::Validation(format!(
+                    "Bad Pagination Parameters: strconv.ParseUint: parsing {s:?}: {why}"
+                )))
+            }
+        },
+    }
 }
 
 /// `GET /admin/users`: a page of users, with `X-Total-Count` and a `Link` header whose entries
@@ -46,8 +60,8 @@ pub async fn list(
     _admin: Admin,
     Query(q): Query<ListQuery>,
 ) -> Result<Response, AuthError> {
-    let page = number(&q.page, 1).max(1);
-    let per_page = number(&q.per_page, 50).clamp(1, 1000);
+    let page = number(&q.page, 1)?.clamp(1, i64::MAX / 1000);
+    let per_page = number(&q.per_page, 50)?.clamp(1, 1000);
     let db = state.ctx.admin.get().await?;
     let total: i64 = db
         .query_one("select count(*) from auth.users", &[])

@@ -25,6 +25,7 @@ pub struct VerifyRequest {
     #[serde(rename = "type")]
     kind: String,
     email: Option<String>,
+    phone: Option<String>,
     token: Option<String>,
     token_hash: Option<String>,
 }
@@ -164,6 +165,11 @@ pub async fn verify(
     Body(req): Body<VerifyRequest>,
 ) -> Result<Json<Value>, AuthError> {
     state.limits.verify(&state.settings, &client).await?;
+    let given = |v: &Option<String>| v.as_deref().is_some_and(|s| !s.is_empty());
+    if given(&req.token) && given(&req.phone) && !given(&req.email) {
+        // GoTrue checks the number's format before it looks anything up.
+        body::phone(req.phone.as_deref().unwrap_or(""))?;
+    }
     if matches!(req.kind.as_str(), "sms" | "phone_change") {
         // No SMS provider sends codes, so no phone code is ever valid.
         return Err(AuthError::OtpExpired);
@@ -174,7 +180,7 @@ pub async fn verify(
         (Some(h), _, _) if !h.is_empty() => h.clone(),
         (_, Some(email), Some(token)) if !token.is_empty() => {
             // A short code can be guessed: guesses count per address, from any client.
-            let email = body::email(email)?;
+            let email = body::email(email).map_err(|_| AuthError::InvalidEmailFormat)?;
             state.limits.verify_account(&state.settings, &email).await?;
             super::guesses::count(&state, &db, &email).await?;
             token_hash(&email, token.trim())

@@ -22,8 +22,30 @@ pub struct IdTokenGrant {
     nonce: Option<String>,
 }
 
+/// GoTrue's answer to a token that does not verify (the reason stays in the log).
 fn refused(why: impl std::fmt::Display) -> AuthError {
-    AuthError::Validation(format!("Unable to verify the ID token: {why}"))
+    tracing::debug!(%why, "ID token refused");
+    oauth_refusal("Bad ID token")
+}
+
+/// GoTrue answers ID-token failures in the OAuth shape, with `invalid request` (a space) as error.
+fn oauth_refusal(description: &'static str) -> AuthError {
+    AuthError::OAuth {
+        error: "invalid request",
+        description,
+    }
+}
+
+/// The issuer GoTrue names when a built-in provider that issues ID tokens is off.
+fn builtin_issuer(name: &str) -> Option<&'static str> {
+    Some(match name {
+        "google" => "https://accounts.google.com",
+        "apple" => "https://appleid.apple.com",
+        "azure" => "https://login.microsoftonline.com/common/v2.0",
+        "facebook" => "https://www.facebook.com",
+        "kakao" => "https://kauth.kakao.com",
+        _ => return None,
+    })
 }
 
 pub async fn grant(
@@ -36,12 +58,21 @@ pub async fn grant(
     let token = body
         .id_token
         .filter(|t| !t.is_empty())
-        .ok_or_else(|| AuthError::Validation("id_token required".into()))?;
+        .ok_or(oauth_refusal("id_token required"))?;
     let provider = match name.strip_prefix("custom:") {
         Some(_) => custom_provider(state, &name).await?,
-        None => state.providers.get(&name).cloned().ok_or_else(|| {
-            AuthError::Validation(format!("Custom OIDC provider \"{name}\" not allowed"))
-        })?,
+        None => state
+            .providers
+            .get(&name)
+            .cloned()
+            .ok_or_else(|| match builtin_issuer(&name) {
+                Some(issuer) => AuthError::ProviderDisabled(format!(
+                    "Provider (issuer {issuer:?}) is not enabled"
+                )),
+                None => {
+                    AuthError::Validation(format!("Custom OIDC provider \"{name}\" not allowed"))
+                }
+            })?,
     };
     let keys = provider.id_tokens.as_ref().ok_or_else(|| {
         AuthError::Validation(format!("Provider \"{name}\" does not issue ID tokens"))
@@ -50,8 +81,8 @@ pub async fn grant(
     if !keys.skip_nonce_check {
         check_nonce(&claims, body.nonce.as_deref())?;
     }
-    let account =
-        provider::oidc_account(&Value::Object(claims)).ok_or_else(|| refused("no sub"))?;
+    let account = provider::oidc_account(&Value::Object(claims))
+        .ok_or(oauth_refusal("Missing sub claim in id_token"))?;
     let mut db = state.ctx.admin.get().await?;
     let tx = db.transaction().await?;
     let user = crate::linking::link_or_create(state, &tx, &name, &account).await?;
@@ -138,10 +169,14 @@ fn check_nonce(claims: &Map<String, Value>, given: Option<&str>) -> Result<(), A
             if expected == hashed || expected == given {
                 Ok(())
             } else {
-                Err(refused("nonces mismatch"))
+                Err(AuthError::OAuth {
+                    error: "invalid nonce",
+                    description: "Nonces mismatch",
+                })
             }
         }
-        (Some(_), None) => Err(refused("the token has a nonce; pass it")),
-        (None, Some(_)) => Err(refused("a nonce was given but the token has none")),
+        (Some(_), None) | (None, Some(_)) => Err(oauth_refusal(
+            "Passed nonce and nonce in id_token should either both exist or not.",
+        )),
     }
 }

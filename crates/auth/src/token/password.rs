@@ -35,6 +35,9 @@ pub async fn grant(
     }
     let email = match (body.email.as_deref(), body.phone.as_deref()) {
         (Some(e), _) if !e.trim().is_empty() => e.trim().to_lowercase(),
+        (_, Some(p)) if !p.trim().is_empty() && state.settings.phone_enabled => {
+            return crate::phone::sign_in(state, origin, device, p, &pw).await;
+        }
         (_, Some(p)) if !p.trim().is_empty() => {
             // No SMS provider: phone sign-in is off, as in GoTrue without one.
             return Err(AuthError::PhoneProviderDisabled {

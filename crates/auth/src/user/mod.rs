@@ -51,7 +51,7 @@ pub struct User {
 }
 
 impl User {
-    fn from_row(row: &tokio_postgres::Row) -> User {
+    pub(crate) fn from_row(row: &tokio_postgres::Row) -> User {
         User {
             id: row.get(0),
             aud: row.get(1),
