@@ -148,6 +148,7 @@ pub struct Template {
 #[derive(Deserialize, Debug, Default)]
 pub struct Sms {
     pub enable_signup: Option<bool>,
+    pub enable_confirmations: Option<bool>,
 }
 
 #[derive(Deserialize, Debug, Default)]

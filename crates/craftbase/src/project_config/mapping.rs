@@ -194,13 +194,19 @@ fn auth(out: &mut Out, file: &ConfigFile, project_dir: &Path) -> Result<(), KeyE
             "GOTRUE_EXTERNAL_PHONE_ENABLED",
             Some(on),
         );
-        if on {
+        if on && a.sms.enable_confirmations != Some(false) {
             out.notes.push(
-                "`auth.sms.enable_signup` = true, but craftbase sends no SMS: phone sign-ups are refused"
+                "`auth.sms.enable_signup` = true, but craftbase sends no SMS: phone sign-ups are refused unless `auth.sms.enable_confirmations` = false"
                     .into(),
             );
         }
     }
+    // As the CLI maps it: no confirmation by SMS means phone sign-ups are confirmed at once.
+    out.set(
+        "auth.sms.enable_confirmations",
+        "GOTRUE_SMS_AUTOCONFIRM",
+        a.sms.enable_confirmations.map(|on| !on),
+    );
 
     let mfa = &a.mfa;
     out.set(

@@ -303,6 +303,16 @@ fn sms_sign_up_is_accepted_with_a_warning() {
 }
 
 #[test]
+fn sms_without_confirmations_confirms_phone_sign_ups_at_once() {
+    let c = parse("[auth.sms]\nenable_signup = true\nenable_confirmations = false\n");
+    assert_eq!(var(&c, "GOTRUE_EXTERNAL_PHONE_ENABLED"), Some("true"));
+    assert_eq!(var(&c, "GOTRUE_SMS_AUTOCONFIRM"), Some("true"));
+    assert!(!c.notes.iter().any(|n| n.contains("auth.sms.enable_signup")));
+    let c = parse("[auth.sms]\nenable_confirmations = true\n");
+    assert_eq!(var(&c, "GOTRUE_SMS_AUTOCONFIRM"), Some("false"));
+}
+
+#[test]
 fn the_supabase_init_template_parses_without_unknown_keys() {
     let c = parse(include_str!("testdata/supabase-init.toml"));
     assert!(c.unknown_keys.is_empty(), "{:?}", c.unknown_keys);
