@@ -190,6 +190,14 @@ describe('auth.admin.customProviders', () => {
     const wrongAudience = upstream.signIdToken({ iss: issuer, aud: 'someone-else', sub: 'x', iat: now, exp: now + 300 });
     const refused = await anonClient(cb).auth.signInWithIdToken({ provider: 'custom:native', token: wrongAudience });
     assert.equal(refused.error.status, 400);
+    // GoTrue's words, the token's audiences printed as Go prints a list.
+    assert.equal(refused.error.message, 'Unacceptable audience in id_token: [someone-else]');
+    const twoWrong = upstream.signIdToken({ iss: issuer, aud: ['a', 'b'], sub: 'x', iat: now, exp: now + 300 });
+    const refusedTwo = await anonClient(cb).auth.signInWithIdToken({ provider: 'custom:native', token: twoWrong });
+    assert.equal(refusedTwo.error.message, 'Unacceptable audience in id_token: [a b]');
+    const listed = upstream.signIdToken({ iss: issuer, aud: ['other', 'ios-app'], sub: 'listed-aud', email: 'listed@example.com', iat: now, exp: now + 300 });
+    const accepted = await anonClient(cb).auth.signInWithIdToken({ provider: 'custom:native', token: listed });
+    assert.equal(accepted.error, null);
 
     await serviceClient(cb).auth.admin.customProviders.updateProvider('custom:native', { enabled: false });
     const disabled = await anonClient(cb).auth.signInWithIdToken({ provider: 'custom:native', token });

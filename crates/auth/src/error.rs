@@ -82,7 +82,7 @@ pub enum AuthError {
     #[error("{description}")]
     OAuth {
         error: &'static str,
-        description: &'static str,
+        description: std::borrow::Cow<'static, str>,
     },
     #[error("Token has expired or is invalid")]
     OtpExpired,

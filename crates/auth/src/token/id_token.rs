@@ -32,7 +32,7 @@ fn refused(why: impl std::fmt::Display) -> AuthError {
 fn oauth_refusal(description: &'static str) -> AuthError {
     AuthError::OAuth {
         error: "invalid request",
-        description,
+        description: description.into(),
     }
 }
 
@@ -77,12 +77,14 @@ pub async fn grant(
     let keys = provider.id_tokens.as_ref().ok_or_else(|| {
         AuthError::Validation(format!("Provider \"{name}\" does not issue ID tokens"))
     })?;
-    let claims = verify(state, keys, &provider.client_id, &token).await?;
+    let claims = verify(state, keys, &token).await?;
+    // GoTrue's order: the subject, then the audience, then the nonce.
+    let account = provider::oidc_account(&Value::Object(claims.clone()))
+        .ok_or(oauth_refusal("Missing sub claim in id_token"))?;
+    check_audience(&claims, keys, &provider.client_id)?;
     if !keys.skip_nonce_check {
         check_nonce(&claims, body.nonce.as_deref())?;
     }
-    let account = provider::oidc_account(&Value::Object(claims))
-        .ok_or(oauth_refusal("Missing sub claim in id_token"))?;
     let mut db = state.ctx.admin.get().await?;
     let tx = db.transaction().await?;
     let user = crate::linking::link_or_create(state, &tx, &name, &account).await?;
@@ -115,11 +117,11 @@ async fn custom_provider(state: &AuthState, name: &str) -> Result<provider::Prov
     Ok(found.to_provider())
 }
 
-/// Checks signature (with the provider's key of the token's `kid`), issuer, audience and expiry.
+/// Checks signature (with the provider's key of the token's `kid`), issuer and expiry; the
+/// audience is checked apart, so that a wrong one gets GoTrue's own answer.
 async fn verify(
     state: &AuthState,
     keys: &provider::IdTokenKeys,
-    client_id: &str,
     token: &str,
 ) -> Result<Map<String, Value>, AuthError> {
     let header = decode_header(token).map_err(refused)?;
@@ -145,14 +147,35 @@ async fn verify(
     let key = DecodingKey::from_jwk(&jwk).map_err(refused)?;
     let mut validation = Validation::new(header.alg);
     validation.leeway = craftbase_shared::keys::CLOCK_SKEW_SECONDS;
-    let audiences: Vec<&str> = std::iter::once(client_id)
-        .chain(keys.extra_audiences.iter().map(String::as_str))
-        .collect();
-    validation.set_audience(&audiences);
+    validation.validate_aud = false;
     validation.set_issuer(&[keys.issuer.as_str()]);
     Ok(decode::<Map<String, Value>>(token, &key, &validation)
         .map_err(refused)?
         .claims)
+}
+
+/// The token's `aud` (a string or a list) must name the provider's client id or one of its extra
+/// audiences; otherwise GoTrue's message, listing the token's audiences as Go prints a slice.
+fn check_audience(
+    claims: &Map<String, Value>,
+    keys: &provider::IdTokenKeys,
+    client_id: &str,
+) -> Result<(), AuthError> {
+    let given: Vec<&str> = match claims.get("aud") {
+        Some(Value::String(one)) => vec![one.as_str()],
+        Some(Value::Array(many)) => many.iter().filter_map(Value::as_str).collect(),
+        _ => Vec::new(),
+    };
+    let mut acceptable = std::iter::once(client_id)
+        .chain(keys.extra_audiences.iter().map(String::as_str))
+        .filter(|a| !a.is_empty());
+    if acceptable.any(|a| given.contains(&a)) {
+        return Ok(());
+    }
+    Err(AuthError::OAuth {
+        error: "invalid request",
+        description: format!("Unacceptable audience in id_token: [{}]", given.join(" ")).into(),
+    })
 }
 
 /// A token with a `nonce` claim needs the raw nonce whose SHA-256 (hex) it holds, or the same
@@ -171,7 +194,7 @@ fn check_nonce(claims: &Map<String, Value>, given: Option<&str>) -> Result<(), A
             } else {
                 Err(AuthError::OAuth {
                     error: "invalid nonce",
-                    description: "Nonces mismatch",
+                    description: "Nonces mismatch".into(),
                 })
             }
         }

@@ -57,7 +57,7 @@ pub async fn grant(
         }
         _ => Err(AuthError::OAuth {
             error: "unsupported_grant_type",
-            description: "unsupported_grant_type",
+            description: "unsupported_grant_type".into(),
         }),
     }
     .map(Json)

@@ -41,7 +41,7 @@ pub async fn grant(
     let Some(token) = body.refresh_token.filter(|t| !t.is_empty()) else {
         return Err(AuthError::OAuth {
             error: "invalid_request",
-            description: "refresh_token required",
+            description: "refresh_token required".into(),
         });
     };
     let mut db = state.ctx.admin.get().await?;
@@ -110,9 +110,9 @@ pub async fn grant(
 /// A session an OAuth client obtained is refreshed by that client only, at `/oauth/token`;
 /// other sessions only at `/token`.
 fn check_client(session: Option<Uuid>, caller: Option<Uuid>) -> Result<(), AuthError> {
-    let refuse = |description| AuthError::OAuth {
+    let refuse = |description: &'static str| AuthError::OAuth {
         error: "invalid_client",
-        description,
+        description: description.into(),
     };
     match (session, caller) {
         (Some(_), None) => Err(refuse("Client authentication required for OAuth session")),

@@ -35,7 +35,7 @@ pub struct Web3Grant {
 fn invalid_grant(description: &'static str) -> AuthError {
     AuthError::OAuth {
         error: "invalid_grant",
-        description,
+        description: description.into(),
     }
 }
 
