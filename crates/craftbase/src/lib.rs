@@ -12,6 +12,7 @@ pub mod observe;
 pub mod project;
 pub mod project_config;
 pub mod reset;
+pub mod secrets_watch;
 pub mod signing_keys;
 pub mod start;
 pub mod switches;

@@ -53,7 +53,6 @@ pub async fn run(args: StartArgs) -> anyhow::Result<()> {
         &secrets.keys.jwt_secret,
         &secrets.api_keys,
     ));
-    ring.clone().watch();
     let jwt = Arc::new(JwtVerifier::hs256(&secrets.keys.jwt_secret, None));
     // Asymmetric keys (GOTRUE_JWT_KEYS, then the data directory's) are accepted everywhere,
     // and followed as `craftbase signing-keys` rotates them.
@@ -71,7 +70,7 @@ pub async fn run(args: StartArgs) -> anyhow::Result<()> {
             return Err(e);
         }
     };
-    signing.watch();
+    crate::secrets_watch::watch(vec![ring.clone(), signing]);
     let services = match services(&connections, &secrets, &args, ring, jwt).await {
         Ok(services) => services,
         Err(e) => {

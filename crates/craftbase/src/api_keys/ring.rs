@@ -5,18 +5,14 @@
 //! once on SIGHUP), so `craftbase keys new|revoke` takes effect without a restart.
 
 use std::collections::HashMap;
-use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, RwLock};
-use std::time::Duration;
+use std::sync::{Mutex, RwLock};
 
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 use super::{KeyKind, StoredKey};
 
-/// How often `secrets.json` is checked for a change.
-pub const WATCH_INTERVAL: Duration = Duration::from_secs(2);
 /// Lifetime of the JWT minted for an HTTP request made with a key: short, so a token read back
 /// (say from `request.headers` in SQL) is worth little, and a revoked key's tokens die soon.
 const REQUEST_TOKEN_SECONDS: u64 = 300;
@@ -60,7 +56,7 @@ struct KeysFile {
 impl KeyRing {
     /// A ring over `keys`, which were read from `path`; tokens are signed with `jwt_secret`.
     pub fn new(path: PathBuf, jwt_secret: &str, keys: &[StoredKey]) -> Self {
-        let seen = identity(&path);
+        let seen = crate::secrets_watch::file_identity(&path);
         Self {
             path,
             jwt_secret: jwt_secret.to_owned(),
@@ -114,7 +110,7 @@ impl KeyRing {
     /// Reads the keys again when the file changed since the last read (or always, when
     /// `force`); true when they were read.
     pub fn reload(&self, force: bool) -> anyhow::Result<bool> {
-        let now_seen = identity(&self.path);
+        let now_seen = crate::secrets_watch::file_identity(&self.path);
         {
             let active = self.active.read().unwrap_or_else(|e| e.into_inner());
             if !force && now_seen == active.seen {
@@ -130,26 +126,15 @@ impl KeyRing {
         tracing::info!(active_keys = count, "API keys reloaded");
         Ok(true)
     }
+}
 
-    /// Watches the file for the life of the process: every [`WATCH_INTERVAL`], and on SIGHUP.
-    pub fn watch(self: Arc<Self>) {
-        tokio::spawn(async move {
-            let mut hangup =
-                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
-            let mut tick = tokio::time::interval(WATCH_INTERVAL);
-            loop {
-                let force = tokio::select! {
-                    _ = tick.tick() => false,
-                    Some(()) = async { match hangup.as_mut() {
-                        Some(h) => h.recv().await,
-                        None => std::future::pending().await,
-                    } } => true,
-                };
-                if let Err(e) = self.reload(force) {
-                    tracing::warn!(error = %e, "cannot read the API keys; keeping the ones loaded");
-                }
-            }
-        });
+impl crate::secrets_watch::Reload for KeyRing {
+    fn what(&self) -> &'static str {
+        "API keys"
+    }
+
+    fn reload(&self, force: bool) -> anyhow::Result<bool> {
+        KeyRing::reload(self, force)
     }
 }
 
@@ -161,15 +146,6 @@ fn digests(keys: &[StoredKey]) -> Vec<(KeyKind, [u8; 32])> {
             Some((k.kind, Sha256::digest(value.as_bytes()).into()))
         })
         .collect()
-}
-
-fn identity(path: &std::path::Path) -> Option<(u64, u64, i64)> {
-    let meta = std::fs::metadata(path).ok()?;
-    Some((
-        meta.ino(),
-        meta.len(),
-        meta.mtime() * 1_000_000_000 + meta.mtime_nsec(),
-    ))
 }
 
 /// Equal digests, in time that does not depend on where they first differ.

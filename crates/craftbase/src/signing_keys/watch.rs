@@ -1,9 +1,8 @@
-//! Follows the signing keys in `secrets.json` for a running craftbase, as the API-key ring
-//! does (every two seconds, and at once on SIGHUP): `craftbase signing-keys new|promote|revoke`
+//! Follows the signing keys in `secrets.json` for a running craftbase (through
+//! `crate::secrets_watch`, with the API-key ring): `craftbase signing-keys new|promote|revoke`
 //! takes effect without a restart, for REST, auth and realtime together (they share one
 //! verifier).
 
-use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
@@ -11,7 +10,6 @@ use craftbase_shared::JwtVerifier;
 use serde::Deserialize;
 
 use super::{key_set, JwtAlgorithm, StoredSigningKey};
-use crate::api_keys::ring::WATCH_INTERVAL;
 
 /// The part of `secrets.json` read here.
 #[derive(Deserialize)]
@@ -42,7 +40,7 @@ impl SigningKeyWatch {
     ) -> anyhow::Result<Self> {
         verifier.set_keys(key_set(configured.as_deref(), stored, algorithm)?);
         Ok(Self {
-            seen: Mutex::new(identity(&path)),
+            seen: Mutex::new(crate::secrets_watch::file_identity(&path)),
             path,
             configured,
             algorithm,
@@ -52,7 +50,7 @@ impl SigningKeyWatch {
 
     /// Reads the keys again when the file changed (or always, when `force`); true when read.
     pub fn reload(&self, force: bool) -> anyhow::Result<bool> {
-        let now_seen = identity(&self.path);
+        let now_seen = crate::secrets_watch::file_identity(&self.path);
         let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
         if !force && now_seen == *seen {
             return Ok(false);
@@ -69,34 +67,14 @@ impl SigningKeyWatch {
         tracing::info!(signing_kid = ?signing, "JWT signing keys reloaded");
         Ok(true)
     }
-
-    /// Watches the file for the life of the process: every [`WATCH_INTERVAL`], and on SIGHUP.
-    pub fn watch(self: Arc<Self>) {
-        tokio::spawn(async move {
-            let mut hangup =
-                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
-            let mut tick = tokio::time::interval(WATCH_INTERVAL);
-            loop {
-                let force = tokio::select! {
-                    _ = tick.tick() => false,
-                    Some(()) = async { match hangup.as_mut() {
-                        Some(h) => h.recv().await,
-                        None => std::future::pending().await,
-                    } } => true,
-                };
-                if let Err(e) = self.reload(force) {
-                    tracing::warn!(error = %e, "cannot read the signing keys; keeping the ones loaded");
-                }
-            }
-        });
-    }
 }
 
-fn identity(path: &std::path::Path) -> Option<(u64, u64, i64)> {
-    let meta = std::fs::metadata(path).ok()?;
-    Some((
-        meta.ino(),
-        meta.len(),
-        meta.mtime() * 1_000_000_000 + meta.mtime_nsec(),
-    ))
+impl crate::secrets_watch::Reload for SigningKeyWatch {
+    fn what(&self) -> &'static str {
+        "signing keys"
+    }
+
+    fn reload(&self, force: bool) -> anyhow::Result<bool> {
+        SigningKeyWatch::reload(self, force)
+    }
 }
