@@ -5,6 +5,7 @@
 mod admin;
 mod bearer;
 mod body;
+mod emailed_token;
 pub mod error;
 mod identity;
 mod jwt;

@@ -6,8 +6,8 @@ use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
+use crate::emailed_token::{Kind, Prepared};
 use crate::error::AuthError;
-use crate::otp::{Kind, Prepared};
 use crate::redirect::Origin;
 use crate::settings::Settings;
 use crate::template::{self, html_escape, Templates, Which};
