@@ -41,7 +41,7 @@ pub enum Command {
     Restore(crate::dump::restore::RestoreArgs),
     /// Print every effective setting, its value and where it came from (flag, env,
     /// config.toml, default), secrets masked.
-    Config(crate::effective::ConfigArgs),
+    Config(ConfigArgs),
     /// Manage the API keys (`sb_publishable_…`, `sb_secret_…`) of a data directory; a running
     /// craftbase sees a change within two seconds (or at once on SIGHUP).
     #[command(subcommand)]
@@ -247,4 +247,15 @@ pub struct StatusArgs {
     /// The data directory `craftbase start` used.
     #[arg(long, env = "CRAFTBASE_DATA_DIR", default_value = ".craftbase")]
     pub data_dir: PathBuf,
+}
+
+/// `craftbase config`'s flags: the same as `start`'s (so a flag shows as a flag), and `--json`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct ConfigArgs {
+    /// One JSON object: `config_file`, `unknown_keys` and `settings` (name, flag, value,
+    /// source, key).
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub start: StartArgs,
 }

@@ -17,7 +17,7 @@ use craftbase_shared::ServiceContext;
 use crate::api_keys::ring::{KeyRing, Use};
 use crate::api_keys::KeyKind;
 use crate::observe::Observer;
-use crate::start::Services;
+use crate::services::Services;
 use crate::switches::switched_off;
 use tower::ServiceBuilder;
 use tower_http::cors::{Any, CorsLayer};

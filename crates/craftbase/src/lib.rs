@@ -13,6 +13,7 @@ pub mod project;
 pub mod project_config;
 pub mod reset;
 pub mod secrets_watch;
+pub mod services;
 pub mod signing_keys;
 pub mod start;
 pub mod switches;

@@ -12,6 +12,7 @@ use crate::api_keys::ring::KeyRing;
 use crate::api_keys::{primary, KeyKind};
 use crate::config::StartArgs;
 use crate::datadir::{DataDir, Endpoints, Secrets};
+use crate::services::Services;
 use crate::{edge, migrations, observe};
 
 /// Where the database is: an embedded cluster craftbase runs, or a server it was pointed at.
@@ -218,30 +219,6 @@ struct Connections {
     authenticator: Option<tokio_postgres::Config>,
     /// A URL a superuser can connect with, for `craftbase status`.
     url: String,
-}
-
-/// Each service's context. They share the keys and roles but not their pools: a flood of
-/// private-channel joins or sign-ins cannot take the connections REST (or the other) needs.
-pub struct Services {
-    /// REST and /health: `db` as authenticator; `admin` is not used.
-    pub rest: ServiceContext,
-    /// Auth: its tables through `admin`.
-    pub auth: ServiceContext,
-    /// Realtime: private-channel checks, the catalog and replay through `admin`, change
-    /// authorization through `db`.
-    pub realtime: ServiceContext,
-    /// The new API keys the edge accepts.
-    pub api_keys: Arc<KeyRing>,
-}
-
-impl Services {
-    /// Every pool, to close them before PostgreSQL stops.
-    fn pools(&self) -> Vec<deadpool_postgres::Pool> {
-        [&self.rest, &self.auth, &self.realtime]
-            .iter()
-            .flat_map(|ctx| [ctx.db.clone(), ctx.admin.clone()])
-            .collect()
-    }
 }
 
 /// Pools for both roles, per service, and the roles a token may name.

@@ -9,21 +9,10 @@ use std::path::PathBuf;
 
 use clap::{CommandFactory, FromArgMatches};
 
-use crate::config::{Cli, Command, StartArgs};
+use crate::config::{Cli, Command, ConfigArgs};
 use crate::project_config::ProjectConfig;
 
 pub use listing::{list, Setting, Source};
-
-/// `craftbase config`'s flags: the same as `start`'s (so a flag shows as a flag), and `--json`.
-#[derive(clap::Args, Debug, Clone)]
-pub struct ConfigArgs {
-    /// One JSON object: `config_file`, `unknown_keys` and `settings` (name, flag, value,
-    /// source, key).
-    #[arg(long)]
-    pub json: bool,
-    #[command(flatten)]
-    pub start: StartArgs,
-}
 
 /// The command line after config.toml has been laid under the environment.
 pub struct Loaded {

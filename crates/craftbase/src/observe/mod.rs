@@ -19,7 +19,7 @@ use clap::Args;
 use craftbase_realtime::Realtime;
 use craftbase_shared::ServiceContext;
 
-use crate::start::Services;
+use crate::services::Services;
 
 /// Where metrics are served besides the API port.
 #[derive(Args, Debug, Clone, Default)]

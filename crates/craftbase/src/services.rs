@@ -1,0 +1,32 @@
+//! The services `craftbase start` serves, each with its own pools: built by `start`, routed by
+//! `edge`, watched by `observe`.
+
+use std::sync::Arc;
+
+use craftbase_shared::ServiceContext;
+
+use crate::api_keys::ring::KeyRing;
+
+/// Each service's context. They share the keys and roles but not their pools: a flood of
+/// private-channel joins or sign-ins cannot take the connections REST (or the other) needs.
+pub struct Services {
+    /// REST and /health: `db` as authenticator; `admin` is not used.
+    pub rest: ServiceContext,
+    /// Auth: its tables through `admin`.
+    pub auth: ServiceContext,
+    /// Realtime: private-channel checks, the catalog and replay through `admin`, change
+    /// authorization through `db`.
+    pub realtime: ServiceContext,
+    /// The new API keys the edge accepts.
+    pub api_keys: Arc<KeyRing>,
+}
+
+impl Services {
+    /// Every pool, to close them before PostgreSQL stops.
+    pub(crate) fn pools(&self) -> Vec<deadpool_postgres::Pool> {
+        [&self.rest, &self.auth, &self.realtime]
+            .iter()
+            .flat_map(|ctx| [ctx.db.clone(), ctx.admin.clone()])
+            .collect()
+    }
+}
