@@ -51,22 +51,29 @@ pub struct RateLimits {
     counters: Counters,
 }
 
-fn per_client(bucket: &'static str, c: &Client, limit: u32, window: Duration) -> Count {
-    Count {
+/// A count per client address; none when the address is unknown (GoTrue behind a gateway that
+/// names no client applies no per-address limit either).
+fn per_client(bucket: &'static str, c: &Client, limit: u32, window: Duration) -> Option<Count> {
+    Some(Count {
         bucket,
-        key: c.key.clone(),
+        key: c.key.clone()?,
         limit,
         window,
-    }
+    })
 }
 
-fn per_account(bucket: &'static str, account: String, limit: u32, window: Duration) -> Count {
-    Count {
+fn per_account(
+    bucket: &'static str,
+    account: String,
+    limit: u32,
+    window: Duration,
+) -> Option<Count> {
+    Some(Count {
         bucket,
         key: account,
         limit,
         window,
-    }
+    })
 }
 
 impl RateLimits {
@@ -78,8 +85,12 @@ impl RateLimits {
     }
 
     /// Counts `counts`; over any limit is GoTrue's `over_request_rate_limit`.
-    async fn request(&self, counts: &[Count]) -> Result<(), AuthError> {
-        match self.counters.take(counts).await? {
+    async fn request(&self, counts: &[Option<Count>]) -> Result<(), AuthError> {
+        let counts: Vec<Count> = counts.iter().flatten().cloned().collect();
+        if counts.is_empty() {
+            return Ok(());
+        }
+        match self.counters.take(&counts).await? {
             None => Ok(()),
             Some(_) => Err(AuthError::RequestRateLimit),
         }
@@ -144,12 +155,14 @@ impl RateLimits {
             .rate_limit_email_per_recipient
             .unwrap_or(s.rate_limit_email_sent)
             .per();
-        let mut counts = vec![per_account("email", account.clone(), each, each_window)];
+        let mut counts: Vec<Count> = per_account("email", account.clone(), each, each_window)
+            .into_iter()
+            .collect();
         if !s.mailer_autoconfirm {
-            counts.push(per_account("email", PROJECT.into(), limit, window));
+            counts.extend(per_account("email", PROJECT.into(), limit, window));
         }
         if !s.smtp_max_frequency.is_zero() {
-            counts.push(per_account(
+            counts.extend(per_account(
                 "mail_frequency",
                 account,
                 1,

@@ -292,6 +292,12 @@ pub struct Settings {
     /// `GOTRUE_RATE_LIMIT_HEADER` is set, else 0 (the peer address counts).
     #[arg(long, env = "CRAFTBASE_AUTH_TRUSTED_PROXIES")]
     pub trusted_proxies: Option<usize>,
+    /// Set by the standalone service, which runs behind a gateway as GoTrue does: there the
+    /// peer is the gateway, so unless `GOTRUE_RATE_LIMIT_HEADER` names the client (or
+    /// `CRAFTBASE_AUTH_TRUSTED_PROXIES=0` says the peer is one), per-address limits do not
+    /// apply, as in GoTrue. In `craftbase start` the peer is the client.
+    #[arg(long, hide = true)]
+    pub behind_gateway: bool,
     /// MFA challenges, and MFA verifications, per client address per minute.
     #[arg(
         long,
@@ -347,6 +353,11 @@ impl Settings {
             .as_deref()
             .is_some_and(|h| !h.trim().is_empty());
         self.trusted_proxies.unwrap_or(usize::from(header))
+    }
+
+    /// Whether the connecting peer is a client (see [`Settings::behind_gateway`]).
+    pub fn peer_is_client(&self) -> bool {
+        !self.behind_gateway || self.trusted_proxies == Some(0)
     }
 
     /// Sign-ups per client address per 5 minutes.

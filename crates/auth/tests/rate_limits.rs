@@ -164,3 +164,73 @@ async fn smtp_max_frequency_spaces_the_mails_to_one_address() {
         .await;
     assert_eq!(other.status, 200, "{}", other.body);
 }
+
+fn sign_up_body(email: &str) -> Value {
+    json!({"email": email, "password": "secret-pw-1"})
+}
+
+/// The standalone service runs behind a gateway, as GoTrue does: the peer is the gateway, and
+/// with no `GOTRUE_RATE_LIMIT_HEADER` GoTrue applies no per-address limit (supabase-py's suite
+/// relies on it). Per-account and project-wide counts still apply.
+#[tokio::test]
+async fn behind_a_gateway_that_names_no_client_per_address_limits_do_not_apply() {
+    let app = App::new(&["--behind-gateway", "--rate-limit-otp", "2"]).await;
+    for i in 0..4 {
+        let r = app
+            .call(
+                "POST",
+                "/signup",
+                None,
+                sign_up_body(&format!("g{i}@example.com")),
+            )
+            .await;
+        assert_eq!(r.status, 200, "sign-up {i}: {}", r.body);
+    }
+    // The same flags without a gateway: the third sign-up from one peer is refused.
+    let direct = App::new(&["--rate-limit-otp", "2"]).await;
+    for i in 0..2 {
+        let r = direct
+            .call(
+                "POST",
+                "/signup",
+                None,
+                sign_up_body(&format!("d{i}@example.com")),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.body);
+    }
+    let third = direct
+        .call("POST", "/signup", None, sign_up_body("d2@example.com"))
+        .await;
+    assert_request_limit(&third);
+}
+
+#[tokio::test]
+async fn behind_a_gateway_the_rate_limit_header_names_the_client() {
+    let app = App::new(&[
+        "--behind-gateway",
+        "--rate-limit-header",
+        "X-Forwarded-For",
+        "--rate-limit-otp",
+        "2",
+    ])
+    .await;
+    let from = |ip: &'static str| [("x-forwarded-for", ip)];
+    for i in 0..2 {
+        let body = sign_up_body(&format!("h{i}@example.com"));
+        let r = app
+            .call_with("POST", "/signup", &from("203.0.113.1"), body)
+            .await;
+        assert_eq!(r.status, 200, "{}", r.body);
+    }
+    let body = sign_up_body("h2@example.com");
+    let third = app
+        .call_with("POST", "/signup", &from("203.0.113.1"), body)
+        .await;
+    assert_request_limit(&third);
+    let body = sign_up_body("h3@example.com");
+    let other = app
+        .call_with("POST", "/signup", &from("203.0.113.2"), body)
+        .await;
+    assert_eq!(other.status, 200, "{}", other.body);
+}

@@ -98,6 +98,30 @@ impl App {
         send(&self.router, req).await
     }
 
+    /// Sends JSON with extra `headers` (say a gateway's forwarding header).
+    pub async fn call_with(
+        &self,
+        method: &str,
+        uri: &str,
+        headers: &[(&str, &str)],
+        body: Value,
+    ) -> Reply {
+        let mut req = Request::builder()
+            .method(method)
+            .uri(uri)
+            .header("host", "127.0.0.1:54321")
+            .header("content-type", "application/json")
+            .header("authorization", format!("Bearer {}", self.keys.anon_key));
+        for (name, value) in headers {
+            req = req.header(*name, *value);
+        }
+        send(
+            &self.router,
+            req.body(Body::from(body.to_string())).unwrap(),
+        )
+        .await
+    }
+
     /// Sends JSON.
     pub async fn call(&self, method: &str, uri: &str, bearer: Option<&str>, body: Value) -> Reply {
         self.raw(method, uri, bearer, Some(body.to_string())).await

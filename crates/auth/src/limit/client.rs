@@ -13,7 +13,8 @@ use crate::AuthState;
 #[derive(Debug, Clone)]
 pub struct Client {
     ip: Option<IpAddr>,
-    pub(super) key: String,
+    /// None when the address is unknown: per-address limits do not apply.
+    pub(super) key: Option<String>,
 }
 
 impl Client {
@@ -30,9 +31,18 @@ impl Client {
                 format!("{}/64", Ipv6Addr::from(net))
             }
             Some(v4) => v4.to_string(),
+            // In-process calls: one shared count.
             None => "unknown".into(),
         };
-        Client { ip, key }
+        Client { ip, key: Some(key) }
+    }
+
+    /// A client behind a gateway that did not name it: GoTrue applies no per-address limit.
+    fn unnamed() -> Client {
+        Client {
+            ip: None,
+            key: None,
+        }
     }
 }
 
@@ -43,7 +53,11 @@ impl FromRequestParts<AuthState> for Client {
         parts: &mut Parts,
         state: &AuthState,
     ) -> Result<Self, Self::Rejection> {
-        Ok(Client::from_ip(address(parts, &state.settings)))
+        let ip = address(parts, &state.settings);
+        if ip.is_none() && !state.settings.peer_is_client() {
+            return Ok(Client::unnamed());
+        }
+        Ok(Client::from_ip(ip))
     }
 }
 
@@ -56,6 +70,8 @@ pub fn address(parts: &Parts, settings: &Settings) -> Option<IpAddr> {
         .extensions
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0.ip());
+    // Behind a gateway that names no client, the peer is the gateway, not a client.
+    let peer = peer.filter(|_| settings.peer_is_client());
     let hops = settings.trusted_proxy_hops();
     if hops == 0 {
         return peer;
@@ -159,10 +175,10 @@ mod tests {
         let a = Client::from_ip("2001:db8:1:2:aaaa::1".parse().ok());
         let b = Client::from_ip("2001:db8:1:2:bbbb::9".parse().ok());
         let c = Client::from_ip("2001:db8:1:3::1".parse().ok());
-        assert_eq!(a.key, "2001:db8:1:2::/64");
+        assert_eq!(a.key.as_deref(), Some("2001:db8:1:2::/64"));
         assert_eq!(a.key, b.key);
         assert_ne!(a.key, c.key);
         let mapped = Client::from_ip("::ffff:192.0.2.4".parse().ok());
-        assert_eq!(mapped.key, "192.0.2.4");
+        assert_eq!(mapped.key.as_deref(), Some("192.0.2.4"));
     }
 }
