@@ -49,6 +49,12 @@ pub fn platform() -> Vec<Migration> {
             .zip(next + 3..)
             .map(|((name, sql), version)| Migration::embedded(version, name, sql)),
     );
+    let next = next + 3 + auth_later.len() as u32;
+    all.push(Migration::embedded(
+        next,
+        "craftbase/realtime_broadcast_from_database.sql",
+        craftbase_realtime::BROADCAST_SQL,
+    ));
     all
 }
 

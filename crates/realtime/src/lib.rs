@@ -4,6 +4,7 @@
 pub mod changes;
 pub mod hub;
 pub mod limits;
+pub mod partitions;
 pub mod private;
 pub mod protocol;
 pub mod replay;
@@ -29,6 +30,10 @@ pub const SCHEMA_SQL: &str = include_str!("../sql/realtime.sql");
 
 /// The index broadcast replay reads through; applied after `SCHEMA_SQL`.
 pub const REPLAY_SQL: &str = include_str!("../sql/replay.sql");
+
+/// Broadcast from the database: `realtime.messages` partitioned by day, `realtime.send`,
+/// `realtime.send_binary`, `realtime.broadcast_changes` and their publication.
+pub const BROADCAST_SQL: &str = include_str!("../sql/broadcast_from_database.sql");
 
 /// The service's shared state: the context, who listens, and the catalog cache.
 pub struct Realtime {
@@ -96,6 +101,7 @@ pub fn router(ctx: ServiceContext) -> Router {
 /// state (craftbase's `/ready` and `/metrics` read it).
 pub fn serve(rt: Arc<Realtime>) -> Router {
     tokio::spawn(changes::stream::run(rt.clone()));
+    tokio::spawn(partitions::maintain(rt.ctx.admin.clone()));
     routes(rt)
 }
 

@@ -2,6 +2,7 @@
 //! the RLS decision of who receives a change, broadcast replay.
 
 mod authorize;
+mod broadcast_from_database;
 mod ownership;
 mod replay;
 mod replication;
