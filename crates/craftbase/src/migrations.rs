@@ -4,62 +4,53 @@ use std::path::{Path, PathBuf};
 
 use craftbase_cluster::{Ledger, Migration};
 
-/// The platform's SQL (roles, the `auth` schema, realtime's publication and replay index, the
-/// gateway's schema-reload trigger), in order.
+/// The platform's SQL (roles, the `auth` schema, realtime's publication, replay index and
+/// broadcast from the database, the gateway's schema-reload trigger), in release order: a file's
+/// place in [`RELEASED`] is its version.
 ///
 /// Append-only: a released file is never edited, renamed or reordered (a database that applied
-/// it refuses to start on a changed one); a change ships as a new file with the next version.
+/// it refuses to start on a changed one); a change ships as a new file at the end of the list.
 pub fn platform() -> Vec<Migration> {
-    // Auth's files released before realtime's took versions 3..=8; later ones follow the gateway's.
-    let (auth, auth_later) = craftbase_auth::MIGRATIONS.split_at(AUTH_BEFORE_REALTIME);
-    let mut all = vec![
-        Migration::embedded(1, "craftbase/roles.sql", craftbase_shared::ROLES_SQL),
-        Migration::embedded(
-            2,
-            "craftbase/role_limits.sql",
-            craftbase_shared::ROLE_LIMITS_SQL,
-        ),
-    ];
-    all.extend(
-        auth.iter()
-            .zip(3..)
-            .map(|((name, sql), version)| Migration::embedded(version, name, sql)),
-    );
-    let next = 3 + auth.len() as u32;
-    all.extend([
-        Migration::embedded(
-            next,
-            "craftbase/realtime.sql",
-            craftbase_realtime::SCHEMA_SQL,
-        ),
-        Migration::embedded(
-            next + 1,
-            "craftbase/realtime_replay.sql",
-            craftbase_realtime::REPLAY_SQL,
-        ),
-        Migration::embedded(
-            next + 2,
-            "craftbase/gateway.sql",
-            craftbase_gateway::SCHEMA_SQL,
-        ),
-    ]);
-    all.extend(
-        auth_later
-            .iter()
-            .zip(next + 3..)
-            .map(|((name, sql), version)| Migration::embedded(version, name, sql)),
-    );
-    let next = next + 3 + auth_later.len() as u32;
-    all.push(Migration::embedded(
-        next,
-        "craftbase/realtime_broadcast_from_database.sql",
-        craftbase_realtime::BROADCAST_SQL,
-    ));
-    all
+    RELEASED
+        .iter()
+        .zip(1..)
+        .map(|(name, version)| Migration::embedded(version, name, platform_sql(name)))
+        .collect()
 }
 
-/// How many of auth's files come before realtime's in the platform's versions.
-const AUTH_BEFORE_REALTIME: usize = 6;
+/// Every platform file, in the order released (version 1 first).
+const RELEASED: &[&str] = &[
+    "craftbase/roles.sql",
+    "craftbase/role_limits.sql",
+    "craftbase/auth_schema.sql",
+    "craftbase/auth_custom_providers.sql",
+    "craftbase/auth_oauth_server.sql",
+    "craftbase/auth_oauth_client_states.sql",
+    "craftbase/auth_email_proofs.sql",
+    "craftbase/auth_limits.sql",
+    "craftbase/realtime.sql",
+    "craftbase/realtime_replay.sql",
+    "craftbase/gateway.sql",
+    "craftbase/auth_rate_limits.sql",
+    "craftbase/realtime_broadcast_from_database.sql",
+];
+
+/// The SQL of the platform file `name`, from the crate that owns it.
+fn platform_sql(name: &str) -> &'static str {
+    match name {
+        "craftbase/roles.sql" => craftbase_shared::ROLES_SQL,
+        "craftbase/role_limits.sql" => craftbase_shared::ROLE_LIMITS_SQL,
+        "craftbase/realtime.sql" => craftbase_realtime::SCHEMA_SQL,
+        "craftbase/realtime_replay.sql" => craftbase_realtime::REPLAY_SQL,
+        "craftbase/realtime_broadcast_from_database.sql" => craftbase_realtime::BROADCAST_SQL,
+        "craftbase/gateway.sql" => craftbase_gateway::SCHEMA_SQL,
+        auth => craftbase_auth::MIGRATIONS
+            .iter()
+            .find(|(n, _)| *n == auth)
+            .map(|(_, sql)| *sql)
+            .unwrap_or_else(|| panic!("no platform file named {auth}")),
+    }
+}
 
 /// Where the Tool Connect Craft example project lives in the repository.
 pub fn example_dir() -> PathBuf {
@@ -196,6 +187,24 @@ mod tests {
         assert_eq!(version("craftbase/realtime.sql"), Some(9));
         assert_eq!(version("craftbase/gateway.sql"), Some(11));
         assert_eq!(version("craftbase/auth_rate_limits.sql"), Some(12));
+        assert_eq!(
+            version("craftbase/realtime_broadcast_from_database.sql"),
+            Some(13)
+        );
+    }
+
+    #[test]
+    fn every_file_of_auth_is_released_once() {
+        for (name, _) in craftbase_auth::MIGRATIONS {
+            let n = RELEASED.iter().filter(|r| **r == name).count();
+            assert_eq!(n, 1, "{name} must be in RELEASED exactly once");
+        }
+        // The auth files keep auth's own order.
+        let positions: Vec<usize> = craftbase_auth::MIGRATIONS
+            .iter()
+            .map(|(name, _)| RELEASED.iter().position(|r| r == name).unwrap())
+            .collect();
+        assert!(positions.windows(2).all(|w| w[0] < w[1]), "{positions:?}");
     }
 
     #[test]
