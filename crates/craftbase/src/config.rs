@@ -50,6 +50,9 @@ pub enum Command {
     /// promote, revoke; a running craftbase follows within two seconds (at once on SIGHUP).
     #[command(subcommand)]
     SigningKeys(crate::signing_keys::command::SigningKeysCommand),
+    /// Help with row-level security policies: `lint` finds leaks, hidden tables and slow policies.
+    #[command(subcommand)]
+    Policy(crate::policy::PolicyCommand),
 }
 
 #[derive(Subcommand, Debug)]

@@ -2,6 +2,7 @@
 
 pub mod api_keys;
 pub mod config;
+pub mod connection;
 pub mod datadir;
 pub mod db_version;
 pub mod dump;
@@ -9,6 +10,7 @@ pub mod edge;
 pub mod effective;
 pub mod migrations;
 pub mod observe;
+pub mod policy;
 pub mod project;
 pub mod project_config;
 pub mod reset;

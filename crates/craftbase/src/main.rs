@@ -83,16 +83,19 @@ async fn run(loaded: craftbase::effective::Loaded) {
                     lang: TypesLang::Typescript(args),
                 },
         } => {
-            let source = match &args.db_url {
-                Some(url) => craftbase::typegen::Source::Url(url.clone()),
-                None => craftbase::typegen::Source::DataDir(args.data_dir.clone()),
-            };
+            let source =
+                craftbase::connection::Source::from_args(args.db_url.as_ref(), &args.data_dir);
             craftbase::typegen::run(source, args.schemas.clone()).await
         }
         Command::Backup(args) => craftbase::dump::backup::run(args.clone()).await,
         Command::Restore(args) => craftbase::dump::restore::run(args.clone()).await,
         Command::Keys(command) => craftbase::api_keys::command::run(command),
         Command::SigningKeys(command) => craftbase::signing_keys::command::run(command),
+        Command::Policy(command) => match craftbase::policy::run(command).await {
+            Ok(true) => Ok(()),
+            Ok(false) => std::process::exit(1),
+            Err(e) => Err(e),
+        },
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

@@ -8,13 +8,9 @@ mod node_tree;
 mod render;
 mod ts;
 
-use std::path::PathBuf;
-use std::str::FromStr;
-use std::time::Duration;
-
 use anyhow::Context;
 
-use crate::datadir::DataDir;
+pub use crate::connection::Source;
 
 /// The schema the helper types (`Tables<"name">`...) default to, as upstream.
 const DEFAULT_SCHEMA: &str = "public";
@@ -30,43 +26,9 @@ pub async fn typescript(
     Ok(render::render(catalog, DEFAULT_SCHEMA))
 }
 
-/// Where to read the schema from.
-pub enum Source {
-    Url(String),
-    DataDir(PathBuf),
-}
-
-/// How long connecting may take before giving up.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-
 /// Connects, generates and prints to stdout.
 pub async fn run(source: Source, schemas: Vec<String>) -> anyhow::Result<()> {
-    let (url, hint) = match source {
-        Source::Url(url) => (url, String::new()),
-        Source::DataDir(dir) => {
-            let data = DataDir::existing(&dir)?;
-            let url = data
-                .endpoints()?
-                .ok_or_else(|| {
-                    anyhow::anyhow!("craftbase has not served from {} yet", dir.display())
-                })?
-                .db_url;
-            let hint = format!(
-                " (is `craftbase start --data-dir {}` running?)",
-                dir.display()
-            );
-            (url, hint)
-        }
-    };
-    let mut config = tokio_postgres::Config::from_str(&url).context("invalid database URL")?;
-    if config.get_connect_timeout().is_none() {
-        config.connect_timeout(CONNECT_TIMEOUT);
-    }
-    let (client, connection) = config
-        .connect(tokio_postgres::NoTls)
-        .await
-        .with_context(|| format!("cannot connect to the database{hint}"))?;
-    let connection = tokio::spawn(connection);
+    let (client, connection) = crate::connection::connect(source).await?;
     let schemas = if schemas.is_empty() {
         vec![DEFAULT_SCHEMA.to_owned()]
     } else {

@@ -1,0 +1,111 @@
+//! `craftbase policy`: help for people who write their authorization as row-level security
+//! policies. `lint` finds policies and grants that leak, hide every row or are slow.
+
+pub mod catalog;
+pub mod finding;
+pub mod rules;
+
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand, ValueEnum};
+
+use crate::connection::{connect, Source};
+pub use finding::{Finding, Level};
+
+#[derive(Subcommand, Debug)]
+pub enum PolicyCommand {
+    /// Check the exposed schemas' tables, views, policies and functions; exits 1 on an
+    /// error-level finding (for CI).
+    Lint(LintArgs),
+}
+
+#[derive(Clone, Copy, Debug, Default, ValueEnum)]
+pub enum Format {
+    #[default]
+    Text,
+    Json,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct LintArgs {
+    /// Schemas the API exposes (repeat or separate with commas); default: PGRST_DB_SCHEMAS, else public.
+    #[arg(long = "schema", short = 's', value_delimiter = ',')]
+    pub schemas: Vec<String>,
+    /// Output: text (one finding per line) or json (an array).
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
+    /// Check this PostgreSQL database (wins over --data-dir).
+    #[arg(long)]
+    pub db_url: Option<String>,
+    /// Check the database of the craftbase running from this data directory.
+    #[arg(long, env = "CRAFTBASE_DATA_DIR", default_value = ".craftbase")]
+    pub data_dir: PathBuf,
+}
+
+/// The findings for `schemas` of the database `client` is connected to, worst first.
+pub async fn lint(
+    client: &tokio_postgres::Client,
+    schemas: &[String],
+) -> anyhow::Result<Vec<Finding>> {
+    let catalog = catalog::read(client, schemas).await?;
+    Ok(rules::check(&catalog))
+}
+
+/// Runs a `policy` command; `Ok(false)` when the lint found an error-level finding.
+pub async fn run(command: &PolicyCommand) -> anyhow::Result<bool> {
+    match command {
+        PolicyCommand::Lint(args) => {
+            let schemas = exposed_schemas(&args.schemas);
+            let (client, connection) =
+                connect(Source::from_args(args.db_url.as_ref(), &args.data_dir)).await?;
+            let findings = lint(&client, &schemas).await?;
+            drop(client);
+            let _ = connection.await;
+            print(&findings, args.format)?;
+            Ok(!findings.iter().any(|f| f.level == Level::Error))
+        }
+    }
+}
+
+/// The schemas given, else those the gateway exposes (`PGRST_DB_SCHEMAS`), else `public`.
+fn exposed_schemas(given: &[String]) -> Vec<String> {
+    if !given.is_empty() {
+        return given.to_vec();
+    }
+    std::env::var("PGRST_DB_SCHEMAS")
+        .ok()
+        .map(|s| {
+            s.split(',')
+                .map(|x| x.trim().to_owned())
+                .filter(|x| !x.is_empty())
+                .collect::<Vec<_>>()
+        })
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| vec!["public".to_owned()])
+}
+
+fn print(findings: &[Finding], format: Format) -> anyhow::Result<()> {
+    match format {
+        Format::Json => println!("{}", serde_json::to_string_pretty(findings)?),
+        Format::Text => {
+            for f in findings {
+                println!(
+                    "{:<5} {} {}: {}",
+                    f.level.as_str(),
+                    f.id,
+                    f.object,
+                    f.message
+                );
+                println!("      fix: {}", f.fix);
+            }
+            let count = |l| findings.iter().filter(|f| f.level == l).count();
+            println!(
+                "{} errors, {} warnings, {} notes",
+                count(Level::Error),
+                count(Level::Warn),
+                count(Level::Info)
+            );
+        }
+    }
+    Ok(())
+}
