@@ -2,8 +2,11 @@
 //! policies. `lint` finds policies and grants that leak, hide every row or are slow.
 
 pub mod catalog;
+pub mod explain;
+pub mod filter;
 pub mod finding;
 pub mod rules;
+pub mod subject;
 
 use std::path::PathBuf;
 
@@ -17,6 +20,35 @@ pub enum PolicyCommand {
     /// Check the exposed schemas' tables, views, policies and functions; exits 1 on an
     /// error-level finding (for CI).
     Lint(LintArgs),
+    /// As a user, which rows of a table pass its policies and which policy decided (or the
+    /// verdict on a proposed row), in a read-only transaction that is rolled back.
+    Explain(ExplainArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ExplainArgs {
+    /// `table` or `schema.table`.
+    pub table: String,
+    /// Who asks: anon, service_role, a user id from auth.users, or a JSON object of claims.
+    #[arg(long = "as")]
+    pub subject: String,
+    /// A filter in PostgREST's syntax (`col=eq.v`, `col=in.(a,b)`, `col=is.null`); repeatable.
+    #[arg(long = "where")]
+    pub filters: Vec<String>,
+    #[arg(long, value_enum, default_value = "select")]
+    pub action: explain::Action,
+    /// The proposed row (insert) or the new values (update), as a JSON object.
+    #[arg(long)]
+    pub row: Option<String>,
+    /// Output: text or json.
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
+    /// Check this PostgreSQL database (wins over --data-dir).
+    #[arg(long)]
+    pub db_url: Option<String>,
+    /// Check the database of the craftbase running from this data directory.
+    #[arg(long, env = "CRAFTBASE_DATA_DIR", default_value = ".craftbase")]
+    pub data_dir: PathBuf,
 }
 
 #[derive(Clone, Copy, Debug, Default, ValueEnum)]
@@ -63,6 +95,37 @@ pub async fn run(command: &PolicyCommand) -> anyhow::Result<bool> {
             let _ = connection.await;
             print(&findings, args.format)?;
             Ok(!findings.iter().any(|f| f.level == Level::Error))
+        }
+        PolicyCommand::Explain(args) => {
+            let filters = args
+                .filters
+                .iter()
+                .map(|f| filter::parse(f))
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            let row = args
+                .row
+                .as_deref()
+                .map(serde_json::from_str::<serde_json::Value>)
+                .transpose()
+                .map_err(|e| anyhow::anyhow!("--row is not JSON: {e}"))?;
+            let (mut client, connection) =
+                connect(Source::from_args(args.db_url.as_ref(), &args.data_dir)).await?;
+            let subject = subject::resolve(&client, &args.subject).await?;
+            let request = explain::Request {
+                subject,
+                table: args.table.clone(),
+                filters,
+                action: args.action,
+                row,
+            };
+            let explanation = explain::explain(&mut client, &request).await?;
+            drop(client);
+            let _ = connection.await;
+            match args.format {
+                Format::Json => println!("{}", serde_json::to_string_pretty(&explanation)?),
+                Format::Text => print!("{}", explain::render(&explanation)),
+            }
+            Ok(true)
         }
     }
 }
