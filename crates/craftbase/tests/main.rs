@@ -6,6 +6,7 @@ mod edge;
 mod lifecycle;
 mod migrations;
 mod policies;
+mod policy_cases;
 mod policy_explain;
 mod policy_lint;
 mod project;

@@ -20,7 +20,7 @@ use super::subject::Subject;
 /// Rows read at most.
 const MAX_ROWS: i64 = 100;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Action {
     Select,

@@ -1,6 +1,7 @@
 //! `craftbase policy`: help for people who write their authorization as row-level security
 //! policies. `lint` finds policies and grants that leak, hide every row or are slow.
 
+pub mod cases;
 pub mod catalog;
 pub mod explain;
 pub mod filter;
@@ -23,6 +24,31 @@ pub enum PolicyCommand {
     /// As a user, which rows of a table pass its policies and which policy decided (or the
     /// verdict on a proposed row), in a read-only transaction that is rolled back.
     Explain(ExplainArgs),
+    /// Run a file of policy cases (who, what, expected), each in a rolled-back transaction;
+    /// TAP or JUnit XML; exits 1 when a case fails.
+    Test(TestArgs),
+}
+
+#[derive(Clone, Copy, Debug, Default, ValueEnum)]
+pub enum Report {
+    #[default]
+    Tap,
+    Junit,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct TestArgs {
+    /// The TOML file of cases.
+    pub file: PathBuf,
+    /// Output: tap or junit (XML).
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Report,
+    /// Check this PostgreSQL database (wins over --data-dir).
+    #[arg(long)]
+    pub db_url: Option<String>,
+    /// Check the database of the craftbase running from this data directory.
+    #[arg(long, env = "CRAFTBASE_DATA_DIR", default_value = ".craftbase")]
+    pub data_dir: PathBuf,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -126,6 +152,27 @@ pub async fn run(command: &PolicyCommand) -> anyhow::Result<bool> {
                 Format::Text => print!("{}", explain::render(&explanation)),
             }
             Ok(true)
+        }
+        PolicyCommand::Test(args) => {
+            let text = std::fs::read_to_string(&args.file)
+                .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", args.file.display()))?;
+            let file: cases::File = toml::from_str(&text)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", args.file.display()))?;
+            let (mut client, connection) =
+                connect(Source::from_args(args.db_url.as_ref(), &args.data_dir)).await?;
+            let outcomes = cases::run(&mut client, &file).await;
+            drop(client);
+            let _ = connection.await;
+            match args.format {
+                Report::Tap => print!("{}", cases::tap(&outcomes)),
+                Report::Junit => {
+                    print!(
+                        "{}",
+                        cases::junit(&args.file.display().to_string(), &outcomes)
+                    )
+                }
+            }
+            Ok(outcomes.iter().all(|o| o.failure.is_none()))
         }
     }
 }

@@ -12,7 +12,10 @@ pub struct Subject {
 }
 
 /// Reads `--as`: `anon`, `service_role`, a user's UUID, or a JSON object of claims.
-pub async fn resolve(client: &tokio_postgres::Client, given: &str) -> anyhow::Result<Subject> {
+pub async fn resolve<C: tokio_postgres::GenericClient + Sync>(
+    client: &C,
+    given: &str,
+) -> anyhow::Result<Subject> {
     let given = given.trim();
     if given == "anon" || given == "service_role" {
         return Ok(Subject {
