@@ -48,12 +48,8 @@ pub struct SamlSettings {
     pub saml_allow_loopback_http_metadata: bool,
 }
 
-/// GoTrue's `requireSAMLEnabled` refusal, whatever the method or body.
-pub async fn disabled() -> AuthError {
-    AuthError::SamlDisabled
-}
-
-/// The SP key when SAML is on: `Err(SamlDisabled)` otherwise, so every route refuses alike.
+/// The SP key when SAML is on; otherwise GoTrue's `requireSAMLEnabled` refusal
+/// (`saml_provider_disabled`), so every route refuses alike whatever the method or body.
 pub(crate) fn require_enabled(state: &AuthState) -> Result<&key::SpKey, AuthError> {
     if !state.settings.saml.saml_enabled {
         return Err(AuthError::SamlDisabled);
