@@ -25,6 +25,8 @@ before(
         GOTRUE_SITE_URL: SITE,
         GOTRUE_URI_ALLOW_LIST: `${SITE}/**`,
         CRAFTBASE_SAML_ALLOW_HTTP_METADATA_ON_LOOPBACK: 'true',
+        // This file posts more Responses than GoTrue's 15 per five minutes.
+        GOTRUE_SAML_RATE_LIMIT_ASSERTION: '100',
       },
     });
   },
@@ -313,6 +315,26 @@ describe('signInWithSSO and the ACS', () => {
     assert.equal(first.status, 302, first.location);
     assert.ok(fragmentOf(first.location).get('access_token'), first.location);
     assertRefused(await postToAcs(req.acs, xml), 'validation_failed', 'replayed assertion');
+  });
+
+  test('stale metadata fetched by URL is fetched again (the IdP rotated its key)', async () => {
+    const before = idp.signing;
+    idp.signing = makeKeyPair('craftbase test IdP, rotated');
+    try {
+      // Fresh metadata is not fetched again: the new key is not trusted yet.
+      const req = await startSignIn();
+      assertRefused(await postToAcs(req.acs, idp.sign(goodResponse(req)), req.relayState), 'validation_failed', 'new key, old metadata');
+      // A day later it is.
+      await pgQuery(cb.dbUrl, "update auth.saml_providers set updated_at = now() - interval '25 hours'");
+      const req2 = await startSignIn();
+      const ok = await postToAcs(req2.acs, idp.sign(goodResponse(req2)), req2.relayState);
+      assert.equal(ok.status, 302, ok.location);
+      assert.ok(fragmentOf(ok.location).get('access_token'), ok.location);
+      const got = await admin('GET', `/${provider.id}`);
+      assert.ok(got.body.saml.metadata_xml.includes(idp.signing.certB64), 'the new metadata is stored');
+    } finally {
+      idp.signing = before;
+    }
   });
 
   test('a disabled provider refuses sign-ins; delete answers with the provider', async () => {

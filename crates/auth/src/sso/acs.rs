@@ -31,9 +31,14 @@ pub async fn acs(
     State(state): State<AuthState>,
     origin: Origin,
     device: Device,
+    client: crate::limit::Client,
     request: Request,
 ) -> Response {
     if let Err(e) = require_enabled(&state) {
+        return e.into_response();
+    }
+    // Over the limit is a JSON 429 as GoTrue's limiter answers, before any redirect.
+    if let Err(e) = state.limits.sso(&state.settings, &client, true).await {
         return e.into_response();
     }
     match consume(&state, &origin, &device, request).await {
@@ -135,7 +140,7 @@ async fn consume(
             "SSO Provider assigned for this domain is currently disabled",
         ));
     }
-    let metadata = idp::parse(&provider.metadata_xml)?;
+    let metadata = idp::current(state, provider).await?;
     let not_valid = |reason: String| {
         tracing::info!(%reason, provider = %provider.id, "SAML Response refused");
         invalid("SAML Assertion is not valid")

@@ -23,6 +23,8 @@ pub struct IdpMetadata {
     pub sso_redirect_url: Option<String>,
     /// DER certificates whose keys may sign responses.
     pub signing_certs: Vec<Vec<u8>>,
+    /// The metadata's `validUntil`, when it has one.
+    pub valid_until: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// Parses metadata XML with GoTrue's checks.
@@ -79,10 +81,14 @@ pub fn parse(raw: &str) -> Result<IdpMetadata, AuthError> {
             signing_certs.push(der);
         }
     }
+    let valid_until = xml::attr(&doc, entity, "validUntil")
+        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+        .map(|t| t.with_timezone(&chrono::Utc));
     Ok(IdpMetadata {
         entity_id,
         sso_redirect_url,
         signing_certs,
+        valid_until,
     })
 }
 
@@ -158,4 +164,53 @@ pub async fn fetch(state: &AuthState, metadata_url: &str) -> Result<String, Auth
     String::from_utf8(body).map_err(|_| {
         invalid("SAML Metadata XML contains invalid UTF-8 characters, which are not supported at this time")
     })
+}
+
+/// How long metadata fetched by URL is used before it is fetched again (GoTrue's default when
+/// the metadata names neither `validUntil` nor `cacheDuration`).
+const METADATA_MAX_AGE: chrono::Duration = chrono::Duration::hours(24);
+
+/// The provider's metadata, fetched again from its URL when stale (past `validUntil`, or a
+/// day old) and stored; when the fetch fails, or names another entity, the stored metadata
+/// is used, as GoTrue does.
+pub async fn current(
+    state: &AuthState,
+    provider: &super::model::Provider,
+) -> Result<IdpMetadata, AuthError> {
+    let stored = parse(&provider.metadata_xml)?;
+    let Some(url) = provider.metadata_url.as_deref().filter(|u| !u.is_empty()) else {
+        return Ok(stored);
+    };
+    let now = chrono::Utc::now();
+    let expired = stored.valid_until.is_some_and(|t| t <= now);
+    let old = provider
+        .metadata_updated_at
+        .is_none_or(|t| t + METADATA_MAX_AGE <= now);
+    if !expired && !old {
+        return Ok(stored);
+    }
+    let fresh = match fetch(state, url).await {
+        Ok(raw) => parse(&raw).map(|m| (raw, m)),
+        Err(e) => Err(e),
+    };
+    match fresh {
+        Ok((raw, metadata)) if metadata.entity_id == stored.entity_id => {
+            let db = state.ctx.admin.get().await?;
+            db.execute(
+                "update auth.saml_providers set metadata_xml = $2, updated_at = now() \
+                 where sso_provider_id = $1",
+                &[&provider.id, &raw],
+            )
+            .await?;
+            Ok(metadata)
+        }
+        other => {
+            let reason = match other {
+                Ok(_) => "it names another entity".to_owned(),
+                Err(e) => e.to_string(),
+            };
+            tracing::warn!(provider = %provider.id, %reason, "SAML metadata could not be refreshed; using the stored metadata");
+            Ok(stored)
+        }
+    }
 }

@@ -43,6 +43,12 @@ pub struct SamlSettings {
     /// `API_EXTERNAL_URL`).
     #[arg(long, env = "GOTRUE_SAML_EXTERNAL_URL")]
     pub saml_external_url: Option<String>,
+    /// `POST /sso` requests per client address per five minutes.
+    #[arg(long, env = "GOTRUE_RATE_LIMIT_SSO", default_value_t = 30)]
+    pub rate_limit_sso: u32,
+    /// Responses posted to the ACS per client address per five minutes.
+    #[arg(long, env = "GOTRUE_SAML_RATE_LIMIT_ASSERTION", default_value_t = 15)]
+    pub saml_rate_limit_assertion: u32,
     /// craftbase's test switch: accept `http://` metadata URLs on loopback addresses.
     #[arg(long, env = "CRAFTBASE_SAML_ALLOW_HTTP_METADATA_ON_LOOPBACK", default_value = "false", value_parser = BoolishValueParser::new(), action = clap::ArgAction::Set)]
     pub saml_allow_loopback_http_metadata: bool,

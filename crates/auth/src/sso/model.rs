@@ -12,7 +12,7 @@ use crate::error::AuthError;
 const SELECT: &str = "select p.id, p.resource_id, p.disabled, s.entity_id, s.metadata_xml, \
     s.metadata_url, coalesce(s.attribute_mapping, '{}'::jsonb), s.name_id_format, p.created_at, \
     p.updated_at, coalesce((select array_agg(d.domain order by d.created_at, d.domain) \
-      from auth.sso_domains d where d.sso_provider_id = p.id), '{}') \
+      from auth.sso_domains d where d.sso_provider_id = p.id), '{}'), s.updated_at \
     from auth.sso_providers p join auth.saml_providers s on s.sso_provider_id = p.id";
 
 /// One SAML identity provider.
@@ -29,6 +29,8 @@ pub struct Provider {
     pub created_at: Option<DateTime<Utc>>,
     pub updated_at: Option<DateTime<Utc>>,
     pub domains: Vec<String>,
+    /// When the stored metadata was last written (the `saml_providers` row).
+    pub metadata_updated_at: Option<DateTime<Utc>>,
 }
 
 impl Provider {
@@ -45,6 +47,7 @@ impl Provider {
             created_at: r.get(8),
             updated_at: r.get(9),
             domains: r.get(10),
+            metadata_updated_at: r.get(11),
         }
     }
 

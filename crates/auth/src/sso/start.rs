@@ -35,9 +35,11 @@ pub struct SsoParams {
 /// `POST /sso`.
 pub async fn start(
     State(state): State<AuthState>,
+    client: crate::limit::Client,
     Body(params): Body<SsoParams>,
 ) -> Result<Response, AuthError> {
     let key = require_enabled(&state)?;
+    state.limits.sso(&state.settings, &client, false).await?;
     let provider_id = params.provider_id.filter(|id| !id.is_nil());
     let db = state.ctx.admin.get().await?;
     let provider = match (provider_id, params.domain.is_empty()) {
