@@ -26,7 +26,7 @@ use crate::error::AuthError;
 use crate::AuthState;
 
 /// GoTrue's `GOTRUE_SAML_*` settings.
-#[derive(clap::Args, Debug, Clone)]
+#[derive(clap::Args, Clone)]
 pub struct SamlSettings {
     /// SAML 2.0 single sign-on; off by default, as in GoTrue.
     #[arg(long, env = "GOTRUE_SAML_ENABLED", default_value = "false", value_parser = BoolishValueParser::new(), action = clap::ArgAction::Set)]
@@ -52,6 +52,24 @@ pub struct SamlSettings {
     /// craftbase's test switch: accept `http://` metadata URLs on loopback addresses.
     #[arg(long, env = "CRAFTBASE_SAML_ALLOW_HTTP_METADATA_ON_LOOPBACK", default_value = "false", value_parser = BoolishValueParser::new(), action = clap::ArgAction::Set)]
     pub saml_allow_loopback_http_metadata: bool,
+}
+
+/// Everything but the private key, which never reaches a log.
+impl std::fmt::Debug for SamlSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SamlSettings")
+            .field("saml_enabled", &self.saml_enabled)
+            .field(
+                "saml_private_key",
+                &self.saml_private_key.as_ref().map(|_| "<set>"),
+            )
+            .field(
+                "saml_relay_state_validity_period",
+                &self.saml_relay_state_validity_period,
+            )
+            .field("saml_external_url", &self.saml_external_url)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The SP key when SAML is on; otherwise GoTrue's `requireSAMLEnabled` refusal
