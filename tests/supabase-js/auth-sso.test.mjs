@@ -6,6 +6,8 @@
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import fs from 'node:fs/promises';
+import path from 'node:path';
 
 import { anonClient, pgQuery, startCraftbase } from './lib/craftbase.mjs';
 import { TestIdp, makeKeyPair } from './lib/saml-idp.mjs';
@@ -191,6 +193,15 @@ describe('admin SSO providers', () => {
     assert.match(xml, /entityID="[^"]+\/sso\/saml\/metadata"/);
     assert.match(xml, /<ds:X509Certificate>[A-Za-z0-9+/=]{200,}<\/ds:X509Certificate>/);
     assert.match(xml, /AssertionConsumerService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST" Location="[^"]+\/sso\/saml\/acs"/);
+
+    // The key behind it was generated into the data directory's secrets.json (0600).
+    const secretsPath = path.join(cb.dataDir, 'secrets.json');
+    const secrets = JSON.parse(await fs.readFile(secretsPath, 'utf8'));
+    assert.match(secrets.saml_private_key, /^[A-Za-z0-9+/]{1000,}={0,2}$/);
+    assert.equal((await fs.stat(secretsPath)).mode & 0o777, 0o600);
+
+    const settings = await (await fetch(`${cb.url}/auth/v1/settings`, { headers: { apikey: cb.anonKey } })).json();
+    assert.equal(settings.saml_enabled, true);
   });
 });
 

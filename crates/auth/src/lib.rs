@@ -112,7 +112,7 @@ pub fn router(ctx: ServiceContext) -> Router {
 pub fn router_with(ctx: ServiceContext, settings: Settings) -> Router {
     let limits = Arc::new(limit::RateLimits::new(ctx.admin.clone()));
     let saml_key = sso::key::SpKey::from_settings(&settings)
-        .unwrap_or_else(|e| panic!("invalid GOTRUE_SAML_PRIVATE_KEY: {e}"))
+        .unwrap_or_else(|e| panic!("invalid SAML settings: {e}"))
         .map(Arc::new);
     let state = AuthState {
         saml_key,

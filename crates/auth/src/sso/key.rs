@@ -39,7 +39,8 @@ impl std::fmt::Debug for SpKey {
 }
 
 impl SpKey {
-    /// The key of `settings` when SAML is on and a key is set; `Ok(None)` otherwise.
+    /// The key of `settings` when SAML is on (an error without one, as GoTrue refuses to
+    /// start); `Ok(None)` when SAML is off.
     pub fn from_settings(settings: &Settings) -> anyhow::Result<Option<Self>> {
         let saml = &settings.saml;
         match (&saml.saml_enabled, &saml.saml_private_key) {
@@ -55,7 +56,11 @@ impl SpKey {
                     .unwrap_or_else(|| "localhost".into());
                 Ok(Some(Self::from_base64_der(encoded, &host)?))
             }
-            _ => Ok(None),
+            (true, None) => anyhow::bail!(
+                "GOTRUE_SAML_PRIVATE_KEY is required when GOTRUE_SAML_ENABLED is true \
+                 (craftbase start generates one into secrets.json)"
+            ),
+            (false, _) => Ok(None),
         }
     }
 
