@@ -184,6 +184,18 @@ describe('admin SSO providers', () => {
     assert.equal(missing.body.error_code, 'sso_provider_not_found');
   });
 
+  test('inline metadata up to 512 KiB is taken, larger is refused', async () => {
+    const big = new TestIdp();
+    big.port = 2;
+    const padded = big.metadata().replace('<md:IDPSSODescriptor', `<!-- ${'x'.repeat(200 * 1024)} --><md:IDPSSODescriptor`);
+    const created = await admin('POST', '', { type: 'saml', metadata_xml: padded });
+    assert.equal(created.status, 201, JSON.stringify(created.body));
+    assert.equal((await admin('DELETE', `/${created.body.id}`)).status, 200);
+    const huge = big.metadata().replace('<md:IDPSSODescriptor', `<!-- ${'x'.repeat(600 * 1024)} --><md:IDPSSODescriptor`);
+    const refused = await admin('POST', '', { type: 'saml', metadata_xml: huge });
+    assert.ok(refused.status === 400 || refused.status === 413, `${refused.status}`);
+  });
+
   test('the SP metadata carries the SP certificate and the ACS', async () => {
     const res = await fetch(`${cb.url}/auth/v1/sso/saml/metadata?download=true`, { headers: { apikey: cb.anonKey } });
     assert.equal(res.status, 200);

@@ -14,7 +14,6 @@ use super::idp::{self, IdpMetadata};
 use super::model::Provider;
 use super::{invalid, refuse, require_enabled};
 use crate::bearer::Admin;
-use crate::body::Body;
 use crate::error::AuthError;
 use crate::AuthState;
 
@@ -28,6 +27,28 @@ const NAME_ID_FORMATS: [&str; 4] = [
 const MAX_DOMAINS: usize = 100;
 const MAX_DOMAIN_LEN: usize = 253;
 const MAX_MAPPING_BYTES: usize = 16 * 1024;
+
+/// A provider's JSON body: larger than other bodies (64 KiB), since it may carry the IdP's
+/// metadata XML (at most [`idp::MAX_METADATA_BYTES`]).
+pub struct ProviderBody(ProviderParams);
+
+const MAX_PROVIDER_BODY_BYTES: usize = idp::MAX_METADATA_BYTES + 64 * 1024;
+
+impl<S: Send + Sync> axum::extract::FromRequest<S> for ProviderBody {
+    type Rejection = AuthError;
+
+    async fn from_request(req: axum::extract::Request, _state: &S) -> Result<Self, AuthError> {
+        let bytes = axum::body::to_bytes(req.into_body(), MAX_PROVIDER_BODY_BYTES)
+            .await
+            .map_err(|_| AuthError::TooLarge)?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Err(AuthError::BadJson("the body is empty".into()));
+        }
+        serde_json::from_slice(&bytes)
+            .map(ProviderBody)
+            .map_err(|e| AuthError::BadJson(e.to_string()))
+    }
+}
 
 /// The body of create and update.
 #[derive(Deserialize, Default)]
@@ -137,7 +158,7 @@ pub async fn list(
 pub async fn create(
     State(state): State<AuthState>,
     _admin: Admin,
-    Body(params): Body<ProviderParams>,
+    ProviderBody(params): ProviderBody,
 ) -> Result<Response, AuthError> {
     require_enabled(&state)?;
     params.validate(false)?;
@@ -224,7 +245,7 @@ pub async fn update(
     State(state): State<AuthState>,
     _admin: Admin,
     Path(idp_id): Path<String>,
-    Body(params): Body<ProviderParams>,
+    ProviderBody(params): ProviderBody,
 ) -> Result<Json<Value>, AuthError> {
     require_enabled(&state)?;
     params.validate(true)?;
