@@ -26,6 +26,13 @@ pub enum AuthError {
     PhoneNotConfirmed,
     #[error("SAML 2.0 is disabled")]
     SamlDisabled,
+    /// SAML single sign-on's refusals (crates/auth/src/sso), each with GoTrue's status and code.
+    #[error("{message}")]
+    Sso {
+        status: StatusCode,
+        code: &'static str,
+        message: String,
+    },
     /// `POST /verify` with a code and a malformed address: GoTrue's 422 there, not the 400.
     #[error("Invalid email format")]
     InvalidEmailFormat,
@@ -199,6 +206,7 @@ impl AuthError {
             TooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "request_too_large"),
             PhoneNotConfirmed => (StatusCode::BAD_REQUEST, "phone_not_confirmed"),
             SamlDisabled => (StatusCode::NOT_FOUND, "saml_provider_disabled"),
+            Sso { status, code, .. } => (*status, code),
             InvalidEmailFormat => (StatusCode::UNPROCESSABLE_ENTITY, "validation_failed"),
             InvalidCredentials => (StatusCode::BAD_REQUEST, "invalid_credentials"),
             EmailNotConfirmed => (StatusCode::BAD_REQUEST, "email_not_confirmed"),
@@ -282,6 +290,11 @@ impl AuthError {
             Web3UnsupportedChain => (StatusCode::BAD_REQUEST, "web3_unsupported_chain"),
             Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "unexpected_failure"),
         }
+    }
+
+    /// The HTTP status of this error (for answers that are redirects, not JSON).
+    pub fn http_status(&self) -> StatusCode {
+        self.status_and_code().0
     }
 
     /// GoTrue's `error_code` of this error.

@@ -22,7 +22,7 @@ mod redirect;
 mod session;
 pub mod settings;
 mod signup;
-mod sso;
+pub mod sso;
 mod sweep;
 mod template;
 mod token;
@@ -62,9 +62,13 @@ pub const LIMITS_SQL: &str = include_str!("../sql/auth_limits.sql");
 /// `auth.craftbase_rate_limits`: rate-limit counters every craftbase node shares.
 pub const RATE_LIMITS_SQL: &str = include_str!("../sql/auth_rate_limits.sql");
 
+/// SAML 2.0 single sign-on: GoTrue's `sso_providers`, `sso_domains`, `saml_providers`,
+/// `saml_relay_states`, and craftbase's consumed-assertion table.
+pub const SAML_SQL: &str = include_str!("../sql/auth_saml.sql");
+
 /// Every file of the auth schema, in order, under the names `craftbase start` records them by:
 /// whatever sets up a database for auth (tests, benchmarks) applies all of them.
-pub const MIGRATIONS: [(&str, &str); 7] = [
+pub const MIGRATIONS: [(&str, &str); 8] = [
     ("craftbase/auth_schema.sql", SCHEMA_SQL),
     ("craftbase/auth_custom_providers.sql", CUSTOM_PROVIDERS_SQL),
     ("craftbase/auth_oauth_server.sql", OAUTH_SERVER_SQL),
@@ -75,6 +79,7 @@ pub const MIGRATIONS: [(&str, &str); 7] = [
     ("craftbase/auth_email_proofs.sql", EMAIL_PROOFS_SQL),
     ("craftbase/auth_limits.sql", LIMITS_SQL),
     ("craftbase/auth_rate_limits.sql", RATE_LIMITS_SQL),
+    ("craftbase/auth_saml.sql", SAML_SQL),
 ];
 
 /// What every handler shares.
@@ -86,6 +91,8 @@ pub struct AuthState {
     limits: Arc<limit::RateLimits>,
     providers: Arc<std::collections::BTreeMap<String, oauth::provider::Provider>>,
     http: reqwest::Client,
+    /// The SAML service provider's key and certificate, when SAML is on.
+    saml_key: Option<Arc<sso::key::SpKey>>,
 }
 
 /// The auth routes, with the `/auth/v1` prefix already stripped, configured from GoTrue's
@@ -105,7 +112,11 @@ pub fn router(ctx: ServiceContext) -> Router {
 /// The auth routes with explicit settings.
 pub fn router_with(ctx: ServiceContext, settings: Settings) -> Router {
     let limits = Arc::new(limit::RateLimits::new(ctx.admin.clone()));
+    let saml_key = sso::key::SpKey::from_settings(&settings)
+        .unwrap_or_else(|e| panic!("invalid SAML settings: {e}"))
+        .map(Arc::new);
     let state = AuthState {
+        saml_key,
         ctx,
         mailer: Arc::new(mail::Mailer::new(&settings)),
         settings: Arc::new(settings),
@@ -205,9 +216,21 @@ pub fn router_with(ctx: ServiceContext, settings: Settings) -> Router {
             "/user/oauth/grants",
             get(oauth_server::grant::list).delete(oauth_server::grant::revoke),
         )
-        .route("/sso", axum::routing::any(sso::disabled))
-        .route("/sso/saml/metadata", axum::routing::any(sso::disabled))
-        .route("/sso/saml/acs", axum::routing::any(sso::disabled))
+        // SAML 2.0 single sign-on (crates/auth/src/sso): the admin providers API, `/sso`,
+        // the SP metadata and the ACS; each answers `saml_provider_disabled` while SAML is off.
+        .route("/sso", post(sso::start::start))
+        .route("/sso/saml/metadata", get(sso::sp::metadata))
+        .route("/sso/saml/acs", post(sso::acs::acs))
+        .route(
+            "/admin/sso/providers",
+            get(sso::admin::list).post(sso::admin::create),
+        )
+        .route(
+            "/admin/sso/providers/{idp_id}",
+            get(sso::admin::get)
+                .put(sso::admin::update)
+                .delete(sso::admin::delete),
+        )
         .route("/authorize", get(oauth::authorize))
         .route("/callback", get(oauth::callback))
         .route("/settings", get(settings::show))

@@ -217,4 +217,19 @@ impl RateLimits {
         let count = per_client("authorize", c, s.rate_limit_authorize, FIVE_MINUTES);
         self.request(&[count]).await
     }
+
+    /// `POST /sso` (`GOTRUE_RATE_LIMIT_SSO`) and the SAML ACS
+    /// (`GOTRUE_SAML_RATE_LIMIT_ASSERTION`), per client address per five minutes.
+    pub async fn sso(&self, s: &Settings, c: &Client, acs: bool) -> Result<(), AuthError> {
+        let count = match acs {
+            true => per_client(
+                "saml_assertion",
+                c,
+                s.saml.saml_rate_limit_assertion,
+                FIVE_MINUTES,
+            ),
+            false => per_client("sso", c, s.saml.rate_limit_sso, FIVE_MINUTES),
+        };
+        self.request(&[count]).await
+    }
 }

@@ -333,6 +333,9 @@ pub struct Settings {
         default_value_t = 5
     )]
     pub otp_max_failed_attempts: i32,
+    /// SAML 2.0 single sign-on (`GOTRUE_SAML_*`), see crates/auth/src/sso.
+    #[command(flatten)]
+    pub saml: crate::sso::SamlSettings,
 }
 
 impl Settings {
@@ -408,7 +411,7 @@ impl Rate {
 }
 
 /// A duration as GoTrue's settings write it: `90s`, `10m`, `1h30m`, `500ms`.
-fn go_duration(text: &str) -> Result<Duration, String> {
+pub(crate) fn go_duration(text: &str) -> Result<Duration, String> {
     let bad = || format!("{text:?} is not a duration such as 10m or 90s");
     let mut total = Duration::ZERO;
     let mut rest = text.trim();
@@ -456,7 +459,7 @@ pub async fn show(State(state): State<AuthState>) -> Json<serde_json::Value> {
         "mailer_autoconfirm": s.mailer_autoconfirm,
         "phone_autoconfirm": false,
         "sms_provider": "",
-        "saml_enabled": false,
+        "saml_enabled": s.saml.saml_enabled,
         "passkeys_enabled": false,
     }))
 }

@@ -31,6 +31,10 @@ pub struct Secrets {
     /// The keys users' access tokens are signed with (ES256), revoked ones included.
     #[serde(default)]
     pub signing_keys: Vec<StoredSigningKey>,
+    /// The SAML service provider's RSA key (base64 PKCS#1 DER, as `GOTRUE_SAML_PRIVATE_KEY`),
+    /// generated the first time craftbase starts with SAML on and no key set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub saml_private_key: Option<String>,
 }
 
 /// Where craftbase last served, in `status.json`.
@@ -123,6 +127,7 @@ impl DataDir {
                     db_password: s.db_password,
                     api_keys: s.api_keys,
                     signing_keys: s.signing_keys,
+                    saml_private_key: s.saml_private_key,
                 },
                 true,
             ),
@@ -132,6 +137,7 @@ impl DataDir {
                     db_password: generate_secret(),
                     api_keys: Vec::new(),
                     signing_keys: Vec::new(),
+                    saml_private_key: None,
                 },
                 true,
             ),
@@ -179,6 +185,19 @@ impl DataDir {
         let result = change(&mut secrets.signing_keys)?;
         self.write(SECRETS, &secrets)?;
         Ok(result)
+    }
+
+    /// The stored SAML SP key, generated and kept (under the secrets lock) on first use.
+    pub fn saml_private_key(&self) -> anyhow::Result<String> {
+        let _lock = self.lock_secrets()?;
+        let mut secrets = self.stored_secrets()?;
+        if let Some(key) = &secrets.saml_private_key {
+            return Ok(key.clone());
+        }
+        let key = craftbase_auth::sso::key::SpKey::generate()?;
+        secrets.saml_private_key = Some(key.clone());
+        self.write(SECRETS, &secrets)?;
+        Ok(key)
     }
 
     /// Keeps `secrets` as this directory's own: a restore carrying a backup's keys over.

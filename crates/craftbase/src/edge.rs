@@ -25,9 +25,10 @@ use tower_http::normalize_path::NormalizePath;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
-/// Routes browsers reach through redirects and links, and that third-party OAuth clients of
-/// the OAuth 2.1 server call, without an apikey.
-const OPEN_ROUTES: [&str; 10] = [
+/// Routes browsers reach through redirects and links, that third-party OAuth clients of
+/// the OAuth 2.1 server call, and that SAML identity providers reach (the ACS a browser form
+/// posts to, the SP metadata an IdP fetches), without an apikey — as Supabase's gateway opens them.
+const OPEN_ROUTES: [&str; 12] = [
     "/auth/v1/verify",
     "/auth/v1/callback",
     "/auth/v1/authorize",
@@ -38,6 +39,8 @@ const OPEN_ROUTES: [&str; 10] = [
     "/auth/v1/oauth/clients/register",
     "/auth/v1/.well-known/openid-configuration",
     "/auth/v1/.well-known/oauth-authorization-server",
+    "/auth/v1/sso/saml/acs",
+    "/auth/v1/sso/saml/metadata",
 ];
 
 /// Request headers supabase-js sends that a browser must be allowed to send.

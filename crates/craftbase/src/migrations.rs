@@ -33,6 +33,7 @@ const RELEASED: &[&str] = &[
     "craftbase/gateway.sql",
     "craftbase/auth_rate_limits.sql",
     "craftbase/realtime_broadcast_from_database.sql",
+    "craftbase/auth_saml.sql",
 ];
 
 /// The SQL of the platform file `name`, from the crate that owns it.

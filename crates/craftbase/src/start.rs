@@ -33,6 +33,10 @@ pub async fn run(args: StartArgs) -> anyhow::Result<()> {
     let data_dir = DataDir::open(&args.data_dir)
         .with_context(|| format!("cannot use data directory {}", args.data_dir.display()))?;
     let secrets = data_dir.secrets(args.jwt_secret(), crate::datadir::unix_now())?;
+    // SAML on without GOTRUE_SAML_PRIVATE_KEY: the data directory's own SP key.
+    if settings.auth.saml.saml_enabled && settings.auth.saml.saml_private_key.is_none() {
+        settings.auth.saml.saml_private_key = Some(data_dir.saml_private_key()?);
+    }
     // Bind first, so a busy port fails before anything starts.
     let listener = tokio::net::TcpListener::bind((args.host, args.port))
         .await
