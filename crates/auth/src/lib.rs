@@ -15,6 +15,7 @@ mod mfa;
 mod oauth;
 mod oauth_server;
 mod otp;
+pub mod passkey;
 mod password;
 mod phone;
 mod redirect;
@@ -61,9 +62,12 @@ pub const LIMITS_SQL: &str = include_str!("../sql/auth_limits.sql");
 /// `auth.craftbase_rate_limits`: rate-limit counters every craftbase node shares.
 pub const RATE_LIMITS_SQL: &str = include_str!("../sql/auth_rate_limits.sql");
 
+/// Passkeys (`auth.webauthn_credentials`, `auth.webauthn_challenges`) and WebAuthn factors.
+pub const PASSKEYS_SQL: &str = include_str!("../sql/auth_passkeys.sql");
+
 /// Every file of the auth schema, in order, under the names `craftbase start` records them by:
 /// whatever sets up a database for auth (tests, benchmarks) applies all of them.
-pub const MIGRATIONS: [(&str, &str); 7] = [
+pub const MIGRATIONS: [(&str, &str); 8] = [
     ("craftbase/auth_schema.sql", SCHEMA_SQL),
     ("craftbase/auth_custom_providers.sql", CUSTOM_PROVIDERS_SQL),
     ("craftbase/auth_oauth_server.sql", OAUTH_SERVER_SQL),
@@ -74,6 +78,7 @@ pub const MIGRATIONS: [(&str, &str); 7] = [
     ("craftbase/auth_email_proofs.sql", EMAIL_PROOFS_SQL),
     ("craftbase/auth_limits.sql", LIMITS_SQL),
     ("craftbase/auth_rate_limits.sql", RATE_LIMITS_SQL),
+    ("craftbase/auth_passkeys.sql", PASSKEYS_SQL),
 ];
 
 /// What every handler shares.
@@ -203,6 +208,33 @@ pub fn router_with(ctx: ServiceContext, settings: Settings) -> Router {
         .route(
             "/user/oauth/grants",
             get(oauth_server::grant::list).delete(oauth_server::grant::revoke),
+        )
+        // Passkeys (issue 12 item 3): the user's ceremonies and list, and the admin API.
+        .route(
+            "/passkeys/registration/options",
+            post(passkey::registration_options),
+        )
+        .route(
+            "/passkeys/registration/verify",
+            post(passkey::registration_verify),
+        )
+        .route(
+            "/passkeys/authentication/options",
+            post(passkey::authentication_options),
+        )
+        .route(
+            "/passkeys/authentication/verify",
+            post(passkey::authentication_verify),
+        )
+        .route("/passkeys", get(passkey::list))
+        .route(
+            "/passkeys/{passkey_id}",
+            axum::routing::patch(passkey::update).delete(passkey::delete),
+        )
+        .route("/admin/users/{id}/passkeys", get(passkey::admin_list))
+        .route(
+            "/admin/users/{id}/passkeys/{passkey_id}",
+            axum::routing::delete(passkey::admin_delete),
         )
         .route("/sso", axum::routing::any(sso::disabled))
         .route("/sso/saml/metadata", axum::routing::any(sso::disabled))

@@ -327,6 +327,9 @@ pub struct Settings {
         default_value_t = 5
     )]
     pub otp_max_failed_attempts: i32,
+    /// Passkeys and WebAuthn MFA factors.
+    #[command(flatten)]
+    pub webauthn: crate::passkey::settings::WebAuthnSettings,
 }
 
 impl Settings {
@@ -397,7 +400,7 @@ impl Rate {
 }
 
 /// A duration as GoTrue's settings write it: `90s`, `10m`, `1h30m`, `500ms`.
-fn go_duration(text: &str) -> Result<Duration, String> {
+pub(crate) fn go_duration(text: &str) -> Result<Duration, String> {
     let bad = || format!("{text:?} is not a duration such as 10m or 90s");
     let mut total = Duration::ZERO;
     let mut rest = text.trim();
