@@ -100,3 +100,58 @@ pub fn build(settings: &Settings) -> Result<Webauthn, WebAuthnError> {
         .build()
         .map_err(|_| misconfigured("the relying party could not be built"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(flags: &[&'static str]) -> Settings {
+        Settings::from_flags(flags.iter().copied()).unwrap()
+    }
+
+    #[test]
+    fn defaults_come_from_the_site_url_and_the_allow_list() {
+        let s = settings(&[
+            "--site-url",
+            "http://localhost:3000/app",
+            "--uri-allow-list",
+            "http://localhost:5173/**,http://localhost:4000/cb,https://evil.example/,not a url",
+        ]);
+        assert_eq!(rp_id(&s).as_deref(), Some("localhost"));
+        let origins: Vec<String> = origins(&s, "localhost")
+            .iter()
+            .map(|u| u.as_str().to_owned())
+            .collect();
+        // Globs are not origins; other domains could never match the relying party.
+        assert_eq!(
+            origins,
+            ["http://localhost:3000/", "http://localhost:4000/"]
+        );
+        assert!(build(&s).is_ok());
+    }
+
+    #[test]
+    fn configured_origins_replace_the_defaults_and_subdomains_are_kept() {
+        let s = settings(&[
+            "--webauthn-rp-id",
+            "Example.com",
+            "--webauthn-rp-origins",
+            "https://app.example.com,https://example.com:8443,https://example.org",
+        ]);
+        assert_eq!(rp_id(&s).as_deref(), Some("example.com"));
+        let origins: Vec<String> = origins(&s, "example.com")
+            .iter()
+            .map(|u| u.as_str().to_owned())
+            .collect();
+        assert_eq!(
+            origins,
+            ["https://app.example.com/", "https://example.com:8443/"]
+        );
+    }
+
+    #[test]
+    fn an_ip_address_site_url_has_no_relying_party() {
+        let s = settings(&["--site-url", "http://127.0.0.1:3000"]);
+        assert!(matches!(build(&s), Err(WebAuthnError::Misconfigured)));
+    }
+}
