@@ -449,7 +449,7 @@ pub async fn show(State(state): State<AuthState>) -> Json<serde_json::Value> {
         "phone_autoconfirm": false,
         "sms_provider": "",
         "saml_enabled": false,
-        "passkeys_enabled": false,
+        "passkeys_enabled": s.webauthn.passkey_enabled,
     }))
 }
 

@@ -17,6 +17,8 @@ async fn passkeys_and_webauthn_factors_are_off_by_default_with_gotrue_answers() 
     assert_eq!(r.status, 404, "{}", r.body);
     assert_eq!(r.body["error_code"], "passkey_disabled");
     assert_eq!(r.body["msg"], "Passkeys are disabled");
+    let r = app.call("GET", "/settings", None, Value::Null).await;
+    assert_eq!(r.body["passkeys_enabled"], false);
 
     let session = app.sign_up("off@example.com").await;
     let access = session["access_token"].as_str().unwrap();
@@ -64,6 +66,8 @@ async fn the_relying_party_defaults_to_the_site_url() {
     assert_eq!(options["user"]["name"], "rp@example.com");
     assert_eq!(options["authenticatorSelection"]["residentKey"], "required");
     assert!(r.body["expires_at"].as_i64().unwrap() > chrono::Utc::now().timestamp());
+    let r = app.call("GET", "/settings", None, Value::Null).await;
+    assert_eq!(r.body["passkeys_enabled"], true);
 }
 
 #[tokio::test]
