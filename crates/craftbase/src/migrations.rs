@@ -190,6 +190,7 @@ mod tests {
         assert_eq!(version("craftbase/realtime.sql"), Some(9));
         assert_eq!(version("craftbase/gateway.sql"), Some(11));
         assert_eq!(version("craftbase/auth_rate_limits.sql"), Some(12));
+        assert_eq!(version("craftbase/auth_passkeys.sql"), Some(13));
     }
 
     #[test]
