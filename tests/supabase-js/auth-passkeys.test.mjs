@@ -352,7 +352,16 @@ describe('WebAuthn MFA factors', () => {
     assert.ok(claims.amr.some((a) => a.method === 'mfa/webauthn'));
 
     const { data: factors } = await supabase.auth.mfa.listFactors();
-    assert.equal(factors.all.find((f) => f.id === factorId).status, 'verified');
+    const factor = factors.all.find((f) => f.id === factorId);
+    assert.equal(factor.status, 'verified');
+    // GoTrue's record of the last ceremony, for apps that check the answer themselves.
+    assert.equal(factor.last_webauthn_challenge_data.type, 'create');
+    assert.equal(factor.last_webauthn_challenge_data.challenge.factor_id, factorId);
+    assert.equal(typeof factor.last_webauthn_challenge_data.credential_response.response.attestationObject, 'string');
+    const [stored] = await pgQuery(cb.dbUrl, 'select web_authn_credential is not null as kept from auth.mfa_factors where id = $1', [
+      factorId,
+    ]);
+    assert.equal(stored.kept, true);
 
     const again = anonClient(cb, PASSKEY_CLIENT);
     await again.auth.signInWithPassword({ email: address, password: PASSWORD });

@@ -174,11 +174,19 @@ pub async fn verify(
         } else {
             "create"
         };
+        // GoTrue's record of the last ceremony (its challenge, its kind and the authenticator's
+        // answer), which the factor JSON shows for apps that check it themselves.
+        let answer = body.webauthn.as_ref().and_then(|w| w.answer());
         tx.execute(
-            "update auth.mfa_factors set web_authn_credential = $2, \
-               last_webauthn_challenge_data = jsonb_build_object('challenge_id', $3::uuid, \
-                 'type', $4::text, 'verified_at', now()) where id = $1",
-            &[&factor.id, credential, &body.challenge_id, &kind],
+            "update auth.mfa_factors set web_authn_credential = $2, updated_at = now(), \
+               last_webauthn_challenge_data = jsonb_build_object( \
+                 'challenge', (select jsonb_build_object('id', c.id, 'factor_id', c.factor_id, \
+                     'created_at', c.created_at, 'verified_at', c.verified_at, \
+                     'ip_address', host(c.ip_address)) \
+                   from auth.mfa_challenges c where c.id = $3), \
+                 'type', $4::text, 'credential_response', $5::jsonb) \
+             where id = $1",
+            &[&factor.id, credential, &body.challenge_id, &kind, &answer],
         )
         .await?;
     }

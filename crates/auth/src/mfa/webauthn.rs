@@ -40,6 +40,13 @@ pub struct VerifyParams {
     credential_response: Option<Value>,
 }
 
+impl VerifyParams {
+    /// The authenticator's answer as the client sent it.
+    pub fn answer(&self) -> Option<&Value> {
+        self.credential_response.as_ref()
+    }
+}
+
 /// The credential of a verified factor.
 fn stored_key(factor_credential: Option<Value>) -> Result<SecurityKey, AuthError> {
     let value = factor_credential
