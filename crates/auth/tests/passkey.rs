@@ -163,3 +163,35 @@ async fn passkey_sign_in_options_are_rate_limited_per_client() {
     assert_eq!(r.status, 429);
     assert_eq!(r.body["error_code"], "over_request_rate_limit");
 }
+
+#[tokio::test]
+async fn a_user_keeps_at_most_ten_open_registration_ceremonies() {
+    let app = App::new(ON).await;
+    let session = app.sign_up("many@example.com").await;
+    let access = session["access_token"].as_str().unwrap();
+    let mut ids = Vec::new();
+    for _ in 0..12 {
+        let r = app
+            .call(
+                "POST",
+                "/passkeys/registration/options",
+                Some(access),
+                json!({}),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        ids.push(r.body["challenge_id"].as_str().unwrap().to_owned());
+    }
+    let db = app.db.superuser().await;
+    let open: Vec<String> = db
+        .query(
+            "select id::text from auth.webauthn_challenges order by created_at",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(open, ids[2..].to_vec());
+}

@@ -13,6 +13,9 @@ use crate::error::AuthError;
 use crate::sweep::{self, Expiring};
 use crate::AuthState;
 
+/// Open ceremonies one user may have of a kind (each options request writes one).
+const OPEN_PER_USER: i64 = 10;
+
 /// Which ceremony a challenge belongs to, as GoTrue's `challenge_type` names it.
 #[derive(Debug, Clone, Copy)]
 pub enum Ceremony {
@@ -46,6 +49,16 @@ pub async fn store(
         .map_err(|e| AuthError::Internal(format!("webauthn state: {e}")))?;
     let db = state.ctx.admin.get().await?;
     sweep::before_insert(&db, Expiring::WebAuthnChallenge).await?;
+    if let Some(user_id) = user_id {
+        // A user's open ceremonies are bounded: asking for options again drops the oldest.
+        db.execute(
+            "delete from auth.webauthn_challenges where id in (select id from \
+               auth.webauthn_challenges where user_id = $1 and challenge_type = $2 \
+               order by created_at desc offset $3)",
+            &[&user_id, &ceremony.as_str(), &(OPEN_PER_USER - 1)],
+        )
+        .await?;
+    }
     let seconds = state
         .settings
         .webauthn
