@@ -12,9 +12,10 @@
 
 # --- builder: the release binary --------------------------------------------------------------
 FROM rust:1-bookworm AS builder
-# The replication stream (pg_walstream) links libpq.
+# The replication stream (pg_walstream) links libpq; passkeys' WebAuthn verification (webauthn-rs)
+# links OpenSSL.
 RUN apt-get update \
-    && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends libpq-dev pkg-config \
+    && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends libpq-dev libssl-dev pkg-config \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 # Everything .dockerignore lets through: the workspace's manifests, crates, bench (a workspace
@@ -27,7 +28,7 @@ RUN cargo build --release --locked -p craftbase \
 FROM debian:bookworm-slim AS runtime
 RUN apt-get update \
     && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-        postgresql-15 libpq5 ca-certificates curl \
+        postgresql-15 libpq5 libssl3 ca-certificates curl \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --system --uid 10001 --user-group --home-dir /data --shell /usr/sbin/nologin craftbase \
     && mkdir -p /data /app \

@@ -192,6 +192,9 @@ pub enum AuthError {
     Web3Disabled(&'static str),
     #[error("Unsupported chain")]
     Web3UnsupportedChain,
+    /// Passkeys and WebAuthn factors, with their own codes.
+    #[error(transparent)]
+    WebAuthn(#[from] crate::passkey::error::WebAuthnError),
     #[error("Unexpected failure, please check server logs for more information")]
     Internal(String),
 }
@@ -288,6 +291,7 @@ impl AuthError {
             OAuthServer { .. } => (StatusCode::BAD_REQUEST, "invalid_request"),
             Web3Disabled(_) => (StatusCode::UNPROCESSABLE_ENTITY, "web3_provider_disabled"),
             Web3UnsupportedChain => (StatusCode::BAD_REQUEST, "web3_unsupported_chain"),
+            WebAuthn(e) => e.status_and_code(),
             Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "unexpected_failure"),
         }
     }

@@ -16,6 +16,7 @@ mod mfa;
 mod oauth;
 mod oauth_server;
 mod otp;
+pub mod passkey;
 mod password;
 mod phone;
 mod redirect;
@@ -66,9 +67,12 @@ pub const RATE_LIMITS_SQL: &str = include_str!("../sql/auth_rate_limits.sql");
 /// `saml_relay_states`, and craftbase's consumed-assertion table.
 pub const SAML_SQL: &str = include_str!("../sql/auth_saml.sql");
 
+/// Passkeys (`auth.webauthn_credentials`, `auth.webauthn_challenges`) and WebAuthn factors.
+pub const PASSKEYS_SQL: &str = include_str!("../sql/auth_passkeys.sql");
+
 /// Every file of the auth schema, in order, under the names `craftbase start` records them by:
 /// whatever sets up a database for auth (tests, benchmarks) applies all of them.
-pub const MIGRATIONS: [(&str, &str); 8] = [
+pub const MIGRATIONS: [(&str, &str); 9] = [
     ("craftbase/auth_schema.sql", SCHEMA_SQL),
     ("craftbase/auth_custom_providers.sql", CUSTOM_PROVIDERS_SQL),
     ("craftbase/auth_oauth_server.sql", OAUTH_SERVER_SQL),
@@ -80,6 +84,7 @@ pub const MIGRATIONS: [(&str, &str); 8] = [
     ("craftbase/auth_limits.sql", LIMITS_SQL),
     ("craftbase/auth_rate_limits.sql", RATE_LIMITS_SQL),
     ("craftbase/auth_saml.sql", SAML_SQL),
+    ("craftbase/auth_passkeys.sql", PASSKEYS_SQL),
 ];
 
 /// What every handler shares.
@@ -230,6 +235,33 @@ pub fn router_with(ctx: ServiceContext, settings: Settings) -> Router {
             get(sso::admin::get)
                 .put(sso::admin::update)
                 .delete(sso::admin::delete),
+        )
+        // Passkeys (issue 12 item 3): the user's ceremonies and list, and the admin API.
+        .route(
+            "/passkeys/registration/options",
+            post(passkey::registration_options),
+        )
+        .route(
+            "/passkeys/registration/verify",
+            post(passkey::registration_verify),
+        )
+        .route(
+            "/passkeys/authentication/options",
+            post(passkey::authentication_options),
+        )
+        .route(
+            "/passkeys/authentication/verify",
+            post(passkey::authentication_verify),
+        )
+        .route("/passkeys", get(passkey::list))
+        .route(
+            "/passkeys/{passkey_id}",
+            axum::routing::patch(passkey::update).delete(passkey::delete),
+        )
+        .route("/admin/users/{id}/passkeys", get(passkey::admin_list))
+        .route(
+            "/admin/users/{id}/passkeys/{passkey_id}",
+            axum::routing::delete(passkey::admin_delete),
         )
         .route("/authorize", get(oauth::authorize))
         .route("/callback", get(oauth::callback))

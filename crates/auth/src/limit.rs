@@ -179,6 +179,13 @@ impl RateLimits {
         }
     }
 
+    /// `POST /passkeys/authentication/options`, per client address per 5 minutes.
+    pub async fn passkey(&self, s: &Settings, c: &Client) -> Result<(), AuthError> {
+        let limit = s.webauthn.rate_limit_passkey;
+        let count = per_client("passkey", c, limit, FIVE_MINUTES);
+        self.request(&[count]).await
+    }
+
     /// `POST /factors/{id}/challenge`, per client address (GoTrue's per-minute limit).
     pub async fn factor_challenge(&self, s: &Settings, c: &Client) -> Result<(), AuthError> {
         let limit = s.mfa_rate_limit_challenge_and_verify;

@@ -336,6 +336,9 @@ pub struct Settings {
     /// SAML 2.0 single sign-on (`GOTRUE_SAML_*`), see crates/auth/src/sso.
     #[command(flatten)]
     pub saml: crate::sso::SamlSettings,
+    /// Passkeys and WebAuthn MFA factors.
+    #[command(flatten)]
+    pub webauthn: crate::passkey::settings::WebAuthnSettings,
 }
 
 impl Settings {
@@ -460,7 +463,7 @@ pub async fn show(State(state): State<AuthState>) -> Json<serde_json::Value> {
         "phone_autoconfirm": false,
         "sms_provider": "",
         "saml_enabled": s.saml.saml_enabled,
-        "passkeys_enabled": false,
+        "passkeys_enabled": s.webauthn.passkey_enabled,
     }))
 }
 

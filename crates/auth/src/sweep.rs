@@ -1,7 +1,7 @@
 //! Expiry of rows that requests without a session write (`/authorize` and PKCE flow states,
 //! verifiers towards providers, OAuth-server authorizations, MFA challenges): each kind is
 //! deleted in bounded batches when a new row of it is written, and by a task every few
-//! minutes. GoTrue's own cleanup keeps flow states, provider verifiers and challenges for
+//! minutes (passkey ceremonies once they expire). GoTrue's own cleanup keeps flow states, provider verifiers and challenges for
 //! 24 hours; craftbase drops flow states no user ever reached (an abandoned `/authorize`)
 //! and provider verifiers after an hour, and authorizations once they expire. Rate-limit
 //! counters whose window has ended go too.
@@ -27,15 +27,17 @@ pub enum Expiring {
     OAuthAuthorization,
     MfaChallenge,
     RateLimitWindow,
+    WebAuthnChallenge,
 }
 
 impl Expiring {
-    const ALL: [Expiring; 5] = [
+    const ALL: [Expiring; 6] = [
         Expiring::FlowState,
         Expiring::ProviderVerifier,
         Expiring::OAuthAuthorization,
         Expiring::MfaChallenge,
         Expiring::RateLimitWindow,
+        Expiring::WebAuthnChallenge,
     ];
 
     /// Deletes up to `$1` expired rows; `skip locked` leaves rows in use alone.
@@ -65,6 +67,11 @@ impl Expiring {
             Expiring::RateLimitWindow => {
                 "delete from auth.craftbase_rate_limits where (bucket, key) in (select bucket, key \
                    from auth.craftbase_rate_limits where expires_at < now() \
+                   limit $1 for update skip locked)"
+            }
+            Expiring::WebAuthnChallenge => {
+                "delete from auth.webauthn_challenges where id in (select id from \
+                   auth.webauthn_challenges where expires_at < now() \
                    limit $1 for update skip locked)"
             }
         }

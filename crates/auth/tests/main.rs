@@ -5,6 +5,7 @@ mod input;
 mod limits;
 mod mfa;
 mod oauth_server;
+mod passkey;
 mod password;
 mod phone;
 mod rate_limits;

@@ -34,6 +34,7 @@ const RELEASED: &[&str] = &[
     "craftbase/auth_rate_limits.sql",
     "craftbase/realtime_broadcast_from_database.sql",
     "craftbase/auth_saml.sql",
+    "craftbase/auth_passkeys.sql",
 ];
 
 /// The SQL of the platform file `name`, from the crate that owns it.
@@ -192,6 +193,8 @@ mod tests {
             version("craftbase/realtime_broadcast_from_database.sql"),
             Some(13)
         );
+        assert_eq!(version("craftbase/auth_saml.sql"), Some(14));
+        assert_eq!(version("craftbase/auth_passkeys.sql"), Some(15));
     }
 
     #[test]

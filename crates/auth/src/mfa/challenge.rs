@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 use uuid::Uuid;
 
 use super::factor::Factor;
-use super::{caller, check_type, lockout, totp};
+use super::{caller, check_type, lockout, totp, webauthn};
 use crate::bearer::Bearer;
 use crate::body::{Body, OptionalBody};
 use crate::error::AuthError;
@@ -28,7 +28,8 @@ fn address(client: &Client) -> IpAddr {
         .unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED))
 }
 
-/// The optional body of a challenge (`channel` is for phone factors).
+/// The optional body of a challenge (`channel` is for phone factors; the relying party a
+/// WebAuthn challenge names is ignored: the server's settings decide it, as in GoTrue).
 #[derive(Deserialize, Default)]
 pub struct ChallengeBody {}
 
@@ -48,22 +49,32 @@ pub async fn challenge(
     let db = state.ctx.admin.get().await?;
     let factor = Factor::owned(&db, user.id, &id).await?;
     check_type(&state, &factor.factor_type, false)?;
+    let (ceremony, kept) = if factor.factor_type == "webauthn" {
+        let (ceremony, kept) = webauthn::begin(&state, &db, &user, &factor).await?;
+        (Some(ceremony), Some(kept))
+    } else {
+        (None, None)
+    };
     let challenge_id = Uuid::new_v4();
     let row = db
         .query_one(
-            "with c as (insert into auth.mfa_challenges (id, factor_id, created_at, ip_address) \
-               values ($1, $2, now(), $3) returning created_at), \
+            "with c as (insert into auth.mfa_challenges (id, factor_id, created_at, ip_address, \
+               web_authn_session_data) values ($1, $2, now(), $3, $4) returning created_at), \
              f as (update auth.mfa_factors set last_challenged_at = now() where id = $2) \
              select extract(epoch from created_at)::bigint from c",
-            &[&challenge_id, &factor.id, &address(&client)],
+            &[&challenge_id, &factor.id, &address(&client), &kept],
         )
         .await?;
     let created: i64 = row.get(0);
-    Ok(Json(json!({
+    let mut out = json!({
         "id": challenge_id,
         "type": factor.factor_type,
         "expires_at": created + state.settings.mfa_challenge_expiry_duration as i64,
-    })))
+    });
+    if let Some(ceremony) = ceremony {
+        out["webauthn"] = ceremony;
+    }
+    Ok(Json(out))
 }
 
 /// The body of `POST /factors/{id}/verify`.
@@ -72,6 +83,9 @@ pub struct VerifyBody {
     challenge_id: Uuid,
     #[serde(default)]
     code: String,
+    /// A WebAuthn factor's answer instead of a code.
+    #[serde(default)]
+    webauthn: Option<webauthn::VerifyParams>,
 }
 
 /// `POST /factors/{id}/verify`: with the right code, the factor is verified and the session
@@ -91,10 +105,14 @@ pub async fn verify(
     state.limits.factor_verify(&state.settings, &client).await?;
     let mut db = state.ctx.admin.get().await?;
     let factor = Factor::owned(&db, user.id, &id).await?;
-    if body.code.is_empty() {
+    let is_webauthn = factor.factor_type == "webauthn";
+    if body.code.is_empty() && !is_webauthn {
         return Err(AuthError::Validation("Code needs to be non-empty".into()));
     }
     check_type(&state, &factor.factor_type, false)?;
+    if is_webauthn {
+        webauthn::check_params(body.webauthn.as_ref())?;
+    }
     open_challenge(&state, &db, &factor, body.challenge_id, address(&client)).await?;
     lockout::count_attempt(&state, &db, factor.id).await?;
     // A challenge takes one code: a concurrent verify of the same challenge finds it used.
@@ -108,8 +126,32 @@ pub async fn verify(
     if claimed == 0 {
         return Err(AuthError::MfaIpAddressMismatch);
     }
+    let (method, credential) = match body.webauthn.as_ref().filter(|_| is_webauthn) {
+        Some(params) => {
+            let kept: Option<Value> = db
+                .query_opt(
+                    "select web_authn_session_data from auth.mfa_challenges where id = $1",
+                    &[&body.challenge_id],
+                )
+                .await?
+                .and_then(|r| r.get(0));
+            match webauthn::finish(&state, &db, &factor, kept, params).await {
+                Ok(credential) => (webauthn::AMR_METHOD, Some(credential)),
+                Err(e) => {
+                    db.execute(
+                        "delete from auth.mfa_challenges where id = $1",
+                        &[&body.challenge_id],
+                    )
+                    .await?;
+                    tracing::info!(user_id = %user.id, factor_id = %factor.id, "mfa verification failed");
+                    return Err(e);
+                }
+            }
+        }
+        None => ("totp", None),
+    };
     let secret = factor.secret.as_deref().unwrap_or_default();
-    if !totp::check(secret, body.code.trim())? {
+    if !is_webauthn && !totp::check(secret, body.code.trim())? {
         db.execute(
             "delete from auth.mfa_challenges where id = $1",
             &[&body.challenge_id],
@@ -126,7 +168,29 @@ pub async fn verify(
         &[&factor.id],
     )
     .await?;
-    let refresh_token = step_up(&tx, session_id, factor.id, &user).await?;
+    if let Some(credential) = &credential {
+        let kind = if factor.is_verified() {
+            "request"
+        } else {
+            "create"
+        };
+        // GoTrue's record of the last ceremony (its challenge, its kind and the authenticator's
+        // answer), which the factor JSON shows for apps that check it themselves.
+        let answer = body.webauthn.as_ref().and_then(|w| w.answer());
+        tx.execute(
+            "update auth.mfa_factors set web_authn_credential = $2, updated_at = now(), \
+               last_webauthn_challenge_data = jsonb_build_object( \
+                 'challenge', (select jsonb_build_object('id', c.id, 'factor_id', c.factor_id, \
+                     'created_at', c.created_at, 'verified_at', c.verified_at, \
+                     'ip_address', host(c.ip_address)) \
+                   from auth.mfa_challenges c where c.id = $3), \
+                 'type', $4::text, 'credential_response', $5::jsonb) \
+             where id = $1",
+            &[&factor.id, credential, &body.challenge_id, &kind, &answer],
+        )
+        .await?;
+    }
+    let refresh_token = step_up(&tx, session_id, &factor, method, &user).await?;
     let user = User::find(&tx, user.id).await?.ok_or(AuthError::UserGone)?;
     let issued = session::issue(&state, &tx, &origin, &user, session_id, refresh_token).await?;
     tx.commit().await?;
@@ -172,21 +236,24 @@ async fn open_challenge(
     Ok(())
 }
 
-/// Marks the session `aal2` through `factor_id` with a `totp` method, ends the user's other
-/// `aal1` sessions, drops their unverified TOTP factors, and rotates the session's refresh
-/// token so the one issued at `aal1` cannot be exchanged again. Returns the new refresh token.
+/// Marks the session `aal2` through `factor` with `method` (`totp`, `mfa/webauthn`), ends the
+/// user's other `aal1` sessions, drops their unverified factors of that type, and rotates the
+/// session's refresh token so the one issued at `aal1` cannot be exchanged again. Returns the
+/// new refresh token.
 async fn step_up(
     db: &impl GenericClient,
     session_id: Uuid,
-    factor_id: Uuid,
+    factor: &Factor,
+    method: &str,
     user: &User,
 ) -> Result<String, AuthError> {
+    let factor_id = factor.id;
     db.execute(
         "insert into auth.mfa_amr_claims (id, session_id, created_at, updated_at, \
-           authentication_method) values ($1, $2, now(), now(), 'totp') \
+           authentication_method) values ($1, $2, now(), now(), $3) \
          on conflict on constraint mfa_amr_claims_session_id_authentication_method_pkey \
          do update set updated_at = now()",
-        &[&Uuid::new_v4(), &session_id],
+        &[&Uuid::new_v4(), &session_id, &method],
     )
     .await?;
     db.execute(
@@ -201,8 +268,8 @@ async fn step_up(
     .await?;
     db.execute(
         "delete from auth.mfa_factors where user_id = $1 and status = 'unverified' \
-         and factor_type = 'totp'",
-        &[&user.id],
+         and factor_type::text = $2",
+        &[&user.id, &factor.factor_type],
     )
     .await?;
     let parent = db

@@ -19,10 +19,13 @@ pub struct Factor {
     pub secret: Option<String>,
     pub phone: Option<String>,
     pub last_challenged_at: Option<DateTime<Utc>>,
+    /// A WebAuthn factor's last ceremony (GoTrue's `last_webauthn_challenge_data`).
+    pub last_webauthn_challenge_data: Option<Value>,
 }
 
 const COLUMNS: &str = "id, friendly_name, factor_type::text, status::text, created_at, \
-                       updated_at, secret, phone, last_challenged_at";
+                       updated_at, secret, phone, last_challenged_at, \
+                       last_webauthn_challenge_data";
 
 impl Factor {
     fn from_row(r: &tokio_postgres::Row) -> Factor {
@@ -36,6 +39,7 @@ impl Factor {
             secret: r.get(6),
             phone: r.get(7),
             last_challenged_at: r.get(8),
+            last_webauthn_challenge_data: r.get(9),
         }
     }
 
@@ -83,6 +87,9 @@ impl Factor {
             json!(self.phone.clone().unwrap_or_default()),
         );
         m.insert("last_challenged_at".into(), json!(self.last_challenged_at));
+        if let Some(last) = &self.last_webauthn_challenge_data {
+            m.insert("last_webauthn_challenge_data".into(), last.clone());
+        }
         Value::Object(m)
     }
 }

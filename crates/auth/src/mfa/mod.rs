@@ -1,12 +1,13 @@
-//! Multi-factor authentication with TOTP, as GoTrue's `/factors` endpoints behave: enrol a
-//! factor, challenge it, verify a code (the session becomes `aal2` with a `totp` entry in its
-//! `amr`), unenrol. Phone and WebAuthn factors answer as GoTrue does when they are switched
-//! off, since craftbase sends no SMS and has no WebAuthn.
+//! Multi-factor authentication with TOTP and WebAuthn, as GoTrue's `/factors` endpoints behave:
+//! enrol a factor, challenge it, verify a code or an authenticator's answer (the session
+//! becomes `aal2` with `totp` or `mfa/webauthn` in its `amr`), unenrol. Phone factors answer
+//! as GoTrue does when they are switched off, since craftbase sends no SMS.
 
 mod challenge;
 pub mod factor;
 mod lockout;
 mod totp;
+mod webauthn;
 
 use axum::extract::{Path, State};
 use axum::Json;
@@ -75,14 +76,15 @@ fn check_type(state: &AuthState, factor_type: &str, enrolling: bool) -> Result<(
             "mfa_phone_verify_not_enabled",
             "MFA verification is disabled for Phone",
         ),
-        ("webauthn", true) => off(
+        ("webauthn", true) if !s.webauthn.mfa_web_authn_enroll_enabled => off(
             "mfa_webauthn_enroll_not_enabled",
             "MFA enroll is disabled for WebAuthn",
         ),
-        ("webauthn", false) => off(
+        ("webauthn", false) if !s.webauthn.mfa_web_authn_verify_enabled => off(
             "mfa_webauthn_verify_not_enabled",
             "MFA verification is disabled for WebAuthn",
         ),
+        ("webauthn", _) => Ok(()),
         _ => Err(AuthError::Validation(
             "factor_type needs to be totp, phone, or webauthn".into(),
         )),
@@ -122,9 +124,12 @@ pub async fn enroll(
     Body(body): Body<EnrollBody>,
 ) -> Result<Json<Value>, AuthError> {
     let (user, session_id) = caller(&state, &bearer).await?;
-    check_type(&state, body.factor_type.as_deref().unwrap_or(""), true)?;
+    let factor_type = body.factor_type.as_deref().unwrap_or("");
+    check_type(&state, factor_type, true)?;
+    let webauthn = factor_type == "webauthn";
     let issuer = match body.issuer.filter(|i| !i.is_empty()) {
         Some(issuer) => issuer,
+        None if webauthn => String::new(),
         None => site_host(&state.settings.site_url)?,
     };
     let name = body.friendly_name.unwrap_or_default();
@@ -146,6 +151,21 @@ pub async fn enroll(
         &name,
         session_is_aal2(&tx, session_id).await?,
     )?;
+    if webauthn {
+        // The credential comes with the first challenge's verification.
+        let id = Uuid::new_v4();
+        tx.execute(
+            "insert into auth.mfa_factors (id, user_id, friendly_name, factor_type, status, \
+               created_at, updated_at) values ($1, $2, $3, 'webauthn', 'unverified', now(), now())",
+            &[&id, &user.id, &name],
+        )
+        .await?;
+        tx.commit().await?;
+        tracing::info!(user_id = %user.id, factor_id = %id, "mfa webauthn factor enrolled");
+        return Ok(Json(
+            json!({"id": id, "type": "webauthn", "friendly_name": name}),
+        ));
+    }
     let enrolment = totp::enrol(&issuer, user.email.as_deref().unwrap_or(""))?;
     let id = Uuid::new_v4();
     tx.execute(
@@ -201,10 +221,10 @@ pub async fn unenroll(
     Ok(Json(json!({"id": factor.id})))
 }
 
-/// Sessions that reached `aal2` with a removed TOTP factor lose that claim and go back to `aal1`.
+/// Sessions that reached `aal2` with a removed factor lose that claim and go back to `aal1`.
 pub async fn downgrade_sessions(db: &impl GenericClient, factor_id: Uuid) -> Result<(), AuthError> {
     db.execute(
-        "delete from auth.mfa_amr_claims where authentication_method = 'totp' \
+        "delete from auth.mfa_amr_claims where authentication_method in ('totp', 'mfa/webauthn') \
          and session_id in (select id from auth.sessions where factor_id = $1)",
         &[&factor_id],
     )

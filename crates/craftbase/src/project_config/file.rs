@@ -68,6 +68,10 @@ pub struct Auth {
     pub web3: Web3,
     #[serde(default)]
     pub oauth_server: OAuthServer,
+    #[serde(default)]
+    pub passkey: Enabled,
+    #[serde(default)]
+    pub webauthn: WebAuthn,
 }
 
 /// The CLI's names for GoTrue's required character sets.
@@ -155,6 +159,7 @@ pub struct Sms {
 pub struct Mfa {
     pub max_enrolled_factors: Option<u32>,
     pub totp: Option<Factor>,
+    pub web_authn: Option<Factor>,
 }
 
 #[derive(Deserialize, Debug, Default)]
@@ -185,4 +190,12 @@ pub struct OAuthServer {
     pub enabled: Option<bool>,
     pub authorization_url_path: Option<String>,
     pub allow_dynamic_registration: Option<bool>,
+}
+
+/// `[auth.webauthn]`: the relying party passkeys and WebAuthn factors are verified for.
+#[derive(Deserialize, Debug, Default)]
+pub struct WebAuthn {
+    pub rp_id: Option<String>,
+    pub rp_display_name: Option<String>,
+    pub rp_origins: Option<Vec<String>>,
 }

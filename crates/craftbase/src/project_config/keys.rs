@@ -31,8 +31,6 @@ const SUPABASE_ONLY: &[&str] = &[
     "realtime.ip_version",
     "realtime.max_header_length",
     "auth.signing_keys_path",
-    "auth.passkey",
-    "auth.webauthn",
     "auth.captcha",
     "auth.hook",
     "auth.sessions",
@@ -45,7 +43,6 @@ const SUPABASE_ONLY: &[&str] = &[
     "auth.email.notification",
     "auth.sms",
     "auth.mfa.phone",
-    "auth.mfa.web_authn",
 ];
 
 /// Whether `key` (dotted, as serde_ignored writes it) is one the Supabase CLI knows.

@@ -226,6 +226,39 @@ fn auth(out: &mut Out, file: &ConfigFile, project_dir: &Path) -> Result<(), KeyE
             totp.verify_enabled,
         );
     }
+    if let Some(web_authn) = &mfa.web_authn {
+        out.set(
+            "auth.mfa.web_authn.enroll_enabled",
+            "GOTRUE_MFA_WEB_AUTHN_ENROLL_ENABLED",
+            web_authn.enroll_enabled,
+        );
+        out.set(
+            "auth.mfa.web_authn.verify_enabled",
+            "GOTRUE_MFA_WEB_AUTHN_VERIFY_ENABLED",
+            web_authn.verify_enabled,
+        );
+    }
+    out.set(
+        "auth.passkey.enabled",
+        "GOTRUE_PASSKEY_ENABLED",
+        a.passkey.enabled,
+    );
+    let rp = &a.webauthn;
+    out.set(
+        "auth.webauthn.rp_id",
+        "GOTRUE_WEBAUTHN_RP_ID",
+        rp.rp_id.as_ref(),
+    );
+    out.set(
+        "auth.webauthn.rp_display_name",
+        "GOTRUE_WEBAUTHN_RP_DISPLAY_NAME",
+        rp.rp_display_name.as_ref(),
+    );
+    out.list(
+        "auth.webauthn.rp_origins",
+        "GOTRUE_WEBAUTHN_RP_ORIGINS",
+        &rp.rp_origins,
+    );
 
     let mut custom = Vec::new();
     for (name, provider) in &a.external {

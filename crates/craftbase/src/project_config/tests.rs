@@ -367,3 +367,34 @@ fn env_functions_read_as_numbers_and_booleans_where_those_belong() {
     let err = parse_with("[api]\nmax_rows = \"env(ROWS)\"\n", &[("ROWS", "many")]).unwrap_err();
     assert!(err.to_string().contains("api.max_rows"), "{err}");
 }
+
+#[test]
+fn passkey_and_webauthn_sections_map_to_gotrue_variables() {
+    let c = parse(
+        r#"
+[auth.mfa.web_authn]
+enroll_enabled = true
+verify_enabled = false
+
+[auth.passkey]
+enabled = true
+
+[auth.webauthn]
+rp_display_name = "My app"
+rp_id = "localhost"
+rp_origins = ["http://localhost:5173", "http://localhost:3000"]
+"#,
+    );
+    assert_eq!(var(&c, "GOTRUE_PASSKEY_ENABLED"), Some("true"));
+    assert_eq!(var(&c, "GOTRUE_MFA_WEB_AUTHN_ENROLL_ENABLED"), Some("true"));
+    assert_eq!(
+        var(&c, "GOTRUE_MFA_WEB_AUTHN_VERIFY_ENABLED"),
+        Some("false")
+    );
+    assert_eq!(var(&c, "GOTRUE_WEBAUTHN_RP_ID"), Some("localhost"));
+    assert_eq!(var(&c, "GOTRUE_WEBAUTHN_RP_DISPLAY_NAME"), Some("My app"));
+    assert_eq!(
+        var(&c, "GOTRUE_WEBAUTHN_RP_ORIGINS"),
+        Some("http://localhost:5173,http://localhost:3000")
+    );
+}
