@@ -11,12 +11,14 @@ use std::time::Instant;
 use serde_json::{json, Value};
 
 use crate::changes::subscribe::Binding;
-use crate::hub::{Identity, Outlet};
+use crate::hub;
+use crate::identity::Identity;
 use crate::limits::Window;
+use crate::outlet::Outlet;
 use crate::private;
 use crate::protocol::{Envelope, Message};
+use crate::service::Realtime;
 use crate::token::{self, Grant};
-use crate::Realtime;
 
 mod broadcast;
 mod postgres_changes;
@@ -55,15 +57,6 @@ pub struct Session {
     events: Window,
     /// Set when the socket must be closed (too many joins), as Supabase disconnects it.
     disconnect: bool,
-}
-
-/// The hub key of a channel.
-pub fn hub_key(topic: &str, private: bool) -> String {
-    if private {
-        format!("private|{topic}")
-    } else {
-        topic.to_owned()
-    }
 }
 
 fn lenient_bool(v: Option<&Value>) -> bool {
@@ -200,7 +193,7 @@ impl Session {
             .map(str::to_owned)
             .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
         let identity = Arc::new(grant.identity.clone());
-        let key = hub_key(&msg.topic, private);
+        let key = hub::key(&msg.topic, private);
         let channel = Channel {
             key: key.clone(),
             join_ref: join_ref.clone(),

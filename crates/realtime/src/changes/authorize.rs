@@ -14,12 +14,15 @@ use std::sync::Arc;
 
 use serde_json::{json, Map, Value};
 
-use super::catalog::{Access, Probe, Table, TypeKind};
+use super::catalog::{Access, Probe};
 use super::ownership::Routes;
 use super::payload::{self, Data};
-use crate::hub::{Identity, PgSubscription};
+use super::row::{cell, Row};
+use super::table::{Table, TypeKind};
+use crate::hub::PgSubscription;
+use crate::identity::Identity;
 use crate::protocol::Message;
-use crate::Realtime;
+use crate::service::Realtime;
 
 /// Subscriptions paired with the position of the row they want.
 type Pairs<'a> = Vec<(usize, &'a Arc<PgSubscription>)>;
@@ -33,10 +36,6 @@ struct Receiver {
     /// old record carries the primary key only.
     old_visible: bool,
 }
-
-/// A row as the WAL carried it: column name and text value (`None` = NULL). Columns missing
-/// from the list were not sent (unchanged TOAST).
-pub type Row = Vec<(Arc<str>, Option<String>)>;
 
 /// One decoded change.
 #[derive(Debug, Clone)]
@@ -53,12 +52,6 @@ pub struct Change {
 pub struct Transaction {
     pub commit_timestamp: String,
     pub changes: Vec<Change>,
-}
-
-fn cell<'a>(row: &'a Row, column: &str) -> Option<Option<&'a str>> {
-    row.iter()
-        .find(|(n, _)| &**n == column)
-        .map(|(_, v)| v.as_deref())
 }
 
 /// The row the decision is made on: the new row (old values filling unchanged TOAST) for
@@ -166,7 +159,13 @@ pub async fn deliver(rt: &Realtime, batch: &[Transaction]) {
             let t0 = std::time::Instant::now();
             let routes = match (&access.probe, &access.ownership) {
                 (Some(Probe::Function { .. }), Some(o)) => {
-                    Routes::new(rt, o, &rows, members.iter().map(|&g| (g, groups[g].0))).await
+                    Routes::new(
+                        &rt.ctx.admin,
+                        o,
+                        &rows,
+                        members.iter().map(|&g| (g, groups[g].0)),
+                    )
+                    .await
                 }
                 _ => None,
             };

@@ -2,9 +2,12 @@
 
 pub mod authorize;
 pub mod catalog;
+pub mod condition;
 pub mod filter;
 mod like;
 pub mod ownership;
 pub mod payload;
+pub mod row;
 pub mod stream;
 pub mod subscribe;
+pub mod table;

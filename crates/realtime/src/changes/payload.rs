@@ -5,7 +5,7 @@
 
 use serde_json::{json, Map, Value};
 
-use super::catalog::{Column, TypeKind};
+use super::table::{Column, TypeKind};
 
 /// Records larger than this are sent in Supabase's 413 form.
 pub const MAX_RECORD_BYTES: usize = 1024 * 1024;
@@ -171,15 +171,6 @@ pub fn error_form(schema: &str, table: &str, kind: &str, error: &str) -> Value {
     data
 }
 
-/// The `columns` of a payload: `{name, type}` of each column a role may see, in table order.
-pub fn columns_json<'c>(columns: impl Iterator<Item = &'c Column>) -> Value {
-    Value::Array(
-        columns
-            .map(|c| json!({"name": c.name, "type": c.typname}))
-            .collect(),
-    )
-}
-
 /// The JSON text of `data` with the numeric values of `record` and `old_record` written as
 /// PostgreSQL printed them (`1.50`, every digit of a long value), as Supabase sends them.
 /// `wal_text(old, column)` gives a numeric column's WAL text; everything else is serialized
@@ -301,6 +292,7 @@ impl Data<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::changes::table::columns_json;
 
     #[test]
     fn numeric_values_keep_their_digits_in_the_text() {

@@ -16,9 +16,10 @@ use pg_walstream::{
     RowData, StreamingMode,
 };
 
-use super::authorize::{self, Change, Row, Transaction};
+use super::authorize::{self, Change, Transaction};
 use super::payload;
-use crate::Realtime;
+use super::row::Row;
+use crate::service::Realtime;
 
 /// The durable slot realtime reads.
 pub const SLOT: &str = "craftbase_realtime";

@@ -7,9 +7,12 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use super::filter::{self, Condition, FilterError};
-use crate::hub::{EventFilter, Identity, Outlet, PgSubscription};
-use crate::Realtime;
+use super::condition::Condition;
+use super::filter::{self, FilterError};
+use crate::hub::{EventFilter, PgSubscription};
+use crate::identity::Identity;
+use crate::outlet::Outlet;
+use crate::service::Realtime;
 
 /// One binding as the client sent it.
 #[derive(Debug, Clone)]

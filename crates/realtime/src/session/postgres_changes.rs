@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 
 use super::Session;
 use crate::changes::subscribe::{self, Binding};
-use crate::hub::Identity;
+use crate::identity::Identity;
 
 impl Session {
     /// The join's bindings, or the reason a join with too many is refused.

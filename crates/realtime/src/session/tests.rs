@@ -318,7 +318,7 @@ async fn expiry_closes_and_renewal_extends() {
 #[tokio::test]
 async fn a_full_queue_signals_overflow_instead_of_blocking() {
     let (outlet, _rx, overflow) = Outlet::new(1);
-    for _ in 0..crate::hub::SOCKET_QUEUE + 1 {
+    for _ in 0..crate::outlet::SOCKET_QUEUE + 1 {
         outlet.send(Message::push("t", "e", json!({})));
     }
     tokio::time::timeout(std::time::Duration::from_secs(1), overflow.notified())
