@@ -5,6 +5,7 @@ pub mod changes;
 pub mod hub;
 pub mod identity;
 pub mod limits;
+mod memory;
 mod mutex;
 pub mod outlet;
 pub mod private;

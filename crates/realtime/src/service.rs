@@ -1,5 +1,5 @@
 //! The service's shared state, one per process: the context (pools, keys, roles), the hub of
-//! sockets and topics, the catalog cache, the limits, and the replication stream's progress.
+//! sockets and topics, the `postgres_changes` subscriptions, the catalog cache, the limits, and the replication stream's progress.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -7,14 +7,18 @@ use std::sync::Arc;
 use craftbase_shared::ServiceContext;
 
 use crate::changes::catalog::Catalog;
+use crate::changes::registry::Subscriptions;
 use crate::hub::Hub;
 use crate::limits::Limits;
 use crate::stats;
 
-/// The service's shared state: the context, who listens, and the catalog cache.
+/// The service's shared state: the context, who listens (topics; `postgres_changes`
+/// subscriptions), and the catalog cache.
 pub struct Realtime {
     pub ctx: ServiceContext,
     pub hub: Hub,
+    /// The `postgres_changes` subscriptions, by table.
+    pub subscriptions: Subscriptions,
     pub catalog: Catalog,
     /// What each socket may cost.
     pub limits: Limits,
@@ -38,6 +42,7 @@ impl Realtime {
             limits,
             ctx,
             hub: Hub::default(),
+            subscriptions: Subscriptions::default(),
             streaming: AtomicBool::new(false),
             delivered_lsn: AtomicU64::new(0),
         })

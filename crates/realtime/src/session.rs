@@ -296,7 +296,7 @@ impl Session {
             if channel.identity != identity {
                 channel.identity = identity.clone();
                 self.rt
-                    .hub
+                    .subscriptions
                     .reidentify(&msg.topic, self.outlet.socket, identity);
             }
         }
@@ -347,7 +347,7 @@ impl Session {
                 payload_text: None,
             });
             self.rt.hub.leave(&c.key, self.outlet.socket);
-            self.rt.hub.unsubscribe(topic, self.outlet.socket);
+            self.rt.subscriptions.unsubscribe(topic, self.outlet.socket);
         }
     }
 
@@ -355,7 +355,9 @@ impl Session {
     pub fn close(&mut self) {
         for (topic, c) in self.channels.drain() {
             self.rt.hub.leave(&c.key, self.outlet.socket);
-            self.rt.hub.unsubscribe(&topic, self.outlet.socket);
+            self.rt
+                .subscriptions
+                .unsubscribe(&topic, self.outlet.socket);
         }
         self.channels.clear();
     }

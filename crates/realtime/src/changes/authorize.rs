@@ -17,9 +17,9 @@ use serde_json::{json, Map, Value};
 use super::catalog::{Access, Probe};
 use super::ownership::Routes;
 use super::payload::{self, Data};
+use super::registry::PgSubscription;
 use super::row::{cell, Row};
 use super::table::{Table, TypeKind};
-use crate::hub::PgSubscription;
 use crate::identity::Identity;
 use crate::protocol::Message;
 use crate::service::Realtime;
@@ -106,7 +106,7 @@ pub async fn deliver(rt: &Realtime, batch: &[Transaction]) {
     let mut receivers: Vec<Vec<Receiver>> = vec![Vec::new(); changes.len()];
     let mut tables: HashMap<u32, Arc<Table>> = HashMap::new();
     for (oid, indices) in by_table {
-        let subs = rt.hub.subscriptions(oid);
+        let subs = rt.subscriptions.by_table(oid);
         if subs.is_empty() {
             continue;
         }

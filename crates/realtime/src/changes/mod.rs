@@ -7,6 +7,7 @@ pub mod filter;
 mod like;
 pub mod ownership;
 pub mod payload;
+pub mod registry;
 pub mod row;
 pub mod stream;
 pub mod subscribe;

@@ -171,7 +171,7 @@ async fn replicate(rt: &Realtime) -> Result<(), anyhow::Error> {
                     ready_lsn = end_lsn.value();
                     // Replayed after a reconnect, but already delivered before it.
                     let replayed = ready_lsn <= rt.delivered();
-                    if !replayed && !t.changes.is_empty() && rt.hub.has_subscriptions() {
+                    if !replayed && !t.changes.is_empty() && rt.subscriptions.any() {
                         ready_changes += t.changes.len();
                         ready.push(t);
                     }

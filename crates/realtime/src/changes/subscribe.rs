@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use super::condition::Condition;
 use super::filter::{self, FilterError};
-use crate::hub::{EventFilter, PgSubscription};
+use super::registry::{EventFilter, PgSubscription};
 use crate::identity::Identity;
 use crate::outlet::Outlet;
 use crate::service::Realtime;
@@ -140,6 +140,6 @@ pub async fn register(
             });
         }
     }
-    rt.hub.subscribe(topic, outlet.socket, subs);
+    rt.subscriptions.subscribe(topic, outlet.socket, subs);
     Ok(())
 }
