@@ -12,37 +12,21 @@ use serde_json::{json, Value};
 
 use crate::changes::subscribe::Binding;
 use crate::hub;
-use crate::identity::Identity;
 use crate::limits::Window;
 use crate::outlet::Outlet;
-use crate::private;
 use crate::protocol::{Envelope, Message};
 use crate::service::Realtime;
-use crate::token::{self, Grant};
 
+use channel::{lenient_bool, Channel};
+
+mod access_token;
 mod broadcast;
+mod channel;
 mod postgres_changes;
 mod presence;
 mod private_channel;
 #[cfg(test)]
 mod tests;
-
-/// A joined channel.
-struct Channel {
-    /// The hub key: private channels never share members with public ones of the same name.
-    key: String,
-    join_ref: String,
-    sub_topic: String,
-    identity: Arc<Identity>,
-    exp: Option<i64>,
-    presence_key: String,
-    ack: bool,
-    private: bool,
-    /// Whether a write to this private channel was authorized (checked on first send).
-    may_write: Option<bool>,
-    /// Presence calls in the current window (`CLIENT_PRESENCE_MAX_CALLS`).
-    presence_calls: Window,
-}
 
 /// The state of one socket.
 pub struct Session {
@@ -57,14 +41,6 @@ pub struct Session {
     events: Window,
     /// Set when the socket must be closed (too many joins), as Supabase disconnects it.
     disconnect: bool,
-}
-
-fn lenient_bool(v: Option<&Value>) -> bool {
-    match v {
-        Some(Value::Bool(b)) => *b,
-        Some(Value::String(s)) => s == "true",
-        _ => false,
-    }
 }
 
 impl Session {
@@ -120,7 +96,11 @@ impl Session {
                 self.close_channel(&msg.topic);
             }
             (_, "access_token") => self.renew(msg).await,
-            (_, "broadcast") => self.broadcast(msg).await,
+            (_, "broadcast") => {
+                if let Some(channel) = self.channels.get_mut(&msg.topic) {
+                    broadcast::relay(&self.rt, &self.outlet, channel, msg).await;
+                }
+            }
             (_, "presence") => self.presence(msg).await,
             _ => self.outlet.send(msg.reply("ok", json!({}))),
         }
@@ -167,48 +147,39 @@ impl Session {
             .or_else(|| msg.msg_ref.clone())
             .unwrap_or_default();
         let config = msg.payload.get("config").cloned().unwrap_or(Value::Null);
-        let bindings = match self.bindings(&config) {
+        let bindings = match postgres_changes::bindings(&self.rt.limits, &config) {
             Ok(b) => b,
             Err(reason) => return self.outlet.send(refuse(&reason)),
         };
-        let grant = match self.grant(msg.payload.get("access_token")) {
+        let access_token = msg.payload.get("access_token");
+        let grant = match access_token::join_grant(&self.rt, self.apikey.as_deref(), access_token) {
             Ok(g) => g,
             Err(e) => return self.outlet.send(refuse(&format!("InvalidJWTToken: {e}"))),
         };
         tracing::debug!(topic = %msg.topic, role = %grant.identity.role, has_token = msg.payload.get("access_token").is_some(), "join");
         let private = lenient_bool(config.get("private"));
-        let replayed = match self
-            .admit_join(&config, private, &grant, &sub_topic, &msg.topic)
-            .await
+        let replayed = match private_channel::admit_join(
+            &self.rt, &config, private, &grant, &sub_topic, &msg.topic,
+        )
+        .await
         {
             Ok(r) => r,
             Err(reason) => return self.outlet.send(refuse(&reason)),
         };
-        let broadcast = config.get("broadcast").unwrap_or(&Value::Null);
-        let presence = config.get("presence").unwrap_or(&Value::Null);
-        let presence_key = presence
-            .get("key")
-            .and_then(Value::as_str)
-            .filter(|k| !k.is_empty())
-            .map(str::to_owned)
-            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
         let identity = Arc::new(grant.identity.clone());
         let key = hub::key(&msg.topic, private);
-        let channel = Channel {
-            key: key.clone(),
-            join_ref: join_ref.clone(),
-            sub_topic: sub_topic.clone(),
-            identity: identity.clone(),
-            exp: grant.exp,
-            presence_key,
-            ack: lenient_bool(broadcast.get("ack")),
+        let parsed: Vec<Binding> = bindings.iter().map(Binding::from_config).collect();
+        let channel = Channel::new(
+            &key,
+            &join_ref,
+            &sub_topic,
+            &grant,
             private,
-            may_write: None,
-            presence_calls: Window::new(
-                self.rt.limits.presence_max_calls,
-                self.rt.limits.presence_window,
-            ),
-        };
+            &config,
+            &self.rt.limits,
+        );
+        let broadcast = config.get("broadcast").unwrap_or(&Value::Null);
+        let presence = config.get("presence").unwrap_or(&Value::Null);
         self.rt.hub.join(
             &key,
             &msg.topic,
@@ -218,7 +189,6 @@ impl Session {
         );
         self.channels.insert(msg.topic.clone(), channel);
 
-        let parsed: Vec<Binding> = bindings.iter().map(Binding::from_config).collect();
         let reply = postgres_changes::echo(bindings, &parsed);
         self.outlet
             .send(msg.reply("ok", json!({ "postgres_changes": reply })));
@@ -226,10 +196,14 @@ impl Session {
             self.outlet.send(m);
         }
         if lenient_bool(presence.get("enabled")) {
-            self.send_presence_state(&msg.topic, &key, &join_ref);
+            presence::send_state(&self.rt, &self.outlet, &msg.topic, &key, &join_ref);
         }
-        self.subscribe_bindings(&msg.topic, &sub_topic, &parsed, identity)
-            .await;
+        let target = postgres_changes::Target {
+            topic: &msg.topic,
+            sub_topic: &sub_topic,
+            join_ref: &join_ref,
+        };
+        postgres_changes::subscribe(&self.rt, &self.outlet, target, &parsed, identity).await;
     }
 
     /// A topic's name is refused before it reaches a policy or a frame: too long for the
@@ -248,16 +222,7 @@ impl Session {
         Ok(())
     }
 
-    /// The grant of the join's `access_token`, or of the connect-time apikey.
-    fn grant(&self, access_token: Option<&Value>) -> Result<Grant, token::TokenError> {
-        let token = access_token
-            .and_then(Value::as_str)
-            .filter(|t| !t.starts_with("sb_"))
-            .or(self.apikey.as_deref())
-            .unwrap_or("");
-        token::check(&self.rt.ctx.jwt, &self.rt.ctx.roles, token)
-    }
-
+    /// An `access_token` push: the channel acts with the new token from now on.
     async fn renew(&mut self, msg: Message) {
         let Some(token) = msg
             .payload
@@ -267,38 +232,17 @@ impl Session {
         else {
             return;
         };
-        let grant = match token::check(&self.rt.ctx.jwt, &self.rt.ctx.roles, token) {
-            Ok(g) => {
-                tracing::debug!(topic = %msg.topic, role = %g.identity.role, "access token renewed");
-                g
-            }
-            Err(e) => return self.refuse(&msg.topic, &e.to_string()),
-        };
-        let Some(channel) = self.channels.get(&msg.topic) else {
+        let Some(channel) = self.channels.get_mut(&msg.topic) else {
             return;
         };
-        if channel.private {
-            let sub = channel.sub_topic.clone();
-            if !private::may_read(&self.rt, &grant, &sub)
-                .await
-                .unwrap_or(false)
-            {
-                return self.refuse(
-                    &msg.topic,
-                    &format!("You do not have permissions to read from this Channel topic: {sub}"),
-                );
-            }
-        }
-        let identity = Arc::new(grant.identity);
-        if let Some(channel) = self.channels.get_mut(&msg.topic) {
-            channel.exp = grant.exp;
-            channel.may_write = None;
-            if channel.identity != identity {
-                channel.identity = identity.clone();
+        match access_token::renew(&self.rt, &msg.topic, channel, token).await {
+            Err(reason) => self.refuse(&msg.topic, &reason),
+            Ok(Some(identity)) => {
                 self.rt
                     .subscriptions
-                    .reidentify(&msg.topic, self.outlet.socket, identity);
+                    .reidentify(&msg.topic, self.outlet.socket, identity)
             }
+            Ok(None) => {}
         }
     }
 
@@ -317,9 +261,19 @@ impl Session {
     }
 
     fn system(&self, topic: &str, body: Value) {
-        let mut m = Message::push(topic, "system", body);
-        m.join_ref = self.channels.get(topic).map(|c| c.join_ref.clone());
-        self.outlet.send(m);
+        let join_ref = self.channels.get(topic).map(|c| c.join_ref.as_str());
+        self.outlet.send(channel::system(topic, join_ref, body));
+    }
+
+    /// A presence push on a joined channel; a refusal closes the channel.
+    async fn presence(&mut self, msg: Message) {
+        let topic = msg.topic.clone();
+        let Some(channel) = self.channels.get_mut(&topic) else {
+            return;
+        };
+        if let Err(reason) = presence::handle(&self.rt, &self.outlet, channel, msg).await {
+            self.refuse(&topic, reason);
+        }
     }
 
     /// Closes every channel whose token has expired, with the system message Supabase sends.

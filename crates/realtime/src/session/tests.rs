@@ -4,6 +4,7 @@
 use super::*;
 use crate::limits::Limits;
 use crate::protocol::{envelope_text, Vsn};
+use crate::token;
 use craftbase_shared::keys::{sign, ApiKeys};
 use craftbase_shared::{pool, JwtVerifier, RoleSwitch, ServiceContext};
 use std::time::Duration;
