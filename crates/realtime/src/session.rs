@@ -169,7 +169,7 @@ impl Session {
         let identity = Arc::new(grant.identity.clone());
         let key = hub::key(&msg.topic, private);
         let parsed: Vec<Binding> = bindings.iter().map(Binding::from_config).collect();
-        let channel = Channel::new(
+        let mut channel = Channel::new(
             &key,
             &join_ref,
             &sub_topic,
@@ -178,6 +178,7 @@ impl Session {
             &config,
             &self.rt.limits,
         );
+        channel.bindings = parsed.clone();
         let broadcast = config.get("broadcast").unwrap_or(&Value::Null);
         let presence = config.get("presence").unwrap_or(&Value::Null);
         self.rt.hub.join(
@@ -237,10 +238,27 @@ impl Session {
         };
         match access_token::renew(&self.rt, &msg.topic, channel, token).await {
             Err(reason) => self.refuse(&msg.topic, &reason),
+            // As Supabase, the bindings are subscribed again under the new claims: a join whose
+            // bindings were refused under the apikey's role (realtime-js can send the join before
+            // it has its token) works once the token arrives, and says so in a `system` message.
             Ok(Some(identity)) => {
-                self.rt
-                    .subscriptions
-                    .reidentify(&msg.topic, self.outlet.socket, identity)
+                let Some(channel) = self.channels.get(&msg.topic) else {
+                    return;
+                };
+                let target = postgres_changes::Target {
+                    topic: &msg.topic,
+                    sub_topic: &channel.sub_topic,
+                    join_ref: &channel.join_ref,
+                };
+                let bindings = &channel.bindings;
+                if !postgres_changes::subscribe(&self.rt, &self.outlet, target, bindings, identity)
+                    .await
+                {
+                    // Nothing keeps flowing under the previous token's claims.
+                    self.rt
+                        .subscriptions
+                        .unsubscribe(&msg.topic, self.outlet.socket);
+                }
             }
             Ok(None) => {}
         }

@@ -78,26 +78,6 @@ impl Subscriptions {
         shrink(&mut all);
     }
 
-    /// Swaps the identity of a socket's subscriptions on a topic (after an `access_token`).
-    pub fn reidentify(&self, topic: &str, socket: u64, identity: Arc<Identity>) {
-        let mut all = lock(&self.by_table);
-        for list in all.values_mut() {
-            for s in list.iter_mut() {
-                if s.outlet.socket == socket && s.topic == topic {
-                    *s = Arc::new(PgSubscription {
-                        outlet: s.outlet.clone(),
-                        topic: s.topic.clone(),
-                        id: s.id,
-                        event: s.event,
-                        table_oid: s.table_oid,
-                        conditions: s.conditions.clone(),
-                        identity: identity.clone(),
-                    });
-                }
-            }
-        }
-    }
-
     /// Drops a socket's postgres_changes subscriptions on a topic.
     pub fn unsubscribe(&self, topic: &str, socket: u64) {
         self.subscribe(topic, socket, Vec::new());

@@ -1,12 +1,13 @@
 //! A joined channel's state, grouped by what each channel kind keeps per join: the hub key and
 //! identity every kind uses, broadcast's `ack`, presence's key and call window, a private
-//! channel's cached write decision. The kind modules read and update it; `Session` keeps one per
+//! channel's cached write decision, the `postgres_changes` bindings. The kind modules read and update it; `Session` keeps one per
 //! joined topic.
 
 use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
+use crate::changes::subscribe::Binding;
 use crate::identity::Identity;
 use crate::limits::{Limits, Window};
 use crate::protocol::Message;
@@ -30,11 +31,13 @@ pub(super) struct Channel {
     pub private: bool,
     /// Private: whether a write was authorized (checked on first send, per token).
     pub may_write: Option<bool>,
+    /// `postgres_changes`: the join's bindings, subscribed again when the token changes.
+    pub bindings: Vec<Binding>,
 }
 
 impl Channel {
     /// The channel a join opens: `key` in the hub, acting with `grant`, configured by the
-    /// join's `config` (broadcast `ack`, presence `key`).
+    /// join's `config` (broadcast `ack`, presence `key`); its `bindings` are set by the caller.
     pub fn new(
         key: &str,
         join_ref: &str,
@@ -61,6 +64,7 @@ impl Channel {
             presence_calls: Window::new(limits.presence_max_calls, limits.presence_window),
             private,
             may_write: None,
+            bindings: Vec::new(),
         }
     }
 

@@ -36,16 +36,17 @@ pub(super) struct Target<'a> {
 }
 
 /// Subscribes a joined channel's bindings and says how it went, as Supabase does, in a
-/// `system` message after the join reply.
+/// `system` message after the join reply (or after a renewed token). Whether they were
+/// subscribed: on failure the channel's earlier subscriptions, if any, are still in place.
 pub(super) async fn subscribe(
     rt: &Realtime,
     outlet: &Outlet,
     target: Target<'_>,
     parsed: &[Binding],
     identity: Arc<Identity>,
-) {
+) -> bool {
     if parsed.is_empty() {
-        return;
+        return true;
     }
     let Target {
         topic,
@@ -53,6 +54,7 @@ pub(super) async fn subscribe(
         join_ref,
     } = target;
     let result = subscribe::register(rt, outlet, topic, parsed, identity).await;
+    let subscribed = result.is_ok();
     let body = match result {
         Ok(()) => json!({"extension": "postgres_changes", "status": "ok",
                           "message": "Subscribed to PostgreSQL", "channel": sub_topic}),
@@ -60,6 +62,7 @@ pub(super) async fn subscribe(
                           "message": e.to_string(), "channel": sub_topic}),
     };
     outlet.send(system(topic, Some(join_ref), body));
+    subscribed
 }
 
 /// The bindings as the join reply echoes them: the client's own maps, each with its id.
