@@ -1,10 +1,12 @@
 //! One condition of a binding's filter on one column, and how it is evaluated on a committed
 //! value typed by its column: in the service, on the WAL's values, never under a subscriber's
-//! role. `filter` reads the conditions from a binding's `filter` text.
+//! role. `filter` reads the conditions from a binding's `filter` text; `match` and `imatch`
+//! patterns are `pattern`'s.
 
 use std::cmp::Ordering;
 
 use super::like::like;
+use super::pattern::Pattern;
 use super::table::TypeKind;
 
 /// A comparison operator.
@@ -20,6 +22,12 @@ pub enum Op {
     Like,
     ILike,
     Is,
+    /// `~`: a PostgreSQL regular expression (`pattern`).
+    Match,
+    /// `~*`: the same, case-insensitive.
+    IMatch,
+    /// `IS DISTINCT FROM`: like `neq`, but NULL is a value (distinct from any value).
+    IsDistinct,
 }
 
 /// One condition on one column.
@@ -30,6 +38,8 @@ pub struct Condition {
     pub negate: bool,
     /// The operand(s): one for every op but `in`.
     pub values: Vec<String>,
+    /// For `match` and `imatch`: the operand, compiled.
+    pub pattern: Option<Pattern>,
 }
 
 impl Condition {
@@ -50,12 +60,28 @@ impl Condition {
             };
             return result != self.negate;
         }
+        if self.op == Op::IsDistinct {
+            // NULL is distinct from every value; a value that does not parse as the column's
+            // type decides nothing (fails closed, negated or not).
+            let result = match cell {
+                None => true,
+                Some(v) => match compare(kind, v, &self.values[0]) {
+                    Some(ord) => ord != Ordering::Equal,
+                    None => return false,
+                },
+            };
+            return result != self.negate;
+        }
         let Some(cell) = cell else {
             return false;
         };
         let result = match self.op {
             Op::Like | Op::ILike => match like(cell, &self.values[0], self.op == Op::ILike) {
                 Some(m) => m,
+                None => return false,
+            },
+            Op::Match | Op::IMatch => match &self.pattern {
+                Some(p) => p.is_match(cell),
                 None => return false,
             },
             Op::In => self
@@ -71,7 +97,7 @@ impl Condition {
                     Op::Lte => ord != Ordering::Greater,
                     Op::Gt => ord == Ordering::Greater,
                     Op::Gte => ord != Ordering::Less,
-                    Op::In | Op::Is | Op::Like | Op::ILike => false,
+                    _ => false,
                 },
             },
         };

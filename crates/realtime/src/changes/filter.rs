@@ -1,11 +1,12 @@
 //! `postgres_changes` binding filters (§3.5.5), read as Supabase Realtime reads them:
 //! `col=op.value`, several joined by commas outside double quotes and parentheses and combined
-//! with AND, an optional `not.` prefix; ops eq, neq, lt, lte, gt, gte, in, like, ilike and is.
-//! Any other op (PostgREST's `match`, `imatch`, `isdistinct`, `fts`, ...) is refused, with
-//! Supabase's reasons, so a filter that works here works there. The conditions it reads are
-//! evaluated by `condition`.
+//! with AND, an optional `not.` prefix; ops eq, neq, lt, lte, gt, gte, in, like, ilike, is,
+//! match, imatch and isdistinct (the set current Supabase Realtime accepts). Any other op
+//! (PostgREST's `fts`, `cs`, ...) is refused, with Supabase's reasons, so a filter that works here
+//! works there. The conditions it reads are evaluated by `condition`.
 
 use super::condition::{Condition, Op};
+use super::pattern::Pattern;
 
 /// Maximum number of values of an `in` filter, as Supabase allows.
 pub const MAX_IN_VALUES: usize = 100;
@@ -94,11 +95,23 @@ fn parse_one(part: &str) -> Result<Condition, FilterError> {
             }
         }
     };
+    let pattern = match op {
+        Op::Match | Op::IMatch => Some(Pattern::new(&values[0], op == Op::IMatch).map_err(
+            |reason| {
+                let name = if op == Op::IMatch { "imatch" } else { "match" };
+                syntax(format!(
+                    "invalid regular expression for {name} filter: {reason}"
+                ))
+            },
+        )?),
+        _ => None,
+    };
     Ok(Condition {
         column: column.to_owned(),
         op,
         negate,
         values,
+        pattern,
     })
 }
 
@@ -114,6 +127,9 @@ fn op_named(name: &str) -> Option<Op> {
         "like" => Op::Like,
         "ilike" => Op::ILike,
         "is" => Op::Is,
+        "match" => Op::Match,
+        "imatch" => Op::IMatch,
+        "isdistinct" => Op::IsDistinct,
         _ => return None,
     })
 }
@@ -250,7 +266,7 @@ mod tests {
         assert_eq!(reason("a=zz.1"), r#"["zz", "1"]"#);
         assert_eq!(reason("a=eq"), r#"["eq"]"#);
         assert_eq!(reason("subject=fts.hey"), r#"["fts", "hey"]"#);
-        for op in ["match", "imatch", "isdistinct", "cs", "ov"] {
+        for op in ["fts", "cs", "ov"] {
             assert_eq!(reason(&format!("a={op}.x")), format!(r#"["{op}", "x"]"#));
         }
         assert_eq!(reason("a=not.zz.1"), "not.zz is not a supported operator");
@@ -349,6 +365,46 @@ mod tests {
             assert!(!one(f).matches(TypeKind::Text, Some(None)), "{f} on NULL");
             assert!(!one(f).matches(TypeKind::Text, None), "{f} on absent");
         }
+    }
+
+    #[test]
+    fn match_imatch_and_isdistinct() {
+        let m = one("label=match.^po[s]t-");
+        assert_eq!((m.op, m.negate), (Op::Match, false));
+        assert!(m.matches(TypeKind::Text, Some(Some("post-1"))));
+        assert!(!m.matches(TypeKind::Text, Some(Some("Post-1"))));
+        assert!(one("label=imatch.^POST-").matches(TypeKind::Text, Some(Some("post-1"))));
+        assert!(one("label=not.match.^a").matches(TypeKind::Text, Some(Some("b"))));
+        assert!(!one("label=not.match.^a").matches(TypeKind::Text, Some(None)));
+        assert!(one(r#"label=match."a,b""#).matches(TypeKind::Text, Some(Some("xa,b"))));
+        let reason = |f: &str| match parse(Some(f)) {
+            Err(FilterError::Syntax(r)) => r,
+            other => panic!("{f}: {other:?}"),
+        };
+        assert!(
+            reason("label=match.(a").starts_with("invalid regular expression for match filter: ")
+        );
+        assert!(reason(r"label=imatch.(a)\1")
+            .starts_with("invalid regular expression for imatch filter: "));
+        let d = one("n=isdistinct.1");
+        assert_eq!(d.op, Op::IsDistinct);
+        assert!(d.matches(TypeKind::Integer, Some(Some("2"))));
+        assert!(
+            !d.matches(TypeKind::Integer, Some(Some("01"))),
+            "typed: 01 = 1"
+        );
+        assert!(
+            d.matches(TypeKind::Integer, Some(None)),
+            "NULL is distinct from 1"
+        );
+        assert!(
+            !d.matches(TypeKind::Integer, None),
+            "absent decides nothing"
+        );
+        let nd = one("n=not.isdistinct.1");
+        assert!(nd.matches(TypeKind::Integer, Some(Some("1"))));
+        assert!(!nd.matches(TypeKind::Integer, Some(None)));
+        assert!(!one("n=isdistinct.x").matches(TypeKind::Integer, Some(Some("1"))));
     }
 
     #[test]

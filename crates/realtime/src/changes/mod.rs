@@ -11,6 +11,7 @@ pub mod fanout;
 pub mod filter;
 mod like;
 pub mod ownership;
+pub mod pattern;
 pub mod payload;
 pub mod pipeline;
 pub mod registry;

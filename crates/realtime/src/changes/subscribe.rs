@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use super::condition::Condition;
+use super::condition::{Condition, Op};
 use super::filter::{self, FilterError};
 use super::registry::{EventFilter, PgSubscription};
 use crate::identity::Identity;
@@ -83,10 +83,31 @@ pub enum SubscribeError {
     Filter(#[from] FilterError),
     #[error("Error parsing `filter` params: invalid column for filter {0}")]
     Column(String),
+    #[error("Error parsing `filter` params: operator {0} requires a text-compatible column type, got {1}")]
+    NotText(&'static str, String),
     #[error("Unable to subscribe to changes: invalid event {0}")]
     Event(String),
     #[error("Unable to subscribe to changes: the database is not reachable")]
     Database(#[from] anyhow::Error),
+}
+
+/// The column types with PostgreSQL's `~` and `~*` operators (`match`, `imatch`).
+const TEXT_TYPES: [&str; 5] = ["text", "varchar", "bpchar", "name", "citext"];
+
+/// A type as PostgreSQL's `regtype` prints it, for the common ones (else its `typname`).
+fn type_name(typname: &str) -> String {
+    match typname {
+        "int2" => "smallint",
+        "int4" => "integer",
+        "int8" => "bigint",
+        "float4" => "real",
+        "float8" => "double precision",
+        "bool" => "boolean",
+        "timestamptz" => "timestamp with time zone",
+        "timestamp" => "timestamp without time zone",
+        other => other,
+    }
+    .to_owned()
 }
 
 /// Registers every binding of a join, or none of them.
@@ -127,6 +148,12 @@ pub async fn register(
             for c in &conditions {
                 if !access.columns.contains(&c.column) {
                     return Err(SubscribeError::Column(c.column.clone()));
+                }
+                if let (Op::Match | Op::IMatch, Some(col)) = (c.op, table.column(&c.column)) {
+                    if !TEXT_TYPES.contains(&col.typname.as_str()) {
+                        let op = if c.op == Op::Match { "match" } else { "imatch" };
+                        return Err(SubscribeError::NotText(op, type_name(&col.typname)));
+                    }
                 }
             }
             subs.push(PgSubscription {
