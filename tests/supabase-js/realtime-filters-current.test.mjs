@@ -2,7 +2,7 @@
 // supabase-js: `match` and `imatch` (PostgreSQL regular expressions, evaluated by a bounded
 // linear-time engine), `isdistinct` (NULL is a value), each also after `not.`; a bad pattern and a
 // pattern on a non-text column refused at join; a pattern that backtracks exponentially elsewhere
-// does not stall delivery. One craftbase for the file.
+// does not stall delivery; a binding's `select` column list. One craftbase for the file.
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -92,6 +92,38 @@ describe('current filters', () => {
     assert.ok(Date.now() - started < 10_000, 'delivered without stalling');
     assert.deepEqual(inbox.items.map((m) => m.new.id), [201], 'the hostile value does not match');
   });
+
+  test("a binding's select list: only those columns and the primary key, next to a binding without one", async () => {
+    const c = await anon();
+    const [narrow, full] = [new Inbox(), new Inbox()];
+    const ch = c
+      .channel('filters-select')
+      .on('postgres_changes', { event: 'INSERT', schema: 'public', table: 'rt_cur', filter: 'id=eq.300', select: ['label'] }, narrow.push)
+      .on('postgres_changes', { event: 'INSERT', schema: 'public', table: 'rt_cur', filter: 'id=eq.300' }, full.push);
+    await subscribed(ch);
+    await pgQuery(cb.dbUrl, `insert into rt_cur (id, n, label, code) values (300, 7, 'sel', 'c')`);
+    const [a, b] = [await narrow.next(), await full.next()];
+    assert.deepEqual(a.new, { id: 300, label: 'sel' });
+    assert.deepEqual(b.new, { id: 300, n: 7, label: 'sel', code: 'c' });
+  });
+
+  for (const [binding, reason] of [
+    [{ table: 'rt_cur', select: 'label' }, 'Error parsing `select` params: expected a list of column name strings, e.g. select: ["col1", "col2"]'],
+    [{ table: '*', select: ['id'] }, 'Column selection is not supported for wildcard subscriptions. Provide an explicit schema and table name.'],
+    [{ table: 'rt_cur', select: ['nope'] }, 'Error parsing `select` params: invalid column for select nope'],
+  ]) {
+    test(`select ${JSON.stringify(binding.select)} on ${binding.table} is refused at join`, async () => {
+      const c = await anon();
+      const system = new Inbox();
+      const ch = c
+        .channel(`refused-select-${binding.table}-${binding.select}`)
+        .on('postgres_changes', { event: '*', schema: 'public', ...binding }, () => {})
+        .on('system', {}, system.push);
+      await subscribed(ch);
+      const msg = await system.next((m) => m.status === 'error');
+      assert.equal(msg.message, reason);
+    });
+  }
 
   for (const [filter, reason] of [
     ['label=match.(a', /^Error parsing `filter` params: invalid regular expression for match filter: /],

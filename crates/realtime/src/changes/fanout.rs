@@ -14,19 +14,24 @@ use super::registry::PgSubscription;
 use super::table::Table;
 use crate::protocol::Message;
 
-/// Sends one change to its receivers: one payload per role, one message per channel listing
-/// the ids of that channel's matching bindings.
+/// Sends one change to its receivers: one payload per role (and `select` list), one message per
+/// channel listing the ids of that channel's matching bindings.
 pub fn send(table: &Table, commit_ts: &str, change: &Change, receivers: &[Receiver]) {
-    // (role, old row visible) → the payload and the subscriptions it goes to.
-    type Payloads<'r> =
-        HashMap<(&'r str, bool), ((Value, Option<String>), Vec<&'r Arc<PgSubscription>>)>;
+    // (role, old row visible, selected columns) → the payload and the subscriptions it goes to.
+    type Key<'r> = (&'r str, bool, Option<&'r [String]>);
+    type Payloads<'r> = HashMap<Key<'r>, ((Value, Option<String>), Vec<&'r Arc<PgSubscription>>)>;
     let mut by_role: Payloads = HashMap::new();
     let mut delivered = 0;
     for r in receivers {
         let entry = by_role
-            .entry((r.sub.identity.role.as_str(), r.old_visible))
+            .entry((
+                r.sub.identity.role.as_str(),
+                r.old_visible,
+                r.sub.select.as_deref(),
+            ))
             .or_insert_with(|| {
-                let data = data(table, commit_ts, change, &r.access, r.old_visible);
+                let select = r.sub.select.as_deref();
+                let data = data(table, commit_ts, change, &r.access, r.old_visible, select);
                 let text = exact_text(table, change, &data);
                 ((data, text), Vec::new())
             });

@@ -9,7 +9,7 @@ use serde_json::{json, Map, Value};
 use super::catalog::Access;
 use super::decode::Change;
 use super::row::{cell, Row};
-use super::table::{Column, Table, TypeKind};
+use super::table::{columns_json, Column, Table, TypeKind};
 
 /// Records larger than this are sent in Supabase's 413 form.
 pub const MAX_RECORD_BYTES: usize = 1024 * 1024;
@@ -314,13 +314,15 @@ pub fn exact_text(table: &Table, change: &Change, data: &Value) -> Option<String
 }
 
 /// The `data` of a change for one role (`access`), with the old record in full only when
-/// the subscriber could see the old row too.
+/// the subscriber could see the old row too; with a binding's `select`, only those columns
+/// and the primary key, as Supabase selects them.
 pub fn data(
     table: &Table,
     commit_ts: &str,
     change: &Change,
     access: &Access,
     old_visible: bool,
+    select: Option<&[String]>,
 ) -> Value {
     // As Supabase, INSERTs and UPDATEs of a table without a primary key arrive as its 400
     // form (its DELETEs as usual), and a role that may not SELECT the key gets the 401 form.
@@ -332,7 +334,21 @@ pub fn data(
     if !access.sees_primary_key && !table.primary_key.is_empty() {
         return error_form(&table.schema, &table.name, change.kind, UNAUTHORIZED);
     }
-    let all = |_: &str| true;
+    let is_key = |c: &str| table.primary_key.iter().any(|k| k == c);
+    let all = |c: &str| select.is_none_or(|s| s.iter().any(|x| x == c) || is_key(c));
+    let selected_columns;
+    let columns = match select {
+        None => &access.columns_json,
+        Some(_) => {
+            selected_columns = columns_json(
+                table
+                    .columns
+                    .iter()
+                    .filter(|c| access.columns.contains(&c.name) && all(&c.name)),
+            );
+            &selected_columns
+        }
+    };
     let new = change.new.as_ref().map(|n| {
         // Unchanged TOAST values come from the old row when it has them.
         let mut row = n.clone();
@@ -348,8 +364,7 @@ pub fn data(
     let old = change.old.as_ref().map(|o| {
         if (change.kind == "DELETE" && table.rls) || !old_visible {
             // As Supabase: on RLS tables a DELETE carries only the primary key.
-            let pk = |c: &str| table.primary_key.iter().any(|k| k == c);
-            record(table, o, access, &pk)
+            record(table, o, access, &is_key)
         } else {
             record(table, o, access, &all)
         }
@@ -364,7 +379,7 @@ pub fn data(
         table: &table.name,
         commit_timestamp: commit_ts,
         kind: change.kind,
-        columns: &access.columns_json,
+        columns,
         record,
         old_record,
         errors: None,
@@ -375,7 +390,6 @@ pub fn data(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::changes::table::columns_json;
 
     #[test]
     fn numeric_values_keep_their_digits_in_the_text() {
@@ -467,5 +481,53 @@ mod tests {
         .to_value();
         assert_eq!(data["record"], json!({"id": 1}));
         assert_eq!(data["errors"], json!(["Error 413: Payload Too Large"]));
+    }
+
+    #[test]
+    fn a_select_list_keeps_those_columns_and_the_primary_key() {
+        let named = |name: &str, kind| Column {
+            name: name.into(),
+            ..col("int4", kind, TypeKind::Text)
+        };
+        let table = Table {
+            oid: 1,
+            schema: "public".into(),
+            name: "t".into(),
+            columns: vec![
+                named("id", TypeKind::Integer),
+                named("a", TypeKind::Integer),
+                named("b", TypeKind::Integer),
+            ],
+            primary_key: vec!["id".into()],
+            rls: false,
+        };
+        let names = vec!["id".to_owned(), "a".into(), "b".into()];
+        let access = Access {
+            columns_json: columns_json(table.columns.iter()),
+            columns: names,
+            sees_primary_key: true,
+            probe: None,
+            ownership: None,
+        };
+        let row: Row = ["id", "a", "b"]
+            .iter()
+            .map(|c| (std::sync::Arc::from(*c), Some("1".to_owned())))
+            .collect();
+        let change = Change {
+            table_oid: 1,
+            kind: "UPDATE",
+            new: Some(row.clone()),
+            old: Some(row),
+        };
+        let select = ["b".to_owned()];
+        let data = data(&table, "t", &change, &access, true, Some(&select));
+        assert_eq!(data["record"], json!({"id": 1, "b": 1}));
+        assert_eq!(data["old_record"], json!({"id": 1, "b": 1}));
+        assert_eq!(
+            data["columns"],
+            json!([{"name": "id", "type": "int4"}, {"name": "b", "type": "int4"}])
+        );
+        let all = super::data(&table, "t", &change, &access, true, None);
+        assert_eq!(all["record"], json!({"id": 1, "a": 1, "b": 1}));
     }
 }

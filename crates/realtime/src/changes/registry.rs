@@ -52,6 +52,8 @@ pub struct PgSubscription {
     pub event: EventFilter,
     pub table_oid: u32,
     pub conditions: Vec<Condition>,
+    /// The binding's `select`: only these columns (and the primary key) in the payload.
+    pub select: Option<Arc<[String]>>,
     pub identity: Arc<Identity>,
 }
 
