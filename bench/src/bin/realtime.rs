@@ -11,7 +11,7 @@ mod setup;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use craftbase_realtime::hub::Outlet;
+use craftbase_realtime::outlet::Outlet;
 use craftbase_realtime::protocol::Message;
 use craftbase_realtime::session::Session;
 use craftbase_realtime::Realtime;

@@ -7,6 +7,7 @@ mod bearer;
 mod body;
 mod emailed_token;
 pub mod error;
+mod go_duration;
 mod identity;
 mod jwt;
 mod limit;

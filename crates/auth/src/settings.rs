@@ -198,7 +198,7 @@ pub struct Settings {
     pub rate_limit_email_per_recipient: Option<Rate>,
     /// Least time between two mails to one address (Go duration; `0s`, the default, is no
     /// limit: GoTrue's own default is a minute, which `supabase init`'s `1s` overrides too).
-    #[arg(long, env = "GOTRUE_SMTP_MAX_FREQUENCY", default_value = "0s", value_parser = go_duration)]
+    #[arg(long, env = "GOTRUE_SMTP_MAX_FREQUENCY", default_value = "0s", value_parser = crate::go_duration::parse)]
     pub smtp_max_frequency: Duration,
     /// Token refreshes per client address per 5 minutes.
     #[arg(long, env = "GOTRUE_RATE_LIMIT_TOKEN_REFRESH", default_value_t = 150)]
@@ -239,13 +239,13 @@ pub struct Settings {
     #[arg(long, env = "GOTRUE_EXTERNAL_WEB3_ETHEREUM_ENABLED", default_value = "false", value_parser = BoolishValueParser::new(), action = clap::ArgAction::Set)]
     pub web3_ethereum_enabled: bool,
     /// How far a signed Ethereum message's `Issued At` may be from now (Go duration, e.g. `10m`).
-    #[arg(long, env = "GOTRUE_EXTERNAL_WEB3_ETHEREUM_MAXIMUM_VALIDITY_DURATION", default_value = "10m", value_parser = go_duration)]
+    #[arg(long, env = "GOTRUE_EXTERNAL_WEB3_ETHEREUM_MAXIMUM_VALIDITY_DURATION", default_value = "10m", value_parser = crate::go_duration::parse)]
     pub web3_ethereum_maximum_validity_duration: Duration,
     /// Sign in with Solana.
     #[arg(long, env = "GOTRUE_EXTERNAL_WEB3_SOLANA_ENABLED", default_value = "false", value_parser = BoolishValueParser::new(), action = clap::ArgAction::Set)]
     pub web3_solana_enabled: bool,
     /// How far a signed Solana message's `Issued At` may be from now (Go duration).
-    #[arg(long, env = "GOTRUE_EXTERNAL_WEB3_SOLANA_MAXIMUM_VALIDITY_DURATION", default_value = "10m", value_parser = go_duration)]
+    #[arg(long, env = "GOTRUE_EXTERNAL_WEB3_SOLANA_MAXIMUM_VALIDITY_DURATION", default_value = "10m", value_parser = crate::go_duration::parse)]
     pub web3_solana_maximum_validity_duration: Duration,
     /// The admin API may register custom OAuth / OIDC providers (`/admin/custom-providers`).
     #[arg(long, env = "GOTRUE_CUSTOM_OAUTH_ENABLED", default_value = "true", value_parser = BoolishValueParser::new(), action = clap::ArgAction::Set)]
@@ -265,7 +265,7 @@ pub struct Settings {
     #[arg(long, env = "GOTRUE_OAUTH_SERVER_AUTHORIZATION_PATH")]
     pub oauth_server_authorization_path: Option<String>,
     /// How long an authorization request may wait for the user's answer (Go duration).
-    #[arg(long, env = "GOTRUE_OAUTH_SERVER_AUTHORIZATION_TTL", default_value = "10m", value_parser = go_duration)]
+    #[arg(long, env = "GOTRUE_OAUTH_SERVER_AUTHORIZATION_TTL", default_value = "10m", value_parser = crate::go_duration::parse)]
     pub oauth_server_authorization_ttl: Duration,
     /// Clients may register themselves at `POST /oauth/clients/register`.
     #[arg(long, env = "GOTRUE_OAUTH_SERVER_ALLOW_DYNAMIC_REGISTRATION", default_value = "false", value_parser = BoolishValueParser::new(), action = clap::ArgAction::Set)]
@@ -324,7 +324,7 @@ pub struct Settings {
     )]
     pub mfa_max_failed_verifications: i32,
     /// craftbase's own: how long a factor stays locked (Go duration).
-    #[arg(long, env = "CRAFTBASE_AUTH_MFA_LOCKOUT_DURATION", default_value = "15m", value_parser = go_duration)]
+    #[arg(long, env = "CRAFTBASE_AUTH_MFA_LOCKOUT_DURATION", default_value = "15m", value_parser = crate::go_duration::parse)]
     pub mfa_lockout_duration: Duration,
     /// craftbase's own: wrong emailed codes for one address after which its codes are void.
     #[arg(
@@ -335,7 +335,7 @@ pub struct Settings {
     pub otp_max_failed_attempts: i32,
     /// SAML 2.0 single sign-on (`GOTRUE_SAML_*`), see crates/auth/src/sso.
     #[command(flatten)]
-    pub saml: crate::sso::SamlSettings,
+    pub saml: crate::sso::settings::SamlSettings,
     /// Passkeys and WebAuthn MFA factors.
     #[command(flatten)]
     pub webauthn: crate::passkey::settings::WebAuthnSettings,
@@ -400,7 +400,7 @@ impl Rate {
         let bad = || format!("{text:?} is not a rate such as 30 or 10/5m");
         let (events, over) = text.split_once('/').ok_or_else(bad)?;
         let events = events.trim().parse::<u32>().map_err(|_| bad())?;
-        let over = go_duration(over)?;
+        let over = crate::go_duration::parse(over)?;
         if over.is_zero() {
             return Err(bad());
         }
@@ -411,36 +411,6 @@ impl Rate {
     pub fn per(self) -> (u32, Duration) {
         (self.events, self.over)
     }
-}
-
-/// A duration as GoTrue's settings write it: `90s`, `10m`, `1h30m`, `500ms`.
-pub(crate) fn go_duration(text: &str) -> Result<Duration, String> {
-    let bad = || format!("{text:?} is not a duration such as 10m or 90s");
-    let mut total = Duration::ZERO;
-    let mut rest = text.trim();
-    if rest.is_empty() {
-        return Err(bad());
-    }
-    while !rest.is_empty() {
-        let digits = rest
-            .find(|c: char| !c.is_ascii_digit() && c != '.')
-            .ok_or_else(bad)?;
-        let amount: f64 = rest[..digits].parse().map_err(|_| bad())?;
-        rest = &rest[digits..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit())
-            .unwrap_or(rest.len());
-        let seconds = match &rest[..unit_len] {
-            "h" => 3600.0,
-            "m" => 60.0,
-            "s" => 1.0,
-            "ms" => 0.001,
-            _ => return Err(bad()),
-        };
-        total += Duration::from_secs_f64(amount * seconds);
-        rest = &rest[unit_len..];
-    }
-    Ok(total)
 }
 
 /// `GET /settings`: which sign-in methods are on, in GoTrue's shape.
@@ -469,7 +439,8 @@ pub async fn show(State(state): State<AuthState>) -> Json<serde_json::Value> {
 
 #[cfg(test)]
 mod tests {
-    use super::{go_duration, Rate};
+    use super::Rate;
+    use crate::go_duration::parse as go_duration;
     use std::time::Duration;
 
     #[test]

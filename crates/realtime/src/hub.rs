@@ -1,140 +1,26 @@
-//! Who is listening: every socket's outgoing queue, the members (and presences) of each topic,
-//! and the `postgres_changes` subscriptions by table. Locks here are never held across an await.
+//! Who is listening on which topic: the members (and presences) of each topic and the outlets
+//! they are reached by, for broadcast and presence. It knows nothing of tables, catalogs or
+//! filters (`postgres_changes` subscriptions are `changes::registry`'s). Locks here are never
+//! held across an await.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use serde_json::{json, Map, Value};
-use tokio::sync::{mpsc, Notify};
-
-use crate::changes::catalog::lock;
-use crate::changes::filter::Condition;
+use crate::memory::shrink;
+use crate::mutex::lock;
+use crate::outlet::Outlet;
 use crate::protocol::Message;
+use serde_json::{json, Map, Value};
 
-/// Messages a socket may have queued before it is closed as too slow.
-pub const SOCKET_QUEUE: usize = 10_000;
-
-/// The sending half of one socket: its bounded queue (in messages and in bytes) and the
-/// signal that closes it.
-#[derive(Clone)]
-pub struct Outlet {
-    pub socket: u64,
-    tx: mpsc::Sender<Message>,
-    overflow: Arc<Notify>,
-    /// Estimated bytes queued and not yet taken by the socket (`Outlet::taken`).
-    queued: Arc<AtomicUsize>,
-    max_bytes: usize,
-}
-
-impl Outlet {
-    /// A new outlet with the default byte bound, its receiver and the notifier fired when the
-    /// queue overflowed.
-    pub fn new(socket: u64) -> (Outlet, mpsc::Receiver<Message>, Arc<Notify>) {
-        Outlet::bounded(socket, crate::limits::Limits::default().queue_bytes)
+/// The registry key of a channel: private channels never share members with public ones of
+/// the same name.
+pub fn key(topic: &str, private: bool) -> String {
+    if private {
+        format!("private|{topic}")
+    } else {
+        topic.to_owned()
     }
-
-    /// A new outlet that overflows past `max_bytes` queued.
-    pub fn bounded(
-        socket: u64,
-        max_bytes: usize,
-    ) -> (Outlet, mpsc::Receiver<Message>, Arc<Notify>) {
-        let (tx, rx) = mpsc::channel(SOCKET_QUEUE);
-        let overflow = Arc::new(Notify::new());
-        (
-            Outlet {
-                socket,
-                tx,
-                overflow: overflow.clone(),
-                queued: Arc::new(AtomicUsize::new(0)),
-                max_bytes,
-            },
-            rx,
-            overflow,
-        )
-    }
-
-    /// Queues a message without waiting; a full queue (by count or by bytes) closes the socket
-    /// instead of stalling the sender (and every other subscriber behind it).
-    pub fn send(&self, msg: Message) {
-        let weight = msg.weight();
-        let before = self.queued.fetch_add(weight, Ordering::Relaxed);
-        if before.saturating_add(weight) > self.max_bytes {
-            self.queued.fetch_sub(weight, Ordering::Relaxed);
-            self.overflow.notify_one();
-            return;
-        }
-        if let Err(e) = self.tx.try_send(msg) {
-            self.queued.fetch_sub(weight, Ordering::Relaxed);
-            if let mpsc::error::TrySendError::Full(_) = e {
-                self.overflow.notify_one();
-            }
-        }
-    }
-
-    /// The socket took `msg` off the queue.
-    pub fn taken(&self, msg: &Message) {
-        self.queued.fetch_sub(msg.weight(), Ordering::Relaxed);
-    }
-
-    /// Estimated bytes queued now.
-    pub fn queued_bytes(&self) -> usize {
-        self.queued.load(Ordering::Relaxed)
-    }
-}
-
-/// The database identity a subscriber's changes are authorized with.
-#[derive(Debug, PartialEq, Eq, Hash, Clone)]
-pub struct Identity {
-    pub role: String,
-    /// The verified claims as JSON text; equal texts share one visibility check.
-    pub claims: String,
-    /// The claims' `sub` as `auth.uid()` reads it (a uuid in PostgreSQL's text form), read
-    /// once here: rows of owner-form policies are routed by it (`changes::ownership`).
-    pub uid: Option<String>,
-}
-
-/// Which changes a binding wants.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum EventFilter {
-    All,
-    Insert,
-    Update,
-    Delete,
-}
-
-impl EventFilter {
-    pub fn parse(s: &str) -> Option<EventFilter> {
-        match s.to_ascii_uppercase().as_str() {
-            "*" => Some(EventFilter::All),
-            "INSERT" => Some(EventFilter::Insert),
-            "UPDATE" => Some(EventFilter::Update),
-            "DELETE" => Some(EventFilter::Delete),
-            _ => None,
-        }
-    }
-
-    /// Whether a change of `kind` (INSERT, UPDATE, DELETE) passes.
-    pub fn accepts(self, kind: &str) -> bool {
-        match self {
-            EventFilter::All => true,
-            EventFilter::Insert => kind == "INSERT",
-            EventFilter::Update => kind == "UPDATE",
-            EventFilter::Delete => kind == "DELETE",
-        }
-    }
-}
-
-/// One `postgres_changes` binding on one published table.
-pub struct PgSubscription {
-    pub outlet: Outlet,
-    pub topic: String,
-    /// The id returned in the join reply.
-    pub id: u32,
-    pub event: EventFilter,
-    pub table_oid: u32,
-    pub conditions: Vec<Condition>,
-    pub identity: Arc<Identity>,
 }
 
 /// One presence entry.
@@ -161,7 +47,6 @@ struct Member {
 pub struct Hub {
     next_socket: AtomicU64,
     topics: Mutex<HashMap<String, Vec<Member>>>,
-    subscriptions: Mutex<HashMap<u32, Vec<Arc<PgSubscription>>>>,
 }
 
 impl Hub {
@@ -314,73 +199,11 @@ impl Hub {
         }
     }
 
-    /// Registers a socket's postgres_changes subscriptions on a topic, replacing its earlier ones.
-    pub fn subscribe(&self, topic: &str, socket: u64, subs: Vec<PgSubscription>) {
-        let mut all = lock(&self.subscriptions);
-        for list in all.values_mut() {
-            list.retain(|s| !(s.outlet.socket == socket && s.topic == topic));
-            if list.capacity() > 8 && list.len() < list.capacity() / 4 {
-                list.shrink_to_fit();
-            }
-        }
-        for s in subs {
-            all.entry(s.table_oid).or_default().push(Arc::new(s));
-        }
-        all.retain(|_, l| !l.is_empty());
-        shrink(&mut all);
-    }
-
-    /// Swaps the identity of a socket's subscriptions on a topic (after an `access_token`).
-    pub fn reidentify(&self, topic: &str, socket: u64, identity: Arc<Identity>) {
-        let mut all = lock(&self.subscriptions);
-        for list in all.values_mut() {
-            for s in list.iter_mut() {
-                if s.outlet.socket == socket && s.topic == topic {
-                    *s = Arc::new(PgSubscription {
-                        outlet: s.outlet.clone(),
-                        topic: s.topic.clone(),
-                        id: s.id,
-                        event: s.event,
-                        table_oid: s.table_oid,
-                        conditions: s.conditions.clone(),
-                        identity: identity.clone(),
-                    });
-                }
-            }
-        }
-    }
-
-    /// Drops a socket's postgres_changes subscriptions on a topic.
-    pub fn unsubscribe(&self, topic: &str, socket: u64) {
-        self.subscribe(topic, socket, Vec::new());
-    }
-
-    /// The subscriptions on a table, as they are now.
-    pub fn subscriptions(&self, table_oid: u32) -> Vec<Arc<PgSubscription>> {
-        lock(&self.subscriptions)
-            .get(&table_oid)
-            .cloned()
-            .unwrap_or_default()
-    }
-
     /// How many topics have members, and how many channels (a socket joined to a topic) there
     /// are in all; read when metrics are scraped.
     pub fn channel_counts(&self) -> (usize, usize) {
         let topics = lock(&self.topics);
         (topics.len(), topics.values().map(Vec::len).sum())
-    }
-
-    /// Whether anyone subscribes to changes at all.
-    pub fn has_subscriptions(&self) -> bool {
-        !lock(&self.subscriptions).is_empty()
-    }
-}
-
-/// Gives back a map's memory once it is mostly empty: after a flood of topics or subscriptions
-/// the tables would otherwise stay at their peak size for the life of the process.
-fn shrink<K: Eq + std::hash::Hash, V>(map: &mut HashMap<K, V>) {
-    if map.capacity() > 64 && map.len() < map.capacity() / 4 {
-        map.shrink_to_fit();
     }
 }
 

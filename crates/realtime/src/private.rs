@@ -2,8 +2,8 @@
 //! and who may send or track (INSERT), evaluated under the subscriber's role and claims with
 //! `realtime.topic()` set to the channel's sub-topic, in a transaction that is rolled back.
 
+use crate::service::Realtime;
 use crate::token::Grant;
-use crate::Realtime;
 
 /// Whether the grant may read the channel: probe rows inserted by the owner are read back
 /// through the subscriber's RLS.

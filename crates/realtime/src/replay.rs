@@ -8,8 +8,8 @@ use serde_json::{json, Value};
 
 use crate::private;
 use crate::protocol::Message;
+use crate::service::Realtime;
 use crate::token::Grant;
-use crate::Realtime;
 
 /// The most messages one join can replay, as in Supabase.
 pub const MAX_LIMIT: i64 = 25;

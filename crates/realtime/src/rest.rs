@@ -11,11 +11,11 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
 
+use crate::hub;
 use crate::private;
 use crate::protocol::json_len;
-use crate::session::hub_key;
+use crate::service::Realtime;
 use crate::token::{self, Grant};
-use crate::Realtime;
 
 fn error(status: StatusCode, message: &str) -> Response {
     (status, Json(json!({ "error": message }))).into_response()
@@ -70,7 +70,7 @@ async fn send(
     }
     let full = format!("realtime:{topic}");
     rt.hub.broadcast(
-        &hub_key(&full, private),
+        &hub::key(&full, private),
         None,
         &json!({"type": "broadcast", "event": event, "payload": payload}),
         raw.as_ref(),

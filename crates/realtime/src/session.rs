@@ -11,36 +11,22 @@ use std::time::Instant;
 use serde_json::{json, Value};
 
 use crate::changes::subscribe::Binding;
-use crate::hub::{Identity, Outlet};
+use crate::hub;
 use crate::limits::Window;
-use crate::private;
+use crate::outlet::Outlet;
 use crate::protocol::{Envelope, Message};
-use crate::token::{self, Grant};
-use crate::Realtime;
+use crate::service::Realtime;
 
+use channel::{lenient_bool, Channel};
+
+mod access_token;
 mod broadcast;
+mod channel;
 mod postgres_changes;
 mod presence;
 mod private_channel;
 #[cfg(test)]
 mod tests;
-
-/// A joined channel.
-struct Channel {
-    /// The hub key: private channels never share members with public ones of the same name.
-    key: String,
-    join_ref: String,
-    sub_topic: String,
-    identity: Arc<Identity>,
-    exp: Option<i64>,
-    presence_key: String,
-    ack: bool,
-    private: bool,
-    /// Whether a write to this private channel was authorized (checked on first send).
-    may_write: Option<bool>,
-    /// Presence calls in the current window (`CLIENT_PRESENCE_MAX_CALLS`).
-    presence_calls: Window,
-}
 
 /// The state of one socket.
 pub struct Session {
@@ -55,23 +41,6 @@ pub struct Session {
     events: Window,
     /// Set when the socket must be closed (too many joins), as Supabase disconnects it.
     disconnect: bool,
-}
-
-/// The hub key of a channel.
-pub fn hub_key(topic: &str, private: bool) -> String {
-    if private {
-        format!("private|{topic}")
-    } else {
-        topic.to_owned()
-    }
-}
-
-fn lenient_bool(v: Option<&Value>) -> bool {
-    match v {
-        Some(Value::Bool(b)) => *b,
-        Some(Value::String(s)) => s == "true",
-        _ => false,
-    }
 }
 
 impl Session {
@@ -127,7 +96,11 @@ impl Session {
                 self.close_channel(&msg.topic);
             }
             (_, "access_token") => self.renew(msg).await,
-            (_, "broadcast") => self.broadcast(msg).await,
+            (_, "broadcast") => {
+                if let Some(channel) = self.channels.get_mut(&msg.topic) {
+                    broadcast::relay(&self.rt, &self.outlet, channel, msg).await;
+                }
+            }
             (_, "presence") => self.presence(msg).await,
             _ => self.outlet.send(msg.reply("ok", json!({}))),
         }
@@ -174,48 +147,40 @@ impl Session {
             .or_else(|| msg.msg_ref.clone())
             .unwrap_or_default();
         let config = msg.payload.get("config").cloned().unwrap_or(Value::Null);
-        let bindings = match self.bindings(&config) {
+        let bindings = match postgres_changes::bindings(&self.rt.limits, &config) {
             Ok(b) => b,
             Err(reason) => return self.outlet.send(refuse(&reason)),
         };
-        let grant = match self.grant(msg.payload.get("access_token")) {
+        let access_token = msg.payload.get("access_token");
+        let grant = match access_token::join_grant(&self.rt, self.apikey.as_deref(), access_token) {
             Ok(g) => g,
             Err(e) => return self.outlet.send(refuse(&format!("InvalidJWTToken: {e}"))),
         };
         tracing::debug!(topic = %msg.topic, role = %grant.identity.role, has_token = msg.payload.get("access_token").is_some(), "join");
         let private = lenient_bool(config.get("private"));
-        let replayed = match self
-            .admit_join(&config, private, &grant, &sub_topic, &msg.topic)
-            .await
+        let replayed = match private_channel::admit_join(
+            &self.rt, &config, private, &grant, &sub_topic, &msg.topic,
+        )
+        .await
         {
             Ok(r) => r,
             Err(reason) => return self.outlet.send(refuse(&reason)),
         };
+        let identity = Arc::new(grant.identity.clone());
+        let key = hub::key(&msg.topic, private);
+        let parsed: Vec<Binding> = bindings.iter().map(Binding::from_config).collect();
+        let mut channel = Channel::new(
+            &key,
+            &join_ref,
+            &sub_topic,
+            &grant,
+            private,
+            &config,
+            &self.rt.limits,
+        );
+        channel.bindings = parsed.clone();
         let broadcast = config.get("broadcast").unwrap_or(&Value::Null);
         let presence = config.get("presence").unwrap_or(&Value::Null);
-        let presence_key = presence
-            .get("key")
-            .and_then(Value::as_str)
-            .filter(|k| !k.is_empty())
-            .map(str::to_owned)
-            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-        let identity = Arc::new(grant.identity.clone());
-        let key = hub_key(&msg.topic, private);
-        let channel = Channel {
-            key: key.clone(),
-            join_ref: join_ref.clone(),
-            sub_topic: sub_topic.clone(),
-            identity: identity.clone(),
-            exp: grant.exp,
-            presence_key,
-            ack: lenient_bool(broadcast.get("ack")),
-            private,
-            may_write: None,
-            presence_calls: Window::new(
-                self.rt.limits.presence_max_calls,
-                self.rt.limits.presence_window,
-            ),
-        };
         self.rt.hub.join(
             &key,
             &msg.topic,
@@ -225,7 +190,6 @@ impl Session {
         );
         self.channels.insert(msg.topic.clone(), channel);
 
-        let parsed: Vec<Binding> = bindings.iter().map(Binding::from_config).collect();
         let reply = postgres_changes::echo(bindings, &parsed);
         self.outlet
             .send(msg.reply("ok", json!({ "postgres_changes": reply })));
@@ -233,10 +197,14 @@ impl Session {
             self.outlet.send(m);
         }
         if lenient_bool(presence.get("enabled")) {
-            self.send_presence_state(&msg.topic, &key, &join_ref);
+            presence::send_state(&self.rt, &self.outlet, &msg.topic, &key, &join_ref);
         }
-        self.subscribe_bindings(&msg.topic, &sub_topic, &parsed, identity)
-            .await;
+        let target = postgres_changes::Target {
+            topic: &msg.topic,
+            sub_topic: &sub_topic,
+            join_ref: &join_ref,
+        };
+        postgres_changes::subscribe(&self.rt, &self.outlet, target, &parsed, identity).await;
     }
 
     /// A topic's name is refused before it reaches a policy or a frame: too long for the
@@ -255,16 +223,7 @@ impl Session {
         Ok(())
     }
 
-    /// The grant of the join's `access_token`, or of the connect-time apikey.
-    fn grant(&self, access_token: Option<&Value>) -> Result<Grant, token::TokenError> {
-        let token = access_token
-            .and_then(Value::as_str)
-            .filter(|t| !t.starts_with("sb_"))
-            .or(self.apikey.as_deref())
-            .unwrap_or("");
-        token::check(&self.rt.ctx.jwt, &self.rt.ctx.roles, token)
-    }
-
+    /// An `access_token` push: the channel acts with the new token from now on.
     async fn renew(&mut self, msg: Message) {
         let Some(token) = msg
             .payload
@@ -274,38 +233,34 @@ impl Session {
         else {
             return;
         };
-        let grant = match token::check(&self.rt.ctx.jwt, &self.rt.ctx.roles, token) {
-            Ok(g) => {
-                tracing::debug!(topic = %msg.topic, role = %g.identity.role, "access token renewed");
-                g
-            }
-            Err(e) => return self.refuse(&msg.topic, &e.to_string()),
-        };
-        let Some(channel) = self.channels.get(&msg.topic) else {
+        let Some(channel) = self.channels.get_mut(&msg.topic) else {
             return;
         };
-        if channel.private {
-            let sub = channel.sub_topic.clone();
-            if !private::may_read(&self.rt, &grant, &sub)
-                .await
-                .unwrap_or(false)
-            {
-                return self.refuse(
-                    &msg.topic,
-                    &format!("You do not have permissions to read from this Channel topic: {sub}"),
-                );
+        match access_token::renew(&self.rt, &msg.topic, channel, token).await {
+            Err(reason) => self.refuse(&msg.topic, &reason),
+            // As Supabase, the bindings are subscribed again under the new claims: a join whose
+            // bindings were refused under the apikey's role (realtime-js can send the join before
+            // it has its token) works once the token arrives, and says so in a `system` message.
+            Ok(Some(identity)) => {
+                let Some(channel) = self.channels.get(&msg.topic) else {
+                    return;
+                };
+                let target = postgres_changes::Target {
+                    topic: &msg.topic,
+                    sub_topic: &channel.sub_topic,
+                    join_ref: &channel.join_ref,
+                };
+                let bindings = &channel.bindings;
+                if !postgres_changes::subscribe(&self.rt, &self.outlet, target, bindings, identity)
+                    .await
+                {
+                    // Nothing keeps flowing under the previous token's claims.
+                    self.rt
+                        .subscriptions
+                        .unsubscribe(&msg.topic, self.outlet.socket);
+                }
             }
-        }
-        let identity = Arc::new(grant.identity);
-        if let Some(channel) = self.channels.get_mut(&msg.topic) {
-            channel.exp = grant.exp;
-            channel.may_write = None;
-            if channel.identity != identity {
-                channel.identity = identity.clone();
-                self.rt
-                    .hub
-                    .reidentify(&msg.topic, self.outlet.socket, identity);
-            }
+            Ok(None) => {}
         }
     }
 
@@ -324,9 +279,19 @@ impl Session {
     }
 
     fn system(&self, topic: &str, body: Value) {
-        let mut m = Message::push(topic, "system", body);
-        m.join_ref = self.channels.get(topic).map(|c| c.join_ref.clone());
-        self.outlet.send(m);
+        let join_ref = self.channels.get(topic).map(|c| c.join_ref.as_str());
+        self.outlet.send(channel::system(topic, join_ref, body));
+    }
+
+    /// A presence push on a joined channel; a refusal closes the channel.
+    async fn presence(&mut self, msg: Message) {
+        let topic = msg.topic.clone();
+        let Some(channel) = self.channels.get_mut(&topic) else {
+            return;
+        };
+        if let Err(reason) = presence::handle(&self.rt, &self.outlet, channel, msg).await {
+            self.refuse(&topic, reason);
+        }
     }
 
     /// Closes every channel whose token has expired, with the system message Supabase sends.
@@ -354,7 +319,7 @@ impl Session {
                 payload_text: None,
             });
             self.rt.hub.leave(&c.key, self.outlet.socket);
-            self.rt.hub.unsubscribe(topic, self.outlet.socket);
+            self.rt.subscriptions.unsubscribe(topic, self.outlet.socket);
         }
     }
 
@@ -362,7 +327,9 @@ impl Session {
     pub fn close(&mut self) {
         for (topic, c) in self.channels.drain() {
             self.rt.hub.leave(&c.key, self.outlet.socket);
-            self.rt.hub.unsubscribe(&topic, self.outlet.socket);
+            self.rt
+                .subscriptions
+                .unsubscribe(&topic, self.outlet.socket);
         }
         self.channels.clear();
     }

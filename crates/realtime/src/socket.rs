@@ -13,11 +13,11 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use futures_util::{SinkExt, StreamExt};
 
-use crate::hub::Outlet;
+use crate::outlet::Outlet;
 use crate::protocol::{self, Message, Vsn};
+use crate::service::Realtime;
 use crate::session::Session;
 use crate::token::{self, TokenError};
-use crate::Realtime;
 
 /// Phoenix closes sockets that send nothing for this long (clients heartbeat every 25 s).
 const SILENCE_LIMIT: Duration = Duration::from_secs(60);

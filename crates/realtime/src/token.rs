@@ -2,7 +2,7 @@
 
 use craftbase_shared::{Claims, JwtError, JwtVerifier, RoleSwitch};
 
-use crate::hub::Identity;
+use crate::identity::Identity;
 
 /// A verified token: the database identity it grants and when it expires (unix seconds).
 #[derive(Debug, Clone)]
@@ -65,7 +65,7 @@ pub fn check(jwt: &JwtVerifier, roles: &RoleSwitch, token: &str) -> Result<Grant
             uid: claims
                 .get("sub")
                 .and_then(|s| s.as_str())
-                .and_then(crate::changes::ownership::owner_id),
+                .and_then(crate::identity::owner_id),
         },
         claims,
         exp: Some(exp),

@@ -1,6 +1,7 @@
 //! The visibility decision: policies evaluated on the committed values, per claims group.
 
-use craftbase_realtime::changes::authorize::{deliver, Change, Transaction};
+use craftbase_realtime::changes::decode::{Change, Transaction};
+use craftbase_realtime::changes::pipeline::deliver;
 use serde_json::json;
 
 use crate::support::*;

@@ -1,8 +1,9 @@
 //! Rows routed only to their owners' claims groups (changes/ownership): never a row another
 //! user's policies hide, and every policy that is not of an owner form still probes every group.
 
-use craftbase_realtime::changes::authorize::{deliver, Change, Transaction};
+use craftbase_realtime::changes::decode::{Change, Transaction};
 use craftbase_realtime::changes::ownership::Owner;
+use craftbase_realtime::changes::pipeline::deliver;
 use craftbase_realtime::protocol::Message;
 use tokio::sync::mpsc::Receiver;
 

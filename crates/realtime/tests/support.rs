@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use craftbase_realtime::hub::Outlet;
+use craftbase_realtime::outlet::Outlet;
 use craftbase_realtime::protocol::Message;
 use craftbase_realtime::session::Session;
 use craftbase_realtime::Realtime;

@@ -35,7 +35,7 @@ pub struct WebAuthnSettings {
     )]
     pub webauthn_rp_origins: Vec<String>,
     /// How long a passkey ceremony may take between its options and its verification.
-    #[arg(long, env = "GOTRUE_WEBAUTHN_CHALLENGE_EXPIRY_DURATION", default_value = "5m", value_parser = crate::settings::go_duration)]
+    #[arg(long, env = "GOTRUE_WEBAUTHN_CHALLENGE_EXPIRY_DURATION", default_value = "5m", value_parser = crate::go_duration::parse)]
     pub webauthn_challenge_expiry_duration: Duration,
     /// WebAuthn factors may be enrolled (`POST /factors` with `factor_type: webauthn`).
     #[arg(long, env = "GOTRUE_MFA_WEB_AUTHN_ENROLL_ENABLED", default_value = "false", value_parser = BoolishValueParser::new(), action = clap::ArgAction::Set)]

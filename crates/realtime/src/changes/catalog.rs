@@ -10,78 +10,11 @@ use std::time::{Duration, Instant};
 use deadpool_postgres::Pool;
 
 use super::ownership::{self, Ownership};
+use super::table::{columns_json, quote_ident, Column, Table, TypeKind};
+use crate::mutex::lock;
 
 /// How long role access (grants, policies) is trusted before it is read again.
 const ACCESS_TTL: Duration = Duration::from_secs(2);
-
-/// How a column's text form is compared and turned into JSON.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum TypeKind {
-    Integer,
-    Float,
-    /// `numeric`: compared and probed as a float, but written on the wire as PostgreSQL
-    /// printed it (`payload::data_text`).
-    Numeric,
-    Bool,
-    Json,
-    Uuid,
-    Timestamp,
-    Array,
-    Text,
-}
-
-impl TypeKind {
-    /// The kind of a type, by its `pg_type.typname` and category.
-    pub fn of(typname: &str, category: &str) -> TypeKind {
-        match typname {
-            "int2" | "int4" | "int8" | "oid" => TypeKind::Integer,
-            "float4" | "float8" => TypeKind::Float,
-            "numeric" => TypeKind::Numeric,
-            "bool" => TypeKind::Bool,
-            "json" | "jsonb" => TypeKind::Json,
-            "uuid" => TypeKind::Uuid,
-            "timestamptz" | "timestamp" => TypeKind::Timestamp,
-            _ if category == "A" => TypeKind::Array,
-            _ => TypeKind::Text,
-        }
-    }
-}
-
-/// A column of a published table.
-#[derive(Clone, Debug)]
-pub struct Column {
-    pub name: String,
-    /// `pg_type.typname`, as Supabase sends it in `columns` (`int4`, `_text`, an enum's name).
-    pub typname: String,
-    pub kind: TypeKind,
-    /// For arrays, the kind of the elements.
-    pub element: TypeKind,
-}
-
-/// A published table.
-#[derive(Debug)]
-pub struct Table {
-    pub oid: u32,
-    pub schema: String,
-    pub name: String,
-    /// In attnum order, dropped columns left out.
-    pub columns: Vec<Column>,
-    /// Primary-key column names (from `pg_index`, not the Relation message's identity flags).
-    pub primary_key: Vec<String>,
-    pub rls: bool,
-}
-
-impl Table {
-    /// The column named `name`.
-    pub fn column(&self, name: &str) -> Option<&Column> {
-        self.columns.iter().find(|c| c.name == name)
-    }
-
-    /// `"schema"."name"`, quoted.
-    pub fn qualified(&self) -> String {
-        format!("{}.{}", quote_ident(&self.schema), quote_ident(&self.name))
-    }
-}
 
 /// What one role may see of one table.
 #[derive(Debug)]
@@ -204,11 +137,6 @@ grant execute on function realtime."{name}"({args}) to authenticator;"#
 
 /// Up to how many wanted rows a group's rows are checked one at a time.
 const FEW_ROWS: usize = 4;
-
-/// Quotes an identifier for SQL.
-pub fn quote_ident(s: &str) -> String {
-    format!("\"{}\"", s.replace('"', "\"\""))
-}
 
 /// Role access by (table oid, role), with when it was read.
 type AccessCache = HashMap<(u32, String), (Instant, Arc<Access>)>;
@@ -412,9 +340,7 @@ impl Catalog {
                 .map(Arc::new),
             _ => None,
         };
-        let columns_json = super::payload::columns_json(
-            table.columns.iter().filter(|c| columns.contains(&c.name)),
-        );
+        let columns_json = columns_json(table.columns.iter().filter(|c| columns.contains(&c.name)));
         let access = Arc::new(Access {
             columns_json,
             columns,
@@ -425,9 +351,4 @@ impl Catalog {
         lock(&self.access).insert(key, (Instant::now(), access.clone()));
         Ok(access)
     }
-}
-
-/// Locks a mutex, recovering it if a panicking holder poisoned it (the data is a cache).
-pub fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }

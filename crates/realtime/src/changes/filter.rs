@@ -1,39 +1,12 @@
 //! `postgres_changes` binding filters (§3.5.5), read as Supabase Realtime reads them:
 //! `col=op.value`, several joined by commas outside double quotes and parentheses and combined
-//! with AND, an optional `not.` prefix; ops eq, neq, lt, lte, gt, gte, in, like, ilike and is.
-//! Any other op (PostgREST's `match`, `imatch`, `isdistinct`, `fts`, ...) is refused, with
-//! Supabase's reasons, so a filter that works here works there. Evaluated in the service on the
-//! values of the WAL record, never under a subscriber's role.
+//! with AND, an optional `not.` prefix; ops eq, neq, lt, lte, gt, gte, in, like, ilike, is,
+//! match, imatch and isdistinct (the set current Supabase Realtime accepts). Any other op
+//! (PostgREST's `fts`, `cs`, ...) is refused, with Supabase's reasons, so a filter that works here
+//! works there. The conditions it reads are evaluated by `condition`.
 
-use std::cmp::Ordering;
-
-use super::catalog::TypeKind;
-use super::like::like;
-
-/// A comparison operator.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Op {
-    Eq,
-    Neq,
-    Lt,
-    Lte,
-    Gt,
-    Gte,
-    In,
-    Like,
-    ILike,
-    Is,
-}
-
-/// One condition on one column.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Condition {
-    pub column: String,
-    pub op: Op,
-    pub negate: bool,
-    /// The operand(s): one for every op but `in`.
-    pub values: Vec<String>,
-}
+use super::condition::{Condition, Op};
+use super::pattern::Pattern;
 
 /// Maximum number of values of an `in` filter, as Supabase allows.
 pub const MAX_IN_VALUES: usize = 100;
@@ -122,11 +95,23 @@ fn parse_one(part: &str) -> Result<Condition, FilterError> {
             }
         }
     };
+    let pattern = match op {
+        Op::Match | Op::IMatch => Some(Pattern::new(&values[0], op == Op::IMatch).map_err(
+            |reason| {
+                let name = if op == Op::IMatch { "imatch" } else { "match" };
+                syntax(format!(
+                    "invalid regular expression for {name} filter: {reason}"
+                ))
+            },
+        )?),
+        _ => None,
+    };
     Ok(Condition {
         column: column.to_owned(),
         op,
         negate,
         values,
+        pattern,
     })
 }
 
@@ -142,6 +127,9 @@ fn op_named(name: &str) -> Option<Op> {
         "like" => Op::Like,
         "ilike" => Op::ILike,
         "is" => Op::Is,
+        "match" => Op::Match,
+        "imatch" => Op::IMatch,
+        "isdistinct" => Op::IsDistinct,
         _ => return None,
     })
 }
@@ -232,103 +220,10 @@ fn unquote(v: &str) -> String {
     }
 }
 
-impl Condition {
-    /// Evaluates the condition on a cell: `None` when the column is absent from the tuple
-    /// (unchanged TOAST), `Some(None)` for SQL NULL. Absent columns and NULL comparisons fail,
-    /// as in SQL's three-valued logic.
-    pub fn matches(&self, kind: TypeKind, cell: Option<Option<&str>>) -> bool {
-        let Some(cell) = cell else {
-            return false;
-        };
-        if self.op == Op::Is {
-            let result = match (self.values[0].as_str(), cell) {
-                ("null", v) => v.is_none(),
-                ("unknown", v) => v.is_none(),
-                ("true", Some(v)) => compare(TypeKind::Bool, v, "true") == Some(Ordering::Equal),
-                ("false", Some(v)) => compare(TypeKind::Bool, v, "false") == Some(Ordering::Equal),
-                _ => false,
-            };
-            return result != self.negate;
-        }
-        let Some(cell) = cell else {
-            return false;
-        };
-        let result = match self.op {
-            Op::Like | Op::ILike => match like(cell, &self.values[0], self.op == Op::ILike) {
-                Some(m) => m,
-                None => return false,
-            },
-            Op::In => self
-                .values
-                .iter()
-                .any(|v| compare(kind, cell, v) == Some(Ordering::Equal)),
-            op => match compare(kind, cell, &self.values[0]) {
-                None => return false,
-                Some(ord) => match op {
-                    Op::Eq => ord == Ordering::Equal,
-                    Op::Neq => ord != Ordering::Equal,
-                    Op::Lt => ord == Ordering::Less,
-                    Op::Lte => ord != Ordering::Greater,
-                    Op::Gt => ord == Ordering::Greater,
-                    Op::Gte => ord != Ordering::Less,
-                    Op::In | Op::Is | Op::Like | Op::ILike => false,
-                },
-            },
-        };
-        result != self.negate
-    }
-}
-
-/// Compares a cell's text with a filter value as the column's type would; `None` when the
-/// value does not parse as that type (the condition then fails).
-pub fn compare(kind: TypeKind, cell: &str, value: &str) -> Option<Ordering> {
-    match kind {
-        TypeKind::Integer => {
-            let (a, b) = (
-                cell.trim().parse::<i128>().ok()?,
-                value.trim().parse::<i128>().ok()?,
-            );
-            Some(a.cmp(&b))
-        }
-        TypeKind::Float | TypeKind::Numeric => {
-            let (a, b) = (
-                cell.trim().parse::<f64>().ok()?,
-                value.trim().parse::<f64>().ok()?,
-            );
-            a.partial_cmp(&b)
-        }
-        TypeKind::Bool => {
-            let parse = |s: &str| match s.trim().to_ascii_lowercase().as_str() {
-                "t" | "true" | "y" | "yes" | "on" | "1" => Some(true),
-                "f" | "false" | "n" | "no" | "off" | "0" => Some(false),
-                _ => None,
-            };
-            Some(parse(cell)?.cmp(&parse(value)?))
-        }
-        TypeKind::Uuid => Some(
-            cell.to_ascii_lowercase()
-                .replace('-', "")
-                .cmp(&value.to_ascii_lowercase().replace('-', "")),
-        ),
-        TypeKind::Timestamp => Some(normalize_time(cell).cmp(&normalize_time(value))),
-        _ => Some(cell.cmp(value)),
-    }
-}
-
-/// Makes `2024-01-02 03:04:05+00` and `2024-01-02T03:04:05+00:00` compare equal (UTC output only).
-fn normalize_time(s: &str) -> String {
-    let s = s.trim().replacen('T', " ", 1);
-    let s = s.strip_suffix('Z').map(|x| format!("{x}+00")).unwrap_or(s);
-    s.strip_suffix(":00")
-        .filter(|x| x.len() > 19 && x.as_bytes().get(x.len() - 3) == Some(&b'+'))
-        .map(str::to_owned)
-        .unwrap_or(s)
-        .replace(".000000", "")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::changes::table::TypeKind;
 
     fn one(f: &str) -> Condition {
         let mut all = parse(Some(f)).unwrap();
@@ -371,7 +266,7 @@ mod tests {
         assert_eq!(reason("a=zz.1"), r#"["zz", "1"]"#);
         assert_eq!(reason("a=eq"), r#"["eq"]"#);
         assert_eq!(reason("subject=fts.hey"), r#"["fts", "hey"]"#);
-        for op in ["match", "imatch", "isdistinct", "cs", "ov"] {
+        for op in ["fts", "cs", "ov"] {
             assert_eq!(reason(&format!("a={op}.x")), format!(r#"["{op}", "x"]"#));
         }
         assert_eq!(reason("a=not.zz.1"), "not.zz is not a supported operator");
@@ -470,6 +365,46 @@ mod tests {
             assert!(!one(f).matches(TypeKind::Text, Some(None)), "{f} on NULL");
             assert!(!one(f).matches(TypeKind::Text, None), "{f} on absent");
         }
+    }
+
+    #[test]
+    fn match_imatch_and_isdistinct() {
+        let m = one("label=match.^po[s]t-");
+        assert_eq!((m.op, m.negate), (Op::Match, false));
+        assert!(m.matches(TypeKind::Text, Some(Some("post-1"))));
+        assert!(!m.matches(TypeKind::Text, Some(Some("Post-1"))));
+        assert!(one("label=imatch.^POST-").matches(TypeKind::Text, Some(Some("post-1"))));
+        assert!(one("label=not.match.^a").matches(TypeKind::Text, Some(Some("b"))));
+        assert!(!one("label=not.match.^a").matches(TypeKind::Text, Some(None)));
+        assert!(one(r#"label=match."a,b""#).matches(TypeKind::Text, Some(Some("xa,b"))));
+        let reason = |f: &str| match parse(Some(f)) {
+            Err(FilterError::Syntax(r)) => r,
+            other => panic!("{f}: {other:?}"),
+        };
+        assert!(
+            reason("label=match.(a").starts_with("invalid regular expression for match filter: ")
+        );
+        assert!(reason(r"label=imatch.(a)\1")
+            .starts_with("invalid regular expression for imatch filter: "));
+        let d = one("n=isdistinct.1");
+        assert_eq!(d.op, Op::IsDistinct);
+        assert!(d.matches(TypeKind::Integer, Some(Some("2"))));
+        assert!(
+            !d.matches(TypeKind::Integer, Some(Some("01"))),
+            "typed: 01 = 1"
+        );
+        assert!(
+            d.matches(TypeKind::Integer, Some(None)),
+            "NULL is distinct from 1"
+        );
+        assert!(
+            !d.matches(TypeKind::Integer, None),
+            "absent decides nothing"
+        );
+        let nd = one("n=not.isdistinct.1");
+        assert!(nd.matches(TypeKind::Integer, Some(Some("1"))));
+        assert!(!nd.matches(TypeKind::Integer, Some(None)));
+        assert!(!one("n=isdistinct.x").matches(TypeKind::Integer, Some(Some("1"))));
     }
 
     #[test]

@@ -11,10 +11,9 @@ use std::collections::HashMap;
 
 use deadpool_postgres::Pool;
 
-use super::authorize::Row;
-use super::catalog::{quote_ident, Table};
-use crate::hub::Identity;
-use crate::Realtime;
+use super::row::{cell, Row};
+use super::table::{quote_ident, Table};
+use crate::identity::Identity;
 
 /// `auth.uid()` as craftbase defines it (whitespace-normalised): the claims' `sub` as a uuid,
 /// unless the session set `request.jwt.claim.sub` (the probe never does).
@@ -334,12 +333,12 @@ impl Routes {
     /// Routes for `rows` to `groups` (index, identity); `None` when the owners could not be
     /// read, and then every group is probed.
     pub async fn new(
-        rt: &Realtime,
+        admin: &Pool,
         ownership: &Ownership,
         rows: &[Row],
         groups: impl Iterator<Item = (usize, &Identity)>,
     ) -> Option<Routes> {
-        let owners = match owners(&rt.ctx.admin, ownership, rows).await {
+        let owners = match owners(admin, ownership, rows).await {
             Ok(o) => o,
             Err(e) => {
                 tracing::warn!(error = %e, "cannot read rows' owners; probing every group");
@@ -378,23 +377,10 @@ impl Routes {
     }
 }
 
-fn cell<'a>(row: &'a Row, column: &str) -> Option<Option<&'a str>> {
-    row.iter()
-        .find(|(n, _)| &**n == column)
-        .map(|(_, v)| v.as_deref())
-}
-
-/// The owner id a claims `sub` stands for: read as a uuid, in PostgreSQL's text form (what
-/// `auth.uid()` and `auth.uid()::text` compare). `None` when it is not one.
-pub fn owner_id(sub: &str) -> Option<String> {
-    uuid::Uuid::parse_str(sub)
-        .ok()
-        .map(|u| u.hyphenated().to_string())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::identity::owner_id;
 
     fn column(c: &str, uid: UidType) -> Option<Form> {
         Some(Form::Column {

@@ -1,11 +1,15 @@
-//! The `postgres_changes` payload (§3.4, realtime-authorization.md §2): WAL text values turned
+//! Payload, the pipeline's fourth step (`pipeline`): the `postgres_changes` data one role
+//! receives (§3.4, realtime-authorization.md §2): WAL text values turned
 //! into JSON by column type, `columns` from the catalog, UTC commit time with milliseconds;
 //! Supabase's error forms (400, 401, 413); and the payload's text with numerics as PostgreSQL
 //! printed them.
 
 use serde_json::{json, Map, Value};
 
-use super::catalog::{Column, TypeKind};
+use super::catalog::Access;
+use super::decode::Change;
+use super::row::{cell, Row};
+use super::table::{columns_json, Column, Table, TypeKind};
 
 /// Records larger than this are sent in Supabase's 413 form.
 pub const MAX_RECORD_BYTES: usize = 1024 * 1024;
@@ -122,31 +126,6 @@ fn parse_level(b: &[u8], mut i: usize, element: TypeKind) -> Option<(Value, usiz
     }
 }
 
-/// `YYYY-MM-DDTHH:MM:SS.mmmZ` from microseconds since the Unix epoch, milliseconds truncated.
-pub fn commit_timestamp(unix_micros: i64) -> String {
-    let millis = unix_micros.div_euclid(1000);
-    let secs = millis.div_euclid(1000);
-    let ms = millis.rem_euclid(1000);
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{ms:03}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
-
 /// The error of an INSERT or UPDATE on a table without a primary key: Supabase checks
 /// visibility by re-reading the row by its key, so it cannot deliver such a row.
 pub const NO_PRIMARY_KEY: &str = "Error 400: Bad Request, no primary key";
@@ -169,15 +148,6 @@ pub fn error_form(schema: &str, table: &str, kind: &str, error: &str) -> Value {
         data["old_record"] = json!({});
     }
     data
-}
-
-/// The `columns` of a payload: `{name, type}` of each column a role may see, in table order.
-pub fn columns_json<'c>(columns: impl Iterator<Item = &'c Column>) -> Value {
-    Value::Array(
-        columns
-            .map(|c| json!({"name": c.name, "type": c.typname}))
-            .collect(),
-    )
 }
 
 /// The JSON text of `data` with the numeric values of `record` and `old_record` written as
@@ -298,6 +268,125 @@ impl Data<'_> {
     }
 }
 
+/// The JSON record of a row, keeping only columns the role may see (and `keep` allows).
+fn record(
+    table: &Table,
+    row: &Row,
+    access: &Access,
+    keep: &dyn Fn(&str) -> bool,
+) -> Map<String, Value> {
+    let mut m = Map::new();
+    for col in &table.columns {
+        if !access.columns.contains(&col.name) || !keep(&col.name) {
+            continue;
+        }
+        if let Some(v) = cell(row, &col.name) {
+            m.insert(col.name.clone(), value(col, v));
+        }
+    }
+    m
+}
+
+/// The payload's text with numeric values as PostgreSQL printed them, when the change has any
+/// (`data_text`); `None` leaves the frame to the `Value`.
+pub fn exact_text(table: &Table, change: &Change, data: &Value) -> Option<String> {
+    let numeric = |c: &str| table.column(c).is_some_and(|c| c.kind == TypeKind::Numeric);
+    let has = |r: &Option<Row>| r.iter().flatten().any(|(n, v)| v.is_some() && numeric(n));
+    if !has(&change.new) && !has(&change.old) {
+        return None;
+    }
+    let wal_text = |old: bool, column: &str| -> Option<&str> {
+        if !numeric(column) {
+            return None;
+        }
+        // `record` takes unchanged TOAST values from the old row, as `data` does.
+        let rows = if old {
+            [change.old.as_ref(), None]
+        } else {
+            [change.new.as_ref(), change.old.as_ref()]
+        };
+        rows.into_iter()
+            .flatten()
+            .find_map(|r| cell(r, column))
+            .flatten()
+    };
+    Some(data_text(data, &wal_text))
+}
+
+/// The `data` of a change for one role (`access`), with the old record in full only when
+/// the subscriber could see the old row too; with a binding's `select`, only those columns
+/// and the primary key, as Supabase selects them.
+pub fn data(
+    table: &Table,
+    commit_ts: &str,
+    change: &Change,
+    access: &Access,
+    old_visible: bool,
+    select: Option<&[String]>,
+) -> Value {
+    // As Supabase, INSERTs and UPDATEs of a table without a primary key arrive as its 400
+    // form (its DELETEs as usual), and a role that may not SELECT the key gets the 401 form.
+    // Unlike Supabase, both go only to subscribers whose filters and policies let them see
+    // the row: the error itself must not tell others that a hidden row changed.
+    if table.primary_key.is_empty() && change.kind != "DELETE" {
+        return error_form(&table.schema, &table.name, change.kind, NO_PRIMARY_KEY);
+    }
+    if !access.sees_primary_key && !table.primary_key.is_empty() {
+        return error_form(&table.schema, &table.name, change.kind, UNAUTHORIZED);
+    }
+    let is_key = |c: &str| table.primary_key.iter().any(|k| k == c);
+    let all = |c: &str| select.is_none_or(|s| s.iter().any(|x| x == c) || is_key(c));
+    let selected_columns;
+    let columns = match select {
+        None => &access.columns_json,
+        Some(_) => {
+            selected_columns = columns_json(
+                table
+                    .columns
+                    .iter()
+                    .filter(|c| access.columns.contains(&c.name) && all(&c.name)),
+            );
+            &selected_columns
+        }
+    };
+    let new = change.new.as_ref().map(|n| {
+        // Unchanged TOAST values come from the old row when it has them.
+        let mut row = n.clone();
+        if let Some(old) = &change.old {
+            for (name, value) in old {
+                if !row.iter().any(|(k, _)| k == name) {
+                    row.push((name.clone(), value.clone()));
+                }
+            }
+        }
+        record(table, &row, access, &all)
+    });
+    let old = change.old.as_ref().map(|o| {
+        if (change.kind == "DELETE" && table.rls) || !old_visible {
+            // As Supabase: on RLS tables a DELETE carries only the primary key.
+            record(table, o, access, &is_key)
+        } else {
+            record(table, o, access, &all)
+        }
+    });
+    let (record, old_record) = match change.kind {
+        "INSERT" => (new, None),
+        "UPDATE" => (new, Some(old.unwrap_or_default())),
+        _ => (None, Some(old.unwrap_or_default())),
+    };
+    Data {
+        schema: &table.schema,
+        table: &table.name,
+        commit_timestamp: commit_ts,
+        kind: change.kind,
+        columns,
+        record,
+        old_record,
+        errors: None,
+    }
+    .to_value()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -373,16 +462,6 @@ mod tests {
     }
 
     #[test]
-    fn commit_time_is_utc_with_truncated_millis() {
-        assert_eq!(commit_timestamp(0), "1970-01-01T00:00:00.000Z");
-        // 2024-02-29T12:34:56.999900Z
-        assert_eq!(
-            commit_timestamp(1_709_210_096_999_900),
-            "2024-02-29T12:34:56.999Z"
-        );
-    }
-
-    #[test]
     fn oversized_records_keep_small_values_and_say_413() {
         let c = col("text", TypeKind::Text, TypeKind::Text);
         let mut record = Map::new();
@@ -402,5 +481,53 @@ mod tests {
         .to_value();
         assert_eq!(data["record"], json!({"id": 1}));
         assert_eq!(data["errors"], json!(["Error 413: Payload Too Large"]));
+    }
+
+    #[test]
+    fn a_select_list_keeps_those_columns_and_the_primary_key() {
+        let named = |name: &str, kind| Column {
+            name: name.into(),
+            ..col("int4", kind, TypeKind::Text)
+        };
+        let table = Table {
+            oid: 1,
+            schema: "public".into(),
+            name: "t".into(),
+            columns: vec![
+                named("id", TypeKind::Integer),
+                named("a", TypeKind::Integer),
+                named("b", TypeKind::Integer),
+            ],
+            primary_key: vec!["id".into()],
+            rls: false,
+        };
+        let names = vec!["id".to_owned(), "a".into(), "b".into()];
+        let access = Access {
+            columns_json: columns_json(table.columns.iter()),
+            columns: names,
+            sees_primary_key: true,
+            probe: None,
+            ownership: None,
+        };
+        let row: Row = ["id", "a", "b"]
+            .iter()
+            .map(|c| (std::sync::Arc::from(*c), Some("1".to_owned())))
+            .collect();
+        let change = Change {
+            table_oid: 1,
+            kind: "UPDATE",
+            new: Some(row.clone()),
+            old: Some(row),
+        };
+        let select = ["b".to_owned()];
+        let data = data(&table, "t", &change, &access, true, Some(&select));
+        assert_eq!(data["record"], json!({"id": 1, "b": 1}));
+        assert_eq!(data["old_record"], json!({"id": 1, "b": 1}));
+        assert_eq!(
+            data["columns"],
+            json!([{"name": "id", "type": "int4"}, {"name": "b", "type": "int4"}])
+        );
+        let all = super::data(&table, "t", &change, &access, true, None);
+        assert_eq!(all["record"], json!({"id": 1, "a": 1, "b": 1}));
     }
 }

@@ -1,6 +1,6 @@
 //! The one logical replication stream of the database (pgoutput, publication
 //! `supabase_realtime`, durable slot `craftbase_realtime`): decodes committed transactions,
-//! hands them to `authorize::deliver`, and acknowledges the slot after each commit and, when
+//! hands them to `pipeline::deliver`, and acknowledges the slot after each commit and, when
 //! idle, up to the server's position. A lost connection is retried with backoff, resuming from
 //! the last acknowledged commit, so no change after it is lost and none delivered twice.
 //! TRUNCATE is skipped, as Supabase does (its slot reader asks wal2json for
@@ -12,13 +12,12 @@ use std::time::{Duration, Instant};
 
 use pg_walstream::CancellationToken;
 use pg_walstream::{
-    ColumnValue, EventType, LogicalReplicationStream, ReplicationStreamConfig, RetryConfig,
-    RowData, StreamingMode,
+    EventType, LogicalReplicationStream, ReplicationStreamConfig, RetryConfig, StreamingMode,
 };
 
-use super::authorize::{self, Change, Row, Transaction};
-use super::payload;
-use crate::Realtime;
+use super::decode::{self, push, Transaction};
+use super::pipeline;
+use crate::service::Realtime;
 
 /// The durable slot realtime reads.
 pub const SLOT: &str = "craftbase_realtime";
@@ -119,7 +118,7 @@ async fn replicate(rt: &Realtime) -> Result<(), anyhow::Error> {
         };
         let Some(event) = event else {
             if !ready.is_empty() {
-                authorize::deliver(rt, &ready).await;
+                pipeline::deliver(rt, &ready).await;
                 ready.clear();
                 ready_changes = 0;
                 acknowledge(rt, &mut stream, ready_lsn).await;
@@ -138,9 +137,7 @@ async fn replicate(rt: &Realtime) -> Result<(), anyhow::Error> {
                 commit_timestamp, ..
             } => {
                 open = Some(Transaction {
-                    commit_timestamp: payload::commit_timestamp(
-                        commit_timestamp.timestamp_micros(),
-                    ),
+                    commit_timestamp: decode::commit_timestamp(commit_timestamp.timestamp_micros()),
                     changes: Vec::new(),
                 });
             }
@@ -170,7 +167,7 @@ async fn replicate(rt: &Realtime) -> Result<(), anyhow::Error> {
                     ready_lsn = end_lsn.value();
                     // Replayed after a reconnect, but already delivered before it.
                     let replayed = ready_lsn <= rt.delivered();
-                    if !replayed && !t.changes.is_empty() && rt.hub.has_subscriptions() {
+                    if !replayed && !t.changes.is_empty() && rt.subscriptions.any() {
                         ready_changes += t.changes.len();
                         ready.push(t);
                     }
@@ -178,7 +175,7 @@ async fn replicate(rt: &Realtime) -> Result<(), anyhow::Error> {
                         feedback.update_flushed_lsn(ready_lsn);
                         feedback.update_applied_lsn(ready_lsn);
                     } else if ready_changes >= MAX_BATCH_CHANGES {
-                        authorize::deliver(rt, &ready).await;
+                        pipeline::deliver(rt, &ready).await;
                         ready.clear();
                         ready_changes = 0;
                         acknowledge(rt, &mut stream, ready_lsn).await;
@@ -199,37 +196,4 @@ async fn acknowledge(rt: &Realtime, stream: &mut LogicalReplicationStream, lsn: 
     if let Err(e) = stream.send_feedback().await {
         tracing::debug!(error = %e, "replication feedback not sent");
     }
-}
-
-fn push(
-    open: &mut Option<Transaction>,
-    table_oid: u32,
-    kind: &'static str,
-    new: Option<&RowData>,
-    old: Option<&RowData>,
-) {
-    if let Some(t) = open {
-        t.changes.push(Change {
-            table_oid,
-            kind,
-            new: new.map(row),
-            old: old.map(row),
-        });
-    }
-}
-
-/// A decoded tuple; binary values (never requested) are passed as hex.
-fn row(data: &RowData) -> Row {
-    data.iter()
-        .map(|(name, value)| {
-            let text = match value {
-                ColumnValue::Null => None,
-                ColumnValue::Text(b) => Some(String::from_utf8_lossy(b).into_owned()),
-                ColumnValue::Binary(b) => {
-                    Some(b.iter().map(|x| format!("{x:02x}")).collect::<String>())
-                }
-            };
-            (name.clone(), text)
-        })
-        .collect()
 }

@@ -4,6 +4,7 @@
 use super::*;
 use crate::limits::Limits;
 use crate::protocol::{envelope_text, Vsn};
+use crate::token;
 use craftbase_shared::keys::{sign, ApiKeys};
 use craftbase_shared::{pool, JwtVerifier, RoleSwitch, ServiceContext};
 use std::time::Duration;
@@ -318,7 +319,7 @@ async fn expiry_closes_and_renewal_extends() {
 #[tokio::test]
 async fn a_full_queue_signals_overflow_instead_of_blocking() {
     let (outlet, _rx, overflow) = Outlet::new(1);
-    for _ in 0..crate::hub::SOCKET_QUEUE + 1 {
+    for _ in 0..crate::outlet::SOCKET_QUEUE + 1 {
         outlet.send(Message::push("t", "e", json!({})));
     }
     tokio::time::timeout(std::time::Duration::from_secs(1), overflow.notified())

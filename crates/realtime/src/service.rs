@@ -1,0 +1,73 @@
+//! The service's shared state, one per process: the context (pools, keys, roles), the hub of
+//! sockets and topics, the `postgres_changes` subscriptions, the catalog cache, the limits, and the replication stream's progress.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+
+use craftbase_shared::ServiceContext;
+
+use crate::changes::catalog::Catalog;
+use crate::changes::registry::Subscriptions;
+use crate::hub::Hub;
+use crate::limits::Limits;
+use crate::stats;
+
+/// The service's shared state: the context, who listens (topics; `postgres_changes`
+/// subscriptions), and the catalog cache.
+pub struct Realtime {
+    pub ctx: ServiceContext,
+    pub hub: Hub,
+    /// The `postgres_changes` subscriptions, by table.
+    pub subscriptions: Subscriptions,
+    pub catalog: Catalog,
+    /// What each socket may cost.
+    pub limits: Limits,
+    streaming: AtomicBool,
+    /// End LSN of the last transaction delivered: after a reconnect the slot may replay
+    /// transactions whose acknowledgement had not reached the server, which are skipped.
+    delivered_lsn: AtomicU64,
+}
+
+impl Realtime {
+    /// State for `ctx` with limits from the environment, without starting replication (tests
+    /// drive sessions directly).
+    pub fn new(ctx: ServiceContext) -> Arc<Realtime> {
+        Realtime::with_limits(ctx, Limits::from_env())
+    }
+
+    /// State for `ctx` with these limits.
+    pub fn with_limits(ctx: ServiceContext, limits: Limits) -> Arc<Realtime> {
+        Arc::new(Realtime {
+            catalog: Catalog::new(ctx.admin.clone()),
+            limits,
+            ctx,
+            hub: Hub::default(),
+            subscriptions: Subscriptions::default(),
+            streaming: AtomicBool::new(false),
+            delivered_lsn: AtomicU64::new(0),
+        })
+    }
+
+    /// Whether the replication stream is connected now (it has connected and not failed since).
+    pub fn is_streaming(&self) -> bool {
+        self.streaming.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn delivered(&self) -> u64 {
+        self.delivered_lsn.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn mark_delivered(&self, lsn: u64) {
+        self.delivered_lsn.fetch_max(lsn, Ordering::Relaxed);
+    }
+
+    pub(crate) fn replication_up(&self) {
+        self.streaming.store(true, Ordering::Relaxed);
+        metrics::gauge!(stats::REPLICATION_CONNECTED).set(1.0);
+    }
+
+    pub(crate) fn replication_down(&self) {
+        self.streaming.store(false, Ordering::Relaxed);
+        metrics::gauge!(stats::REPLICATION_CONNECTED).set(0.0);
+    }
+}
