@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use craftbase_cluster::{Ledger, Migration};
 
 /// The platform's SQL (roles, the `auth` schema, realtime's publication and replay index, the
-/// gateway's schema-reload trigger), in order.
+/// gateway's schema-reload trigger, the `storage` schema), in order.
 ///
 /// Append-only: a released file is never edited, renamed or reordered (a database that applied
 /// it refuses to start on a changed one); a change ships as a new file with the next version.
@@ -47,6 +47,14 @@ pub fn platform() -> Vec<Migration> {
         auth_later
             .iter()
             .zip(next + 3..)
+            .map(|((name, sql), version)| Migration::embedded(version, name, sql)),
+    );
+    // Storage's files come last: added after all of the above were released.
+    let next = next + 3 + auth_later.len() as u32;
+    all.extend(
+        craftbase_storage::MIGRATIONS
+            .iter()
+            .zip(next..)
             .map(|((name, sql), version)| Migration::embedded(version, name, sql)),
     );
     all
@@ -190,6 +198,7 @@ mod tests {
         assert_eq!(version("craftbase/realtime.sql"), Some(9));
         assert_eq!(version("craftbase/gateway.sql"), Some(11));
         assert_eq!(version("craftbase/auth_rate_limits.sql"), Some(12));
+        assert_eq!(version("craftbase/storage_schema.sql"), Some(13));
     }
 
     #[test]
