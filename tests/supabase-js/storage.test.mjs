@@ -233,6 +233,38 @@ describe('objects', () => {
     assert.ok(root.data.some((e) => e.name === 'l' && e.id === null));
   });
 
+  test('listV2: full keys, folders once with a delimiter, pages with a cursor', async () => {
+    const files = admin.storage.from(bucket);
+    for (const name of ['v/a/1.txt', 'v/a/2.txt', 'v/b.txt', 'v/c/3.txt', 'v/d.txt']) {
+      assert.equal((await files.upload(name, text(name))).error, null);
+    }
+    const flat = await files.listV2({ prefix: 'v/' });
+    assert.equal(flat.error, null);
+    assert.deepEqual(flat.data.objects.map((o) => o.name), ['v/a/1.txt', 'v/a/2.txt', 'v/b.txt', 'v/c/3.txt', 'v/d.txt']);
+    assert.deepEqual(flat.data.folders, []);
+    assert.equal(flat.data.hasNext, false);
+
+    const level = await files.listV2({ prefix: 'v/', with_delimiter: true });
+    assert.deepEqual(level.data.folders.map((f) => f.name), ['v/a/', 'v/c/']);
+    assert.deepEqual(level.data.objects.map((o) => o.name), ['v/b.txt', 'v/d.txt']);
+    assert.equal(level.data.objects[0].metadata.size, 7);
+
+    const seen = [];
+    let cursor;
+    for (let page = 0; page < 10; page++) {
+      const { data, error } = await files.listV2({ prefix: 'v/', with_delimiter: true, limit: 1, cursor });
+      assert.equal(error, null);
+      seen.push(...data.folders.map((f) => f.name), ...data.objects.map((o) => o.name));
+      if (!data.hasNext) break;
+      cursor = data.nextCursor;
+    }
+    assert.deepEqual(seen, ['v/a/', 'v/b.txt', 'v/c/', 'v/d.txt']);
+
+    const desc = await files.listV2({ prefix: 'v/', with_delimiter: true, sortBy: { column: 'name', order: 'desc' } });
+    assert.deepEqual(desc.data.folders.map((f) => f.name), ['v/c/', 'v/a/']);
+    assert.deepEqual(desc.data.objects.map((o) => o.name), ['v/d.txt', 'v/b.txt']);
+  });
+
   test('move and copy, within and across buckets', async () => {
     const other = await newBucket();
     const files = admin.storage.from(bucket);
@@ -425,6 +457,8 @@ describe('RLS on storage.objects', () => {
     assert.equal(peek.error.status, 400);
     assert.deepEqual((await b.list(alice)).data, []);
     assert.deepEqual((await a.list(alice)).data.map((e) => e.name), ['note.txt']);
+    assert.deepEqual((await b.listV2({ prefix: '' })).data.objects, []);
+    assert.deepEqual((await a.listV2({ prefix: '' })).data.objects.map((o) => o.name), [`${alice}/note.txt`]);
     const sign = await b.createSignedUrl(`${alice}/note.txt`, 60);
     assert.equal(sign.error.statusCode, '404');
     const removed = await b.remove([`${alice}/note.txt`]);

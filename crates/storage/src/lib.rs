@@ -56,6 +56,7 @@ pub fn router(storage: Storage) -> Router {
         .route("/object/move", post(manage::move_object))
         .route("/object/copy", post(manage::copy_object))
         .route("/object/list/{bucket}", post(list::list))
+        .route("/object/list-v2/{bucket}", post(list::list_v2))
         .route(
             "/object/info/public/{bucket}/{*name}",
             get(manage::info_public),

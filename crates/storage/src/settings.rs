@@ -88,9 +88,10 @@ impl Settings {
                 let root = path.clone().unwrap_or_else(|| data_dir.join("storage"));
                 std::fs::create_dir_all(&root)
                     .map_err(|e| SettingsError::Directory(root.clone(), e))?;
-                Ok(Arc::new(
-                    object_store::local::LocalFileSystem::new_with_prefix(&root)?,
-                ))
+                // Empty folders go with their last object.
+                let store = object_store::local::LocalFileSystem::new_with_prefix(&root)?
+                    .with_automatic_cleanup(true);
+                Ok(Arc::new(store))
             }
             Backend::S3(s3) => {
                 // AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY come from the environment.
