@@ -561,3 +561,13 @@ describe('streamed uploads', () => {
     assert.equal(await (await admin.storage.from(bucket).download('web.txt')).data.text(), 'streamed body');
   });
 });
+
+test('/metrics counts storage requests and its pools under service="storage"', async () => {
+  const res = await fetch(`${cb.url}/metrics`, { headers: { apikey: cb.serviceRoleKey } });
+  assert.equal(res.status, 200);
+  const text = await res.text();
+  assert.match(text, /craftbase_http_requests_total\{service="storage",route="object",status="200"\} [1-9]/);
+  assert.match(text, /craftbase_http_requests_total\{service="storage",route="bucket",status="200"\} [1-9]/);
+  assert.match(text, /craftbase_db_pool_max_connections\{service="storage",role="authenticator"\} 10/);
+  assert.match(text, /craftbase_db_pool_max_connections\{service="storage",role="owner"\} 10/);
+});
