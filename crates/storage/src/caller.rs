@@ -33,7 +33,7 @@ impl Caller {
         if token.is_empty() {
             return Err(StorageError::AccessDenied("Invalid Compact JWS".into()));
         }
-        let claims = ctx.jwt.verify(token).map_err(|e| {
+        let claims = ctx.jwt.verify_access_token(token).map_err(|e| {
             StorageError::AccessDenied(match e {
                 craftbase_shared::JwtError::Expired => {
                     "\"exp\" claim timestamp check failed".into()
