@@ -571,3 +571,14 @@ test('/metrics counts storage requests and its pools under service="storage"', a
   assert.match(text, /craftbase_db_pool_max_connections\{service="storage",role="authenticator"\} 10/);
   assert.match(text, /craftbase_db_pool_max_connections\{service="storage",role="owner"\} 10/);
 });
+
+test('CRAFTBASE_STORAGE_ENABLED=false unmounts /storage/v1 (Kong\'s 404)', async () => {
+  const off = await startCraftbase({ projectDir: null, env: { CRAFTBASE_STORAGE_ENABLED: 'false' } });
+  try {
+    const res = await fetch(`${off.url}/storage/v1/bucket`, { headers: { apikey: off.serviceRoleKey } });
+    assert.equal(res.status, 404);
+    assert.deepEqual(await res.json(), { message: 'no Route matched with those values' });
+  } finally {
+    await off.stop();
+  }
+});

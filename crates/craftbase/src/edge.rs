@@ -137,7 +137,11 @@ pub fn app(services: Services, settings: ServiceSettings, observer: &Observer) -
     } else {
         off = off.merge(switched_off("/realtime/v1"));
     }
-    gated = gated.nest("/storage/v1", craftbase_storage::router(services.storage));
+    if on.storage_enabled {
+        gated = gated.nest("/storage/v1", craftbase_storage::router(services.storage));
+    } else {
+        off = off.merge(switched_off("/storage/v1"));
+    }
     let gated = gated.layer(middleware::from_fn_with_state(gate, require_apikey));
     let routes = Router::new()
         .route("/health", get(health))

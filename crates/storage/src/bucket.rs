@@ -255,7 +255,9 @@ fn file_size_limit(value: Option<&Value>, global: u64) -> Result<Option<i64>, St
     Ok(Some(bytes as i64))
 }
 
-fn parse_size(s: &str) -> Option<u64> {
+/// `"20MB"`, `"50MiB"`, `"3B"` or a plain number of bytes; units are binary (KB = KiB = 1024),
+/// as the Storage API and the Supabase CLI read them.
+pub fn parse_size(s: &str) -> Option<u64> {
     let s = s.trim();
     let split = s
         .find(|c: char| !c.is_ascii_digit() && c != '.')
@@ -264,10 +266,10 @@ fn parse_size(s: &str) -> Option<u64> {
     let num: f64 = num.parse().ok()?;
     let factor: u64 = match unit.trim().to_ascii_uppercase().as_str() {
         "" | "B" => 1,
-        "KB" => 1 << 10,
-        "MB" => 1 << 20,
-        "GB" => 1 << 30,
-        "TB" => 1 << 40,
+        "K" | "KB" | "KIB" => 1 << 10,
+        "M" | "MB" | "MIB" => 1 << 20,
+        "G" | "GB" | "GIB" => 1 << 30,
+        "T" | "TB" | "TIB" => 1 << 40,
         _ => return None,
     };
     Some((num * factor as f64) as u64)
@@ -299,6 +301,7 @@ mod tests {
         assert_eq!(parse_size("20MB"), Some(20 << 20));
         assert_eq!(parse_size("3B"), Some(3));
         assert_eq!(parse_size("1kb"), Some(1024));
+        assert_eq!(parse_size("50MiB"), Some(50 << 20));
         assert_eq!(parse_size("x"), None);
     }
 
