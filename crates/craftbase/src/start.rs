@@ -80,6 +80,10 @@ pub async fn run(args: StartArgs) -> anyhow::Result<()> {
             return Err(e);
         }
     };
+    if settings.switches.storage_enabled {
+        // Hourly: bytes a crash left without a row.
+        craftbase_storage::sweep::spawn(services.storage.clone());
+    }
     let api_url = format!("http://{}", listener.local_addr()?);
     // Mailed links and OAuth callbacks point at craftbase's own address (an unspecified
     // bind address as loopback), never at a request's `Host`.

@@ -8,6 +8,7 @@ pub mod key;
 pub mod object;
 pub mod settings;
 pub mod signed;
+pub mod sweep;
 
 use std::sync::Arc;
 
