@@ -92,6 +92,17 @@ describe('buckets', () => {
     assert.equal(gone.error.message, 'Bucket not found');
   });
 
+  test('listBuckets: search, sort, limit and offset', async () => {
+    const tag = randomUUID().slice(0, 6);
+    for (const n of ['c', 'a', 'b']) {
+      assert.equal((await admin.storage.createBucket(`sort-${tag}-${n}`)).error, null);
+    }
+    const names = async (options) => (await admin.storage.listBuckets(options)).data.map((b) => b.name);
+    assert.deepEqual(await names({ search: tag }), [`sort-${tag}-a`, `sort-${tag}-b`, `sort-${tag}-c`]);
+    assert.deepEqual(await names({ search: tag, sortColumn: 'name', sortOrder: 'desc' }), [`sort-${tag}-c`, `sort-${tag}-b`, `sort-${tag}-a`]);
+    assert.deepEqual(await names({ search: tag, limit: 1, offset: 1 }), [`sort-${tag}-b`]);
+  });
+
   test('a duplicate bucket and a bad name are refused', async () => {
     const id = await newBucket();
     const dup = await admin.storage.createBucket(id);
