@@ -31,6 +31,9 @@ use crate::{key, Storage};
 const MAX_USER_METADATA: usize = 1024 * 1024;
 /// The store's write buffer: past it, an upload becomes a multipart upload.
 const WRITE_BUFFER: usize = 8 * 1024 * 1024;
+/// Parts of one upload written at once: with the buffer, what an upload holds in memory at most
+/// (about 3 buffers), whatever its size.
+const PARTS_IN_FLIGHT: usize = 2;
 
 /// Least a refused body is read for, however low the limit.
 const MIN_DISCARD: u64 = 64 * 1024 * 1024;
@@ -272,7 +275,8 @@ where
         s.store.clone(),
         location.clone(),
         WRITE_BUFFER,
-    );
+    )
+    .with_max_concurrency(PARTS_IN_FLIGHT);
     let mut size = 0u64;
     let failed = loop {
         match body.next().await {
