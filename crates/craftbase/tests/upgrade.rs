@@ -132,7 +132,8 @@ async fn an_older_data_directory_is_upgraded_in_place() {
             "craftbase/role_limits.sql",
             "craftbase/auth_email_proofs.sql",
             "craftbase/auth_limits.sql",
-            "craftbase/auth_rate_limits.sql"
+            "craftbase/auth_rate_limits.sql",
+            "craftbase/storage_schema.sql"
         ],
         "{stderr}"
     );
