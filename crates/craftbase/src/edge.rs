@@ -84,7 +84,7 @@ pub struct ServiceSettings {
     pub auth: craftbase_auth::Settings,
     /// Storage's backend and limits (`STORAGE_BACKEND`, `FILE_SIZE_LIMIT`, ...).
     pub storage: craftbase_storage::Settings,
-    /// Which services are served (`CRAFTBASE_{REST,AUTH,REALTIME}_ENABLED`).
+    /// Which services are served (`CRAFTBASE_{REST,AUTH,REALTIME,STORAGE}_ENABLED`).
     pub switches: crate::switches::ServiceSwitches,
 }
 
