@@ -1,4 +1,4 @@
-//! The single API port: routes `/rest/v1`, `/auth/v1` and `/realtime/v1` to the three services
+//! The single API port: routes `/rest/v1`, `/auth/v1`, `/realtime/v1` and `/storage/v1` to the services
 //! with their prefixes stripped, and does what Supabase's Kong gateway does in front of them:
 //! the apikey check, the Authorization header derived from it, CORS, and a request id.
 
@@ -44,7 +44,7 @@ const OPEN_ROUTES: [&str; 12] = [
 ];
 
 /// Request headers supabase-js sends that a browser must be allowed to send.
-const ALLOWED_HEADERS: [&str; 14] = [
+const ALLOWED_HEADERS: [&str; 18] = [
     "authorization",
     "apikey",
     "x-client-info",
@@ -59,10 +59,15 @@ const ALLOWED_HEADERS: [&str; 14] = [
     "x-retry-count",
     "traceparent",
     "tracestate",
+    // storage-js's uploads and conditional downloads.
+    "x-upsert",
+    "x-metadata",
+    "cache-control",
+    "if-none-match",
 ];
 
 /// Response headers supabase-js reads, which a browser hides unless exposed.
-const EXPOSED_HEADERS: [&str; 9] = [
+const EXPOSED_HEADERS: [&str; 11] = [
     "content-range",
     "range-unit",
     "x-total-count",
@@ -72,13 +77,17 @@ const EXPOSED_HEADERS: [&str; 9] = [
     "location",
     "preference-applied",
     "retry-after",
+    "etag",
+    "content-disposition",
 ];
 
 /// The services' own settings, read (and refused when invalid) before anything starts.
 pub struct ServiceSettings {
     pub gateway: craftbase_gateway::GatewayConfig,
     pub auth: craftbase_auth::Settings,
-    /// Which services are served (`CRAFTBASE_{REST,AUTH,REALTIME}_ENABLED`).
+    /// Storage's backend and limits (`STORAGE_BACKEND`, `FILE_SIZE_LIMIT`, ...).
+    pub storage: craftbase_storage::Settings,
+    /// Which services are served (`CRAFTBASE_{REST,AUTH,REALTIME,STORAGE}_ENABLED`).
     pub switches: crate::switches::ServiceSwitches,
 }
 
@@ -89,6 +98,8 @@ impl ServiceSettings {
             gateway: craftbase_gateway::GatewayConfig::from_env().map_err(anyhow::Error::msg)?,
             auth: craftbase_auth::Settings::from_env()
                 .map_err(|e| anyhow::anyhow!("invalid GOTRUE_* setting: {e}"))?,
+            storage: craftbase_storage::Settings::from_env()
+                .map_err(|e| anyhow::anyhow!("invalid storage setting: {e}"))?,
             switches: crate::switches::ServiceSwitches::from_env()?,
         })
     }
@@ -128,6 +139,11 @@ pub fn app(services: Services, settings: ServiceSettings, observer: &Observer) -
         );
     } else {
         off = off.merge(switched_off("/realtime/v1"));
+    }
+    if on.storage_enabled {
+        gated = gated.nest("/storage/v1", craftbase_storage::router(services.storage));
+    } else {
+        off = off.merge(switched_off("/storage/v1"));
     }
     let gated = gated.layer(middleware::from_fn_with_state(gate, require_apikey));
     let routes = Router::new()
@@ -213,7 +229,13 @@ async fn require_apikey(State(gate): State<Gate>, mut req: Request, next: Next) 
     if OPEN_ROUTES.contains(&req.uri().path()) {
         return next.run(req).await;
     }
-    let Some(key) = apikey(&req) else {
+    let key = apikey(&req);
+    // Supabase's gateway checks no key for storage: public and signed URLs are opened by
+    // anyone, and storage verifies the bearer itself. A key that is sent is still checked.
+    if key.is_none() && req.uri().path().starts_with("/storage/v1/") {
+        return next.run(req).await;
+    }
+    let Some(key) = key else {
         return unauthorized("No API key found in request");
     };
     if key.starts_with("sb_") {

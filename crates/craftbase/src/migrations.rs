@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use craftbase_cluster::{Ledger, Migration};
 
 /// The platform's SQL (roles, the `auth` schema, realtime's publication, replay index and
-/// broadcast from the database, the gateway's schema-reload trigger), in release order: a file's
+/// broadcast from the database, the gateway's schema-reload trigger, the `storage` schema), in release order: a file's
 /// place in [`RELEASED`] is its version.
 ///
 /// Append-only: a released file is never edited, renamed or reordered (a database that applied
@@ -35,6 +35,7 @@ const RELEASED: &[&str] = &[
     "craftbase/realtime_broadcast_from_database.sql",
     "craftbase/auth_saml.sql",
     "craftbase/auth_passkeys.sql",
+    "craftbase/storage_schema.sql",
 ];
 
 /// The SQL of the platform file `name`, from the crate that owns it.
@@ -46,6 +47,11 @@ fn platform_sql(name: &str) -> &'static str {
         "craftbase/realtime_replay.sql" => craftbase_realtime::REPLAY_SQL,
         "craftbase/realtime_broadcast_from_database.sql" => craftbase_realtime::BROADCAST_SQL,
         "craftbase/gateway.sql" => craftbase_gateway::SCHEMA_SQL,
+        storage if storage.starts_with("craftbase/storage_") => craftbase_storage::MIGRATIONS
+            .iter()
+            .find(|(n, _)| *n == storage)
+            .map(|(_, sql)| *sql)
+            .unwrap_or_else(|| panic!("no storage file named {storage}")),
         auth => craftbase_auth::MIGRATIONS
             .iter()
             .find(|(n, _)| *n == auth)
@@ -195,12 +201,16 @@ mod tests {
         );
         assert_eq!(version("craftbase/auth_saml.sql"), Some(14));
         assert_eq!(version("craftbase/auth_passkeys.sql"), Some(15));
+        assert_eq!(version("craftbase/storage_schema.sql"), Some(16));
     }
 
     #[test]
-    fn every_file_of_auth_is_released_once() {
-        for (name, _) in craftbase_auth::MIGRATIONS {
-            let n = RELEASED.iter().filter(|r| **r == name).count();
+    fn every_file_of_auth_and_storage_is_released_once() {
+        for (name, _) in craftbase_auth::MIGRATIONS
+            .iter()
+            .chain(craftbase_storage::MIGRATIONS.iter())
+        {
+            let n = RELEASED.iter().filter(|r| *r == name).count();
             assert_eq!(n, 1, "{name} must be in RELEASED exactly once");
         }
         // The auth files keep auth's own order.

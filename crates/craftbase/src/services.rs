@@ -17,6 +17,9 @@ pub struct Services {
     /// Realtime: private-channel checks, the catalog and replay through `admin`, change
     /// authorization through `db`.
     pub realtime: ServiceContext,
+    /// Storage: catalogue rows through `db` as the caller, owner reads through `admin`; the
+    /// bytes in its object store.
+    pub storage: craftbase_storage::Storage,
     /// The new API keys the edge accepts.
     pub api_keys: Arc<KeyRing>,
 }
@@ -24,7 +27,7 @@ pub struct Services {
 impl Services {
     /// Every pool, to close them before PostgreSQL stops.
     pub(crate) fn pools(&self) -> Vec<deadpool_postgres::Pool> {
-        [&self.rest, &self.auth, &self.realtime]
+        [&self.rest, &self.auth, &self.realtime, &self.storage.ctx]
             .iter()
             .flat_map(|ctx| [ctx.db.clone(), ctx.admin.clone()])
             .collect()

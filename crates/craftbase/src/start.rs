@@ -76,13 +76,18 @@ pub async fn run(args: StartArgs) -> anyhow::Result<()> {
         }
     };
     crate::secrets_watch::watch(vec![ring.clone(), signing]);
-    let services = match services(&connections, &secrets, &args, ring, jwt).await {
+    let storage = settings.storage.clone();
+    let services = match services(&connections, &secrets, &args, ring, jwt, storage).await {
         Ok(services) => services,
         Err(e) => {
             database.stop();
             return Err(e);
         }
     };
+    if settings.switches.storage_enabled {
+        // Hourly: bytes a crash left without a row.
+        craftbase_storage::sweep::spawn(services.storage.clone());
+    }
     let api_url = format!("http://{}", listener.local_addr()?);
     // Mailed links and OAuth callbacks point at craftbase's own address (an unspecified
     // bind address as loopback), never at a request's `Host`.
@@ -232,6 +237,7 @@ async fn services(
     args: &StartArgs,
     api_keys: Arc<KeyRing>,
     jwt: Arc<JwtVerifier>,
+    storage: craftbase_storage::Settings,
 ) -> anyhow::Result<Services> {
     let authenticator = match &connections.authenticator {
         Some(config) => config.clone(),
@@ -257,7 +263,20 @@ async fn services(
         roles: Arc::new(roles),
     };
     let realtime_size = args.realtime_pool_size.into();
+    let store = storage
+        .open(&args.data_dir)
+        .context("cannot open storage's object store")?;
+    let storage = craftbase_storage::Storage::new(
+        ServiceContext {
+            db: pool(authenticator.clone(), STORAGE_POOL_SIZE),
+            admin: pool(connections.owner.clone(), STORAGE_POOL_SIZE),
+            ..rest.clone()
+        },
+        store,
+        storage,
+    );
     Ok(Services {
+        storage,
         auth: ServiceContext {
             admin: auth_owner,
             ..rest.clone()
@@ -271,6 +290,9 @@ async fn services(
         api_keys,
     })
 }
+
+/// Connections storage opens per role: uploads hold one only while checking and writing a row.
+const STORAGE_POOL_SIZE: usize = 10;
 
 /// On a server craftbase does not run, `authenticator` logs in over the network like the owner
 /// does: give it the data directory's generated password.

@@ -1,4 +1,4 @@
-//! Which services the API port serves (`[api]`, `[auth]`, `[realtime]` `enabled` in
+//! Which services the API port serves (`[api]`, `[auth]`, `[realtime]`, `[storage]` `enabled` in
 //! config.toml). A service switched off is not started at all, and its prefix answers 404 as
 //! Supabase's gateway does for a route it does not have.
 
@@ -20,6 +20,9 @@ pub struct ServiceSwitches {
     /// Serve realtime at /realtime/v1 (and read the replication stream).
     #[arg(long, env = "CRAFTBASE_REALTIME_ENABLED", default_value = "true", value_parser = BoolishValueParser::new(), action = clap::ArgAction::Set)]
     pub realtime_enabled: bool,
+    /// Serve storage at /storage/v1.
+    #[arg(long, env = "CRAFTBASE_STORAGE_ENABLED", default_value = "true", value_parser = BoolishValueParser::new(), action = clap::ArgAction::Set)]
+    pub storage_enabled: bool,
 }
 
 impl Default for ServiceSwitches {
@@ -28,6 +31,7 @@ impl Default for ServiceSwitches {
             rest_enabled: true,
             auth_enabled: true,
             realtime_enabled: true,
+            storage_enabled: true,
         }
     }
 }

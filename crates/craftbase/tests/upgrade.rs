@@ -135,7 +135,8 @@ async fn an_older_data_directory_is_upgraded_in_place() {
             "craftbase/auth_rate_limits.sql",
             "craftbase/realtime_broadcast_from_database.sql",
             "craftbase/auth_saml.sql",
-            "craftbase/auth_passkeys.sql"
+            "craftbase/auth_passkeys.sql",
+            "craftbase/storage_schema.sql"
         ],
         "{stderr}"
     );

@@ -60,6 +60,8 @@ impl Observer {
             pool("auth", "owner", &services.auth.admin),
             pool("realtime", "authenticator", &services.realtime.db),
             pool("realtime", "owner", &services.realtime.admin),
+            pool("storage", "authenticator", &services.storage.ctx.db),
+            pool("storage", "owner", &services.storage.ctx.admin),
         ];
         Observer {
             inner: Arc::new(Inner {

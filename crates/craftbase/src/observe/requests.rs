@@ -79,6 +79,19 @@ impl RouteClass {
             };
             return class("realtime", route);
         }
+        if let Some(st) = under(path, "/storage/v1") {
+            let route = match st {
+                b if b.starts_with("/bucket") => "bucket",
+                o if o.starts_with("/object/public/") => "public",
+                o if o.starts_with("/object/sign/") || o.starts_with("/object/upload/sign/") => {
+                    "signed"
+                }
+                o if o.starts_with("/object/list") => "list",
+                o if o.starts_with("/object") => "object",
+                _ => "other",
+            };
+            return class("storage", route);
+        }
         match path {
             "/health" => class("other", "health"),
             "/ready" => class("other", "ready"),
@@ -198,6 +211,17 @@ mod tests {
         assert_eq!(route("/auth/v1/admin/users/123"), ("auth", "admin"));
         assert_eq!(route("/auth/v1/factors/1/verify"), ("auth", "mfa"));
         assert_eq!(route("/auth/v1/anything-else"), ("auth", "other"));
+        assert_eq!(route("/storage/v1/bucket/x"), ("storage", "bucket"));
+        assert_eq!(
+            route("/storage/v1/object/public/b/a.png"),
+            ("storage", "public")
+        );
+        assert_eq!(
+            route("/storage/v1/object/sign/b/a.png"),
+            ("storage", "signed")
+        );
+        assert_eq!(route("/storage/v1/object/list-v2/b"), ("storage", "list"));
+        assert_eq!(route("/storage/v1/object/b/a.png"), ("storage", "object"));
         assert_eq!(route("/realtime/v1/websocket"), ("realtime", "websocket"));
         assert_eq!(
             route("/realtime/v1/api/broadcast"),

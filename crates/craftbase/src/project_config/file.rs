@@ -16,6 +16,15 @@ pub struct ConfigFile {
     pub realtime: Enabled,
     #[serde(default)]
     pub auth: Auth,
+    #[serde(default)]
+    pub storage: Storage,
+}
+
+#[derive(Deserialize, Debug, Default)]
+pub struct Storage {
+    pub enabled: Option<bool>,
+    /// `"50MiB"`, as the CLI writes it.
+    pub file_size_limit: Option<String>,
 }
 
 #[derive(Deserialize, Debug, Default)]

@@ -2,14 +2,18 @@
 //! init` file is quietly accepted) and which are unknown to both (warned about, one by one).
 
 /// Keys (and whole sections) the Supabase CLI reads that mean nothing to craftbase: other
-/// services (studio, storage, edge functions...), Docker images, the pooler, hosted-only
+/// services (studio, storage's other protocols, edge functions...), Docker images, the pooler, hosted-only
 /// features, and the auth features craftbase does not have (SMS providers, hooks, captcha...).
 const SUPABASE_ONLY: &[&str] = &[
     "project_id",
     "remotes",
     "studio",
     "inbucket",
-    "storage",
+    "storage.image_transformation",
+    "storage.s3_protocol",
+    "storage.analytics",
+    "storage.vector",
+    "storage.buckets",
     "edge_runtime",
     "functions",
     "analytics",

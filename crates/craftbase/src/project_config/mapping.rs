@@ -83,6 +83,20 @@ pub fn assign(
         "CRAFTBASE_REALTIME_ENABLED",
         file.realtime.enabled,
     );
+    out.set(
+        "storage.enabled",
+        "CRAFTBASE_STORAGE_ENABLED",
+        file.storage.enabled,
+    );
+    if let Some(limit) = &file.storage.file_size_limit {
+        let bytes = craftbase_storage::bucket::parse_size(limit).ok_or_else(|| {
+            (
+                "storage.file_size_limit".to_owned(),
+                format!("{limit:?} is not a size (such as \"50MiB\")"),
+            )
+        })?;
+        out.set("storage.file_size_limit", "FILE_SIZE_LIMIT", Some(bytes));
+    }
     auth(&mut out, file, project_dir)?;
     Ok(out.list)
 }

@@ -43,6 +43,9 @@ port = 6543
 major_version = 15
 [realtime]
 enabled = false
+[storage]
+enabled = false
+file_size_limit = "20MiB"
 "#,
     );
     assert_eq!(var(&c, "CRAFTBASE_REST_ENABLED"), Some("false"));
@@ -56,6 +59,8 @@ enabled = false
     assert_eq!(var(&c, "CRAFTBASE_DB_PORT"), Some("6543"));
     assert_eq!(var(&c, "CRAFTBASE_DB_MAJOR_VERSION"), Some("15"));
     assert_eq!(var(&c, "CRAFTBASE_REALTIME_ENABLED"), Some("false"));
+    assert_eq!(var(&c, "CRAFTBASE_STORAGE_ENABLED"), Some("false"));
+    assert_eq!(var(&c, "FILE_SIZE_LIMIT"), Some("20971520"));
     assert!(c.unknown_keys.is_empty(), "{:?}", c.unknown_keys);
 }
 
@@ -318,6 +323,14 @@ fn the_supabase_init_template_parses_without_unknown_keys() {
     assert!(c.unknown_keys.is_empty(), "{:?}", c.unknown_keys);
     assert_eq!(var(&c, "CRAFTBASE_DB_MAJOR_VERSION"), Some("17"));
     assert_eq!(var(&c, "GOTRUE_DISABLE_SIGNUP"), Some("false"));
+    assert_eq!(var(&c, "FILE_SIZE_LIMIT"), Some("52428800"));
+    assert_eq!(var(&c, "CRAFTBASE_STORAGE_ENABLED"), Some("true"));
+}
+
+#[test]
+fn a_storage_size_that_is_not_one_names_its_key() {
+    let err = parse_with("[storage]\nfile_size_limit = \"lots\"\n", &[]).unwrap_err();
+    assert!(err.to_string().contains("storage.file_size_limit"), "{err}");
 }
 
 #[test]
