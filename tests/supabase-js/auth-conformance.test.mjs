@@ -168,6 +168,9 @@ test('SSO answers as GoTrue with SAML 2.0 off, not with a bare 404', async () =>
   assert.equal(error?.status, 404);
   assert.equal(error.code, 'saml_provider_disabled');
   assert.equal(error.message, 'SAML 2.0 is disabled');
+  // Refused before the parameters are read: a provider id that is no UUID gets the same answer.
+  const byId = await anonClient(cb).auth.signInWithSSO({ providerId: 'test-provider' });
+  assert.equal(byId.error?.code, 'saml_provider_disabled');
   const metadata = await fetch(`${cb.url}/auth/v1/sso/saml/metadata`, { headers: { apikey: cb.anonKey } });
   assert.equal(metadata.status, 404);
   assert.equal((await metadata.json()).error_code, 'saml_provider_disabled');

@@ -36,9 +36,12 @@ pub struct SsoParams {
 pub async fn start(
     State(state): State<AuthState>,
     client: crate::limit::Client,
-    Body(params): Body<SsoParams>,
+    Body(body): Body<serde_json::Value>,
 ) -> Result<Response, AuthError> {
+    // GoTrue refuses with SAML off before it reads the parameters.
     let key = require_enabled(&state)?;
+    let params: SsoParams =
+        serde_json::from_value(body).map_err(|e| AuthError::BadJson(e.to_string()))?;
     state.limits.sso(&state.settings, &client, false).await?;
     let provider_id = params.provider_id.filter(|id| !id.is_nil());
     let db = state.ctx.admin.get().await?;
