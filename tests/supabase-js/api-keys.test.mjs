@@ -220,6 +220,37 @@ describe('craftbase keys', () => {
     assert.equal(error, null);
   });
 
+  test('revoking a key closes the realtime sockets opened with it', async () => {
+    const key = await keys('new', '--secret', '--name', 'socket');
+    const { WebSocket } = await import('ws');
+    const url = `${cb.url.replace('http', 'ws')}/realtime/v1/websocket?apikey=${key}&vsn=1.0.0`;
+    let ws;
+    for (let i = 0; i < 60 && !ws; i++) {
+      ws = await new Promise((resolve) => {
+        const s = new WebSocket(url);
+        s.on('open', () => resolve(s));
+        s.on('unexpected-response', () => resolve(null));
+        s.on('error', () => resolve(null));
+      });
+      if (!ws) await sleep(100);
+    }
+    assert.ok(ws, 'the new key opens a socket within a few seconds');
+    const closed = new Promise((resolve) => ws.on('close', (code, reason) => resolve({ code, reason: String(reason) })));
+    // supabase-js on the same key: subscribed, then told of the error once the key is revoked.
+    const c = client(key);
+    const statuses = [];
+    c.channel('ak-revoked').subscribe((status) => statuses.push(status));
+    for (let i = 0; i < 100 && !statuses.includes('SUBSCRIBED'); i++) await sleep(50);
+    assert.ok(statuses.includes('SUBSCRIBED'), statuses.join());
+    await keys('revoke', key.slice(0, 16));
+    const result = await Promise.race([closed, sleep(10_000).then(() => null)]);
+    assert.deepEqual(result, { code: 1008, reason: 'API key revoked' });
+    for (let i = 0; i < 100 && !statuses.some((s) => s === 'CHANNEL_ERROR' || s === 'CLOSED'); i++) await sleep(50);
+    assert.ok(statuses.some((s) => s === 'CHANNEL_ERROR' || s === 'CLOSED'), statuses.join());
+    await c.removeAllChannels();
+    c.realtime.disconnect();
+  });
+
   test('an sb_ key that was never issued gets the same 401', async () => {
     const res = await fetch(`${cb.url}/rest/v1/ak_notes`, { headers: { apikey: 'sb_publishable_made_up' } });
     assert.equal(res.status, 401);

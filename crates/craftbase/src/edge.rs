@@ -291,6 +291,10 @@ fn new_key_identity(ring: &KeyRing, key: &str, req: &mut Request) -> Result<(), 
     } else {
         Use::Request
     };
+    if used == Use::Socket {
+        // Realtime closes the socket when the key is revoked.
+        req.extensions_mut().insert(ring.lease(key));
+    }
     let token = ring.token(kind, used).map_err(|e| {
         tracing::error!(error = %e, "cannot mint the token of an API key");
         Box::new(StatusCode::INTERNAL_SERVER_ERROR.into_response())

@@ -10,7 +10,9 @@ use axum::extract::ws::{CloseFrame, Message as WsMessage, WebSocket, WebSocketUp
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+use axum::Extension;
 use axum::Json;
+use craftbase_shared::key_lease::KeyLease;
 use futures_util::{SinkExt, StreamExt};
 
 use crate::outlet::Outlet;
@@ -31,6 +33,7 @@ pub async fn upgrade(
     State(rt): State<Arc<Realtime>>,
     Query(params): Query<HashMap<String, String>>,
     headers: HeaderMap,
+    lease: Option<Extension<KeyLease>>,
     ws: WebSocketUpgrade,
 ) -> Response {
     let apikey = headers
@@ -60,7 +63,7 @@ pub async fn upgrade(
     ws.read_buffer_size(READ_BUFFER)
         .max_message_size(max)
         .max_frame_size(max)
-        .on_upgrade(move |socket| serve(rt, socket, vsn, apikey))
+        .on_upgrade(move |socket| serve(rt, socket, vsn, apikey, lease.map(|l| l.0)))
 }
 
 fn refuse(text: &str) -> Response {
@@ -71,7 +74,13 @@ fn refuse(text: &str) -> Response {
         .into_response()
 }
 
-async fn serve(rt: Arc<Realtime>, ws: WebSocket, vsn: Vsn, apikey: String) {
+async fn serve(
+    rt: Arc<Realtime>,
+    ws: WebSocket,
+    vsn: Vsn,
+    apikey: String,
+    lease: Option<KeyLease>,
+) {
     let _open = crate::stats::OpenSocket::new();
     let id = rt.hub.socket_id();
     let (outlet, mut queue, overflow) = Outlet::bounded(id, rt.limits.queue_bytes);
@@ -120,6 +129,9 @@ async fn serve(rt: Arc<Realtime>, ws: WebSocket, vsn: Vsn, apikey: String) {
                 break Some(close(1013, "too many pending messages"));
             }
             _ = tick.tick() => {
+                if lease.as_ref().is_some_and(KeyLease::revoked) {
+                    break Some(close(1008, "API key revoked"));
+                }
                 session.expire(token::now());
                 if last_heard.elapsed() > SILENCE_LIMIT {
                     break Some(close(1000, "heartbeat timeout"));

@@ -2,6 +2,7 @@
 //! run as, the database pools and the JSON error every service answers with.
 
 pub mod error;
+pub mod key_lease;
 pub mod key_set;
 pub mod keys;
 pub mod pool;

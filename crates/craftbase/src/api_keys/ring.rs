@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Mutex, RwLock};
 
+use craftbase_shared::key_lease::KeyLease;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
@@ -38,6 +39,8 @@ pub struct KeyRing {
     jwt_secret: String,
     active: RwLock<Active>,
     tokens: Mutex<HashMap<(KeyKind, Use), (String, u64)>>,
+    /// The leases of sockets opened with each key (by digest), revoked with the key.
+    leases: Mutex<HashMap<[u8; 32], KeyLease>>,
 }
 
 struct Active {
@@ -65,7 +68,15 @@ impl KeyRing {
                 seen,
             }),
             tokens: Mutex::new(HashMap::new()),
+            leases: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// The lease a socket opened with `presented` (an active key) holds until the key is revoked.
+    pub fn lease(&self, presented: &str) -> KeyLease {
+        let digest: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
+        let mut leases = self.leases.lock().unwrap_or_else(|e| e.into_inner());
+        leases.entry(digest).or_default().clone()
     }
 
     /// The kind of an active key equal to `presented`, compared in constant time with each.
@@ -121,6 +132,16 @@ impl KeyRing {
         let digests = digests(&file.api_keys);
         let count = digests.len();
         let mut active = self.active.write().unwrap_or_else(|e| e.into_inner());
+        // Sockets of a key that is gone close.
+        let mut leases = self.leases.lock().unwrap_or_else(|e| e.into_inner());
+        leases.retain(|digest, lease| {
+            let kept = digests.iter().any(|(_, d)| d == digest);
+            if !kept {
+                lease.revoke();
+            }
+            kept
+        });
+        drop(leases);
         active.digests = digests;
         active.seen = now_seen;
         tracing::info!(active_keys = count, "API keys reloaded");
