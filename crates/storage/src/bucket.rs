@@ -166,6 +166,15 @@ pub async fn update(
     Ok(Json(json!({ "message": "Successfully updated" })))
 }
 
+/// The bucket `id` exists and the caller may see it (RLS on `storage.buckets`), else
+/// `NoSuchBucket`.
+async fn visible(tx: &tokio_postgres::Transaction<'_>, id: &str) -> Result<(), StorageError> {
+    tx.query_opt("select 1 from storage.buckets where id = $1", &[&id])
+        .await?
+        .map(|_| ())
+        .ok_or(StorageError::NoSuchBucket)
+}
+
 /// `POST /bucket/{id}/empty`: removes every object the caller may delete, rows then bytes.
 pub async fn empty(
     State(s): State<Storage>,
@@ -175,13 +184,7 @@ pub async fn empty(
     let caller = Caller::from_headers(&s.ctx, &headers)?;
     let mut client = s.ctx.db.get().await?;
     let tx = caller.begin(&mut client).await?;
-    if tx
-        .query_opt("select 1 from storage.buckets where id = $1", &[&id])
-        .await?
-        .is_none()
-    {
-        return Err(StorageError::NoSuchBucket);
-    }
+    visible(&tx, &id).await?;
     let rows = tx
         .query(
             "delete from storage.objects where bucket_id = $1 returning name, version",
@@ -203,12 +206,7 @@ pub async fn delete(
     let caller = Caller::from_headers(&s.ctx, &headers)?;
     let mut client = s.ctx.db.get().await?;
     let tx = caller.begin(&mut client).await?;
-    let found = tx
-        .query_opt("select 1 from storage.buckets where id = $1", &[&id])
-        .await?;
-    if found.is_none() {
-        return Err(StorageError::NoSuchBucket);
-    }
+    visible(&tx, &id).await?;
     let objects: i64 = tx
         .query_one(
             "select count(*) from (select 1 from storage.objects where bucket_id = $1 limit 1) o",
