@@ -36,6 +36,7 @@ const RELEASED: &[&str] = &[
     "craftbase/auth_saml.sql",
     "craftbase/auth_passkeys.sql",
     "craftbase/storage_schema.sql",
+    "craftbase/realtime_broadcast_authorization.sql",
 ];
 
 /// The SQL of the platform file `name`, from the crate that owns it.
@@ -46,6 +47,9 @@ fn platform_sql(name: &str) -> &'static str {
         "craftbase/realtime.sql" => craftbase_realtime::SCHEMA_SQL,
         "craftbase/realtime_replay.sql" => craftbase_realtime::REPLAY_SQL,
         "craftbase/realtime_broadcast_from_database.sql" => craftbase_realtime::BROADCAST_SQL,
+        "craftbase/realtime_broadcast_authorization.sql" => {
+            craftbase_realtime::BROADCAST_AUTHORIZATION_SQL
+        }
         "craftbase/gateway.sql" => craftbase_gateway::SCHEMA_SQL,
         storage if storage.starts_with("craftbase/storage_") => craftbase_storage::MIGRATIONS
             .iter()
@@ -202,6 +206,10 @@ mod tests {
         assert_eq!(version("craftbase/auth_saml.sql"), Some(14));
         assert_eq!(version("craftbase/auth_passkeys.sql"), Some(15));
         assert_eq!(version("craftbase/storage_schema.sql"), Some(16));
+        assert_eq!(
+            version("craftbase/realtime_broadcast_authorization.sql"),
+            Some(17)
+        );
     }
 
     #[test]

@@ -136,7 +136,8 @@ async fn an_older_data_directory_is_upgraded_in_place() {
             "craftbase/realtime_broadcast_from_database.sql",
             "craftbase/auth_saml.sql",
             "craftbase/auth_passkeys.sql",
-            "craftbase/storage_schema.sql"
+            "craftbase/storage_schema.sql",
+            "craftbase/realtime_broadcast_authorization.sql"
         ],
         "{stderr}"
     );
@@ -220,6 +221,25 @@ async fn an_older_data_directory_is_upgraded_in_place() {
         assert!(
             std::time::Instant::now() < deadline,
             "the slot never became active"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // The old slot predates the messages publication: it streams the tables first, then,
+    // once past the upgrade, broadcasts from the database too.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let switched = |log: String| {
+        log.split_once("predates broadcasts from the database")
+            .is_some_and(|(_, after)| {
+                after.lines().any(|l| {
+                    l.contains("realtime replication streaming") && l.trim_end().ends_with("true")
+                })
+            })
+    };
+    while !switched(cb.stderr()) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the stream never included realtime.messages: {}",
+            cb.stderr()
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }

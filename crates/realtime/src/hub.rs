@@ -3,10 +3,11 @@
 //! filters (`postgres_changes` subscriptions are `changes::registry`'s). Locks here are never
 //! held across an await.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use crate::identity::Identity;
 use crate::memory::shrink;
 use crate::mutex::lock;
 use crate::outlet::Outlet;
@@ -31,15 +32,29 @@ struct Presence {
     meta: Map<String, Value>,
 }
 
+/// A socket joining a topic.
+pub struct Joining {
+    pub outlet: Outlet,
+    /// The topic as the client named it (the registry key differs for private channels).
+    pub topic: String,
+    pub join_ref: String,
+    pub broadcast_self: bool,
+    /// Who the channel acts as: stored messages of private topics are checked for it.
+    pub identity: Arc<Identity>,
+    /// Ids of the stored messages replayed to this join, not sent again when they arrive live.
+    pub replayed: Vec<String>,
+}
+
 /// A socket's membership of a topic.
 #[derive(Clone)]
 struct Member {
     outlet: Outlet,
-    /// The topic as the client named it (the registry key differs for private channels).
     topic: String,
     join_ref: String,
     broadcast_self: bool,
+    identity: Arc<Identity>,
     presence: Option<Presence>,
+    replayed: Option<Arc<HashSet<String>>>,
 }
 
 /// The shared registry.
@@ -57,24 +72,51 @@ impl Hub {
 
     /// Adds a socket to a topic (replacing an earlier join of the same socket). `key` separates
     /// private channels from public ones of the same name.
-    pub fn join(
-        &self,
-        key: &str,
-        topic: &str,
-        outlet: Outlet,
-        join_ref: &str,
-        broadcast_self: bool,
-    ) {
+    pub fn join(&self, key: &str, joining: Joining) {
+        let Joining {
+            outlet,
+            topic,
+            join_ref,
+            broadcast_self,
+            identity,
+            replayed,
+        } = joining;
+        let replayed = (!replayed.is_empty()).then(|| Arc::new(replayed.into_iter().collect()));
         let mut topics = lock(&self.topics);
         let members = topics.entry(key.to_owned()).or_default();
         members.retain(|m| m.outlet.socket != outlet.socket);
         members.push(Member {
             outlet,
-            topic: topic.to_owned(),
-            join_ref: join_ref.to_owned(),
+            topic,
+            join_ref,
             broadcast_self,
+            identity,
             presence: None,
+            replayed,
         });
+    }
+
+    /// The channel now acts as `identity` (its token was renewed).
+    pub fn set_identity(&self, key: &str, socket: u64, identity: Arc<Identity>) {
+        if let Some(m) = lock(&self.topics)
+            .get_mut(key)
+            .and_then(|ms| ms.iter_mut().find(|m| m.outlet.socket == socket))
+        {
+            m.identity = identity;
+        }
+    }
+
+    /// The distinct identities a topic's members act as.
+    pub fn identities(&self, key: &str) -> Vec<Arc<Identity>> {
+        let topics = lock(&self.topics);
+        let mut seen: HashSet<&Arc<Identity>> = HashSet::new();
+        topics
+            .get(key)
+            .into_iter()
+            .flatten()
+            .filter(|m| seen.insert(&m.identity))
+            .map(|m| Arc::clone(&m.identity))
+            .collect()
     }
 
     /// Removes a socket from a topic; peers are told its presence left.
@@ -115,6 +157,31 @@ impl Hub {
         let mut sent = 0;
         for m in members {
             if Some(m.outlet.socket) == from && !m.broadcast_self {
+                continue;
+            }
+            let mut msg = Message::push(&m.topic, "broadcast", payload.clone());
+            msg.raw = raw.cloned();
+            m.outlet.send(msg);
+            sent += 1;
+        }
+        crate::stats::delivered(crate::stats::Delivery::Broadcast, sent);
+        sent
+    }
+
+    /// Sends a stored message (`id`) to those of a topic's members whose identity `reads` it,
+    /// except those it was replayed to. Returns how many sockets received it.
+    pub fn broadcast_stored(
+        &self,
+        topic: &str,
+        id: &str,
+        payload: &Value,
+        raw: Option<&Arc<[u8]>>,
+        reads: impl Fn(&Identity) -> bool,
+    ) -> usize {
+        let members = lock(&self.topics).get(topic).cloned().unwrap_or_default();
+        let mut sent = 0;
+        for m in members {
+            if m.replayed.as_ref().is_some_and(|ids| ids.contains(id)) || !reads(&m.identity) {
                 continue;
             }
             let mut msg = Message::push(&m.topic, "broadcast", payload.clone());

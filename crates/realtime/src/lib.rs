@@ -37,6 +37,10 @@ pub const REPLAY_SQL: &str = include_str!("../sql/replay.sql");
 /// `realtime.send_binary`, `realtime.broadcast_changes` and their publication.
 pub const BROADCAST_SQL: &str = include_str!("../sql/broadcast_from_database.sql");
 
+/// The per-message check of stored private broadcasts (`changes::broadcast`); applied after
+/// `BROADCAST_SQL`.
+pub const BROADCAST_AUTHORIZATION_SQL: &str = include_str!("../sql/broadcast_authorization.sql");
+
 /// The realtime routes, with the `/realtime/v1` prefix already stripped. Starts the replication
 /// task, which retries on its own when the database is unavailable.
 pub fn router(ctx: ServiceContext) -> Router {

@@ -74,6 +74,11 @@ impl Outlet {
         self.queued.fetch_sub(msg.weight(), Ordering::Relaxed);
     }
 
+    /// Whether the socket is gone (its receiving half dropped).
+    pub fn is_closed(&self) -> bool {
+        self.tx.is_closed()
+    }
+
     /// Estimated bytes queued now.
     pub fn queued_bytes(&self) -> usize {
         self.queued.load(Ordering::Relaxed)

@@ -1,8 +1,10 @@
 //! Broadcast replay (§3.6): a private channel's join may ask, with `broadcast.replay: {since,
 //! limit}`, for the broadcasts stored in `realtime.messages` since `since` (ms since the epoch).
 //! Like Supabase: the newest `limit` (default 25, clamped to 1..=25) are sent oldest first,
-//! each with `meta: {replayed: true, id}`. Unlike Supabase, they are read through the
+//! each with `meta: {replayed: true, id}`; a binary payload as its bytes. Unlike Supabase, they are read through the
 //! subscriber's RLS, so a policy that hides some rows of a readable topic hides them here too.
+
+use std::sync::Arc;
 
 use serde_json::{json, Value};
 
@@ -89,8 +91,9 @@ pub async fn messages(
     // time zone; rows stamped more than a minute ahead are left out, as Supabase does.
     let rows = tx
         .query(
-            "select id::text, coalesce(event, ''), coalesce(payload::text, 'null') from (
-                 select id, event, payload, inserted_at from realtime.messages
+            "select id::text, coalesce(event, ''), coalesce(payload::text, 'null'), binary_payload
+             from (
+                 select id, event, payload, binary_payload, inserted_at from realtime.messages
                  where topic = $1 and private is true and extension = 'broadcast'
                    and inserted_at >= to_timestamp($2::float8 / 1000)::timestamp
                    and inserted_at < (now() + interval '1 minute')::timestamp
@@ -103,13 +106,20 @@ pub async fn messages(
     let mut out = Vec::with_capacity(rows.len());
     for row in rows {
         let (id, event, payload): (String, String, String) = (row.get(0), row.get(1), row.get(2));
-        let payload: Value = serde_json::from_str(&payload)?;
-        out.push(Message::push(
+        let binary: Option<Vec<u8>> = row.get(3);
+        let payload: Value = match binary {
+            Some(_) => Value::Null,
+            None => serde_json::from_str(&payload)?,
+        };
+        let mut msg = Message::push(
             full_topic,
             "broadcast",
             json!({"type": "broadcast", "event": event, "payload": payload,
                    "meta": {"replayed": true, "id": id}}),
-        ));
+        );
+        // A binary payload comes back as the bytes stored (vsn-2 sockets only).
+        msg.raw = binary.map(Arc::from);
+        out.push(msg);
     }
     Ok(out)
 }

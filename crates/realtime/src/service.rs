@@ -23,6 +23,8 @@ pub struct Realtime {
     /// What each socket may cost.
     pub limits: Limits,
     streaming: AtomicBool,
+    /// Whether the stream includes `realtime.messages` (broadcasts from the database).
+    broadcasts_live: AtomicBool,
     /// End LSN of the last transaction delivered: after a reconnect the slot may replay
     /// transactions whose acknowledgement had not reached the server, which are skipped.
     delivered_lsn: AtomicU64,
@@ -44,6 +46,7 @@ impl Realtime {
             hub: Hub::default(),
             subscriptions: Subscriptions::default(),
             streaming: AtomicBool::new(false),
+            broadcasts_live: AtomicBool::new(false),
             delivered_lsn: AtomicU64::new(0),
         })
     }
@@ -51,6 +54,12 @@ impl Realtime {
     /// Whether the replication stream is connected now (it has connected and not failed since).
     pub fn is_streaming(&self) -> bool {
         self.streaming.load(Ordering::Relaxed)
+    }
+
+    /// Whether broadcasts inserted into `realtime.messages` are delivered now: the stream is
+    /// connected and reads their publication (`broadcast.replication_ready`).
+    pub fn database_broadcasts_live(&self) -> bool {
+        self.is_streaming() && self.broadcasts_live.load(Ordering::Relaxed)
     }
 
     pub(crate) fn delivered(&self) -> u64 {
@@ -61,7 +70,8 @@ impl Realtime {
         self.delivered_lsn.fetch_max(lsn, Ordering::Relaxed);
     }
 
-    pub(crate) fn replication_up(&self) {
+    pub(crate) fn replication_up(&self, broadcasts: bool) {
+        self.broadcasts_live.store(broadcasts, Ordering::Relaxed);
         self.streaming.store(true, Ordering::Relaxed);
         metrics::gauge!(stats::REPLICATION_CONNECTED).set(1.0);
     }

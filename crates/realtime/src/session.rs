@@ -181,12 +181,21 @@ impl Session {
         channel.bindings = parsed.clone();
         let broadcast = config.get("broadcast").unwrap_or(&Value::Null);
         let presence = config.get("presence").unwrap_or(&Value::Null);
+        let replayed_ids = replayed
+            .iter()
+            .filter_map(|m| m.payload.pointer("/meta/id").and_then(Value::as_str))
+            .map(str::to_owned)
+            .collect();
         self.rt.hub.join(
             &key,
-            &msg.topic,
-            self.outlet.clone(),
-            &join_ref,
-            lenient_bool(broadcast.get("self")),
+            hub::Joining {
+                outlet: self.outlet.clone(),
+                topic: msg.topic.clone(),
+                join_ref: join_ref.clone(),
+                broadcast_self: lenient_bool(broadcast.get("self")),
+                identity: identity.clone(),
+                replayed: replayed_ids,
+            },
         );
         self.channels.insert(msg.topic.clone(), channel);
 
@@ -195,6 +204,15 @@ impl Session {
             .send(msg.reply("ok", json!({ "postgres_changes": reply })));
         for m in replayed {
             self.outlet.send(m);
+        }
+        if lenient_bool(broadcast.get("replication_ready")) {
+            broadcast::notify_replication_ready(
+                &self.rt,
+                &self.outlet,
+                &msg.topic,
+                &sub_topic,
+                &join_ref,
+            );
         }
         if lenient_bool(presence.get("enabled")) {
             presence::send_state(&self.rt, &self.outlet, &msg.topic, &key, &join_ref);
@@ -245,6 +263,9 @@ impl Session {
                 let Some(channel) = self.channels.get(&msg.topic) else {
                     return;
                 };
+                self.rt
+                    .hub
+                    .set_identity(&channel.key, self.outlet.socket, identity.clone());
                 let target = postgres_changes::Target {
                     topic: &msg.topic,
                     sub_topic: &channel.sub_topic,

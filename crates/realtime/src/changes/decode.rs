@@ -1,9 +1,11 @@
 //! Decode, the pipeline's first step (`pipeline`: decode → route → authorize → payload →
 //! fan-out): the replication stream's tuples become changes of rows in text form, grouped by
-//! committed transaction with its commit time as Supabase prints it.
+//! committed transaction with its commit time as Supabase prints it; inserts into
+//! `realtime.messages` become stored broadcasts instead.
 
 use pg_walstream::{ColumnValue, RowData};
 
+use super::message::StoredBroadcast;
 use super::row::Row;
 
 /// One decoded change.
@@ -21,6 +23,19 @@ pub struct Change {
 pub struct Transaction {
     pub commit_timestamp: String,
     pub changes: Vec<Change>,
+    /// Broadcasts inserted into `realtime.messages`, in insert order.
+    pub broadcasts: Vec<StoredBroadcast>,
+}
+
+impl Transaction {
+    /// An open transaction committed at `commit_timestamp`.
+    pub fn new(commit_timestamp: String) -> Transaction {
+        Transaction {
+            commit_timestamp,
+            changes: Vec::new(),
+            broadcasts: Vec::new(),
+        }
+    }
 }
 
 /// `YYYY-MM-DDTHH:MM:SS.mmmZ` from microseconds since the Unix epoch, milliseconds truncated.
@@ -63,6 +78,15 @@ pub fn push(
             new: new.map(row),
             old: old.map(row),
         });
+    }
+}
+
+/// Adds an insert into `realtime.messages` to the open transaction, when it is a broadcast.
+pub fn push_broadcast(open: &mut Option<Transaction>, data: &RowData) {
+    if let Some(t) = open {
+        if let Some(b) = StoredBroadcast::from_row(&row(data)) {
+            t.broadcasts.push(b);
+        }
     }
 }
 

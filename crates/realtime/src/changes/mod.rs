@@ -4,12 +4,14 @@
 //! (`row`, `table`, `condition`).
 
 pub mod authorize;
+pub mod broadcast;
 pub mod catalog;
 pub mod condition;
 pub mod decode;
 pub mod fanout;
 pub mod filter;
 mod like;
+pub mod message;
 pub mod ownership;
 pub mod pattern;
 pub mod payload;

@@ -9,12 +9,14 @@
 //! 4. `payload`: the data each role receives;
 //! 5. `fanout`: one message per channel, queued on each subscriber's outlet.
 //!
-//! This module runs the steps over a batch; `stream` feeds it.
+//! This module runs the steps over a batch; `stream` feeds it. The batch's stored broadcasts
+//! (`realtime.messages` inserts) then go to their topics (`broadcast`), in commit order.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::authorize::{self, Receiver};
+use super::broadcast;
 use super::catalog::Probe;
 use super::decode::{Change, Transaction};
 use super::fanout;
@@ -128,6 +130,10 @@ pub async fn deliver(rt: &Realtime, batch: &[Transaction]) {
             continue;
         }
         fanout::send(&tables[&change.table_oid], commit_ts, change, &receivers[i]);
+    }
+    let stored: Vec<_> = batch.iter().flat_map(|t| &t.broadcasts).collect();
+    if !stored.is_empty() {
+        broadcast::send(&rt.hub, &rt.ctx.admin, &stored, rt.limits.max_payload_bytes).await;
     }
     tracing::debug!(
         changes = changes.len(),

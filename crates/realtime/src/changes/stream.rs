@@ -1,5 +1,7 @@
-//! The one logical replication stream of the database (pgoutput, publication
-//! `supabase_realtime`, durable slot `craftbase_realtime`): decodes committed transactions,
+//! The one logical replication stream of the database (pgoutput, publications
+//! `supabase_realtime` and `supabase_realtime_messages_publication`, durable slot
+//! `craftbase_realtime`): decodes committed transactions (inserts into `realtime.messages` as
+//! stored broadcasts),
 //! hands them to `pipeline::deliver`, and acknowledges the slot after each commit and, when
 //! idle, up to the server's position. A lost connection is retried with backoff, resuming from
 //! the last acknowledged commit, so no change after it is lost and none delivered twice.
@@ -7,6 +9,7 @@
 //! `insert,update,delete` only, and realtime-js has no truncate event); the transaction's other
 //! changes are delivered.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -15,7 +18,7 @@ use pg_walstream::{
     EventType, LogicalReplicationStream, ReplicationStreamConfig, RetryConfig, StreamingMode,
 };
 
-use super::decode::{self, push, Transaction};
+use super::decode::{self, push, push_broadcast, Transaction};
 use super::pipeline;
 use crate::service::Realtime;
 
@@ -23,6 +26,9 @@ use crate::service::Realtime;
 pub const SLOT: &str = "craftbase_realtime";
 /// The publication whose tables stream changes.
 pub const PUBLICATION: &str = "supabase_realtime";
+/// The publication of `realtime.messages` (by its root: partitions publish as the parent),
+/// whose inserts are broadcasts from the database.
+pub const MESSAGES_PUBLICATION: &str = "supabase_realtime_messages_publication";
 /// How long without events before the slot is acknowledged up to the server's position (the
 /// feedback itself is sent at most once per feedback interval). Short, because a server that is
 /// shutting down keeps asking for a reply until the slot is confirmed up to its last record (the
@@ -32,15 +38,28 @@ const IDLE_ACK: Duration = Duration::from_millis(100);
 /// Most changes batched into one delivery round.
 const MAX_BATCH_CHANGES: usize = 1000;
 
+/// When the stream may read the messages publication too. PostgreSQL 15's pgoutput looks
+/// publications up as of the change it decodes, so a slot older than the publication (a data
+/// directory upgraded to broadcasts from the database) fails on the changes before it: such a
+/// slot streams the tables alone until it has passed the position where the publication was
+/// known to exist, then reconnects with both.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum MessagesFrom {
+    Now,
+    After(u64),
+}
+
 /// Runs replication until the process ends, reconnecting with backoff; never panics the process.
 pub async fn run(rt: Arc<Realtime>) {
     let mut backoff = Duration::from_millis(500);
+    let mut messages_from = MessagesFrom::Now;
     loop {
         let started = Instant::now();
-        let ended = replicate(&rt).await;
+        let ended = replicate(&rt, &mut messages_from).await;
         rt.replication_down();
         match ended {
-            Ok(()) => return,
+            // The stream can now include `realtime.messages`: reconnect at once.
+            Ok(()) => continue,
             Err(_) if craftbase_shared::shutdown::requested() => {
                 tracing::debug!("realtime replication ends with the process");
                 return;
@@ -60,7 +79,7 @@ pub async fn run(rt: Arc<Realtime>) {
 /// The slot of this database, created when it does not exist yet. Slot names are per cluster:
 /// when `craftbase_realtime` already belongs to another database, this one's slot is named after
 /// its database oid.
-async fn ensure_slot(rt: &Realtime) -> Result<String, anyhow::Error> {
+async fn ensure_slot(rt: &Realtime) -> Result<(String, bool), anyhow::Error> {
     let client = rt.ctx.admin.get().await?;
     let slot: String = client
         .query_one(
@@ -79,12 +98,43 @@ async fn ensure_slot(rt: &Realtime) -> Result<String, anyhow::Error> {
             &[&slot],
         )
         .await?;
-    Ok(slot)
+    // Without the messages publication (a database whose platform SQL is older), only the
+    // tables stream: naming a missing publication would stop the stream.
+    let messages: bool = client
+        .query_one(
+            "select exists (select 1 from pg_publication where pubname = $1)",
+            &[&MESSAGES_PUBLICATION],
+        )
+        .await?
+        .get(0);
+    Ok((slot, messages))
 }
 
-async fn replicate(rt: &Realtime) -> Result<(), anyhow::Error> {
-    let slot = ensure_slot(rt).await?;
-    let config = ReplicationStreamConfig::builder(slot.as_str(), PUBLICATION)
+/// The server's WAL position now.
+async fn server_lsn(rt: &Realtime) -> Result<u64, anyhow::Error> {
+    let text: String = rt
+        .ctx
+        .admin
+        .get()
+        .await?
+        .query_one("select pg_current_wal_lsn()::text", &[])
+        .await?
+        .get(0);
+    Ok(pg_walstream::parse_lsn(&text)?)
+}
+
+/// Streams until an error, or `Ok` when the stream should reconnect to include the messages
+/// publication.
+async fn replicate(rt: &Realtime, messages_from: &mut MessagesFrom) -> Result<(), anyhow::Error> {
+    let (slot, publication_exists) = ensure_slot(rt).await?;
+    let with_messages = publication_exists && *messages_from == MessagesFrom::Now;
+    // pg_walstream quotes the name: two quoted names make pgoutput's list.
+    let publications = if with_messages {
+        format!("{PUBLICATION}\",\"{MESSAGES_PUBLICATION}")
+    } else {
+        PUBLICATION.to_owned()
+    };
+    let config = ReplicationStreamConfig::builder(slot.as_str(), publications.as_str())
         .with_protocol_version(1)
         .with_streaming_mode(StreamingMode::Off)
         .with_feedback_interval(Duration::from_secs(1))
@@ -97,8 +147,14 @@ async fn replicate(rt: &Realtime) -> Result<(), anyhow::Error> {
     let conninfo = format!("{} replication=database", rt.ctx.admin_conninfo);
     let mut stream = LogicalReplicationStream::new(&conninfo, config).await?;
     stream.start(None).await?;
-    tracing::info!(slot, "realtime replication streaming");
-    rt.replication_up();
+    tracing::info!(
+        slot,
+        broadcasts = with_messages,
+        "realtime replication streaming"
+    );
+    rt.replication_up(with_messages);
+    // Relations that are `realtime.messages` (its root, as the publication names it).
+    let mut messages: HashSet<u32> = HashSet::new();
     let cancel = CancellationToken::new();
     let feedback = stream.shared_lsn_feedback.clone();
     let mut open: Option<Transaction> = None;
@@ -113,7 +169,16 @@ async fn replicate(rt: &Realtime) -> Result<(), anyhow::Error> {
             Duration::ZERO
         };
         let event = match tokio::time::timeout(wait, stream.next_event(&cancel)).await {
-            Ok(event) => Some(event?),
+            Ok(Ok(event)) => Some(event),
+            Ok(Err(e)) => {
+                let text = e.to_string();
+                if with_messages && text.contains("publication") && text.contains("does not exist")
+                {
+                    *messages_from = MessagesFrom::After(server_lsn(rt).await?);
+                    tracing::info!("the replication slot predates broadcasts from the database; streaming tables until it has passed them");
+                }
+                return Err(e.into());
+            }
             Err(_) => None,
         };
         let Some(event) = event else {
@@ -128,6 +193,13 @@ async fn replicate(rt: &Realtime) -> Result<(), anyhow::Error> {
                 feedback.update_flushed_lsn(lsn);
                 feedback.update_applied_lsn(lsn);
                 stream.maybe_send_feedback().await;
+                if let MessagesFrom::After(from) = *messages_from {
+                    if publication_exists && lsn >= from {
+                        stream.send_feedback().await.ok();
+                        *messages_from = MessagesFrom::Now;
+                        return Ok(());
+                    }
+                }
             }
             continue;
         };
@@ -136,14 +208,19 @@ async fn replicate(rt: &Realtime) -> Result<(), anyhow::Error> {
             EventType::Begin {
                 commit_timestamp, ..
             } => {
-                open = Some(Transaction {
-                    commit_timestamp: decode::commit_timestamp(commit_timestamp.timestamp_micros()),
-                    changes: Vec::new(),
-                });
+                open = Some(Transaction::new(decode::commit_timestamp(
+                    commit_timestamp.timestamp_micros(),
+                )));
             }
             EventType::Insert {
                 relation_oid, data, ..
+            } if messages.contains(&relation_oid) => push_broadcast(&mut open, &data),
+            EventType::Insert {
+                relation_oid, data, ..
             } => push(&mut open, relation_oid, "INSERT", Some(&data), None),
+            // Only inserts of `realtime.messages` are broadcasts, as in Supabase.
+            EventType::Update { relation_oid, .. } | EventType::Delete { relation_oid, .. }
+                if messages.contains(&relation_oid) => {}
             EventType::Update {
                 relation_oid,
                 old_data,
@@ -161,14 +238,27 @@ async fn replicate(rt: &Realtime) -> Result<(), anyhow::Error> {
                 old_data,
                 ..
             } => push(&mut open, relation_oid, "DELETE", None, Some(&old_data)),
-            EventType::Relation { relation_id, .. } => rt.catalog.invalidate(relation_id),
+            EventType::Relation {
+                relation_id,
+                namespace,
+                relation_name,
+                ..
+            } => {
+                if &*namespace == "realtime" && &*relation_name == "messages" {
+                    messages.insert(relation_id);
+                } else {
+                    rt.catalog.invalidate(relation_id);
+                }
+            }
             EventType::Commit { end_lsn, .. } => {
                 if let Some(t) = open.take() {
                     ready_lsn = end_lsn.value();
                     // Replayed after a reconnect, but already delivered before it.
                     let replayed = ready_lsn <= rt.delivered();
-                    if !replayed && !t.changes.is_empty() && rt.subscriptions.any() {
-                        ready_changes += t.changes.len();
+                    let wanted = (!t.changes.is_empty() && rt.subscriptions.any())
+                        || !t.broadcasts.is_empty();
+                    if !replayed && wanted {
+                        ready_changes += t.changes.len() + t.broadcasts.len();
                         ready.push(t);
                     }
                     if ready.is_empty() {

@@ -1,10 +1,14 @@
 //! Broadcast pushes from the client: size-checked, written only where the channel's private
 //! policies allow (`private_channel`), relayed through the hub, acknowledged when the join asked
-//! for `ack`.
+//! for `ack`; and `broadcast.replication_ready`, the join option that waits for broadcasts from
+//! the database to be live.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use super::channel::Channel;
+use super::channel::{system, Channel};
 use super::private_channel;
 use crate::outlet::Outlet;
 use crate::protocol::{json_len, Message};
@@ -42,4 +46,49 @@ pub(super) async fn relay(rt: &Realtime, outlet: &Outlet, channel: &mut Channel,
     if ack {
         outlet.send(msg.reply("ok", json!({})));
     }
+}
+
+/// How often a waiting `replication_ready` join looks again, and how long it waits before the
+/// channel is closed, as Supabase's defaults.
+const READY_CHECK: Duration = Duration::from_millis(500);
+const READY_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// `config.broadcast.replication_ready`: once broadcasts from the database are delivered (the
+/// replication stream is connected and reads `realtime.messages`), the channel gets a `system`
+/// push with status `ok`; after a minute without, one with status `error` and the channel is
+/// closed, as Supabase does.
+pub(super) fn notify_replication_ready(
+    rt: &Arc<Realtime>,
+    outlet: &Outlet,
+    topic: &str,
+    sub_topic: &str,
+    join_ref: &str,
+) {
+    let (rt, outlet) = (Arc::clone(rt), outlet.clone());
+    let (topic, sub_topic, join_ref) =
+        (topic.to_owned(), sub_topic.to_owned(), join_ref.to_owned());
+    let body = |status: &str, message: &str| json!({"extension": "system", "status": status, "message": message, "channel": sub_topic});
+    let ready = body("ok", "Replication connection established");
+    if rt.database_broadcasts_live() {
+        return outlet.send(system(&topic, Some(&join_ref), ready));
+    }
+    let late = body(
+        "error",
+        "Replication connection was not established in time",
+    );
+    tokio::spawn(async move {
+        let deadline = Instant::now() + READY_TIMEOUT;
+        while !outlet.is_closed() {
+            tokio::time::sleep(READY_CHECK).await;
+            if rt.database_broadcasts_live() {
+                return outlet.send(system(&topic, Some(&join_ref), ready));
+            }
+            if Instant::now() >= deadline {
+                outlet.send(system(&topic, Some(&join_ref), late));
+                let mut close = Message::push(&topic, "phx_close", json!({}));
+                close.join_ref = Some(join_ref);
+                return outlet.send(close);
+            }
+        }
+    });
 }
