@@ -5,6 +5,7 @@
 
 pub mod cases;
 pub mod catalog;
+pub mod change;
 pub mod delivery;
 pub mod explain;
 pub mod filter;

@@ -16,6 +16,7 @@ use deadpool_postgres::{GenericClient, Pool, Transaction};
 use serde::Serialize;
 use serde_json::{json, Value};
 
+use super::change;
 use super::filter::quote_ident;
 use super::subject::Subject;
 
@@ -97,71 +98,6 @@ pub struct Preview {
     pub subscribers: Vec<Subscriber>,
 }
 
-/// What the catalog says of the table beyond realtime's `Table`.
-struct Info {
-    oid: u32,
-    published: bool,
-    publishes: Vec<&'static str>,
-    /// `pg_class.relreplident`: d, f, i or n.
-    identity: char,
-    /// The replica identity index's columns (identity `i`).
-    identity_index: Vec<String>,
-    /// Columns the WAL carries (generated columns are not published before PostgreSQL 18).
-    published_columns: Vec<String>,
-}
-
-async fn info<C: GenericClient>(client: &C, schema: &str, name: &str) -> anyhow::Result<Info> {
-    let row = client
-        .query_opt(
-            "select c.oid, c.relreplident::text,
-                    exists (select 1 from pg_publication_tables
-                             where pubname = 'supabase_realtime' and schemaname = $1 and tablename = $2),
-                    coalesce(p.pubinsert, false), coalesce(p.pubupdate, false), coalesce(p.pubdelete, false)
-               from pg_class c join pg_namespace n on n.oid = c.relnamespace
-               left join pg_publication p on p.pubname = 'supabase_realtime'
-              where n.nspname = $1 and c.relname = $2 and c.relkind in ('r', 'p')",
-            &[&schema, &name],
-        )
-        .await?
-        .ok_or_else(|| anyhow::anyhow!("no table {schema}.{name}"))?;
-    let oid: u32 = row.get(0);
-    let identity: String = row.get(1);
-    let publishes = [(3, "INSERT"), (4, "UPDATE"), (5, "DELETE")]
-        .into_iter()
-        .filter(|(i, _)| row.get::<_, bool>(*i))
-        .map(|(_, e)| e)
-        .collect();
-    let names = |rows: Vec<tokio_postgres::Row>| rows.iter().map(|r| r.get(0)).collect();
-    let identity_index = names(
-        client
-            .query(
-                "select a.attname::text from pg_index i
-                   join pg_attribute a on a.attrelid = i.indrelid and a.attnum = any(i.indkey)
-                  where i.indrelid = $1 and i.indisreplident order by a.attnum",
-                &[&oid],
-            )
-            .await?,
-    );
-    let published_columns = names(
-        client
-            .query(
-                "select attname::text from pg_attribute
-                  where attrelid = $1 and attnum > 0 and not attisdropped and attgenerated = ''
-                  order by attnum",
-                &[&oid],
-            )
-            .await?,
-    );
-    Ok(Info {
-        oid,
-        published: row.get(2),
-        publishes,
-        identity: identity.chars().next().unwrap_or('d'),
-        identity_index,
-        published_columns,
-    })
-}
-
 /// The SELECT policies that apply to `role`, chosen as realtime's catalog chooses them.
 async fn select_policies<C: GenericClient>(
     client: &C,
@@ -193,7 +129,7 @@ async fn select_policies<C: GenericClient>(
 pub async fn preview(pool: &Pool, req: &Request) -> anyhow::Result<Preview> {
     let (schema, name) = req.table.split_once('.').unwrap_or(("public", &req.table));
     let mut client = pool.get().await?;
-    let info = info(&client, schema, name).await?;
+    let info = change::info(&client, schema, name).await?;
     for value in std::iter::once(&req.row).chain(req.old.as_ref()) {
         let object = value
             .as_object()
@@ -239,29 +175,30 @@ pub async fn preview(pool: &Pool, req: &Request) -> anyhow::Result<Preview> {
     let mut events: Vec<Vec<Event>> = subscribers.iter().map(|_| Vec::new()).collect();
     for kind in ["INSERT", "UPDATE", "DELETE"] {
         tx.batch_execute("savepoint cb_preview").await?;
-        let change = match change(&tx, &info, &table, kind, req).await {
-            Ok(c) => c,
-            Err(e) => {
-                tx.batch_execute("rollback to savepoint cb_preview").await?;
-                let why = format!(
-                    "the preview could not {} the row: {}",
-                    kind.to_lowercase(),
-                    db_message(&e)
-                );
-                for list in &mut events {
-                    list.push(Event {
-                        event: kind,
-                        delivered: false,
-                        checked_row: None,
-                        policies: Vec::new(),
-                        old_policies: None,
-                        reasons: vec![why.clone()],
-                        data: None,
-                    });
+        let change =
+            match change::change(&tx, &info, &table, kind, &req.row, req.old.as_ref()).await {
+                Ok(c) => c,
+                Err(e) => {
+                    tx.batch_execute("rollback to savepoint cb_preview").await?;
+                    let why = format!(
+                        "the preview could not {} the row: {}",
+                        kind.to_lowercase(),
+                        db_message(&e)
+                    );
+                    for list in &mut events {
+                        list.push(Event {
+                            event: kind,
+                            delivered: false,
+                            checked_row: None,
+                            policies: Vec::new(),
+                            old_policies: None,
+                            reasons: vec![why.clone()],
+                            data: None,
+                        });
+                    }
+                    continue;
                 }
-                continue;
-            }
-        };
+            };
         let verdicts =
             preview::decide(&tx, &table, &change, &commit_timestamp, &subscribers).await?;
         let checked = decision_row(&change);
@@ -355,221 +292,6 @@ fn decision_row(change: &Change) -> Row {
         (Some(new), _) => new.clone(),
         (None, Some(old)) => old.clone(),
         _ => Vec::new(),
-    }
-}
-
-/// Makes the change of `kind` in the transaction; returns it as the WAL would carry it.
-async fn change(
-    tx: &Transaction<'_>,
-    info: &Info,
-    table: &Table,
-    kind: &'static str,
-    req: &Request,
-) -> Result<Change, tokio_postgres::Error> {
-    let dml = Dml { info, table };
-    let (new, old) = match kind {
-        "INSERT" => {
-            dml.clear(tx, &req.row).await?;
-            (Some(dml.put(tx, &req.row, false).await?.1), None)
-        }
-        "UPDATE" => {
-            let (at, before) = dml
-                .put(tx, req.old.as_ref().unwrap_or(&req.row), true)
-                .await?;
-            let after = dml.update(tx, &at, &req.row).await?;
-            let old = dml.wal_old(&before, Some(&after));
-            (Some(after), old)
-        }
-        _ => {
-            let (at, before) = dml.put(tx, &req.row, true).await?;
-            dml.delete(tx, &at).await?;
-            (None, dml.wal_old(&before, None))
-        }
-    };
-    Ok(Change {
-        table_oid: table.oid,
-        kind,
-        new,
-        old,
-    })
-}
-
-/// The statements that make a change; identifiers come from the catalog, values are bound.
-struct Dml<'a> {
-    info: &'a Info,
-    table: &'a Table,
-}
-
-impl Dml<'_> {
-    /// `ctid` and every published column as text, as the WAL prints them.
-    fn returning(&self) -> String {
-        let q = self.table.qualified();
-        let mut list = vec![format!("{q}.ctid::text")];
-        for c in &self.info.published_columns {
-            list.push(format!("{q}.{}::text", quote_ident(c)));
-        }
-        list.join(", ")
-    }
-
-    fn read(&self, row: &tokio_postgres::Row) -> (String, Row) {
-        let values = self
-            .info
-            .published_columns
-            .iter()
-            .enumerate()
-            .map(|(i, c)| (Arc::from(c.as_str()), row.get::<_, Option<String>>(i + 1)))
-            .collect();
-        (row.get(0), values)
-    }
-
-    fn given(values: &Value) -> Vec<String> {
-        values
-            .as_object()
-            .map(|o| o.keys().map(|k| quote_ident(k)).collect())
-            .unwrap_or_default()
-    }
-
-    /// Whether `values` name the whole primary key.
-    fn keyed(&self, values: &Value) -> bool {
-        !self.table.primary_key.is_empty()
-            && self
-                .table
-                .primary_key
-                .iter()
-                .all(|k| values.get(k.as_str()).is_some())
-    }
-
-    /// Deletes the row with the key `values` name, so an INSERT of it is new.
-    async fn clear(
-        &self,
-        tx: &Transaction<'_>,
-        values: &Value,
-    ) -> Result<(), tokio_postgres::Error> {
-        if !self.keyed(values) {
-            return Ok(());
-        }
-        let key: Vec<String> = self
-            .table
-            .primary_key
-            .iter()
-            .map(|k| quote_ident(k))
-            .collect();
-        let sql = format!(
-            "delete from {q} where ({k}) = (select {k} from jsonb_populate_record(null::{q}, $1::text::jsonb))",
-            q = self.table.qualified(),
-            k = key.join(", ")
-        );
-        tx.execute(&sql, &[&values.to_string()]).await.map(drop)
-    }
-
-    /// Inserts `values` (defaults for the rest); with `merge`, a row with the same key is
-    /// updated with them instead.
-    async fn put(
-        &self,
-        tx: &Transaction<'_>,
-        values: &Value,
-        merge: bool,
-    ) -> Result<(String, Row), tokio_postgres::Error> {
-        let cols = Self::given(values);
-        let q = self.table.qualified();
-        let sql = if cols.is_empty() {
-            format!(
-                "insert into {q} default values returning {}",
-                self.returning()
-            )
-        } else {
-            let conflict = if merge && self.keyed(values) {
-                let key: Vec<String> = self
-                    .table
-                    .primary_key
-                    .iter()
-                    .map(|k| quote_ident(k))
-                    .collect();
-                let set: Vec<String> = cols.iter().map(|c| format!("{c} = excluded.{c}")).collect();
-                format!(
-                    " on conflict ({}) do update set {}",
-                    key.join(", "),
-                    set.join(", ")
-                )
-            } else {
-                String::new()
-            };
-            format!(
-                "insert into {q} ({c}) select {c} from jsonb_populate_record(null::{q}, $1::text::jsonb){conflict} returning {r}",
-                c = cols.join(", "),
-                r = self.returning()
-            )
-        };
-        let row = if cols.is_empty() {
-            tx.query_one(&sql, &[]).await?
-        } else {
-            tx.query_one(&sql, &[&values.to_string()]).await?
-        };
-        Ok(self.read(&row))
-    }
-
-    /// Sets `values` on the row at `ctid`.
-    async fn update(
-        &self,
-        tx: &Transaction<'_>,
-        ctid: &str,
-        values: &Value,
-    ) -> Result<Row, tokio_postgres::Error> {
-        let q = self.table.qualified();
-        let mut cols = Self::given(values);
-        if cols.is_empty() {
-            // An update that changes nothing still writes a new row version.
-            cols = self
-                .table
-                .primary_key
-                .iter()
-                .map(|k| quote_ident(k))
-                .collect();
-        }
-        let set: Vec<String> = cols.iter().map(|c| format!("{c} = _cb_new.{c}")).collect();
-        let sql = format!(
-            "update {q} set {s} from jsonb_populate_record(null::{q}, $1::text::jsonb) as _cb_new
-              where {q}.ctid = $2::text::tid returning {r}",
-            s = set.join(", "),
-            r = self.returning(),
-        );
-        let row = tx.query_one(&sql, &[&values.to_string(), &ctid]).await?;
-        Ok(self.read(&row).1)
-    }
-
-    async fn delete(&self, tx: &Transaction<'_>, ctid: &str) -> Result<(), tokio_postgres::Error> {
-        let sql = format!(
-            "delete from {} where ctid = $1::text::tid",
-            self.table.qualified()
-        );
-        tx.execute(&sql, &[&ctid]).await.map(drop)
-    }
-
-    /// The old row as pgoutput carries it under the table's replica identity: FULL, the whole
-    /// row; DEFAULT (the primary key) or USING INDEX, those columns, and for an UPDATE only
-    /// when one of them changed; NOTHING, none.
-    fn wal_old(&self, old: &Row, new: Option<&Row>) -> Option<Row> {
-        let key = match self.info.identity {
-            'f' => return Some(old.clone()),
-            'i' => &self.info.identity_index,
-            'n' => return None,
-            _ => &self.table.primary_key,
-        };
-        if key.is_empty() {
-            return None;
-        }
-        let cell = |r: &Row, c: &str| r.iter().find(|(n, _)| &**n == c).map(|(_, v)| v.clone());
-        if let Some(new) = new {
-            if key.iter().all(|c| cell(old, c) == cell(new, c)) {
-                return None;
-            }
-        }
-        Some(
-            old.iter()
-                .filter(|(n, _)| key.iter().any(|k| k == &**n))
-                .cloned()
-                .collect(),
-        )
     }
 }
 
