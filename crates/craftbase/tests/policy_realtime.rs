@@ -47,7 +47,10 @@ async fn setup() -> TestDb {
                using (owner = (select auth.uid()));
              create table public.quiet (id int primary key, owner uuid);
              grant select on public.quiet to anon, authenticated, service_role;
-             alter publication supabase_realtime add table public.notes, public.leaky, public.keyed;",
+             create table public.loose (owner uuid, body text);
+             grant select on public.loose to anon, authenticated, service_role;
+             alter publication supabase_realtime add table public.notes, public.leaky, public.keyed,
+               public.loose;",
         )
         .await
         .unwrap();
@@ -220,8 +223,31 @@ async fn an_update_moving_a_row_and_an_unpublished_table_and_nothing_written() {
     assert_eq!(delivered(&p, ALICE), NONE);
     assert!(sub(&p, ALICE).events[0].reasons[0].contains("not in the supabase_realtime"));
 
+    // No primary key: the INSERT arrives in Supabase's 400 form; PostgreSQL refuses the UPDATE
+    // and DELETE of a published table without a replica identity, and the preview says so.
+    let p = run(
+        &db,
+        "loose",
+        json!({"owner": ALICE}),
+        None,
+        &["service_role"],
+    )
+    .await;
+    let insert = &p.subscribers[0].events[0];
+    assert_eq!(
+        insert.data.as_ref().unwrap()["errors"],
+        json!(["Error 400: Bad Request, no primary key"])
+    );
+    let update = &p.subscribers[0].events[1];
+    assert!(!update.delivered);
+    assert!(
+        update.reasons[0].contains("does not have a replica identity"),
+        "{:?}",
+        update.reasons
+    );
+
     let sql = db.superuser().await;
-    for t in ["notes", "quiet"] {
+    for t in ["notes", "quiet", "loose"] {
         let n: i64 = sql
             .query_one(&format!("select count(*) from public.{t}"), &[])
             .await

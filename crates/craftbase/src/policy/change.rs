@@ -233,17 +233,15 @@ impl Dml<'_> {
         values: &Value,
     ) -> Result<Row, tokio_postgres::Error> {
         let q = self.table.qualified();
-        let mut cols = Self::given(values);
-        if cols.is_empty() {
-            // An update that changes nothing still writes a new row version.
-            cols = self
-                .table
-                .primary_key
-                .iter()
-                .map(|k| quote_ident(k))
-                .collect();
+        let mut set: Vec<String> = Self::given(values)
+            .iter()
+            .map(|c| format!("{c} = _cb_new.{c}"))
+            .collect();
+        if let (true, Some(first)) = (set.is_empty(), self.info.published_columns.first()) {
+            // No new values: an update that changes nothing still writes a new row version.
+            let c = quote_ident(first);
+            set.push(format!("{c} = {q}.{c}"));
         }
-        let set: Vec<String> = cols.iter().map(|c| format!("{c} = _cb_new.{c}")).collect();
         let sql = format!(
             "update {q} set {s} from jsonb_populate_record(null::{q}, $1::text::jsonb) as _cb_new
               where {q}.ctid = $2::text::tid returning {r}",
