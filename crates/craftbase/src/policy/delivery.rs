@@ -89,7 +89,7 @@ pub fn reasons(f: &Facts) -> Vec<String> {
                 out.push(format!(
                     "on the old row: {}{}",
                     marks(f.policies, old),
-                    if seen {
+                    if seen || v.data.is_none() {
                         ""
                     } else {
                         ": hidden, so old_record carries only the primary key"

@@ -212,8 +212,12 @@ async fn explain_realtime(args: &ExplainArgs) -> anyhow::Result<bool> {
     } else {
         let mut out = Vec::new();
         for who in &args.subjects {
+            let label = match uuid::Uuid::parse_str(who.trim()) {
+                Ok(id) => format!("user {id}"),
+                Err(_) => who.clone(),
+            };
             out.push(realtime::Named {
-                label: who.clone(),
+                label,
                 subject: subject::resolve::<tokio_postgres::Client>(&client, who).await?,
             });
         }
