@@ -31,6 +31,32 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A client and the task driving its connection (await it after dropping the client).
 pub async fn connect(source: Source) -> anyhow::Result<(tokio_postgres::Client, JoinHandle<()>)> {
+    let (config, hint) = locate(source)?;
+    let (client, connection) = config
+        .connect(tokio_postgres::NoTls)
+        .await
+        .with_context(|| format!("cannot connect to the database{hint}"))?;
+    let task = tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    Ok((client, task))
+}
+
+/// A small pool of connections, for a command that runs realtime's own code (which reads the
+/// catalog on connections of its own); checked by connecting once.
+pub async fn pool(source: Source, size: usize) -> anyhow::Result<deadpool_postgres::Pool> {
+    let (config, hint) = locate(source)?;
+    let pool = craftbase_shared::pool::build(config, size);
+    drop(
+        pool.get()
+            .await
+            .with_context(|| format!("cannot connect to the database{hint}"))?,
+    );
+    Ok(pool)
+}
+
+/// The connection settings of `source`, and a hint to add when connecting fails.
+fn locate(source: Source) -> anyhow::Result<(tokio_postgres::Config, String)> {
     let (url, hint) = match source {
         Source::Url(url) => (url, String::new()),
         Source::DataDir(dir) => {
@@ -52,12 +78,5 @@ pub async fn connect(source: Source) -> anyhow::Result<(tokio_postgres::Client, 
     if config.get_connect_timeout().is_none() {
         config.connect_timeout(CONNECT_TIMEOUT);
     }
-    let (client, connection) = config
-        .connect(tokio_postgres::NoTls)
-        .await
-        .with_context(|| format!("cannot connect to the database{hint}"))?;
-    let task = tokio::spawn(async move {
-        let _ = connection.await;
-    });
-    Ok((client, task))
+    Ok((config, hint))
 }

@@ -9,6 +9,7 @@ mod policies;
 mod policy_cases;
 mod policy_explain;
 mod policy_lint;
+mod policy_realtime;
 mod project;
 mod support;
 mod typegen;

@@ -9,6 +9,7 @@ mod memory;
 mod mutex;
 pub mod outlet;
 pub mod partitions;
+pub mod preview;
 pub mod private;
 pub mod protocol;
 pub mod replay;

@@ -1,11 +1,16 @@
 //! `craftbase policy`: help for people who write their authorization as row-level security
-//! policies. `lint` finds policies and grants that leak, hide every row or are slow.
+//! policies. `lint` finds policies and grants that leak, hide every row or are slow; `explain`
+//! shows who sees which rows and why (with `--realtime`, who receives a row's changes); `test`
+//! runs a file of cases.
 
 pub mod cases;
 pub mod catalog;
+pub mod change;
+pub mod delivery;
 pub mod explain;
 pub mod filter;
 pub mod finding;
+pub mod realtime;
 pub mod rules;
 pub mod subject;
 
@@ -22,7 +27,8 @@ pub enum PolicyCommand {
     /// error-level finding (for CI).
     Lint(LintArgs),
     /// As a user, which rows of a table pass its policies and which policy decided (or the
-    /// verdict on a proposed row), in a read-only transaction that is rolled back.
+    /// verdict on a proposed row), in a read-only transaction that is rolled back; with
+    /// `--realtime --row`, who would receive the row's INSERT, UPDATE and DELETE over realtime.
     Explain(ExplainArgs),
     /// Run a file of policy cases (who, what, expected), each in a rolled-back transaction;
     /// TAP or JUnit XML; exits 1 when a case fails.
@@ -56,14 +62,23 @@ pub struct ExplainArgs {
     /// `table` or `schema.table`.
     pub table: String,
     /// Who asks: anon, service_role, a user id from auth.users, or a JSON object of claims.
+    /// Once, except with --realtime: repeatable there, and by default anon, service_role, one
+    /// user per UUID in the row and another user.
     #[arg(long = "as")]
-    pub subject: String,
+    pub subjects: Vec<String>,
+    /// Preview realtime delivery of the --row's INSERT, UPDATE and DELETE to each --as.
+    #[arg(long, requires = "row", conflicts_with_all = ["filters", "action"])]
+    pub realtime: bool,
+    /// With --realtime: the row before the UPDATE (default: --row).
+    #[arg(long, requires = "realtime")]
+    pub old: Option<String>,
     /// A filter in PostgREST's syntax (`col=eq.v`, `col=in.(a,b)`, `col=is.null`); repeatable.
     #[arg(long = "where")]
     pub filters: Vec<String>,
-    #[arg(long, value_enum, default_value = "select")]
-    pub action: explain::Action,
-    /// The proposed row (insert) or the new values (update), as a JSON object.
+    #[arg(long, value_enum)]
+    pub action: Option<explain::Action>,
+    /// The proposed row (insert) or the new values (update), as a JSON object; with
+    /// --realtime, the row inserted, updated to and deleted.
     #[arg(long)]
     pub row: Option<String>,
     /// Output: text or json.
@@ -122,26 +137,25 @@ pub async fn run(command: &PolicyCommand) -> anyhow::Result<bool> {
             print(&findings, args.format)?;
             Ok(!findings.iter().any(|f| f.level == Level::Error))
         }
+        PolicyCommand::Explain(args) if args.realtime => explain_realtime(args).await,
         PolicyCommand::Explain(args) => {
+            let [who] = args.subjects.as_slice() else {
+                anyhow::bail!("give exactly one --as (several only with --realtime)");
+            };
             let filters = args
                 .filters
                 .iter()
                 .map(|f| filter::parse(f))
                 .collect::<anyhow::Result<Vec<_>>>()?;
-            let row = args
-                .row
-                .as_deref()
-                .map(serde_json::from_str::<serde_json::Value>)
-                .transpose()
-                .map_err(|e| anyhow::anyhow!("--row is not JSON: {e}"))?;
+            let row = json_arg("--row", args.row.as_deref())?;
             let (mut client, connection) =
                 connect(Source::from_args(args.db_url.as_ref(), &args.data_dir)).await?;
-            let subject = subject::resolve(&client, &args.subject).await?;
+            let subject = subject::resolve(&client, who).await?;
             let request = explain::Request {
                 subject,
                 table: args.table.clone(),
                 filters,
-                action: args.action,
+                action: args.action.unwrap_or(explain::Action::Select),
                 row,
             };
             let explanation = explain::explain(&mut client, &request).await?;
@@ -175,6 +189,53 @@ pub async fn run(command: &PolicyCommand) -> anyhow::Result<bool> {
             Ok(outcomes.iter().all(|o| o.failure.is_none()))
         }
     }
+}
+
+/// A JSON argument, parsed.
+fn json_arg(flag: &str, given: Option<&str>) -> anyhow::Result<Option<serde_json::Value>> {
+    given
+        .map(serde_json::from_str::<serde_json::Value>)
+        .transpose()
+        .map_err(|e| anyhow::anyhow!("{flag} is not JSON: {e}"))
+}
+
+/// `policy explain --realtime`: each subscriber's INSERT, UPDATE and DELETE of the row.
+async fn explain_realtime(args: &ExplainArgs) -> anyhow::Result<bool> {
+    let row = json_arg("--row", args.row.as_deref())?.unwrap_or_default();
+    let old = json_arg("--old", args.old.as_deref())?;
+    let source = Source::from_args(args.db_url.as_ref(), &args.data_dir);
+    let pool = crate::connection::pool(source, 3).await?;
+    let client = pool.get().await?;
+    let subscribers = if args.subjects.is_empty() {
+        let rows: Vec<&serde_json::Value> = std::iter::once(&row).chain(old.as_ref()).collect();
+        realtime::default_subscribers(&client, &rows).await?
+    } else {
+        let mut out = Vec::new();
+        for who in &args.subjects {
+            let label = match uuid::Uuid::parse_str(who.trim()) {
+                Ok(id) => format!("user {id}"),
+                Err(_) => who.clone(),
+            };
+            out.push(realtime::Named {
+                label,
+                subject: subject::resolve::<tokio_postgres::Client>(&client, who).await?,
+            });
+        }
+        out
+    };
+    drop(client);
+    let request = realtime::Request {
+        table: args.table.clone(),
+        row,
+        old,
+        subscribers,
+    };
+    let preview = realtime::preview(&pool, &request).await?;
+    match args.format {
+        Format::Json => println!("{}", serde_json::to_string_pretty(&preview)?),
+        Format::Text => print!("{}", delivery::render(&preview)),
+    }
+    Ok(true)
 }
 
 /// The schemas given, else those the gateway exposes (`PGRST_DB_SCHEMAS`), else `public`.

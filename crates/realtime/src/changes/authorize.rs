@@ -43,7 +43,19 @@ pub async fn visible<'a>(
         None => wanted.into_iter().flat_map(|(_, p)| p).collect(),
         Some(Probe::DenyAll) => Vec::new(),
         Some(Probe::Function { name, ddl }) => {
-            probe(catalog, db, table, (name, ddl), rows, wanted).await
+            let result = async {
+                catalog.ensure_function(name, ddl).await?;
+                let client = db.get().await?;
+                probe(&client, name, table, rows, &wanted, false).await
+            }
+            .await;
+            match result {
+                Ok(seen) => pick(wanted, seen),
+                Err(e) => {
+                    tracing::warn!(error = %e, table = %table.name, "visibility check failed; changes withheld");
+                    Vec::new()
+                }
+            }
         }
     }
 }
@@ -85,19 +97,22 @@ pub fn receivers(
     out
 }
 
-/// Runs the policy probe for every claims group of one role; returns the visible pairs. A
-/// failed round trip withholds the rows (fails closed) and is logged.
-async fn probe<'a>(
-    catalog: &Catalog,
-    db: &Pool,
+/// Runs the probe function `name` (already created) on `client` for every claims group of one
+/// role; returns the (group, row position) pairs it lets through. Unless `isolated`, the groups
+/// first share one transaction, and are checked again each in its own subtransaction when some
+/// group's policies fail; a caller inside a transaction passes `isolated`, as a failed statement
+/// would abort it. Any other failure is returned, and the caller withholds the rows.
+pub async fn probe<C: deadpool_postgres::GenericClient>(
+    client: &C,
+    name: &str,
     table: &Table,
-    (name, ddl): (&Arc<str>, &Arc<str>),
     rows: &[Row],
-    groups: Vec<(&Identity, Pairs<'a>)>,
-) -> Pairs<'a> {
+    groups: &[(&Identity, Pairs<'_>)],
+    mut isolated: bool,
+) -> Result<Vec<(usize, usize)>, anyhow::Error> {
     let wal_rows = Value::Array(rows.iter().map(|r| row_json(table, r)).collect()).to_string();
     let (mut roles, mut claims, mut bounds, mut positions) = (vec![], vec![], vec![1i32], vec![]);
-    for (id, pairs) in &groups {
+    for (id, pairs) in groups {
         roles.push(id.role.as_str());
         claims.push(id.claims.as_str());
         let start = positions.len();
@@ -113,42 +128,30 @@ async fn probe<'a>(
         positions.truncate(kept);
         bounds.push(positions.len() as i32 + 1);
     }
-    let result = async {
-        catalog.ensure_function(name, ddl).await?;
-        let client = db.get().await?;
-        let sql = format!(
-            "select cb_grp, cb_idx from realtime.\"{name}\"($1, $2, $3, $4, $5::text::jsonb, $6)"
-        );
-        // Groups share one transaction; when some group's policies fail, all are checked again
-        // each in its own subtransaction.
-        let mut isolated = false;
-        let statement = client.prepare_cached(&sql).await?;
-        let rows = loop {
-            let params: [&(dyn tokio_postgres::types::ToSql + Sync); 6] =
-                [&roles, &claims, &bounds, &positions, &wal_rows, &isolated];
-            match client.query(&statement, &params).await {
-                Ok(rows) => break rows,
-                Err(e) if !isolated && e.as_db_error().is_some() => {
-                    tracing::debug!(error = %e, "visibility probe failed; checking each group alone");
-                    isolated = true;
-                }
-                Err(e) => return Err(e.into()),
+    let sql = format!(
+        "select cb_grp, cb_idx from realtime.\"{name}\"($1, $2, $3, $4, $5::text::jsonb, $6)"
+    );
+    let statement = client.prepare_cached(&sql).await?;
+    let rows = loop {
+        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 6] =
+            [&roles, &claims, &bounds, &positions, &wal_rows, &isolated];
+        match client.query(&statement, &params).await {
+            Ok(rows) => break rows,
+            Err(e) if !isolated && e.as_db_error().is_some() => {
+                tracing::debug!(error = %e, "visibility probe failed; checking each group alone");
+                isolated = true;
             }
-        };
-        Ok::<_, anyhow::Error>(
-            rows.iter()
-                .map(|r| (r.get::<_, i32>(0) as usize, r.get::<_, i32>(1) as usize - 1))
-                .collect::<Vec<_>>(),
-        )
-    }
-    .await;
-    let seen = match result {
-        Ok(seen) => seen,
-        Err(e) => {
-            tracing::warn!(error = %e, table = %table.name, "visibility check failed; changes withheld");
-            return Vec::new();
+            Err(e) => return Err(e.into()),
         }
     };
+    Ok(rows
+        .iter()
+        .map(|r| (r.get::<_, i32>(0) as usize, r.get::<_, i32>(1) as usize - 1))
+        .collect())
+}
+
+/// The pairs of `groups` whose (group, row position) the probe let through (`seen`).
+pub fn pick<'a>(groups: Vec<(&Identity, Pairs<'a>)>, seen: Vec<(usize, usize)>) -> Pairs<'a> {
     let mut visible = Vec::new();
     for (g, pos) in seen {
         if let Some((_, pairs)) = groups.get(g) {
@@ -160,7 +163,7 @@ async fn probe<'a>(
 }
 
 /// The row as `jsonb_populate_recordset` reads it: text values, JSON values for json columns.
-fn row_json(table: &Table, row: &Row) -> Value {
+pub fn row_json(table: &Table, row: &Row) -> Value {
     let mut m = Map::new();
     for (name, value) in row {
         let v = match (value, table.column(name)) {
