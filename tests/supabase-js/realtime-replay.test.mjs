@@ -105,6 +105,40 @@ describe('broadcast replay', () => {
     });
   }
 
+  test('bytes stored by realtime.send_binary replay as bytes (vsn 2.0.0) and are skipped for vsn 1.0.0', async () => {
+    const room = 'room-bin';
+    const u = await createUser(cb);
+    const bytes = [0xde, 0xad, 0xbe, 0xef, 0x00, 0xff];
+    await pgQuery(cb.dbUrl, `select realtime.send_binary($1::bytea, 'blob', $2, true)`, [Buffer.from(bytes), room]);
+    await store(room, 'note', { n: 1 });
+    const since = Date.now() - 60_000;
+    const token = userToken(cb, u.id, 3600, { team: 'bin' });
+
+    const c2 = await client(token);
+    const inbox = new Inbox();
+    const ch = c2
+      .channel(room, { config: { private: true, broadcast: { replay: { since, limit: 10 } } } })
+      .on('broadcast', { event: '*' }, inbox.push);
+    await subscribed(ch);
+    const blob = await inbox.next((m) => m.event === 'blob');
+    assert.ok(blob.payload instanceof ArrayBuffer, `bytes arrive as an ArrayBuffer, got ${JSON.stringify(blob.payload)}`);
+    assert.deepEqual([...new Uint8Array(blob.payload)], bytes);
+    assert.equal(blob.meta.replayed, true);
+    assert.match(blob.meta.id, /^[0-9a-f-]{36}$/);
+    await inbox.next((m) => m.event === 'note');
+    assert.deepEqual(inbox.items.map((m) => m.event), ['blob', 'note']);
+
+    // A vsn-1.0.0 socket cannot carry bytes: it gets the JSON message only.
+    const c1 = await client(token, { realtime: { vsn: '1.0.0' } });
+    const inbox1 = new Inbox();
+    const ch1 = c1
+      .channel(room, { config: { private: true, broadcast: { replay: { since, limit: 10 } } } })
+      .on('broadcast', { event: '*' }, inbox1.push);
+    await subscribed(ch1);
+    await inbox1.next((m) => m.event === 'note');
+    assert.deepEqual((await inbox1.settle(() => true, 500)).map((m) => m.event), ['note']);
+  });
+
   test('bad replay params and unreadable topics are refused at join', async () => {
     const u = await createUser(cb);
     const c = await client(userToken(cb, u.id, 3600, { team: 'red' }));

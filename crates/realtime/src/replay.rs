@@ -1,8 +1,10 @@
 //! Broadcast replay (§3.6): a private channel's join may ask, with `broadcast.replay: {since,
 //! limit}`, for the broadcasts stored in `realtime.messages` since `since` (ms since the epoch).
 //! Like Supabase: the newest `limit` (default 25, clamped to 1..=25) are sent oldest first,
-//! each with `meta: {replayed: true, id}`; a binary payload as its bytes. Unlike Supabase, they are read through the
-//! subscriber's RLS, so a policy that hides some rows of a readable topic hides them here too.
+//! each with `meta: {replayed: true, id}`; a row stored by `realtime.send_binary` replays as its
+//! bytes (a kind-4 frame with encoding 0), to vsn-2 sockets only, as Supabase skips it for vsn 1.
+//! Unlike Supabase, they are read through the subscriber's RLS, so a policy that hides some rows
+//! of a readable topic hides them here too.
 
 use std::sync::Arc;
 
@@ -107,26 +109,57 @@ pub async fn messages(
     for row in rows {
         let (id, event, payload): (String, String, String) = (row.get(0), row.get(1), row.get(2));
         let binary: Option<Vec<u8>> = row.get(3);
-        let payload: Value = match binary {
-            Some(_) => Value::Null,
-            None => serde_json::from_str(&payload)?,
-        };
-        let mut msg = Message::push(
-            full_topic,
-            "broadcast",
-            json!({"type": "broadcast", "event": event, "payload": payload,
-                   "meta": {"replayed": true, "id": id}}),
-        );
-        // A binary payload comes back as the bytes stored (vsn-2 sockets only).
-        msg.raw = binary.map(Arc::from);
-        out.push(msg);
+        out.push(replayed(full_topic, id, event, &payload, binary)?);
     }
     Ok(out)
+}
+
+/// One stored row as a replayed `broadcast` push. Bytes (`binary_payload`) travel in `raw` with a
+/// null JSON payload: the socket writes them as a kind-4 frame to vsn-2 clients and drops them
+/// for vsn-1 clients, which cannot carry bytes (Supabase skips them too).
+fn replayed(
+    full_topic: &str,
+    id: String,
+    event: String,
+    payload: &str,
+    binary: Option<Vec<u8>>,
+) -> Result<Message, serde_json::Error> {
+    let payload: Value = match binary {
+        Some(_) => Value::Null,
+        None => serde_json::from_str(payload)?,
+    };
+    let mut msg = Message::push(
+        full_topic,
+        "broadcast",
+        json!({"type": "broadcast", "event": event, "payload": payload,
+               "meta": {"replayed": true, "id": id}}),
+    );
+    msg.raw = binary.map(Arc::from);
+    Ok(msg)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::protocol::{encode, Frame, Vsn};
+
+    #[test]
+    fn stored_bytes_replay_as_bytes_with_the_meta() {
+        let msg = replayed(
+            "realtime:t",
+            "i".into(),
+            "ev".into(),
+            "null",
+            Some(vec![0xde, 0xad, 0x00]),
+        )
+        .unwrap();
+        let mut want = vec![4, 10, 2, 26, 0];
+        want.extend_from_slice(b"realtime:tev{\"id\":\"i\",\"replayed\":true}\xde\xad\x00");
+        assert_eq!(encode(Vsn::V2, &msg), Frame::Binary(want));
+        let json = replayed("realtime:t", "i".into(), "ev".into(), r#"{"a":1}"#, None).unwrap();
+        assert_eq!(json.raw, None);
+        assert_eq!(json.payload["payload"], json!({"a": 1}));
+    }
 
     #[test]
     fn requests_are_read_like_supabase() {
