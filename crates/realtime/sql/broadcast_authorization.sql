@@ -6,13 +6,13 @@
 -- replay.
 --
 -- One call checks a whole batch: group g (1-based) acts as roles[g] with claims[g] on
--- topics[g] and asks for ids[bounds[g] : bounds[g+1] - 1]; the result names the (group, id)
--- pairs it may read. Each group runs in its own subtransaction, so a policy that fails hides
+-- topics[g] and asks for ids[bounds[g] : bounds[g+1] - 1], all inserted between lo and hi (so
+-- only their days' partitions are read); the result names the (group, id) pairs it may read. Each group runs in its own subtransaction, so a policy that fails hides
 -- messages from that group alone. The SET clause makes the role and settings each group takes
 -- end with the call.
 
 create or replace function realtime.craftbase_readable_messages(
-    roles text[], claims text[], topics text[], bounds int[], ids uuid[])
+    roles text[], claims text[], topics text[], bounds int[], ids uuid[], lo timestamp, hi timestamp)
 returns table (grp int, id uuid)
 language plpgsql
 volatile
@@ -30,7 +30,8 @@ begin
                     set_config('realtime.topic', topics[g], true);
             select array_agg(m.id) into found
               from realtime.messages m
-             where m.id = any (ids[bounds[g] : bounds[g + 1] - 1])
+             where m.inserted_at between lo and hi
+               and m.id = any (ids[bounds[g] : bounds[g + 1] - 1])
                and m.topic = topics[g]
                and m.private is true
                and m.extension = 'broadcast';
@@ -47,7 +48,7 @@ begin
 end
 $$;
 
-revoke all on function realtime.craftbase_readable_messages(text[], text[], text[], int[], uuid[]) from public;
+revoke all on function realtime.craftbase_readable_messages(text[], text[], text[], int[], uuid[], timestamp, timestamp) from public;
 
-comment on function realtime.craftbase_readable_messages(text[], text[], text[], int[], uuid[]) is
+comment on function realtime.craftbase_readable_messages(text[], text[], text[], int[], uuid[], timestamp, timestamp) is
     'craftbase realtime: which stored private broadcasts each subscriber group may read (RLS on realtime.messages).';

@@ -95,12 +95,16 @@ async fn readable(
         ids.extend(ids_by_topic[topic].iter().copied());
     }
     bounds.push(ids.len() as i32 + 1);
+    let private = broadcasts.iter().filter(|b| b.private);
+    let lo = private.clone().map(|b| b.inserted_at.as_str()).min();
+    let hi = private.map(|b| b.inserted_at.as_str()).max();
     let rows = match admin.get().await {
         Ok(client) => {
             client
                 .query(
-                    "select grp, id::text from realtime.craftbase_readable_messages($1, $2, $3, $4, $5::text[]::uuid[])",
-                    &[&roles, &claims, &topics, &bounds, &ids],
+                    "select grp, id::text from realtime.craftbase_readable_messages(
+                         $1, $2, $3, $4, $5::text[]::uuid[], $6::text::timestamp, $7::text::timestamp)",
+                    &[&roles, &claims, &topics, &bounds, &ids, &lo, &hi],
                 )
                 .await
         }

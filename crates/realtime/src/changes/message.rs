@@ -2,7 +2,7 @@
 //! `broadcast_changes` or a plain insert), as the replication stream carried its row: the unit
 //! broadcast-from-database delivers. Only committed inserts of `extension = 'broadcast'` rows
 //! count, as in Supabase (which reads inserts only); a row missing its id, topic, event, private
-//! flag or payload is dropped, as Supabase drops it.
+//! flag, insert time or payload is dropped, as Supabase drops it.
 
 use std::sync::Arc;
 
@@ -24,6 +24,9 @@ pub struct StoredBroadcast {
     pub event: String,
     /// Private messages reach private channels only, public ones public channels only.
     pub private: bool,
+    /// `inserted_at` as stored (a timestamp's text): the check reads the row back from its
+    /// day's partition only.
+    pub inserted_at: String,
     pub body: Body,
 }
 
@@ -44,6 +47,7 @@ impl StoredBroadcast {
             topic: text("topic")?.to_owned(),
             event: text("event")?.to_owned(),
             private: text("private")? == "t",
+            inserted_at: text("inserted_at")?.to_owned(),
             body,
         })
     }
@@ -88,6 +92,7 @@ mod tests {
             ("event", Some("new")),
             ("private", Some("t")),
             ("extension", Some("broadcast")),
+            ("inserted_at", Some("2026-12-03 18:00:00.123456")),
         ];
         let mut json = base.to_vec();
         json.push(("payload", Some(r#"{"a": 1}"#)));
@@ -106,6 +111,7 @@ mod tests {
     #[test]
     fn other_rows_are_not() {
         let presence = row(&[
+            ("inserted_at", Some("2026-12-03 18:00:00")),
             ("id", Some("1")),
             ("topic", Some("t")),
             ("event", Some("e")),
@@ -115,6 +121,7 @@ mod tests {
         ]);
         assert_eq!(StoredBroadcast::from_row(&presence), None);
         let no_event = row(&[
+            ("inserted_at", Some("2026-12-03 18:00:00")),
             ("id", Some("1")),
             ("topic", Some("t")),
             ("private", Some("f")),
@@ -123,6 +130,7 @@ mod tests {
         ]);
         assert_eq!(StoredBroadcast::from_row(&no_event), None);
         let bad_hex = row(&[
+            ("inserted_at", Some("2026-12-03 18:00:00")),
             ("id", Some("1")),
             ("topic", Some("t")),
             ("event", Some("e")),
