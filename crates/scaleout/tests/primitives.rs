@@ -249,3 +249,27 @@ async fn members_join_leave_and_drop_out_when_they_die() {
         ["a"]
     );
 }
+
+#[tokio::test]
+async fn lease_tokens_keep_growing_across_a_nats_restart() {
+    let mut nats = NatsServer::start();
+    let ttl = Duration::from_secs(2);
+    let lease = node(&nats, "a").await.lease("decoder", ttl).await.unwrap();
+    let first = lease.try_acquire().await.unwrap().unwrap();
+    lease.release(first).await.unwrap();
+    // NATS crashes and comes back on the same store; the client reconnects by itself.
+    nats.kill();
+    nats.restart();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    let second = loop {
+        match lease.try_acquire().await {
+            Ok(Some(term)) => break term,
+            Ok(None) => panic!("a released lease is held after the restart"),
+            Err(_) if tokio::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(200)).await
+            }
+            Err(e) => panic!("NATS did not come back: {e}"),
+        }
+    };
+    assert!(second.token > first.token, "{second:?} after {first:?}");
+}

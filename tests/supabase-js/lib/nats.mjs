@@ -22,9 +22,19 @@ function recentEnough(bin) {
   }
 }
 
+/** Where `python3 -m pip install` puts a wheel's binaries, in case that is not on the PATH. */
+function pipScripts() {
+  try {
+    const script = "import sysconfig; print(sysconfig.get_path('scripts'))";
+    return execFileSync('python3', ['-c', script], { encoding: 'utf8', timeout: 10_000 }).trim();
+  } catch {
+    return '';
+  }
+}
+
 function natsBin() {
   if (process.env.NATS_SERVER) return process.env.NATS_SERVER;
-  const dirs = [...(process.env.PATH ?? '').split(path.delimiter), '/usr/local/bin', '/usr/sbin'];
+  const dirs = [...(process.env.PATH ?? '').split(path.delimiter), pipScripts(), '/usr/local/bin', '/usr/sbin'];
   for (const dir of dirs) {
     const bin = path.join(dir, 'nats-server');
     if (dir && existsSync(bin) && recentEnough(bin)) return bin;
