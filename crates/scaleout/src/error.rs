@@ -28,6 +28,8 @@ pub enum ScaleoutError {
         window: std::time::Duration,
         max: std::time::Duration,
     },
+    #[error("the change log was written by another publisher: token {0} no longer leads")]
+    Fenced(u64),
     #[error("counter {0:?} stayed contended: too many nodes updating it at once")]
     Contended(String),
 }

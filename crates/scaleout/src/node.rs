@@ -119,6 +119,15 @@ impl Node {
         Ok(Counters::new(store, max_window))
     }
 
+    /// The change log `name` (e.g. `changes`), entries kept for `max_age`.
+    pub async fn change_log(
+        &self,
+        name: &str,
+        max_age: Duration,
+    ) -> Result<crate::ChangeLog, ScaleoutError> {
+        crate::ChangeLog::open(self.jetstream.clone(), name, max_age).await
+    }
+
     /// A KV bucket whose entries expire `max_age` after their last write. Every node asks for
     /// the same settings, so creating is idempotent; a changed `max_age` updates the bucket.
     async fn bucket(&self, name: &str, max_age: Duration) -> Result<kv::Store, ScaleoutError> {
