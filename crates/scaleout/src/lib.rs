@@ -7,6 +7,7 @@
 //! holder at a time, with a fencing token), [`Counters`] (fixed-window counts shared by all
 //! nodes) and [`ChangeLog`] (an ordered, fenced, deduplicated log of committed changes). See README.md for what each does when NATS or a node fails.
 
+mod broadcast;
 mod changelog;
 mod counter;
 mod error;
@@ -15,6 +16,7 @@ mod membership;
 mod node;
 mod settings;
 
+pub use broadcast::{Broadcasts, Envelope};
 pub use changelog::{Change, ChangeLog, Published, Publisher};
 pub use counter::{Counters, Hits};
 pub use error::ScaleoutError;

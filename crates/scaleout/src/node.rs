@@ -119,6 +119,11 @@ impl Node {
         Ok(Counters::new(store, max_window))
     }
 
+    /// The broadcast bus between nodes.
+    pub fn broadcasts(&self) -> crate::Broadcasts {
+        crate::Broadcasts::new(self.client.clone(), self.id.clone())
+    }
+
     /// The change log `name` (e.g. `changes`), entries kept for `max_age`.
     pub async fn change_log(
         &self,
