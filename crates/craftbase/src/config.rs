@@ -172,6 +172,14 @@ pub struct StartArgs {
     /// Use this PostgreSQL server (superuser, wal_level=logical) instead of an embedded one.
     #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
+    /// A standby of DATABASE_URL's server (streaming replica) that REST reads (GET, HEAD) go to
+    /// while it keeps up; its user and password are replaced by `authenticator`'s.
+    #[arg(long, env = "CRAFTBASE_DATABASE_READ_URL", hide_env_values = true)]
+    pub database_read_url: Option<String>,
+    /// How far the read replica may fall behind the primary (`500ms`, `2s`, or seconds) before
+    /// reads go to the primary.
+    #[arg(long, env = "CRAFTBASE_DATABASE_READ_MAX_LAG", default_value = "1s", value_parser = parse_lag)]
+    pub database_read_max_lag: std::time::Duration,
     /// HS256 secret for all JWTs; generated and kept in the data directory when unset.
     /// PGRST_JWT_SECRET and GOTRUE_JWT_SECRET are read too.
     #[arg(long, env = "JWT_SECRET", hide_env_values = true)]
@@ -197,6 +205,9 @@ pub struct StartArgs {
     pub http: HttpArgs,
     #[command(flatten)]
     pub observe: crate::observe::ObserveArgs,
+    /// Cluster mode (`--nats-url`, `--node-id`): off unless a NATS URL is given.
+    #[command(flatten)]
+    pub nats: craftbase_scaleout::NatsSettings,
 }
 
 /// Limits on each HTTP connection of the API port.
@@ -261,4 +272,39 @@ pub struct ConfigArgs {
     pub json: bool,
     #[command(flatten)]
     pub start: StartArgs,
+}
+
+/// `500ms`, `2s`, `1.5` (seconds): a replica's accepted lag, above zero and at most an hour.
+fn parse_lag(text: &str) -> Result<std::time::Duration, String> {
+    let text = text.trim();
+    let (number, unit) = match text.strip_suffix("ms") {
+        Some(n) => (n, 0.001),
+        None => (text.strip_suffix('s').unwrap_or(text), 1.0),
+    };
+    let seconds = number
+        .trim()
+        .parse::<f64>()
+        .ok()
+        .map(|n| n * unit)
+        .filter(|s| s.is_finite() && *s > 0.0 && *s <= 3600.0)
+        .ok_or_else(|| {
+            format!("{text:?} is not a lag such as 500ms, 2s or 1.5 (seconds, at most 3600)")
+        })?;
+    Ok(std::time::Duration::from_secs_f64(seconds))
+}
+
+#[cfg(test)]
+mod lag_tests {
+    use super::parse_lag;
+    use std::time::Duration;
+
+    #[test]
+    fn lags_read_as_milliseconds_or_seconds() {
+        assert_eq!(parse_lag("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_lag("2s"), Ok(Duration::from_secs(2)));
+        assert_eq!(parse_lag("1.5"), Ok(Duration::from_millis(1500)));
+        for bad in ["0", "-1s", "soon", "7200s", "NaN"] {
+            assert!(parse_lag(bad).is_err(), "{bad}");
+        }
+    }
 }

@@ -14,6 +14,7 @@ pub mod policy;
 pub mod project;
 pub mod project_config;
 pub mod reset;
+pub mod scaleout;
 pub mod secrets_watch;
 pub mod services;
 pub mod signing_keys;

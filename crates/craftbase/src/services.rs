@@ -22,6 +22,11 @@ pub struct Services {
     pub storage: craftbase_storage::Storage,
     /// The new API keys the edge accepts.
     pub api_keys: Arc<KeyRing>,
+    /// The standby REST reads go to while it keeps up (`--database-read-url`).
+    pub read_replica: Option<(
+        Arc<craftbase_gateway::replica::ReadReplica>,
+        deadpool_postgres::Pool,
+    )>,
 }
 
 impl Services {
@@ -30,6 +35,7 @@ impl Services {
         [&self.rest, &self.auth, &self.realtime, &self.storage.ctx]
             .iter()
             .flat_map(|ctx| [ctx.db.clone(), ctx.admin.clone()])
+            .chain(self.read_replica.iter().map(|(_, pool)| pool.clone()))
             .collect()
     }
 }

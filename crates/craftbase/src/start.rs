@@ -88,6 +88,7 @@ pub async fn run(args: StartArgs) -> anyhow::Result<()> {
         // Hourly: bytes a crash left without a row.
         craftbase_storage::sweep::spawn(services.storage.clone());
     }
+    settings.gateway.read_replica = services.read_replica.as_ref().map(|(r, _)| r.clone());
     let api_url = format!("http://{}", listener.local_addr()?);
     // Mailed links and OAuth callbacks point at craftbase's own address (an unspecified
     // bind address as loopback), never at a request's `Host`.
@@ -99,6 +100,13 @@ pub async fn run(args: StartArgs) -> anyhow::Result<()> {
         api_url: api_url.clone(),
         db_url: db_url.clone(),
     })?;
+    let cluster = match crate::scaleout::join(&args.nats, &api_url).await {
+        Ok(cluster) => cluster,
+        Err(e) => {
+            database.stop();
+            return Err(e);
+        }
+    };
     announce(&api_url, &db_url, &secrets, &args.data_dir);
     let pools = services.pools();
     // Served only now, after the migrations above.
@@ -120,6 +128,9 @@ pub async fn run(args: StartArgs) -> anyhow::Result<()> {
         () = served => Ok(()),
         failed = database.supervise() => Err(failed),
     };
+    if let Some(cluster) = cluster {
+        cluster.leave().await;
+    }
     // Idle connections end cleanly before PostgreSQL stops, rather than being cut off by it.
     for pool in pools {
         pool.close();
@@ -275,6 +286,7 @@ async fn services(
         store,
         storage,
     );
+    let read_replica = read_replica(args, &authenticator, &rest.db)?;
     Ok(Services {
         storage,
         auth: ServiceContext {
@@ -286,9 +298,50 @@ async fn services(
             admin: pool(connections.owner.clone(), realtime_size),
             ..rest.clone()
         },
+        read_replica,
         rest,
         api_keys,
     })
+}
+
+/// The standby of `--database-read-url`, reached as `authenticator` (whose password the
+/// primary replicated to it), watched against the primary `db`.
+fn read_replica(
+    args: &StartArgs,
+    authenticator: &tokio_postgres::Config,
+    db: &deadpool_postgres::Pool,
+) -> anyhow::Result<
+    Option<(
+        Arc<craftbase_gateway::replica::ReadReplica>,
+        deadpool_postgres::Pool,
+    )>,
+> {
+    let Some(url) = &args.database_read_url else {
+        return Ok(None);
+    };
+    anyhow::ensure!(
+        args.database_url.is_some(),
+        "--database-read-url needs DATABASE_URL: a standby of the embedded PostgreSQL is not supported"
+    );
+    let mut config: tokio_postgres::Config = url
+        .parse()
+        .context("CRAFTBASE_DATABASE_READ_URL is not a valid PostgreSQL URL")?;
+    config.user("authenticator");
+    if let Some(password) = authenticator.get_password() {
+        config.password(password);
+    }
+    config.connect_timeout(Duration::from_secs(10));
+    let pool = craftbase_shared::pool::build(config, args.pool_size.into());
+    let replica = craftbase_gateway::replica::ReadReplica::start(
+        pool.clone(),
+        db.clone(),
+        args.database_read_max_lag,
+    );
+    tracing::info!(
+        max_lag_ms = args.database_read_max_lag.as_millis() as u64,
+        "REST reads go to the read replica while it keeps up"
+    );
+    Ok(Some((replica, pool)))
 }
 
 /// Connections storage opens per role: uploads hold one only while checking and writing a row.

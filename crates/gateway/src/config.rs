@@ -51,6 +51,9 @@ pub struct GatewayConfig {
     /// Named, cached prepared statements (`PGRST_DB_PREPARED_STATEMENTS`); off for poolers in
     /// transaction mode, which may run each statement on another session.
     pub prepared_statements: bool,
+    /// A standby that GET and HEAD requests read from while it keeps up
+    /// (`--database-read-url`, set by `craftbase start`); none: every request on the primary.
+    pub read_replica: Option<std::sync::Arc<crate::replica::ReadReplica>>,
 }
 
 /// `PGRST_DB_TX_END`: commit or roll back, and whether `Prefer: tx=commit|rollback` overrides.
@@ -205,6 +208,7 @@ impl Default for GatewayConfig {
             server_timing: false,
             role_claim_key: RoleClaimKey::default(),
             prepared_statements: true,
+            read_replica: None,
         }
     }
 }

@@ -335,6 +335,18 @@ async fn run(
     run_explained(r, sql, None, read_only, check).await
 }
 
+/// The pool a request runs on: a GET or HEAD (read-only) goes to the read replica while it
+/// keeps up, everything else to the primary.
+fn reads_from<'a>(r: &'a Incoming<'_>, read_only: bool) -> &'a deadpool_postgres::Pool {
+    let read = read_only && matches!(r.method, Method::GET | Method::HEAD);
+    r.gw.config
+        .read_replica
+        .as_ref()
+        .filter(|_| read)
+        .and_then(|replica| replica.pool())
+        .unwrap_or(&r.gw.ctx.db)
+}
+
 /// Runs `sql`, and with `explain`, the planner's row estimate of that query too.
 async fn run_explained(
     r: &Incoming<'_>,
@@ -355,7 +367,15 @@ async fn run_explained(
         let prefix = plan.explain_prefix();
         execute::explain(&r.gw.ctx.db, &r.settings, sql, &prefix, tx).await
     } else {
-        execute::run(&r.gw.ctx.db, &r.settings, sql, explain, tx, check).await
+        execute::run(
+            reads_from(r, read_only),
+            &r.settings,
+            sql,
+            explain,
+            tx,
+            check,
+        )
+        .await
     };
     r.timing
         .lock()

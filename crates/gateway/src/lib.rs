@@ -12,6 +12,7 @@ mod handler;
 mod plan;
 mod preferences;
 pub mod query;
+pub mod replica;
 mod response;
 mod role_claim;
 pub mod schema_cache;

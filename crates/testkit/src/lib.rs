@@ -10,6 +10,9 @@ use std::sync::{mpsc, Mutex, OnceLock};
 
 use craftbase_cluster::{Cluster, ClusterSpec, Migration};
 
+mod nats;
+pub use nats::NatsServer;
+
 const TEMPLATE: &str = "craftbase_template";
 
 /// Where the shared cluster listens.

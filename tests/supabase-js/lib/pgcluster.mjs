@@ -85,6 +85,48 @@ export async function startPgCluster() {
     async log() {
       return fs.readFile(log, 'utf8').catch(() => '');
     },
+    /**
+     * A streaming standby of this cluster (pg_basebackup -R over the Unix socket), started on a
+     * free port with the same options: {url, port, pauseReplay(), resumeReplay(), stop()}. Its
+     * URL carries the primary's password, which the copy has too.
+     */
+    async standby() {
+      const standbyData = path.join(tmp, `standby-${await freePort()}`);
+      const standbyLog = `${standbyData}.log`;
+      await fs.mkdir(standbyData, { mode: 0o700 });
+      await fs.writeFile(standbyLog, '', { mode: 0o644 });
+      if (isRoot()) {
+        const uid = Number((await run('id', ['-u', 'postgres'])).stdout.trim());
+        const gid = Number((await run('id', ['-g', 'postgres'])).stdout.trim());
+        await fs.chown(standbyData, uid, gid);
+        await fs.chown(standbyLog, uid, gid);
+      }
+      await pg('pg_basebackup', ['-h', data, '-p', String(port), '-U', 'postgres', '-D', standbyData, '-R', '-X', 'stream', '-c', 'fast']);
+      const standbyPort = await freePort();
+      const standbyOptions = options
+        .replace(`-c port=${port}`, `-c port=${standbyPort}`)
+        .replace(`-c unix_socket_directories=${data}`, `-c unix_socket_directories=${standbyData}`);
+      await pg('pg_ctl', ['-D', standbyData, '-l', standbyLog, '-o', standbyOptions, '-w', '-t', '60', 'start']);
+      let standbyRunning = true;
+      const sql = (q) => pg('psql', ['-h', standbyData, '-p', String(standbyPort), '-U', 'postgres', '-d', 'postgres', '-Atc', q]);
+      return {
+        port: standbyPort,
+        url: `postgresql://postgres:${password}@127.0.0.1:${standbyPort}/postgres`,
+        /** Stops applying WAL (it is still received): the standby falls behind. */
+        async pauseReplay() {
+          await sql('select pg_wal_replay_pause()');
+        },
+        async resumeReplay() {
+          await sql('select pg_wal_replay_resume()');
+        },
+        async stop() {
+          if (standbyRunning) {
+            standbyRunning = false;
+            await pg('pg_ctl', ['-D', standbyData, '-m', 'immediate', '-w', '-t', '30', 'stop']).catch(() => {});
+          }
+        },
+      };
+    },
     /** Stops the server (immediate) and removes its directory. */
     async stop() {
       if (running) {
