@@ -6,13 +6,16 @@
 -- replay.
 --
 -- One call checks a whole batch: group g (1-based) acts as roles[g] with claims[g] on
--- topics[g] and asks for ids[bounds[g] : bounds[g+1] - 1], all inserted between lo and hi (so
--- only their days' partitions are read); the result names the (group, id) pairs it may read. Each group runs in its own subtransaction, so a policy that fails hides
--- messages from that group alone. The SET clause makes the role and settings each group takes
--- end with the call.
+-- topics[g] and asks for the messages ids[i] inserted at ats[i], i in bounds[g] ..
+-- bounds[g+1] - 1 (each read by its primary key from its day's partition); the result names
+-- the (group, id) pairs it may read. With isolated, each check runs in its own subtransaction,
+-- so a policy that fails hides that message from that group alone; without (the first try,
+-- cheaper), a failure fails the call and the caller asks again isolated. The SET clause makes
+-- the role and settings the groups take end with the call.
 
 create or replace function realtime.craftbase_readable_messages(
-    roles text[], claims text[], topics text[], bounds int[], ids uuid[], lo timestamp, hi timestamp)
+    roles text[], claims text[], topics text[], bounds int[], ids uuid[], ats timestamp[],
+    isolated boolean)
 returns table (grp int, id uuid)
 language plpgsql
 volatile
@@ -20,35 +23,44 @@ set search_path = ''
 as $$
 declare
     g int;
-    found uuid[];
+    i int;
+    x text;
+    seen boolean;
 begin
     for g in 1 .. coalesce(array_length(roles, 1), 0) loop
-        found := null;
-        begin
-            perform set_config('role', roles[g], true),
-                    set_config('request.jwt.claims', claims[g], true),
-                    set_config('realtime.topic', topics[g], true);
-            select array_agg(m.id) into found
-              from realtime.messages m
-             where m.inserted_at between lo and hi
-               and m.id = any (ids[bounds[g] : bounds[g + 1] - 1])
-               and m.topic = topics[g]
-               and m.private is true
-               and m.extension = 'broadcast';
-        exception when others then
-            found := null;
-        end;
-        if found is not null then
-            grp := g;
-            foreach id in array found loop
-                return next;
-            end loop;
+        -- Groups come sorted by role: the role changes only between roles.
+        if g = 1 or roles[g] is distinct from roles[g - 1] then
+            x := set_config('role', roles[g], true);
         end if;
+        x := set_config('request.jwt.claims', claims[g], true);
+        x := set_config('realtime.topic', topics[g], true);
+        for i in bounds[g] .. bounds[g + 1] - 1 loop
+            if isolated then
+                begin
+                    seen := exists (select 1 from realtime.messages m
+                                     where m.id = ids[i] and m.inserted_at = ats[i]
+                                       and m.topic = topics[g] and m.private is true
+                                       and m.extension = 'broadcast');
+                exception when others then
+                    seen := false;
+                end;
+            else
+                seen := exists (select 1 from realtime.messages m
+                                 where m.id = ids[i] and m.inserted_at = ats[i]
+                                   and m.topic = topics[g] and m.private is true
+                                   and m.extension = 'broadcast');
+            end if;
+            if seen then
+                grp := g;
+                id := ids[i];
+                return next;
+            end if;
+        end loop;
     end loop;
 end
 $$;
 
-revoke all on function realtime.craftbase_readable_messages(text[], text[], text[], int[], uuid[], timestamp, timestamp) from public;
+revoke all on function realtime.craftbase_readable_messages(text[], text[], text[], int[], uuid[], timestamp[], boolean) from public;
 
-comment on function realtime.craftbase_readable_messages(text[], text[], text[], int[], uuid[], timestamp, timestamp) is
+comment on function realtime.craftbase_readable_messages(text[], text[], text[], int[], uuid[], timestamp[], boolean) is
     'craftbase realtime: which stored private broadcasts each subscriber group may read (RLS on realtime.messages).';
