@@ -80,6 +80,16 @@ impl Settings {
         })
     }
 
+    /// The part an upload is written in: past one part it becomes a multipart upload with at
+    /// most two parts in flight, so an upload holds about three parts whatever its size. Local
+    /// files take small parts (each a positioned write); S3 needs parts of at least 5 MiB.
+    pub fn part_size(&self) -> usize {
+        match self.backend {
+            Backend::File(_) => 1024 * 1024,
+            Backend::S3(_) => 8 * 1024 * 1024,
+        }
+    }
+
     /// The object store these settings name; a file backend without a path of its own lives in
     /// `<data_dir>/storage`.
     pub fn open(&self, data_dir: &Path) -> Result<Arc<dyn ObjectStore>, SettingsError> {

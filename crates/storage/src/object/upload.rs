@@ -4,7 +4,8 @@
 //! rolled-back insert under RLS), stream the body to a fresh version's key, then write the row
 //! in one transaction as the caller; if that fails, the new bytes are deleted. An upsert deletes
 //! the replaced version's bytes after its commit. Nothing is held whole in memory: the body goes
-//! through `object_store`'s buffered writer (a multipart upload past its buffer).
+//! through `object_store`'s buffered writer (a multipart upload past one part), at most three
+//! parts of it in memory at once.
 //!
 //! A refused upload still reads the body it refused (up to twice the global limit, at least
 //! 64 MiB; the server drains a little more), so the client sees the answer instead of a broken
@@ -29,10 +30,8 @@ use crate::{key, Storage};
 
 /// Largest `x-metadata` / `metadata` field accepted (storage-api's user-metadata limit).
 const MAX_USER_METADATA: usize = 1024 * 1024;
-/// The store's write buffer: past it, an upload becomes a multipart upload.
-const WRITE_BUFFER: usize = 8 * 1024 * 1024;
-/// Parts of one upload written at once: with the buffer, what an upload holds in memory at most
-/// (about 3 buffers), whatever its size.
+/// Parts of one upload written at once: with the part being filled, what an upload holds in
+/// memory at most is three parts ([`crate::Settings::part_size`]), whatever its size.
 const PARTS_IN_FLIGHT: usize = 2;
 
 /// Least a refused body is read for, however low the limit.
@@ -274,7 +273,7 @@ where
     let mut writer = object_store::buffered::BufWriter::with_capacity(
         s.store.clone(),
         location.clone(),
-        WRITE_BUFFER,
+        s.settings.part_size(),
     )
     .with_max_concurrency(PARTS_IN_FLIGHT);
     let mut size = 0u64;
@@ -287,7 +286,8 @@ where
                 if size > limit {
                     break Some(StorageError::EntityTooLarge);
                 }
-                if let Err(e) = writer.write_all(&chunk).await {
+                // The chunk itself, not a copy: no small buffers to allocate and free per part.
+                if let Err(e) = writer.put(chunk).await {
                     break Some(StorageError::Internal(format!("object store write: {e}")));
                 }
             }
