@@ -19,6 +19,7 @@ use axum::http::{header, HeaderMap};
 use axum::Json;
 use base64::Engine;
 use futures_util::{Stream, StreamExt};
+use md5::{Digest, Md5};
 use serde_json::{json, Value};
 use tokio::io::AsyncWriteExt;
 
@@ -138,7 +139,7 @@ async fn write(
     let version = uuid::Uuid::new_v4().to_string();
     check_row(s, actor, &rules.id, name, upsert).await?;
     let location = key::location(&rules.id, name, &version);
-    let (described, size) = if multipart {
+    let (described, stored) = if multipart {
         let boundary = multer::parse_boundary(content_type.as_deref().unwrap_or(""))
             .map_err(|_| StorageError::NoContent)?;
         let body = stream.take().ok_or(StorageError::NoContent)?;
@@ -189,8 +190,8 @@ async fn write(
                     Err(e) => Some((Err(axum::Error::new(e)), f)),
                 }
             });
-            let size = copy_to_store(s, &location, Box::pin(chunks), limit).await?;
-            break (described, size);
+            let stored = copy_to_store(s, &location, Box::pin(chunks), limit).await?;
+            break (described, stored);
         }
     } else {
         let described = Described {
@@ -204,11 +205,11 @@ async fn write(
         };
         check_mime(&rules, &described.mimetype)?;
         let body = stream.as_mut().ok_or(StorageError::NoContent)?;
-        let size = copy_to_store(s, &location, body.as_mut(), limit).await?;
-        (described, size)
+        let stored = copy_to_store(s, &location, body.as_mut(), limit).await?;
+        (described, stored)
     };
     match write_row(
-        s, actor, &rules.id, name, &version, upsert, &described, size,
+        s, actor, &rules.id, name, &version, upsert, &described, &stored,
     )
     .await
     {
@@ -260,13 +261,20 @@ fn check_mime(rules: &BucketRules, mime: &str) -> Result<(), StorageError> {
     }
 }
 
-/// Streams `body` to `location`, refusing (and abandoning the write) past `limit` bytes.
+/// What was stored: its size and its ETag (`"<md5 hex>"`, as S3 and storage-api give it).
+struct Stored {
+    size: u64,
+    etag: String,
+}
+
+/// Streams `body` to `location`, refusing (and abandoning the write) past `limit` bytes; the
+/// MD5 is computed on the way.
 async fn copy_to_store<S>(
     s: &Storage,
     location: &object_store::path::Path,
     mut body: S,
     limit: u64,
-) -> Result<u64, StorageError>
+) -> Result<Stored, StorageError>
 where
     S: Stream<Item = Result<Bytes, axum::Error>> + Unpin,
 {
@@ -277,6 +285,7 @@ where
     )
     .with_max_concurrency(PARTS_IN_FLIGHT);
     let mut size = 0u64;
+    let mut md5 = Md5::new();
     let failed = loop {
         match body.next().await {
             None => break None,
@@ -286,6 +295,7 @@ where
                 if size > limit {
                     break Some(StorageError::EntityTooLarge);
                 }
+                md5.update(&chunk);
                 // The chunk itself, not a copy: no small buffers to allocate and free per part.
                 if let Err(e) = writer.put(chunk).await {
                     break Some(StorageError::Internal(format!("object store write: {e}")));
@@ -303,7 +313,11 @@ where
         .shutdown()
         .await
         .map_err(|e| StorageError::Internal(format!("object store write: {e}")))?;
-    Ok(size)
+    let hex: String = md5.finalize().iter().map(|b| format!("{b:02x}")).collect();
+    Ok(Stored {
+        size,
+        etag: format!("\"{hex}\""),
+    })
 }
 
 /// The insert (or upsert) of an object's row; `check_row` runs it and rolls back.
@@ -363,11 +377,12 @@ async fn write_row(
     version: &str,
     upsert: bool,
     described: &Described,
-    size: u64,
+    stored: &Stored,
 ) -> Result<(String, Option<String>), StorageError> {
     let now = chrono::Utc::now();
+    let size = stored.size;
     let metadata = json!({
-        "eTag": format!("\"{version}\""),
+        "eTag": stored.etag,
         "size": size,
         "mimetype": described.mimetype,
         "cacheControl": described.cache_control,
