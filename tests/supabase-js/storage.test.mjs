@@ -5,7 +5,7 @@
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import http from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 
@@ -218,6 +218,29 @@ describe('objects', () => {
     const disposition = await fetch(`${url}?download=report.txt`, { headers: auth });
     assert.equal(disposition.headers.get('content-disposition'), 'attachment; filename=report.txt');
     await disposition.arrayBuffer();
+  });
+
+  test('the ETag is the MD5 of the bytes (as S3 and storage-api): equal bytes, equal ETags', async () => {
+    const files = admin.storage.from(bucket);
+    const md5 = (s) => `"${createHash('md5').update(s).digest('hex')}"`;
+    const auth = { apikey: cb.serviceRoleKey, authorization: `Bearer ${cb.serviceRoleKey}` };
+    assert.equal((await files.upload('md5/a.txt', text('hello'))).error, null);
+    assert.equal((await files.upload('md5/b.txt', Buffer.from('hello'), { contentType: 'text/plain' })).error, null);
+    for (const name of ['md5/a.txt', 'md5/b.txt']) {
+      const res = await fetch(`${cb.url}/storage/v1/object/${bucket}/${name}`, { headers: auth });
+      assert.equal(res.headers.get('etag'), md5('hello'), name);
+      await res.arrayBuffer();
+      assert.equal((await files.info(name)).data.etag, md5('hello'));
+    }
+    assert.equal((await files.copy('md5/a.txt', 'md5/c.txt')).error, null);
+    assert.equal((await files.info('md5/c.txt')).data.etag, md5('hello'));
+    assert.equal((await files.update('md5/a.txt', text('changed'))).error, null);
+    const changed = await fetch(`${cb.url}/storage/v1/object/${bucket}/md5/a.txt`, {
+      headers: { ...auth, 'if-none-match': md5('hello') },
+    });
+    assert.equal(changed.status, 200, 'new bytes, new ETag');
+    assert.equal(changed.headers.get('etag'), md5('changed'));
+    await changed.arrayBuffer();
   });
 
   test('list: folders, prefix, limit, offset, sortBy and search', async () => {

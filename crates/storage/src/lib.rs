@@ -3,6 +3,7 @@
 
 pub mod bucket;
 pub mod caller;
+pub mod disk;
 pub mod error;
 pub mod key;
 pub mod object;

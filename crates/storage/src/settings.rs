@@ -80,6 +80,16 @@ impl Settings {
         })
     }
 
+    /// The part an upload is written in: past one part it becomes a multipart upload with at
+    /// most two parts in flight, so an upload holds about three parts whatever its size. Local
+    /// files take small parts (each a positioned write); S3 needs parts of at least 5 MiB.
+    pub fn part_size(&self) -> usize {
+        match self.backend {
+            Backend::File(_) => 1024 * 1024,
+            Backend::S3(_) => 8 * 1024 * 1024,
+        }
+    }
+
     /// The object store these settings name; a file backend without a path of its own lives in
     /// `<data_dir>/storage`.
     pub fn open(&self, data_dir: &Path) -> Result<Arc<dyn ObjectStore>, SettingsError> {
@@ -88,10 +98,8 @@ impl Settings {
                 let root = path.clone().unwrap_or_else(|| data_dir.join("storage"));
                 std::fs::create_dir_all(&root)
                     .map_err(|e| SettingsError::Directory(root.clone(), e))?;
-                // Empty folders go with their last object.
-                let store = object_store::local::LocalFileSystem::new_with_prefix(&root)?
-                    .with_automatic_cleanup(true);
-                Ok(Arc::new(store))
+                // Every write synced before it returns: a row follows only durable bytes.
+                Ok(Arc::new(crate::disk::DurableFileStore::new(&root)?))
             }
             Backend::S3(s3) => {
                 // AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY come from the environment.
@@ -107,5 +115,24 @@ impl Settings {
                 Ok(Arc::new(builder.build()?))
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_file_backend_syncs_its_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        let settings = Settings {
+            backend: Backend::File(None),
+            file_size_limit: DEFAULT_FILE_SIZE_LIMIT,
+        };
+        let store = settings.open(dir.path()).unwrap();
+        assert!(
+            store.to_string().starts_with("DurableFileStore("),
+            "{store}"
+        );
     }
 }

@@ -13,7 +13,7 @@ use anyhow::Context;
 use clap::Args;
 use craftbase_cluster::{Cluster, ClusterSpec};
 
-use super::{free_port, has_cluster, progress, tool};
+use super::{free_port, has_cluster, objects, progress, tool};
 use crate::datadir::{DataDir, Secrets};
 
 #[derive(Args, Debug, Clone)]
@@ -58,6 +58,13 @@ pub async fn run(args: BackupArgs) -> anyhow::Result<()> {
         "{} exists; choose another --output (a backup never overwrites a file)",
         output.display()
     );
+    let storage_dir = objects::storage_path(&output);
+    anyhow::ensure!(
+        !storage_dir.exists(),
+        "{} exists; choose another --output (a backup never overwrites a file)",
+        storage_dir.display()
+    );
+    let storage_root = objects::file_root(&args.data_dir)?;
     let secrets = if args.include_secrets {
         Some(data_dir(&args.data_dir)?.stored_secrets()?)
     } else {
@@ -70,18 +77,36 @@ pub async fn run(args: BackupArgs) -> anyhow::Result<()> {
         }
         None => Source::data_dir(&args.data_dir, &bindir).await?,
     };
-    let result = dump(&bindir, &source, &output).await;
+    let result = dump(&bindir, &source, &output, storage_root.as_deref()).await;
     if let Source::Temporary(cluster) = &mut source {
         progress::step("stopping PostgreSQL");
         tokio::task::block_in_place(|| cluster.stop());
     }
-    let tables = result?;
+    let (tables, saved) = result?;
     let size = fs::metadata(&output).map(|m| m.len()).unwrap_or(0);
     println!(
         "backup written: {} ({}, {tables} tables)",
         output.display(),
         human_size(size)
     );
+    if saved.files > 0 {
+        println!(
+            "storage objects written: {} ({} files, {})",
+            storage_dir.display(),
+            saved.files,
+            human_size(saved.bytes)
+        );
+    }
+    if !saved.missing.is_empty() {
+        println!(
+            "warning: {} storage objects' bytes were not found (deleted since the dump's snapshot, or missing before): {}",
+            saved.missing.len(),
+            saved.missing.iter().take(10).cloned().collect::<Vec<_>>().join(", ")
+        );
+    }
+    if storage_root.is_none() {
+        println!("storage objects stay in the S3 bucket (STORAGE_BACKEND=s3): only their rows are in the dump");
+    }
     if let Some(secrets) = secrets {
         let path = secrets_path(&output);
         write_private(&path, &serde_json::to_vec_pretty(&secrets)?)?;
@@ -228,9 +253,54 @@ fn postmaster(pgdata: &Path) -> Option<(PathBuf, u16)> {
 }
 
 /// Dumps into `<output>.partial` (mode 0600: the dump holds password hashes), renamed to
-/// `output` once pg_dump succeeded, so a failed dump leaves no file that looks whole.
-/// Returns how many tables' rows were dumped.
-async fn dump(bindir: &Path, source: &Source, output: &Path) -> anyhow::Result<usize> {
+/// `output` once pg_dump succeeded, so a failed dump leaves no file that looks whole. The dump
+/// reads an exported snapshot, whose object rows' bytes (file backend at `storage_root`) are
+/// first put in `<output>.storage`. Returns how many tables' rows were dumped, and the bytes saved.
+async fn dump(
+    bindir: &Path,
+    source: &Source,
+    output: &Path,
+    storage_root: Option<&Path>,
+) -> anyhow::Result<(usize, objects::Saved)> {
+    let snapshot = objects::Snapshot::take(&source.config()).await?;
+    let storage_dir = objects::storage_path(output);
+    let saved = match storage_root {
+        Some(root) if !snapshot.versions.is_empty() => {
+            progress::step(&format!(
+                "saving {} storage objects' bytes",
+                snapshot.versions.len()
+            ));
+            let saved = tokio::task::block_in_place(|| {
+                objects::save(root, &snapshot.versions, &storage_dir)
+            });
+            match saved {
+                Ok(saved) => saved,
+                Err(e) => {
+                    let _ = fs::remove_dir_all(&storage_dir);
+                    snapshot.release().await;
+                    return Err(e);
+                }
+            }
+        }
+        _ => objects::Saved::default(),
+    };
+    let dumped = dump_rows(bindir, source, output, &snapshot.id).await;
+    snapshot.release().await;
+    match dumped {
+        Ok(tables) => Ok((tables, saved)),
+        Err(e) => {
+            let _ = fs::remove_dir_all(&storage_dir);
+            Err(e)
+        }
+    }
+}
+
+async fn dump_rows(
+    bindir: &Path,
+    source: &Source,
+    output: &Path,
+    snapshot: &str,
+) -> anyhow::Result<usize> {
     let total = count_tables(&source.config()).await;
     let mut partial = output.as_os_str().to_owned();
     partial.push(".partial");
@@ -246,6 +316,7 @@ async fn dump(bindir: &Path, source: &Source, output: &Path) -> anyhow::Result<u
     // A session holding an exclusive lock (a migration, a VACUUM FULL) would make pg_dump wait
     // forever for its share; past this it fails and says which table.
     cmd.args(["--format=custom", "--lock-wait-timeout=60s"])
+        .arg(format!("--snapshot={snapshot}"))
         .stdout(file.try_clone()?);
     source.connect(&mut cmd);
     let mut bar = progress::Bar::new(total, "dumped");

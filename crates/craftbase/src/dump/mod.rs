@@ -4,9 +4,11 @@
 //!
 //! A dump holds no roles and no keys: `restore` creates the platform roles itself before
 //! `pg_restore`, and the data directory's `secrets.json` travels beside the dump only when asked
-//! (`backup --include-secrets`, `restore --secrets`).
+//! (`backup --include-secrets`, `restore --secrets`). The storage file backend's bytes go beside
+//! it too, in `<dump>.storage/` (see `objects`).
 
 pub mod backup;
+pub mod objects;
 mod progress;
 pub mod restore;
 mod roles;

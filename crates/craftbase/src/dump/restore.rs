@@ -13,7 +13,7 @@ use clap::Args;
 use craftbase_cluster::{Cluster, ClusterSpec};
 
 use super::backup::{read_secrets, secrets_path};
-use super::{free_port, has_cluster, progress, roles, tool};
+use super::{free_port, has_cluster, objects, progress, roles, tool};
 use crate::datadir::{DataDir, Secrets};
 
 /// Where the platform's role SQL runs: roles are cluster-wide, but the schemas and grants that
@@ -65,8 +65,22 @@ pub async fn run(args: RestoreArgs) -> anyhow::Result<()> {
         tables,
         &referenced,
     );
-    let created_roles = match restored.await {
-        Ok(created) => created,
+    let storage_from = objects::storage_path(&file);
+    let restored = async {
+        let (created, objects_in_dump) = restored.await?;
+        let files = match objects::file_root(&args.data_dir)? {
+            Some(root) if storage_from.is_dir() => {
+                progress::step("copying the storage objects' bytes");
+                Some(tokio::task::block_in_place(|| {
+                    objects::restore(&storage_from, &root)
+                })?)
+            }
+            _ => None,
+        };
+        anyhow::Ok((created, objects_in_dump, files))
+    };
+    let (created_roles, objects_in_dump, files) = match restored.await {
+        Ok(done) => done,
         Err(e) => {
             undo(&args.data_dir, before, &root, root_existed);
             let left = if args.data_dir.exists() {
@@ -85,6 +99,17 @@ pub async fn run(args: RestoreArgs) -> anyhow::Result<()> {
         args.file.display(),
         args.data_dir.display()
     );
+    match files {
+        Some(files) => println!(
+            "restored {files} storage object files from {}",
+            storage_from.display()
+        ),
+        None if objects_in_dump > 0 => println!(
+            "warning: the dump has {objects_in_dump} storage objects but no {} beside it (a backup made before craftbase saved storage bytes, or an S3 backend): copy the old storage folder into the new one, or their downloads fail",
+            storage_from.display()
+        ),
+        None => {}
+    }
     if !created_roles.is_empty() {
         println!(
             "roles the dump uses were created without login (a dump holds no roles): {}. Give them their attributes, passwords and memberships with ALTER ROLE and GRANT",
@@ -164,7 +189,7 @@ async fn restore_into(
     secrets: Option<Secrets>,
     tables: usize,
     referenced: &BTreeSet<String>,
-) -> anyhow::Result<Vec<String>> {
+) -> anyhow::Result<(Vec<String>, i64)> {
     let secrets = match secrets {
         Some(secrets) => {
             dir.store_secrets(&secrets)?;
@@ -189,7 +214,19 @@ async fn restore_into(
         pg_restore(bindir, &cluster, file, tables)?;
         progress::step("analyzing the restored tables");
         client.batch_execute("analyze").await?;
-        anyhow::Ok(created)
+        let has_objects: bool = client
+            .query_one("select to_regclass('storage.objects') is not null", &[])
+            .await?
+            .get(0);
+        let objects: i64 = if has_objects {
+            client
+                .query_one("select count(*) from storage.objects", &[])
+                .await?
+                .get(0)
+        } else {
+            0
+        };
+        anyhow::Ok((created, objects))
     }
     .await;
     progress::step("stopping PostgreSQL");

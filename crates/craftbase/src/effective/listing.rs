@@ -40,7 +40,7 @@ impl std::fmt::Display for Source {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Setting {
-    /// `craftbase`, `rest`, `auth` or `realtime`.
+    /// `craftbase`, `rest`, `auth`, `realtime` or `storage`.
     pub service: &'static str,
     /// The environment variable.
     pub name: String,
@@ -65,6 +65,19 @@ const REALTIME: [(&str, &str); 10] = [
     ("REALTIME_MAX_TOPIC_BYTES", "255"),
     ("REALTIME_SOCKET_QUEUE_BYTES", "8388608"),
     ("REALTIME_SEND_TIMEOUT_MS", "10000"),
+];
+
+/// Storage's settings (storage-api's names, read by name) with their defaults.
+const STORAGE: [(&str, Option<&str>); 9] = [
+    ("STORAGE_BACKEND", Some("file")),
+    ("FILE_STORAGE_BACKEND_PATH", Some("<data-dir>/storage")),
+    ("FILE_SIZE_LIMIT", Some("52428800")),
+    ("GLOBAL_S3_BUCKET", None),
+    ("REGION", Some("us-east-1")),
+    ("GLOBAL_S3_ENDPOINT", None),
+    ("GLOBAL_S3_FORCE_PATH_STYLE", Some("false")),
+    ("AWS_ACCESS_KEY_ID", None),
+    ("AWS_SECRET_ACCESS_KEY", None),
 ];
 
 /// Variables read outside clap that are worth showing even when unset.
@@ -162,6 +175,14 @@ pub fn list(
             from_env("realtime", name, Some(default.to_owned()), false, from_file),
         );
     }
+    for (name, default) in STORAGE {
+        let hidden = name.starts_with("AWS_");
+        let default = default.map(str::to_owned);
+        push(
+            &mut out,
+            from_env("storage", name, default, hidden, from_file),
+        );
+    }
     for (service, name) in OTHERS {
         push(&mut out, from_env(service, name, None, false, from_file));
     }
@@ -186,7 +207,8 @@ pub fn list(
         "craftbase" => 0,
         "rest" => 1,
         "auth" => 2,
-        _ => 3,
+        "realtime" => 3,
+        _ => 4,
     };
     out.sort_by_key(|s| order(s.service));
     out
@@ -274,6 +296,25 @@ pub fn mask(value: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn storage_settings_are_listed_with_their_defaults() {
+        let settings = super::list(None, &std::collections::BTreeMap::new());
+        let by = |n: &str| settings.iter().find(|s| s.name == n).cloned();
+        let limit = by("FILE_SIZE_LIMIT").expect("FILE_SIZE_LIMIT listed");
+        assert_eq!(limit.service, "storage");
+        if std::env::var_os("FILE_SIZE_LIMIT").is_none() {
+            assert_eq!(limit.value, "52428800");
+            assert_eq!(limit.source, super::Source::Default);
+        }
+        for name in [
+            "STORAGE_BACKEND",
+            "GLOBAL_S3_BUCKET",
+            "AWS_SECRET_ACCESS_KEY",
+        ] {
+            assert_eq!(by(name).expect(name).service, "storage");
+        }
+    }
 
     #[test]
     fn secrets_are_masked_and_urls_keep_all_but_the_password() {

@@ -222,10 +222,8 @@ pub async fn copy_object(
         body.metadata.clone()
     };
     let version = uuid::Uuid::new_v4().to_string();
-    let mut metadata = metadata.unwrap_or_else(|| json!({}));
-    if let Some(m) = metadata.as_object_mut() {
-        m.insert("eTag".into(), json!(format!("\"{version}\"")));
-    }
+    // The same bytes: the same ETag (their MD5) as the source.
+    let metadata = metadata.unwrap_or_else(|| json!({}));
     let from = key::location(&body.bucket_id, &body.source_key, &old);
     let to = key::location(&to_bucket, &body.destination_key, &version);
     s.store.copy(&from, &to).await?;

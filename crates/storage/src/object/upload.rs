@@ -4,7 +4,8 @@
 //! rolled-back insert under RLS), stream the body to a fresh version's key, then write the row
 //! in one transaction as the caller; if that fails, the new bytes are deleted. An upsert deletes
 //! the replaced version's bytes after its commit. Nothing is held whole in memory: the body goes
-//! through `object_store`'s buffered writer (a multipart upload past its buffer).
+//! through `object_store`'s buffered writer (a multipart upload past one part), at most three
+//! parts of it in memory at once.
 //!
 //! A refused upload still reads the body it refused (up to twice the global limit, at least
 //! 64 MiB; the server drains a little more), so the client sees the answer instead of a broken
@@ -18,6 +19,7 @@ use axum::http::{header, HeaderMap};
 use axum::Json;
 use base64::Engine;
 use futures_util::{Stream, StreamExt};
+use md5::{Digest, Md5};
 use serde_json::{json, Value};
 use tokio::io::AsyncWriteExt;
 
@@ -29,10 +31,8 @@ use crate::{key, Storage};
 
 /// Largest `x-metadata` / `metadata` field accepted (storage-api's user-metadata limit).
 const MAX_USER_METADATA: usize = 1024 * 1024;
-/// The store's write buffer: past it, an upload becomes a multipart upload.
-const WRITE_BUFFER: usize = 8 * 1024 * 1024;
-/// Parts of one upload written at once: with the buffer, what an upload holds in memory at most
-/// (about 3 buffers), whatever its size.
+/// Parts of one upload written at once: with the part being filled, what an upload holds in
+/// memory at most is three parts ([`crate::Settings::part_size`]), whatever its size.
 const PARTS_IN_FLIGHT: usize = 2;
 
 /// Least a refused body is read for, however low the limit.
@@ -139,7 +139,7 @@ async fn write(
     let version = uuid::Uuid::new_v4().to_string();
     check_row(s, actor, &rules.id, name, upsert).await?;
     let location = key::location(&rules.id, name, &version);
-    let (described, size) = if multipart {
+    let (described, stored) = if multipart {
         let boundary = multer::parse_boundary(content_type.as_deref().unwrap_or(""))
             .map_err(|_| StorageError::NoContent)?;
         let body = stream.take().ok_or(StorageError::NoContent)?;
@@ -190,8 +190,8 @@ async fn write(
                     Err(e) => Some((Err(axum::Error::new(e)), f)),
                 }
             });
-            let size = copy_to_store(s, &location, Box::pin(chunks), limit).await?;
-            break (described, size);
+            let stored = copy_to_store(s, &location, Box::pin(chunks), limit).await?;
+            break (described, stored);
         }
     } else {
         let described = Described {
@@ -205,11 +205,11 @@ async fn write(
         };
         check_mime(&rules, &described.mimetype)?;
         let body = stream.as_mut().ok_or(StorageError::NoContent)?;
-        let size = copy_to_store(s, &location, body.as_mut(), limit).await?;
-        (described, size)
+        let stored = copy_to_store(s, &location, body.as_mut(), limit).await?;
+        (described, stored)
     };
     match write_row(
-        s, actor, &rules.id, name, &version, upsert, &described, size,
+        s, actor, &rules.id, name, &version, upsert, &described, &stored,
     )
     .await
     {
@@ -261,23 +261,31 @@ fn check_mime(rules: &BucketRules, mime: &str) -> Result<(), StorageError> {
     }
 }
 
-/// Streams `body` to `location`, refusing (and abandoning the write) past `limit` bytes.
+/// What was stored: its size and its ETag (`"<md5 hex>"`, as S3 and storage-api give it).
+struct Stored {
+    size: u64,
+    etag: String,
+}
+
+/// Streams `body` to `location`, refusing (and abandoning the write) past `limit` bytes; the
+/// MD5 is computed on the way.
 async fn copy_to_store<S>(
     s: &Storage,
     location: &object_store::path::Path,
     mut body: S,
     limit: u64,
-) -> Result<u64, StorageError>
+) -> Result<Stored, StorageError>
 where
     S: Stream<Item = Result<Bytes, axum::Error>> + Unpin,
 {
     let mut writer = object_store::buffered::BufWriter::with_capacity(
         s.store.clone(),
         location.clone(),
-        WRITE_BUFFER,
+        s.settings.part_size(),
     )
     .with_max_concurrency(PARTS_IN_FLIGHT);
     let mut size = 0u64;
+    let mut md5 = Md5::new();
     let failed = loop {
         match body.next().await {
             None => break None,
@@ -287,7 +295,9 @@ where
                 if size > limit {
                     break Some(StorageError::EntityTooLarge);
                 }
-                if let Err(e) = writer.write_all(&chunk).await {
+                md5.update(&chunk);
+                // The chunk itself, not a copy: no small buffers to allocate and free per part.
+                if let Err(e) = writer.put(chunk).await {
                     break Some(StorageError::Internal(format!("object store write: {e}")));
                 }
             }
@@ -303,7 +313,11 @@ where
         .shutdown()
         .await
         .map_err(|e| StorageError::Internal(format!("object store write: {e}")))?;
-    Ok(size)
+    let hex: String = md5.finalize().iter().map(|b| format!("{b:02x}")).collect();
+    Ok(Stored {
+        size,
+        etag: format!("\"{hex}\""),
+    })
 }
 
 /// The insert (or upsert) of an object's row; `check_row` runs it and rolls back.
@@ -363,11 +377,12 @@ async fn write_row(
     version: &str,
     upsert: bool,
     described: &Described,
-    size: u64,
+    stored: &Stored,
 ) -> Result<(String, Option<String>), StorageError> {
     let now = chrono::Utc::now();
+    let size = stored.size;
     let metadata = json!({
-        "eTag": format!("\"{version}\""),
+        "eTag": stored.etag,
         "size": size,
         "mimetype": described.mimetype,
         "cacheControl": described.cache_control,
