@@ -3,7 +3,7 @@
 
 use craftbase_realtime::preview::{Probe, Table, Verdict};
 
-use super::realtime::{Preview, SelectPolicy};
+use super::preview::{Preview, SelectPolicy};
 
 /// What one event's explanation is made of.
 pub struct Facts<'a> {

@@ -10,6 +10,7 @@ pub mod delivery;
 pub mod explain;
 pub mod filter;
 pub mod finding;
+pub mod preview;
 pub mod realtime;
 pub mod rules;
 pub mod subject;
