@@ -3,7 +3,8 @@
 
 use std::sync::Arc;
 
-use craftbase::policy::realtime::{default_subscribers, preview, Named, Preview, Request};
+use craftbase::policy::preview::Preview;
+use craftbase::policy::realtime::{default_subscribers, preview, Named, Request};
 use craftbase::policy::subject;
 use craftbase_realtime::outlet::Outlet;
 use craftbase_realtime::protocol::Message;
@@ -98,7 +99,7 @@ fn delivered(p: &Preview, label: &str) -> Vec<(&'static str, bool)> {
         .collect()
 }
 
-fn sub<'a>(p: &'a Preview, label: &str) -> &'a craftbase::policy::realtime::Subscriber {
+fn sub<'a>(p: &'a Preview, label: &str) -> &'a craftbase::policy::preview::Subscriber {
     p.subscribers
         .iter()
         .find(|s| s.label.starts_with(label))
