@@ -9,7 +9,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import http from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 
-import { anonClient, createClient, mintJwt, nowSeconds, pgQuery, serviceClient, startCraftbase } from './lib/craftbase.mjs';
+import { anonClient, createClient, mintJwt, nowSeconds, pgQuery, serviceClient, startCraftbase, withPg } from './lib/craftbase.mjs';
 
 const LIMIT = 5 * 1024 * 1024;
 let cb;
@@ -297,6 +297,88 @@ describe('objects', () => {
     const desc = await files.listV2({ prefix: 'v/', with_delimiter: true, sortBy: { column: 'name', order: 'desc' } });
     assert.deepEqual(desc.data.folders.map((f) => f.name), ['v/c/', 'v/a/']);
     assert.deepEqual(desc.data.objects.map((o) => o.name), ['v/d.txt', 'v/b.txt']);
+  });
+
+  test('listV2: sortBy name, created_at and updated_at, each order, cursor pages see every entry once', async () => {
+    const sorted = await newBucket();
+    const files = admin.storage.from(sorted);
+    // created_at ties for a and b (name breaks it); folder t/f/ takes its earliest object's created_at.
+    const times = {
+      't/c.txt': [1, 1],
+      't/f/1.txt': [2, 2],
+      't/a.txt': [3, 9],
+      't/b.txt': [3, 4],
+      't/f/2.txt': [5, 5],
+    };
+    for (const name of Object.keys(times)) {
+      assert.equal((await files.upload(name, text(name))).error, null);
+    }
+    await withPg(cb.dbUrl, async (c) => {
+      await c.query('set session_replication_role = replica'); // keep the updated_at trigger out
+      for (const [name, [created, updated]] of Object.entries(times)) {
+        await c.query(
+          `update storage.objects set created_at = timestamptz '2026-01-01T00:00:00Z' + make_interval(secs => $3),
+             updated_at = timestamptz '2026-01-01T00:00:00Z' + make_interval(secs => $4)
+           where bucket_id = $1 and name = $2`,
+          [sorted, name, created, updated],
+        );
+      }
+    });
+    const flat = {
+      name: ['t/a.txt', 't/b.txt', 't/c.txt', 't/f/1.txt', 't/f/2.txt'],
+      created_at: ['t/c.txt', 't/f/1.txt', 't/a.txt', 't/b.txt', 't/f/2.txt'],
+      updated_at: ['t/c.txt', 't/f/1.txt', 't/b.txt', 't/f/2.txt', 't/a.txt'],
+    };
+    const level = {
+      name: ['t/a.txt', 't/b.txt', 't/c.txt', 't/f/'],
+      created_at: ['t/c.txt', 't/f/', 't/a.txt', 't/b.txt'],
+      updated_at: ['t/c.txt', 't/f/', 't/b.txt', 't/a.txt'],
+    };
+    const entries = (data) => [...data.folders, ...data.objects];
+    const walk = async (options, limit) => {
+      const seen = [];
+      let cursor;
+      for (let page = 0; page < 20; page++) {
+        const { data, error } = await files.listV2({ ...options, limit, cursor });
+        assert.equal(error, null);
+        assert.ok(entries(data).length <= limit);
+        seen.push(...entries(data).map((e) => e.name));
+        if (!data.hasNext) break;
+        assert.equal(typeof data.nextCursor, 'string');
+        cursor = data.nextCursor;
+      }
+      return seen;
+    };
+    for (const column of ['name', 'created_at', 'updated_at']) {
+      for (const order of ['asc', 'desc']) {
+        const flip = (names) => (order === 'asc' ? names : [...names].reverse());
+        const sortBy = { column, order };
+        const all = await files.listV2({ prefix: 't/', sortBy });
+        assert.equal(all.error, null, `${column} ${order}`);
+        assert.deepEqual(all.data.objects.map((o) => o.name), flip(flat[column]), `${column} ${order}`);
+        assert.deepEqual(all.data.folders, []);
+        assert.equal(all.data.hasNext, false);
+        assert.deepEqual(await walk({ prefix: 't/', sortBy }, 2), flip(flat[column]), `paged ${column} ${order}`);
+
+        const one = await files.listV2({ prefix: 't/', with_delimiter: true, sortBy });
+        assert.equal(one.error, null);
+        const expected = flip(level[column]);
+        assert.deepEqual(one.data.folders.map((f) => f.name), ['t/f/'], `${column} ${order}`);
+        assert.equal(one.data.folders[0].id, null);
+        assert.deepEqual(one.data.objects.map((o) => o.name), expected.filter((n) => n !== 't/f/'), `${column} ${order}`);
+        assert.deepEqual(await walk({ prefix: 't/', with_delimiter: true, sortBy }, 1), expected, `paged folders ${column} ${order}`);
+      }
+    }
+    // The order defaults to ascending; the cursor keeps the sort it was made under.
+    const first = await files.listV2({ prefix: 't/', limit: 2, sortBy: { column: 'updated_at' } });
+    assert.deepEqual(first.data.objects.map((o) => o.name), flat.updated_at.slice(0, 2));
+    const next = await files.listV2({ prefix: 't/', limit: 2, cursor: first.data.nextCursor });
+    assert.deepEqual(next.data.objects.map((o) => o.name), flat.updated_at.slice(2, 4));
+
+    const bad = await files.listV2({ prefix: 't/', sortBy: { column: 'size' } });
+    assert.equal(bad.error?.statusCode, '400');
+    const badOrder = await files.listV2({ prefix: 't/', sortBy: { column: 'name', order: 'sideways' } });
+    assert.equal(badOrder.error?.statusCode, '400');
   });
 
   test('move and copy, within and across buckets', async () => {

@@ -47,7 +47,7 @@ impl Storage {
 
 /// The Storage API's routes, prefix (`/storage/v1`) stripped.
 pub fn router(storage: Storage) -> Router {
-    use object::{download, list, manage, upload};
+    use object::{download, list, list_v2, manage, upload};
     Router::new()
         .route("/bucket", get(bucket::list).post(bucket::create))
         .route(
@@ -58,7 +58,7 @@ pub fn router(storage: Storage) -> Router {
         .route("/object/move", post(manage::move_object))
         .route("/object/copy", post(manage::copy_object))
         .route("/object/list/{bucket}", post(list::list))
-        .route("/object/list-v2/{bucket}", post(list::list_v2))
+        .route("/object/list-v2/{bucket}", post(list_v2::list_v2))
         .route(
             "/object/info/public/{bucket}/{*name}",
             get(manage::info_public),

@@ -2,6 +2,8 @@
 
 pub mod download;
 pub mod list;
+mod list_sort;
+pub mod list_v2;
 pub mod manage;
 pub mod upload;
 
