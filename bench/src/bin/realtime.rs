@@ -7,6 +7,8 @@
 
 #[path = "realtime/setup.rs"]
 mod setup;
+#[path = "realtime/slot.rs"]
+mod slot;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -237,28 +239,7 @@ async fn main() {
     let b = setup(users).await;
     let start = Instant::now();
     write_events(&b, 2 * sat_events, tx_rows, Duration::ZERO).await;
-    let target: String = b
-        .sql
-        .query_one("select pg_current_wal_lsn()::text", &[])
-        .await
-        .unwrap()
-        .get(0);
-    loop {
-        let caught: bool = b
-            .sql
-            .query_one(
-                "select bool_and(confirmed_flush_lsn >= $1::text::pg_lsn) from pg_replication_slots
-                 where database = current_database()",
-                &[&target],
-            )
-            .await
-            .unwrap()
-            .get(0);
-        if caught {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    slot::caught_up(&b.sql).await;
     println!(
         "ceiling, no subscribers: {} events written and decoded in {:.2} s = {:.0} events/s",
         2 * sat_events,

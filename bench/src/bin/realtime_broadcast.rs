@@ -8,6 +8,8 @@
 
 #[path = "realtime/setup.rs"]
 mod setup;
+#[path = "realtime/slot.rs"]
+mod slot;
 
 use std::time::{Duration, Instant};
 
@@ -159,32 +161,6 @@ async fn collect(
     out
 }
 
-/// Waits until the slot has confirmed everything written so far.
-async fn caught_up(s: &Started) {
-    let target: String = s
-        .sql
-        .query_one("select pg_current_wal_lsn()::text", &[])
-        .await
-        .unwrap()
-        .get(0);
-    loop {
-        let done: bool = s
-            .sql
-            .query_one(
-                "select bool_and(confirmed_flush_lsn >= $1::text::pg_lsn) from pg_replication_slots
-                 where database = current_database()",
-                &[&target],
-            )
-            .await
-            .unwrap()
-            .get(0);
-        if done {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 fn pct(sorted: &[i64], p: f64) -> f64 {
     if sorted.is_empty() {
         return f64::NAN;
@@ -214,7 +190,7 @@ async fn main() {
     let (c0, m0) = cpu();
     let t0 = Instant::now();
     write(&s, room_count, messages, per_tx, None).await;
-    caught_up(&s).await;
+    slot::caught_up(&s.sql).await;
     let base_secs = t0.elapsed().as_secs_f64();
     let (c1, m1) = cpu();
     println!(
