@@ -239,6 +239,8 @@ describe('for a transaction pooler: no prepared statements, another anon role, a
       );
       ({ client: noRole } = tokenClient(cb, { sub: 'someone' }));
       await untilKnown(noRole, 'st_notes');
+      // Created after start: known once the reload the notify asked for has run.
+      await untilKnown(noRole.schema('extras'), 'st_labels');
     },
     { timeout: 180_000 },
   );
