@@ -5,6 +5,8 @@
 //!
 //! `cargo run --release -p craftbase-bench --bin realtime` (see BENCHMARKS.md).
 
+#[path = "realtime/latency.rs"]
+mod latency;
 #[path = "realtime/setup.rs"]
 mod setup;
 #[path = "realtime/slot.rs"]
@@ -140,22 +142,6 @@ async fn paced_events(
     }
 }
 
-async fn collect(
-    rx: &mut mpsc::UnboundedReceiver<i64>,
-    expected: usize,
-    limit: Duration,
-) -> Vec<i64> {
-    let mut out = Vec::with_capacity(expected);
-    let deadline = tokio::time::Instant::now() + limit;
-    while out.len() < expected {
-        match tokio::time::timeout_at(deadline, rx.recv()).await {
-            Ok(Some(l)) => out.push(l),
-            _ => break,
-        }
-    }
-    out
-}
-
 #[tokio::main]
 async fn main() {
     let users: usize = std::env::var("BENCH_USERS")
@@ -213,14 +199,14 @@ async fn main() {
         // Latency: 50 single-event transactions per second for 4 s.
         let events = 200;
         write_events(&b, events, 1, Duration::from_millis(20)).await;
-        let mut l = collect(&mut lat, fan(events), Duration::from_secs(30)).await;
+        let mut l = latency::collect(&mut lat, fan(events), Duration::from_secs(30)).await;
         l.sort_unstable();
         // Saturation: the events written as fast as one connection can.
         let events = sat_events;
         let expected = fan(events);
         let start = Instant::now();
         paced_events(&b, events, tx_rows, Duration::ZERO, pace).await;
-        let mut got = collect(&mut lat, expected, Duration::from_secs(120)).await;
+        let mut got = latency::collect(&mut lat, expected, Duration::from_secs(120)).await;
         let secs = start.elapsed().as_secs_f64();
         got.sort_unstable();
         println!(

@@ -6,6 +6,8 @@
 //!
 //! `cargo run --release -p craftbase-bench --bin realtime_broadcast` (see BENCHMARKS.md).
 
+#[path = "realtime/latency.rs"]
+mod latency;
 #[path = "realtime/setup.rs"]
 mod setup;
 #[path = "realtime/slot.rs"]
@@ -145,22 +147,6 @@ async fn write(s: &Started, rooms: usize, total: usize, per_tx: usize, pace: Opt
     }
 }
 
-async fn collect(
-    rx: &mut mpsc::UnboundedReceiver<i64>,
-    expected: usize,
-    limit: Duration,
-) -> Vec<i64> {
-    let mut out = Vec::with_capacity(expected);
-    let deadline = tokio::time::Instant::now() + limit;
-    while out.len() < expected {
-        match tokio::time::timeout_at(deadline, rx.recv()).await {
-            Ok(Some(l)) => out.push(l),
-            _ => break,
-        }
-    }
-    out
-}
-
 fn pct(sorted: &[i64], p: f64) -> f64 {
     if sorted.is_empty() {
         return f64::NAN;
@@ -219,7 +205,7 @@ async fn main() {
         Some(Duration::from_secs_f64(1.0 / rate as f64)),
     )
     .await;
-    let mut l = collect(&mut lat, n * per_room, Duration::from_secs(60)).await;
+    let mut l = latency::collect(&mut lat, n * per_room, Duration::from_secs(60)).await;
     l.sort_unstable();
     println!(
         "latency at {rate} messages/s ({} deliveries/s offered): p50 {:.1} ms, p99 {:.1} ms ({} of {} received)",
@@ -234,7 +220,7 @@ async fn main() {
     let (c0, m0) = cpu();
     let t0 = Instant::now();
     write(&s, room_count, messages, per_tx, None).await;
-    let mut got = collect(&mut lat, expected, Duration::from_secs(120)).await;
+    let mut got = latency::collect(&mut lat, expected, Duration::from_secs(120)).await;
     let secs = t0.elapsed().as_secs_f64();
     let (c1, m1) = cpu();
     got.sort_unstable();
