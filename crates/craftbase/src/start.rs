@@ -110,7 +110,12 @@ pub async fn run(args: StartArgs) -> anyhow::Result<()> {
     announce(&api_url, &db_url, &secrets, &args.data_dir);
     let pools = services.pools();
     // Served only now, after the migrations above.
-    let observer = observe::Observer::new(&services, true, settings.switches.realtime_enabled);
+    let observer = observe::Observer::new(
+        &services,
+        true,
+        settings.switches.realtime_enabled,
+        cluster.as_ref().map(|c| c.node.clone()),
+    );
     if let Some(addr) = args.observe.metrics_addr {
         if let Err(e) = observer.listen(addr).await {
             database.stop();

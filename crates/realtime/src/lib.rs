@@ -2,6 +2,7 @@
 //! `postgres_changes`, broadcast and presence.
 
 pub mod changes;
+pub mod cluster;
 pub mod hub;
 pub mod identity;
 pub mod limits;
@@ -51,7 +52,11 @@ pub fn router(ctx: ServiceContext) -> Router {
 /// The routes over `rt`, after starting its replication task: for a caller that keeps the
 /// state (craftbase's `/ready` and `/metrics` read it).
 pub fn serve(rt: Arc<Realtime>) -> Router {
-    tokio::spawn(changes::stream::run(rt.clone()));
+    if rt.cluster.is_some() {
+        cluster::spawn(&rt);
+    } else {
+        tokio::spawn(changes::stream::run(rt.clone()));
+    }
     tokio::spawn(partitions::maintain(rt.ctx.admin.clone()));
     routes(rt)
 }

@@ -8,6 +8,7 @@ use craftbase_shared::ServiceContext;
 
 use crate::changes::catalog::Catalog;
 use crate::changes::registry::Subscriptions;
+use crate::cluster::Cluster;
 use crate::hub::Hub;
 use crate::limits::Limits;
 use crate::stats;
@@ -22,6 +23,8 @@ pub struct Realtime {
     pub catalog: Catalog,
     /// What each socket may cost.
     pub limits: Limits,
+    /// The other nodes, in cluster mode (`--nats-url`).
+    pub cluster: Option<Cluster>,
     streaming: AtomicBool,
     /// Whether the stream includes `realtime.messages` (broadcasts from the database).
     broadcasts_live: AtomicBool,
@@ -39,7 +42,17 @@ impl Realtime {
 
     /// State for `ctx` with these limits.
     pub fn with_limits(ctx: ServiceContext, limits: Limits) -> Arc<Realtime> {
+        Realtime::build(ctx, limits, None)
+    }
+
+    /// State for `ctx` in cluster mode when `node` is given (limits from the environment).
+    pub fn clustered(ctx: ServiceContext, node: Option<craftbase_scaleout::Node>) -> Arc<Realtime> {
+        Realtime::build(ctx, Limits::from_env(), node.map(Cluster::new))
+    }
+
+    fn build(ctx: ServiceContext, limits: Limits, cluster: Option<Cluster>) -> Arc<Realtime> {
         Arc::new(Realtime {
+            cluster,
             catalog: Catalog::new(ctx.admin.clone()),
             limits,
             ctx,

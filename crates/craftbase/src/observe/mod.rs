@@ -48,8 +48,14 @@ impl Observer {
     /// Installs the recorder and builds realtime's state (whose routes `edge::app` serves) so
     /// that its sockets and replication stream can be read. `migrated`: whether start-up's
     /// migrations are done (craftbase serves only after they are).
-    pub fn new(services: &Services, migrated: bool, realtime_enabled: bool) -> Observer {
-        let realtime = Realtime::new(services.realtime.clone());
+    /// `cluster`: this node's NATS connection in cluster mode.
+    pub fn new(
+        services: &Services,
+        migrated: bool,
+        realtime_enabled: bool,
+        cluster: Option<craftbase_scaleout::Node>,
+    ) -> Observer {
+        let realtime = Realtime::clustered(services.realtime.clone(), cluster);
         let pool = |service, role, pool: &deadpool_postgres::Pool| registry::Pool {
             service,
             role,

@@ -1,0 +1,33 @@
+//! Cluster mode (issue 16): several craftbase nodes on one database, coordinated through NATS
+//! (`craftbase-scaleout`). Off unless the process was given a NATS node; then:
+//!
+//! - `changes`: one node at a time (the holder of the `realtime_slot` lease) decodes the slot
+//!   and publishes each batch of committed transactions to the JetStream change log; every node
+//!   reads the log and delivers to its own subscribers, each checked against RLS as before;
+//! - `bus`: broadcasts and presence reach the other nodes' members;
+//! - `tenant`: limits counted across every node.
+
+pub mod changes;
+
+use std::sync::Arc;
+
+use craftbase_scaleout::Node;
+
+use crate::service::Realtime;
+
+/// This process's handle on the cluster, held by [`Realtime`].
+pub struct Cluster {
+    pub node: Node,
+}
+
+impl Cluster {
+    pub fn new(node: Node) -> Cluster {
+        Cluster { node }
+    }
+}
+
+/// Starts the cluster's tasks for `rt` (which has a cluster): the decoder campaign, the change
+/// log reader.
+pub fn spawn(rt: &Arc<Realtime>) {
+    changes::spawn(rt);
+}
