@@ -33,6 +33,11 @@ pub struct Limits {
     /// How long one write to a socket may wait before the socket is dropped
     /// (`REALTIME_SEND_TIMEOUT_MS`, 10,000).
     pub send_timeout: Duration,
+    /// Client events per second across the whole project: every socket's broadcasts and
+    /// presence calls and REST broadcast messages, on every node in cluster mode
+    /// (`REALTIME_TENANT_MAX_EVENTS_PER_SECOND`; unset: no project-wide limit). Counted by
+    /// `cluster::tenant`.
+    pub tenant_max_events_per_second: Option<u32>,
 }
 
 impl Default for Limits {
@@ -48,6 +53,7 @@ impl Default for Limits {
             max_topic_bytes: 255,
             queue_bytes: 8 << 20,
             send_timeout: Duration::from_secs(10),
+            tenant_max_events_per_second: None,
         }
     }
 }
@@ -101,6 +107,9 @@ impl Limits {
             max_topic_bytes: size(num("REALTIME_MAX_TOPIC_BYTES", d.max_topic_bytes as u64)),
             queue_bytes: size(num("REALTIME_SOCKET_QUEUE_BYTES", d.queue_bytes as u64)),
             send_timeout: Duration::from_millis(num("REALTIME_SEND_TIMEOUT_MS", 10_000)),
+            tenant_max_events_per_second: get("REALTIME_TENANT_MAX_EVENTS_PER_SECOND")
+                .map(|_| rate(num("REALTIME_TENANT_MAX_EVENTS_PER_SECOND", 0)))
+                .filter(|n| *n > 0),
         }
     }
 
@@ -159,6 +168,7 @@ mod tests {
             "CLIENT_PRESENCE_WINDOW_MS" => Some("1000".to_owned()),
             "TENANT_MAX_JOINS_PER_SECOND" => Some("zero".to_owned()),
             "TENANT_MAX_EVENTS_PER_SECOND" => Some("0".to_owned()),
+            "REALTIME_TENANT_MAX_EVENTS_PER_SECOND" => Some("30".to_owned()),
             _ => None,
         };
         let l = Limits::from_lookup(env);
@@ -168,6 +178,14 @@ mod tests {
         assert_eq!(l.presence_window, Duration::from_secs(1));
         assert_eq!(l.max_joins_per_second, 100, "unreadable: default");
         assert_eq!(l.max_events_per_second, 100, "zero: default");
+        assert_eq!(l.tenant_max_events_per_second, Some(30));
+        let zero =
+            |name: &str| (name == "REALTIME_TENANT_MAX_EVENTS_PER_SECOND").then(|| "0".to_owned());
+        assert_eq!(
+            Limits::from_lookup(zero).tenant_max_events_per_second,
+            None,
+            "zero: none"
+        );
         assert_eq!(Limits::from_lookup(|_| None), Limits::default());
     }
 

@@ -11,6 +11,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
 
+use crate::cluster::tenant::Admission;
 use crate::hub;
 use crate::private;
 use crate::protocol::json_len;
@@ -24,6 +25,21 @@ fn error(status: StatusCode, message: &str) -> Response {
 /// Supabase's changeset error for a payload over the limit.
 fn too_large() -> Value {
     json!({"payload": ["Payload size exceeds tenant limit"]})
+}
+
+/// The project-wide limit of events per second (`REALTIME_TENANT_MAX_EVENTS_PER_SECOND`) for
+/// `n` messages, all or none: 429 with Supabase's message when the window is spent, or when the
+/// batch is larger than what is left of it.
+async fn tenant_allows(rt: &Realtime, n: usize) -> Result<(), Box<Response>> {
+    let message = match rt.tenant_events.take(n as u64).await {
+        Admission::Allowed => return Ok(()),
+        Admission::Exhausted => "You have exceeded your rate limit",
+        Admission::TooMany => "Too many messages to broadcast, please reduce the batch size",
+    };
+    let body = Json(json!({ "message": message }));
+    Err(Box::new(
+        (StatusCode::TOO_MANY_REQUESTS, body).into_response(),
+    ))
 }
 
 /// The caller's grant: its bearer token, or the apikey.
@@ -104,6 +120,9 @@ pub async fn batch(State(rt): State<Arc<Realtime>>, headers: HeaderMap, body: By
         )
             .into_response();
     }
+    if let Err(r) = tenant_allows(&rt, messages.len()).await {
+        return *r;
+    }
     for m in messages {
         let topic = m.get("topic").and_then(Value::as_str).unwrap_or("");
         let topic = topic.strip_prefix("realtime:").unwrap_or(topic);
@@ -153,6 +172,9 @@ pub async fn single(
             Json(json!({ "errors": too_large() })),
         )
             .into_response();
+    }
+    if let Err(r) = tenant_allows(&rt, 1).await {
+        return *r;
     }
     let private = query.get("private").is_some_and(|p| p == "true");
     match send(&rt, &grant, &topic, &event, payload, raw, private).await {

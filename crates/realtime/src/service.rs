@@ -8,6 +8,7 @@ use craftbase_shared::ServiceContext;
 
 use crate::changes::catalog::Catalog;
 use crate::changes::registry::Subscriptions;
+use crate::cluster::tenant::TenantEvents;
 use crate::cluster::Cluster;
 use crate::hub::Hub;
 use crate::limits::Limits;
@@ -25,6 +26,8 @@ pub struct Realtime {
     pub limits: Limits,
     /// The other nodes, in cluster mode (`--nats-url`).
     pub cluster: Option<Cluster>,
+    /// The project-wide limit of client events per second, shared by the nodes in cluster mode.
+    pub tenant_events: TenantEvents,
     streaming: AtomicBool,
     /// Whether the stream includes `realtime.messages` (broadcasts from the database).
     broadcasts_live: AtomicBool,
@@ -50,8 +53,19 @@ impl Realtime {
         Realtime::build(ctx, Limits::from_env(), node.map(Cluster::new))
     }
 
+    /// State for `ctx` with these limits, in cluster mode when `node` is given.
+    pub fn with_cluster(
+        ctx: ServiceContext,
+        limits: Limits,
+        node: Option<craftbase_scaleout::Node>,
+    ) -> Arc<Realtime> {
+        Realtime::build(ctx, limits, node.map(Cluster::new))
+    }
+
     fn build(ctx: ServiceContext, limits: Limits, cluster: Option<Cluster>) -> Arc<Realtime> {
+        let node = cluster.as_ref().map(|c| c.node.clone());
         Arc::new(Realtime {
+            tenant_events: TenantEvents::new(limits.tenant_max_events_per_second, node),
             cluster,
             catalog: Catalog::new(ctx.admin.clone()),
             limits,

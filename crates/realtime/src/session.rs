@@ -11,6 +11,7 @@ use std::time::Instant;
 use serde_json::{json, Value};
 
 use crate::changes::subscribe::Binding;
+use crate::cluster::tenant::Admission;
 use crate::hub;
 use crate::limits::Window;
 use crate::outlet::Outlet;
@@ -96,6 +97,7 @@ impl Session {
                 self.close_channel(&msg.topic);
             }
             (_, "access_token") => self.renew(msg).await,
+            (_, "broadcast" | "presence") if !self.tenant_allows(&msg.topic).await => {}
             (_, "broadcast") => {
                 if let Some(channel) = self.channels.get_mut(&msg.topic) {
                     broadcast::relay(&self.rt, &self.outlet, channel, msg).await;
@@ -104,6 +106,17 @@ impl Session {
             (_, "presence") => self.presence(msg).await,
             _ => self.outlet.send(msg.reply("ok", json!({}))),
         }
+    }
+
+    /// The project-wide limit (`REALTIME_TENANT_MAX_EVENTS_PER_SECOND`, on every node): over
+    /// it the message is dropped and its channel closed with the `system` error Supabase sends
+    /// when a tenant is over its events per second.
+    async fn tenant_allows(&mut self, topic: &str) -> bool {
+        if self.rt.tenant_events.take(1).await == Admission::Allowed {
+            return true;
+        }
+        self.refuse(topic, "Too many messages per second");
+        false
     }
 
     /// Whether `msg` belongs to the channel's current join.

@@ -7,3 +7,4 @@ mod ownership;
 mod replay;
 mod replication;
 mod support;
+mod tenant_limit;

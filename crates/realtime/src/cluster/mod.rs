@@ -8,6 +8,7 @@
 //! - `tenant`: limits counted across every node.
 
 pub mod changes;
+pub mod tenant;
 
 use std::sync::Arc;
 
