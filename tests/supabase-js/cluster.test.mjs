@@ -1,0 +1,344 @@
+// Cluster mode (issue 16, "Must show"): NATS and three craftbase nodes on loopback against one
+// PostgreSQL, a supabase-js subscriber signed in on each node. Inserts (checked against an owner
+// policy) and broadcasts sent through other nodes arrive on every node exactly once and in
+// order; presence lists agree on all nodes; a project-wide realtime limit of 30 events per
+// second (REALTIME_TENANT_MAX_EVENTS_PER_SECOND) holds across the nodes; SIGKILL of the node
+// that decodes the replication slot loses nothing: inserts keep arriving exactly once, in order,
+// on the surviving nodes, and the dead node's presence leaves them.
+
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+import { createClient, pgQuery, serviceClient, startCraftbase } from './lib/craftbase.mjs';
+import { startNats } from './lib/nats.mjs';
+import { startPgCluster } from './lib/pgcluster.mjs';
+import { Inbox, subscribed } from './lib/realtime.mjs';
+
+const JWT_SECRET = 'cluster-test-secret-of-at-least-thirty-two-chars';
+const PASSWORD = 'correct-horse-battery';
+const LIMIT = 30;
+const NAMES = ['node-a', 'node-b', 'node-c'];
+/** The log line of the node that streams (decodes) the replication slot. */
+const DECODING = /realtime replication streaming/;
+
+let pg;
+let nats;
+/** @type {Awaited<ReturnType<typeof startCraftbase>>[]} */
+const nodes = [];
+/** Per node: { client, changes, room, lobby, changesInbox, roomInbox } of the signed-in subscriber. */
+const subs = [];
+/** Every supabase-js client made, for closing their channels at the end. */
+const clients = [];
+/** Nodes SIGKILLed by the failover test. */
+const dead = new Set();
+let alice;
+let bob;
+
+/** A supabase-js client on node `i`, signed in as `user` (its realtime uses the session's token). */
+async function signedIn(i, user) {
+  const cb = nodes[i];
+  const client = createClient(cb.url, cb.anonKey);
+  clients.push(client);
+  const { data, error } = await client.auth.signInWithPassword({ email: user.email, password: PASSWORD });
+  assert.equal(error, null, `sign-in on ${NAMES[i]}: ${error?.message}`);
+  await client.realtime.setAuth(data.session.access_token);
+  return client;
+}
+
+/** Waits until `check()` is truthy, polling every 50 ms; fails with `what()` after `ms`. */
+async function until(check, ms, what) {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = await check();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms: ${typeof what === 'function' ? what() : what}`);
+    await sleep(50);
+  }
+}
+
+/** The live node whose log says it streams the slot now (the last to say so). */
+function decoder() {
+  const live = nodes.map((cb, i) => i).filter((i) => !dead.has(i));
+  const streaming = live.filter((i) => DECODING.test(nodes[i].stdout() + nodes[i].stderr()));
+  return streaming.length ? streaming : null;
+}
+
+function diagnostics() {
+  return nodes.map((cb, i) => `\n[${NAMES[i]}]${cb.diagnostics(15)}`).join('');
+}
+
+before(
+  async () => {
+    pg = await startPgCluster();
+    nats = await startNats();
+    const env = {
+      DATABASE_URL: pg.url,
+      JWT_SECRET,
+      CRAFTBASE_NATS_URL: nats.url,
+      REALTIME_TENANT_MAX_EVENTS_PER_SECOND: String(LIMIT),
+    };
+    // The first applies the migrations; the others find them applied.
+    nodes.push(await startCraftbase({ env: { ...env, CRAFTBASE_NODE_ID: NAMES[0] } }));
+    nodes.push(...(await Promise.all(NAMES.slice(1).map((id) => startCraftbase({ env: { ...env, CRAFTBASE_NODE_ID: id } })))));
+
+    await pgQuery(
+      pg.url,
+      `create table public.cluster_notes (
+         id uuid primary key default gen_random_uuid(),
+         owner uuid not null default auth.uid(),
+         n int not null,
+         via text not null
+       );
+       alter table public.cluster_notes enable row level security;
+       create policy owner_only on public.cluster_notes for all to authenticated
+         using (owner = auth.uid()) with check (owner = auth.uid());
+       revoke all on public.cluster_notes from anon;
+       grant select, insert on public.cluster_notes to authenticated;
+       alter publication supabase_realtime add table public.cluster_notes`,
+    );
+    const admin = serviceClient(nodes[0]);
+    const users = [];
+    for (const name of ['alice', 'bob']) {
+      const email = `${name}-${randomUUID()}@example.com`;
+      const { data, error } = await admin.auth.admin.createUser({ email, password: PASSWORD, email_confirm: true });
+      assert.equal(error, null);
+      users.push({ id: data.user.id, email });
+    }
+    [alice, bob] = users;
+    // Every node's schema cache knows the table before anyone inserts through it.
+    for (const [i, cb] of nodes.entries()) {
+      const anon = createClient(cb.url, cb.serviceRoleKey);
+      await until(async () => !(await anon.from('cluster_notes').select('id').limit(1)).error, 20_000, `${NAMES[i]} knows cluster_notes`);
+    }
+
+    // Alice's subscriber on each node: the table's inserts, a broadcast room, a presence lobby.
+    for (let i = 0; i < nodes.length; i++) {
+      const client = await signedIn(i, alice);
+      const changesInbox = new Inbox();
+      const roomInbox = new Inbox();
+      const changes = client
+        .channel(`notes-${i}`)
+        .on('postgres_changes', { event: 'INSERT', schema: 'public', table: 'cluster_notes' }, changesInbox.push);
+      const room = client.channel('room', { config: { broadcast: { self: true } } }).on('broadcast', { event: 'tick' }, roomInbox.push);
+      const lobby = client.channel('lobby', { config: { presence: { key: NAMES[i] } } }).on('presence', { event: 'sync' }, () => {});
+      await Promise.all([changes, room, lobby].map((ch) => subscribed(ch, 20_000)));
+      subs.push({ client, changes, room, lobby, changesInbox, roomInbox });
+    }
+  },
+  { timeout: 150_000 },
+);
+
+after(
+  async () => {
+    try {
+      for (const c of clients) await c.removeAllChannels().catch(() => {});
+      for (const [i, cb] of nodes.entries()) {
+        if (dead.has(i)) await cb.stop().catch(() => {});
+        else await cb.stop();
+      }
+    } finally {
+      if (nats) await nats.stop();
+      if (pg) await pg.stop();
+    }
+  },
+  { timeout: 60_000 },
+);
+
+test('three nodes joined the cluster, and exactly one decodes the slot', async () => {
+  for (const [i, cb] of nodes.entries()) {
+    assert.match(cb.stdout() + cb.stderr(), /cluster mode: joined/, `${NAMES[i]} did not join:${cb.diagnostics(20)}`);
+  }
+  const streaming = await until(decoder, 30_000, () => `no node streams the slot${diagnostics()}`);
+  assert.equal(streaming.length, 1, `one decoder, not ${streaming.map((i) => NAMES[i])}`);
+});
+
+/** Inserts rows n = from..to-1 in turn through `via` (node indexes, round robin) as `user`. */
+async function insertRows(from, to, via, user = alice) {
+  const writers = await Promise.all(via.map((i) => signedIn(i, user)));
+  for (let n = from; n < to; n++) {
+    const w = n % via.length;
+    const { error } = await writers[w].from('cluster_notes').insert({ n, via: NAMES[via[w]] });
+    assert.equal(error, null, `insert ${n} via ${NAMES[via[w]]}: ${error?.message}`);
+  }
+}
+
+/** Waits until each of `on` (node indexes) received Alice's rows 0..count-1, then checks once and in order. */
+async function expectRows(on, count) {
+  const want = [...Array(count).keys()];
+  const ns = (i) => subs[i].changesInbox.items.map((m) => m.new.n);
+  await until(
+    () => on.every((i) => want.every((n) => ns(i).includes(n))),
+    30_000,
+    () => `of ${count} rows: ${on.map((i) => `${NAMES[i]} got ${JSON.stringify(ns(i))}`).join('; ')}${diagnostics()}`,
+  );
+  // Anything duplicated or out of turn has had time to arrive.
+  await sleep(1_000);
+  for (const i of on) {
+    const got = subs[i].changesInbox.items.map((m) => m.new.n);
+    assert.deepEqual(got, want, `${NAMES[i]}: every insert once, in commit order`);
+    assert.ok(subs[i].changesInbox.items.every((m) => m.new.owner === alice.id), `${NAMES[i]}: only Alice's rows`);
+  }
+}
+
+test('inserts through every node arrive on every node exactly once, in order, and only to their owner', async () => {
+  // Bob's subscriber on node b: the owner policy keeps Alice's rows from him.
+  const bobClient = await signedIn(1, bob);
+  const bobInbox = new Inbox();
+  const bobChannel = bobClient
+    .channel('bob-notes')
+    .on('postgres_changes', { event: 'INSERT', schema: 'public', table: 'cluster_notes' }, bobInbox.push);
+  await subscribed(bobChannel, 20_000);
+  await insertRows(0, 12, [0, 1, 2]);
+  await insertRows(1000, 1001, [2], bob);
+  await expectRows([0, 1, 2], 12);
+  const bobs = await bobInbox.next((m) => m.new.n === 1000, 20_000);
+  assert.equal(bobs.new.owner, bob.id);
+  assert.deepEqual(
+    bobInbox.items.map((m) => m.new.n),
+    [1000],
+    "Bob sees his row and none of Alice's",
+  );
+  await bobClient.removeAllChannels();
+});
+
+test('broadcasts sent on every node arrive on every node exactly once, in order', async () => {
+  const PER_NODE = 5; // 15 in all, under the project's 30 per second
+  await Promise.all(
+    subs.map(async (s, i) => {
+      for (let seq = 0; seq < PER_NODE; seq++) {
+        assert.equal(await s.room.send({ type: 'broadcast', event: 'tick', payload: { from: NAMES[i], seq } }), 'ok');
+      }
+    }),
+  );
+  const all = NAMES.length * PER_NODE;
+  await until(
+    () => subs.every((s) => s.roomInbox.items.length >= all),
+    15_000,
+    () => subs.map((s, i) => `${NAMES[i]} got ${JSON.stringify(s.roomInbox.items.map((m) => m.payload))}`).join('; ') + diagnostics(),
+  );
+  await sleep(500);
+  for (const [i, s] of subs.entries()) {
+    const got = s.roomInbox.items.map((m) => m.payload);
+    assert.equal(got.length, all, `${NAMES[i]}: each broadcast once`);
+    for (const from of NAMES) {
+      assert.deepEqual(
+        got.filter((p) => p.from === from).map((p) => p.seq),
+        [...Array(PER_NODE).keys()],
+        `${NAMES[i]}: ${from}'s broadcasts once each, in order`,
+      );
+    }
+  }
+});
+
+/** Each live node's presence keys, sorted. */
+const presenceKeys = (on) => on.map((i) => Object.keys(subs[i].lobby.presenceState()).sort());
+
+test('presence lists agree on all nodes', async () => {
+  for (const [i, s] of subs.entries()) assert.equal(await s.lobby.track({ node: NAMES[i] }), 'ok');
+  const all = [0, 1, 2];
+  await until(
+    () => presenceKeys(all).every((keys) => JSON.stringify(keys) === JSON.stringify(NAMES)),
+    15_000,
+    () => `presence per node: ${JSON.stringify(presenceKeys(all))}${diagnostics()}`,
+  );
+  for (const i of all) {
+    const state = subs[i].lobby.presenceState();
+    for (const name of NAMES) assert.equal(state[name].length, 1, `${NAMES[i]} lists ${name} once`);
+    assert.equal(state[NAMES[(i + 1) % 3]][0].node, NAMES[(i + 1) % 3]);
+  }
+});
+
+/** Waits until the clock is just past a whole second: the limit's windows are epoch seconds. */
+async function windowStart() {
+  await sleep(1000 - (Date.now() % 1000) + 5);
+}
+
+test(`a project-wide limit of ${LIMIT} realtime events per second holds across the nodes`, async () => {
+  // A flood from an anonymous sender on each node, watched by Alice's subscribers.
+  const watchers = subs.map((s) => {
+    const inbox = new Inbox();
+    const ch = s.client.channel('flood').on('broadcast', { event: 'f' }, inbox.push);
+    return { ch, inbox };
+  });
+  await Promise.all(watchers.map((w) => subscribed(w.ch, 20_000)));
+  const senders = [];
+  for (const cb of nodes) {
+    const client = createClient(cb.url, cb.anonKey);
+    clients.push(client);
+    const system = new Inbox();
+    const ch = client.channel('flood').on('system', {}, system.push);
+    await subscribed(ch, 20_000);
+    senders.push({ ch, system });
+  }
+  // 3 × 20 in one window: counted per node, each node would pass its 20 (60 in all).
+  await windowStart();
+  const sends = [];
+  for (let k = 0; k < 20; k++) {
+    for (const [i, s] of senders.entries()) {
+      sends.push(s.ch.send({ type: 'broadcast', event: 'f', payload: { id: `${NAMES[i]}-${k}` } }).catch(() => 'error'));
+    }
+  }
+  await Promise.all(sends);
+  const refused = await until(
+    () => senders.filter((s) => s.system.items.some((m) => m.message === 'Too many messages per second')).length,
+    10_000,
+    () => `no sender was refused${diagnostics()}`,
+  );
+  await sleep(1_000);
+  const ids = new Set(watchers.flatMap((w) => w.inbox.items.map((m) => m.payload.id)));
+  assert.ok(ids.size <= LIMIT, `${ids.size} of 60 passed; at most ${LIMIT} may`);
+  // A node may hold at most batch - 1 = 2 claimed but unspent events in the window.
+  assert.ok(ids.size >= LIMIT - 2 * 2, `${ids.size} passed: budget lost between nodes`);
+  assert.ok(refused >= 1);
+  for (const w of watchers) await w.ch.unsubscribe();
+  for (const s of senders) await s.ch.unsubscribe();
+
+  // REST broadcast counts against the same limit, in Supabase's 429 answers.
+  const rest = (cb, messages) =>
+    fetch(`${cb.url}/realtime/v1/api/broadcast`, {
+      method: 'POST',
+      headers: { apikey: cb.serviceRoleKey, authorization: `Bearer ${cb.serviceRoleKey}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ messages }),
+    }).then(async (r) => ({ status: r.status, body: await r.json().catch(() => null) }));
+  const msg = (i) => ({ topic: 'rest-flood', event: 'f', payload: { i } });
+  await windowStart();
+  const big = await rest(nodes[0], [...Array(LIMIT + 1).keys()].map(msg));
+  const one = await rest(nodes[1], [msg(0)]);
+  assert.deepEqual(big, { status: 429, body: { message: 'Too many messages to broadcast, please reduce the batch size' } });
+  assert.deepEqual(one, { status: 429, body: { message: 'You have exceeded your rate limit' } });
+  await windowStart();
+  assert.equal((await rest(nodes[2], [msg(1), msg(2)])).status, 202, 'a new window has room again');
+});
+
+test('SIGKILL of the decoding node loses nothing: inserts keep arriving exactly once, in order, on the others', async () => {
+  const [victim] = await until(decoder, 30_000, () => `no node streams the slot${diagnostics()}`);
+  const survivors = [0, 1, 2].filter((i) => i !== victim);
+  const before = 12;
+  // Rows written right up to the kill and during the failover, through the surviving nodes.
+  const writing = insertRows(before, before + 20, survivors);
+  await sleep(300);
+  const marks = survivors.map((i) => (nodes[i].stdout() + nodes[i].stderr()).match(new RegExp(DECODING, 'g'))?.length ?? 0);
+  await nodes[victim].kill9();
+  dead.add(victim);
+  // Its subscriber stops reconnecting to a node that is gone (its channels close in after()).
+  subs[victim].client.realtime.disconnect();
+  await writing;
+  // Another node takes over the slot.
+  await until(
+    () => survivors.some((i, k) => ((nodes[i].stdout() + nodes[i].stderr()).match(new RegExp(DECODING, 'g'))?.length ?? 0) > marks[k]),
+    30_000,
+    () => `no survivor took over the slot${diagnostics()}`,
+  );
+  await insertRows(before + 20, before + 25, survivors);
+  await expectRows(survivors, before + 25);
+
+  // And the dead node's presence leaves the others' lists.
+  const alive = NAMES.filter((n, i) => i !== victim);
+  await until(
+    () => presenceKeys(survivors).every((keys) => JSON.stringify(keys) === JSON.stringify(alive)),
+    30_000,
+    () => `presence after the kill: ${JSON.stringify(presenceKeys(survivors))}${diagnostics()}`,
+  );
+});
