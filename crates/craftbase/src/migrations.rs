@@ -37,6 +37,7 @@ const RELEASED: &[&str] = &[
     "craftbase/auth_passkeys.sql",
     "craftbase/storage_schema.sql",
     "craftbase/realtime_broadcast_authorization.sql",
+    "craftbase/authenticator_password.sql",
 ];
 
 /// The SQL of the platform file `name`, from the crate that owns it.
@@ -44,6 +45,7 @@ fn platform_sql(name: &str) -> &'static str {
     match name {
         "craftbase/roles.sql" => craftbase_shared::ROLES_SQL,
         "craftbase/role_limits.sql" => craftbase_shared::ROLE_LIMITS_SQL,
+        "craftbase/authenticator_password.sql" => craftbase_shared::AUTHENTICATOR_PASSWORD_SQL,
         "craftbase/realtime.sql" => craftbase_realtime::SCHEMA_SQL,
         "craftbase/realtime_replay.sql" => craftbase_realtime::REPLAY_SQL,
         "craftbase/realtime_broadcast_from_database.sql" => craftbase_realtime::BROADCAST_SQL,

@@ -353,13 +353,27 @@ fn read_replica(
 const STORAGE_POOL_SIZE: usize = 10;
 
 /// On a server craftbase does not run, `authenticator` logs in over the network like the owner
-/// does: give it the data directory's generated password.
+/// does: give it the password the first node on this database generated (kept in
+/// `craftbase.authenticator_password`), this data directory's when it is the first.
 async fn authenticator_with_password(
     owner: &tokio_postgres::Config,
     password: &str,
 ) -> anyhow::Result<tokio_postgres::Config> {
     let (client, connection) = owner.connect(tokio_postgres::NoTls).await?;
     let connection = tokio::spawn(connection);
+    // The first node on this database keeps its password; every other node adopts it, so that
+    // nodes of a cluster do not change it under each other's pools.
+    client
+        .execute(
+            "insert into craftbase.authenticator_password (password) values ($1)
+             on conflict do nothing",
+            &[&password],
+        )
+        .await?;
+    let password: String = client
+        .query_one("select password from craftbase.authenticator_password", &[])
+        .await?
+        .get(0);
     // ALTER ROLE takes no parameters; format() quotes the password as a literal server-side.
     let statement: String = client
         .query_one(

@@ -67,6 +67,7 @@ async fn owner_sees_her_row_others_and_anon_do_not() {
     ]);
     // The row is never written to the table: the decision is made on the WAL values alone.
     let txn = Transaction {
+        lsn: 0,
         broadcasts: Vec::new(),
         commit_timestamp: "2026-01-01T00:00:00.000Z".into(),
         changes: vec![Change {
@@ -121,6 +122,7 @@ async fn delete_goes_only_to_who_could_see_it_with_the_key_only() {
         ("secret_ref_access", Some("secret")),
     ]);
     let txn = Transaction {
+        lsn: 0,
         broadcasts: Vec::new(),
         commit_timestamp: "2026-01-01T00:00:00.000Z".into(),
         changes: vec![Change {
@@ -174,6 +176,7 @@ async fn a_failing_policy_hides_rows_from_its_group_only() {
     let mut rx_good = subscribe(&env, &good, "notes", None).await;
     let mut rx_bad = subscribe(&env, &bad, "notes", None).await;
     let txn = Transaction {
+        lsn: 0,
         broadcasts: Vec::new(),
         commit_timestamp: "2026-01-01T00:00:00.000Z".into(),
         changes: vec![Change {
@@ -227,6 +230,7 @@ async fn a_row_moved_to_another_user_never_brings_its_old_content() {
     // Inserted for A, then moved to B, both before any check.
     let txns = vec![
         Transaction {
+            lsn: 0,
             broadcasts: Vec::new(),
             commit_timestamp: "2026-01-01T00:00:00.000Z".into(),
             changes: vec![Change {
@@ -237,6 +241,7 @@ async fn a_row_moved_to_another_user_never_brings_its_old_content() {
             }],
         },
         Transaction {
+            lsn: 0,
             broadcasts: Vec::new(),
             commit_timestamp: "2026-01-01T00:00:01.000Z".into(),
             changes: vec![Change {
@@ -300,6 +305,7 @@ async fn a_role_without_select_on_the_key_gets_the_401_form_and_no_deletes() {
         old: (kind != "INSERT").then(|| row(&[("id", Some("1")), ("body", Some("secret"))])),
     };
     let txn = Transaction {
+        lsn: 0,
         broadcasts: Vec::new(),
         commit_timestamp: "2026-01-01T00:00:00.000Z".into(),
         changes: vec![change("INSERT"), change("UPDATE"), change("DELETE")],
@@ -348,6 +354,7 @@ async fn a_table_without_a_primary_key_gets_the_400_form_to_those_who_see_the_ro
         old: (kind != "INSERT").then(|| note.clone()),
     };
     let txn = Transaction {
+        lsn: 0,
         broadcasts: Vec::new(),
         commit_timestamp: "2026-01-01T00:00:00.000Z".into(),
         changes: vec![change("INSERT"), change("UPDATE"), change("DELETE")],
@@ -401,6 +408,7 @@ async fn numeric_values_reach_the_frame_with_postgres_digits() {
     let mut rx = subscribe(&env, &user_token(&a, 600), "prices", None).await;
     let long = "12345678901234567890.123456789012345678900";
     let txn = Transaction {
+        lsn: 0,
         broadcasts: Vec::new(),
         commit_timestamp: "2026-01-01T00:00:00.000Z".into(),
         changes: vec![Change {

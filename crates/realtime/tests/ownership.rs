@@ -12,6 +12,7 @@ use crate::support::*;
 
 fn insert(oid: u32, rows: Vec<Vec<(std::sync::Arc<str>, Option<String>)>>) -> Transaction {
     Transaction {
+        lsn: 0,
         broadcasts: Vec::new(),
         commit_timestamp: "2026-01-01T00:00:00.000Z".into(),
         changes: rows

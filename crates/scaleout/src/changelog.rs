@@ -20,12 +20,15 @@ use crate::error::{boxed, valid_key, ScaleoutError};
 
 const LSN_HEADER: &str = "Craftbase-Lsn";
 const TOKEN_HEADER: &str = "Craftbase-Token";
+const PART_HEADER: &str = "Craftbase-Part";
 
-/// One entry as read: its place in the stream, the change's commit LSN, the publisher's token.
+/// One entry as read: its place in the stream, the change's commit LSN (and part, for a
+/// transaction too large for one message), the publisher's token.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Change {
     pub sequence: u64,
     pub lsn: u64,
+    pub part: u32,
     pub token: u64,
     pub payload: Bytes,
 }
@@ -100,7 +103,7 @@ impl ChangeLog {
     }
 
     /// The entries from sequence `from` on (1: the beginning), then new ones as they come,
-    /// each LSN at most once and in increasing order.
+    /// each (LSN, part) at most once and in increasing order.
     pub async fn read_from(
         &self,
         from: u64,
@@ -124,14 +127,16 @@ impl ChangeLog {
             .messages()
             .await
             .map_err(|e| ScaleoutError::nats("read change log")(boxed(e)))?;
-        let mut delivered: Option<u64> = None;
+        let mut delivered: Option<(u64, u32)> = None;
         Ok(messages.filter_map(move |message| {
             let out = match message {
                 Err(e) => Some(Err(ScaleoutError::nats("read change log")(boxed(e)))),
                 Ok(message) => match entry(&message) {
-                    Some(change) if delivered.is_some_and(|d| change.lsn <= d) => None,
+                    Some(change) if delivered.is_some_and(|d| (change.lsn, change.part) <= d) => {
+                        None
+                    }
                     Some(change) => {
-                        delivered = Some(change.lsn);
+                        delivered = Some((change.lsn, change.part));
                         Some(Ok(change))
                     }
                     None => None,
@@ -149,6 +154,7 @@ fn entry(message: &jetstream::Message) -> Option<Change> {
     Some(Change {
         sequence: message.info().ok()?.stream_sequence,
         lsn: number(LSN_HEADER)?,
+        part: number(PART_HEADER).map_or(Some(0), |p| u32::try_from(p).ok())?,
         token: number(TOKEN_HEADER)?,
         payload: message.payload.clone(),
     })
@@ -165,8 +171,25 @@ impl Publisher {
     /// Appends the change committed at `lsn`. [`ScaleoutError::Fenced`] when another publisher
     /// has written since this one last did: it is no longer the leader and must stop.
     pub async fn publish(&mut self, lsn: u64, payload: Bytes) -> Result<Published, ScaleoutError> {
+        self.publish_part(lsn, 0, payload).await
+    }
+
+    /// Appends part `part` of the change committed at `lsn` (a transaction too large for one
+    /// message is sent in parts, each deduplicated on its own).
+    pub async fn publish_part(
+        &mut self,
+        lsn: u64,
+        part: u32,
+        payload: Bytes,
+    ) -> Result<Published, ScaleoutError> {
         let mut headers = HeaderMap::new();
-        headers.insert("Nats-Msg-Id", lsn.to_string().as_str());
+        let id = if part == 0 {
+            lsn.to_string()
+        } else {
+            format!("{lsn}.{part}")
+        };
+        headers.insert("Nats-Msg-Id", id.as_str());
+        headers.insert(PART_HEADER, part.to_string().as_str());
         headers.insert(
             "Nats-Expected-Last-Sequence",
             self.last.to_string().as_str(),

@@ -95,6 +95,12 @@ impl Node {
         &self.client
     }
 
+    /// The largest message the connected server accepts (its `max_payload`, 1 MiB unless
+    /// configured).
+    pub fn max_payload(&self) -> usize {
+        self.client.server_info().max_payload
+    }
+
     /// JetStream, for streams the services define (e.g. committed changes).
     pub fn jetstream(&self) -> &jetstream::Context {
         &self.jetstream

@@ -18,6 +18,10 @@ pub const ROLES_SQL: &str = include_str!("../sql/roles.sql");
 /// 8s) and JIT off, set only where a role has none yet; applied right after [`ROLES_SQL`].
 pub const ROLE_LIMITS_SQL: &str = include_str!("../sql/role_limits.sql");
 
+/// Where the `authenticator` role's password is kept, so that every node on one database logs
+/// in with the same one.
+pub const AUTHENTICATOR_PASSWORD_SQL: &str = include_str!("../sql/authenticator_password.sql");
+
 pub use error::ServiceError;
 pub use keys::{ApiKeys, Claims, JwtError, JwtVerifier, KeySet, KeySetError};
 pub use role::{RoleError, RoleSwitch};

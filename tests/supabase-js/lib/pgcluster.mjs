@@ -70,7 +70,7 @@ export async function startPgCluster() {
     `-c unix_socket_directories=${data}`,
     '-c wal_level=logical',
     '-c fsync=off',
-    '-c max_connections=100',
+    '-c max_connections=300',
   ].join(' ');
   await pg('pg_ctl', ['-D', data, '-l', log, '-o', options, '-w', '-t', '60', 'start']);
   let running = true;

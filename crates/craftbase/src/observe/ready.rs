@@ -33,6 +33,10 @@ pub struct Report {
     pub database: &'static str,
     pub migrations: &'static str,
     pub replication: &'static str,
+    /// Cluster mode only: `decoding` on the node that streams the slot for every node, else
+    /// `reading` (this node delivers from the change log).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<&'static str>,
 }
 
 impl Report {
@@ -75,6 +79,17 @@ impl Readiness {
                 Some(rt) if rt.is_streaming() => "streaming",
                 Some(_) => "disconnected",
             },
+            cluster: self
+                .realtime
+                .as_ref()
+                .and_then(|rt| rt.cluster.as_ref())
+                .map(|c| {
+                    if c.is_decoding() {
+                        "decoding"
+                    } else {
+                        "reading"
+                    }
+                }),
         }
     }
 

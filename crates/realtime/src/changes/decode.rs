@@ -4,12 +4,14 @@
 //! `realtime.messages` become stored broadcasts instead.
 
 use pg_walstream::{ColumnValue, RowData};
+use serde::{Deserialize, Serialize};
 
 use super::message::StoredBroadcast;
 use super::row::Row;
 
-/// One decoded change.
-#[derive(Debug, Clone)]
+/// One decoded change. Serialized as it is for the other nodes in cluster mode
+/// (`cluster::changes`).
+#[derive(Debug, Clone, Serialize)]
 pub struct Change {
     pub table_oid: u32,
     /// INSERT, UPDATE or DELETE.
@@ -18,9 +20,43 @@ pub struct Change {
     pub old: Option<Row>,
 }
 
+/// A change as another node sent it, before its kind is checked.
+#[derive(Deserialize)]
+struct PeerChange {
+    table_oid: u32,
+    kind: String,
+    new: Option<Row>,
+    old: Option<Row>,
+}
+
+impl<'de> Deserialize<'de> for Change {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Change, D::Error> {
+        let c = PeerChange::deserialize(d)?;
+        let kind = match c.kind.as_str() {
+            "INSERT" => "INSERT",
+            "UPDATE" => "UPDATE",
+            "DELETE" => "DELETE",
+            other => {
+                return Err(serde::de::Error::custom(format!(
+                    "unknown change kind {other}"
+                )))
+            }
+        };
+        Ok(Change {
+            table_oid: c.table_oid,
+            kind,
+            new: c.new,
+            old: c.old,
+        })
+    }
+}
+
 /// A committed transaction's changes.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Transaction {
+    /// The commit's end LSN (0 until it is committed): what a replay after a reconnect or a
+    /// failover is recognised by.
+    pub lsn: u64,
     pub commit_timestamp: String,
     pub changes: Vec<Change>,
     /// Broadcasts inserted into `realtime.messages`, in insert order.
@@ -31,6 +67,7 @@ impl Transaction {
     /// An open transaction committed at `commit_timestamp`.
     pub fn new(commit_timestamp: String) -> Transaction {
         Transaction {
+            lsn: 0,
             commit_timestamp,
             changes: Vec::new(),
             broadcasts: Vec::new(),

@@ -6,17 +6,19 @@
 
 use std::sync::Arc;
 
+use serde::{Deserialize, Serialize};
+
 use super::row::{cell, Row};
 
 /// The body of a stored broadcast: `payload` (jsonb, as JSON text) or `binary_payload`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Body {
     Json(String),
     Binary(Arc<[u8]>),
 }
 
 /// One committed broadcast.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StoredBroadcast {
     pub id: String,
     /// The topic as stored (without `realtime:`).

@@ -2,14 +2,16 @@
 //! `supabase_realtime` and `supabase_realtime_messages_publication`, durable slot
 //! `craftbase_realtime`): decodes committed transactions (inserts into `realtime.messages` as
 //! stored broadcasts),
-//! hands them to `pipeline::deliver`, and acknowledges the slot after each commit and, when
-//! idle, up to the server's position. A lost connection is retried with backoff, resuming from
+//! hands them on (a [`Handoff`]: to `pipeline::deliver` on this node, or, in cluster mode, to
+//! the change log every node delivers from), and acknowledges the slot after each commit and,
+//! when idle, up to the server's position. A lost connection is retried with backoff, resuming from
 //! the last acknowledged commit, so no change after it is lost and none delivered twice.
 //! TRUNCATE is skipped, as Supabase does (its slot reader asks wal2json for
 //! `insert,update,delete` only, and realtime-js has no truncate event); the transaction's other
 //! changes are delivered.
 
 use std::collections::HashSet;
+use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -49,19 +51,92 @@ enum MessagesFrom {
     After(u64),
 }
 
+/// Where the stream hands committed transactions on.
+pub trait Handoff {
+    /// The highest commit LSN already handed on: a transaction the slot replays at or below it
+    /// (after a reconnect, or a failover) is skipped.
+    fn handed(&self) -> u64;
+    /// Whether transactions with table changes only are wanted now (alone: only while some
+    /// `postgres_changes` subscription exists; in cluster mode always, for the other nodes).
+    fn wants_changes(&self) -> bool;
+    /// Hands a batch on, with the relations whose definition changed since the last batch. An
+    /// error stops the stream, which resumes from the last acknowledged commit.
+    fn hand_on(
+        &mut self,
+        batch: &[Transaction],
+        invalidated: &[u32],
+    ) -> impl Future<Output = Result<(), anyhow::Error>> + Send;
+    /// Whether this process may no longer decode (cluster mode: it lost the lead).
+    fn deposed(&self) -> bool;
+    /// The stream connected (`broadcasts`: it reads `realtime.messages` too) or stopped.
+    fn up(&self, broadcasts: bool);
+    fn down(&self);
+}
+
+/// The stream alone, delivering on this node.
+struct Local<'a>(&'a Realtime);
+
+impl Handoff for Local<'_> {
+    fn handed(&self) -> u64 {
+        self.0.delivered()
+    }
+
+    fn wants_changes(&self) -> bool {
+        self.0.subscriptions.any()
+    }
+
+    async fn hand_on(&mut self, batch: &[Transaction], _: &[u32]) -> Result<(), anyhow::Error> {
+        pipeline::deliver(self.0, batch).await;
+        if let Some(t) = batch.last() {
+            self.0.mark_delivered(t.lsn);
+        }
+        Ok(())
+    }
+
+    fn deposed(&self) -> bool {
+        false
+    }
+
+    fn up(&self, broadcasts: bool) {
+        self.0.replication_up(broadcasts);
+    }
+
+    fn down(&self) {
+        self.0.replication_down();
+    }
+}
+
 /// Runs replication until the process ends, reconnecting with backoff; never panics the process.
 pub async fn run(rt: Arc<Realtime>) {
+    run_with(&rt, &mut Local(&rt), std::future::pending()).await;
+}
+
+/// Runs replication into `handoff` until the process ends, `stop` resolves or `handoff` is
+/// deposed, reconnecting with backoff.
+pub async fn run_with(rt: &Realtime, handoff: &mut impl Handoff, stop: impl Future<Output = ()>) {
     let mut backoff = Duration::from_millis(500);
     let mut messages_from = MessagesFrom::Now;
+    let mut stop = std::pin::pin!(stop);
     loop {
         let started = Instant::now();
-        let ended = replicate(&rt, &mut messages_from).await;
-        rt.replication_down();
+        let ended = tokio::select! {
+            ended = replicate(rt, handoff, &mut messages_from) => ended,
+            () = &mut stop => {
+                handoff.down();
+                tracing::info!("realtime replication handed over");
+                return;
+            }
+        };
+        handoff.down();
         match ended {
             // The stream can now include `realtime.messages`: reconnect at once.
             Ok(()) => continue,
             Err(_) if craftbase_shared::shutdown::requested() => {
                 tracing::debug!("realtime replication ends with the process");
+                return;
+            }
+            Err(e) if handoff.deposed() => {
+                tracing::info!(error = %e, "realtime replication handed over");
                 return;
             }
             Err(e) => {
@@ -125,7 +200,11 @@ async fn server_lsn(rt: &Realtime) -> Result<u64, anyhow::Error> {
 
 /// Streams until an error, or `Ok` when the stream should reconnect to include the messages
 /// publication.
-async fn replicate(rt: &Realtime, messages_from: &mut MessagesFrom) -> Result<(), anyhow::Error> {
+async fn replicate(
+    rt: &Realtime,
+    handoff: &mut impl Handoff,
+    messages_from: &mut MessagesFrom,
+) -> Result<(), anyhow::Error> {
     let (slot, publication_exists) = ensure_slot(rt).await?;
     let with_messages = publication_exists && *messages_from == MessagesFrom::Now;
     // pg_walstream quotes the name: two quoted names make pgoutput's list.
@@ -152,7 +231,7 @@ async fn replicate(rt: &Realtime, messages_from: &mut MessagesFrom) -> Result<()
         broadcasts = with_messages,
         "realtime replication streaming"
     );
-    rt.replication_up(with_messages);
+    handoff.up(with_messages);
     // Relations that are `realtime.messages` (its root, as the publication names it).
     let mut messages: HashSet<u32> = HashSet::new();
     let cancel = CancellationToken::new();
@@ -161,6 +240,8 @@ async fn replicate(rt: &Realtime, messages_from: &mut MessagesFrom) -> Result<()
     let mut ready: Vec<Transaction> = Vec::new();
     let mut ready_changes = 0usize;
     let mut ready_lsn = 0u64;
+    // Relations whose definition changed since the last batch was handed on.
+    let mut invalidated: Vec<u32> = Vec::new();
     loop {
         // Deliver what is committed as soon as nothing more is immediately available.
         let wait = if ready.is_empty() {
@@ -183,10 +264,11 @@ async fn replicate(rt: &Realtime, messages_from: &mut MessagesFrom) -> Result<()
         };
         let Some(event) = event else {
             if !ready.is_empty() {
-                pipeline::deliver(rt, &ready).await;
+                handoff.hand_on(&ready, &invalidated).await?;
                 ready.clear();
+                invalidated.clear();
                 ready_changes = 0;
-                acknowledge(rt, &mut stream, ready_lsn).await;
+                acknowledge(&mut stream, ready_lsn).await;
             } else if open.is_none() {
                 // Idle between transactions: everything received was handled.
                 let lsn = stream.current_lsn();
@@ -248,15 +330,18 @@ async fn replicate(rt: &Realtime, messages_from: &mut MessagesFrom) -> Result<()
                     messages.insert(relation_id);
                 } else {
                     rt.catalog.invalidate(relation_id);
+                    invalidated.push(relation_id);
                 }
             }
             EventType::Commit { end_lsn, .. } => {
-                if let Some(t) = open.take() {
+                if let Some(mut t) = open.take() {
                     ready_lsn = end_lsn.value();
-                    // Replayed after a reconnect, but already delivered before it.
-                    let replayed = ready_lsn <= rt.delivered();
-                    let wanted = (!t.changes.is_empty() && rt.subscriptions.any())
-                        || !t.broadcasts.is_empty();
+                    t.lsn = ready_lsn;
+                    // Replayed after a reconnect, but already handed on before it.
+                    let replayed = ready_lsn <= handoff.handed();
+                    let wanted = (!t.changes.is_empty() && handoff.wants_changes())
+                        || !t.broadcasts.is_empty()
+                        || !invalidated.is_empty();
                     if !replayed && wanted {
                         ready_changes += t.changes.len() + t.broadcasts.len();
                         ready.push(t);
@@ -265,10 +350,11 @@ async fn replicate(rt: &Realtime, messages_from: &mut MessagesFrom) -> Result<()
                         feedback.update_flushed_lsn(ready_lsn);
                         feedback.update_applied_lsn(ready_lsn);
                     } else if ready_changes >= MAX_BATCH_CHANGES {
-                        pipeline::deliver(rt, &ready).await;
+                        handoff.hand_on(&ready, &invalidated).await?;
                         ready.clear();
+                        invalidated.clear();
                         ready_changes = 0;
-                        acknowledge(rt, &mut stream, ready_lsn).await;
+                        acknowledge(&mut stream, ready_lsn).await;
                     }
                 }
             }
@@ -277,10 +363,9 @@ async fn replicate(rt: &Realtime, messages_from: &mut MessagesFrom) -> Result<()
     }
 }
 
-/// Records a delivered position and tells the server at once, so a reconnect replays as
-/// little as possible (and what it replays is skipped by `delivered`).
-async fn acknowledge(rt: &Realtime, stream: &mut LogicalReplicationStream, lsn: u64) {
-    rt.mark_delivered(lsn);
+/// Tells the server a handed-on position at once, so a reconnect replays as little as
+/// possible (and what it replays is skipped by `Handoff::handed`).
+async fn acknowledge(stream: &mut LogicalReplicationStream, lsn: u64) {
     stream.shared_lsn_feedback.update_flushed_lsn(lsn);
     stream.shared_lsn_feedback.update_applied_lsn(lsn);
     if let Err(e) = stream.send_feedback().await {

@@ -8,8 +8,10 @@
 //! - `tenant`: limits counted across every node.
 
 pub mod changes;
+pub mod log;
 pub mod tenant;
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use craftbase_scaleout::Node;
@@ -19,11 +21,21 @@ use crate::service::Realtime;
 /// This process's handle on the cluster, held by [`Realtime`].
 pub struct Cluster {
     pub node: Node,
+    /// Whether this node streams the slot now (holds the decoder lease).
+    pub(crate) decoding: AtomicBool,
 }
 
 impl Cluster {
     pub fn new(node: Node) -> Cluster {
-        Cluster { node }
+        Cluster {
+            node,
+            decoding: AtomicBool::new(false),
+        }
+    }
+
+    /// Whether this node decodes the replication slot for the cluster now.
+    pub fn is_decoding(&self) -> bool {
+        self.decoding.load(Ordering::Relaxed)
     }
 }
 
