@@ -3,8 +3,9 @@
 // policy) and broadcasts sent through other nodes arrive on every node exactly once and in
 // order; presence lists agree on all nodes; a project-wide realtime limit of 30 events per
 // second (REALTIME_TENANT_MAX_EVENTS_PER_SECOND) holds across the nodes; SIGKILL of the node
-// that decodes the replication slot loses nothing: inserts keep arriving exactly once, in order,
-// on the surviving nodes, and the dead node's presence leaves them.
+// that decodes the replication slot (its `/ready` says `"cluster":"decoding"`) loses nothing:
+// inserts keep arriving exactly once, in order, on the surviving nodes, and the dead node's
+// presence leaves them.
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -20,8 +21,6 @@ const JWT_SECRET = 'cluster-test-secret-of-at-least-thirty-two-chars';
 const PASSWORD = 'correct-horse-battery';
 const LIMIT = 30;
 const NAMES = ['node-a', 'node-b', 'node-c'];
-/** The log line of the node that streams (decodes) the replication slot. */
-const DECODING = /realtime replication streaming/;
 
 let pg;
 let nats;
@@ -58,15 +57,25 @@ async function until(check, ms, what) {
   }
 }
 
-/** The live node whose log says it streams the slot now (the last to say so). */
-function decoder() {
-  const live = nodes.map((cb, i) => i).filter((i) => !dead.has(i));
-  const streaming = live.filter((i) => DECODING.test(nodes[i].stdout() + nodes[i].stderr()));
-  return streaming.length ? streaming : null;
+/** A node's `/ready` body: in cluster mode `cluster` is `decoding` on the node that streams the slot. */
+async function ready(i) {
+  const res = await fetch(`${nodes[i].url}/ready`, { signal: AbortSignal.timeout(5_000) }).catch(() => null);
+  return res ? res.json().catch(() => null) : null;
 }
 
+/** The live nodes that say they decode the slot now; null when none does. */
+async function decoder() {
+  const live = [0, 1, 2].filter((i) => !dead.has(i));
+  const reports = await Promise.all(live.map(ready));
+  const decoding = live.filter((i, k) => reports[k]?.cluster === 'decoding');
+  return decoding.length ? decoding : null;
+}
+
+/** The `system` message after a join's `postgres_changes` bindings are in place. */
+const subscribedToPostgres = (m) => m.extension === 'postgres_changes' && m.status === 'ok';
+
 function diagnostics() {
-  return nodes.map((cb, i) => `\n[${NAMES[i]}]${cb.diagnostics(15)}`).join('');
+  return nodes.map((cb, i) => `\n[${NAMES[i]}]${cb.diagnostics(10)}`).join('');
 }
 
 before(
@@ -118,12 +127,15 @@ before(
       const client = await signedIn(i, alice);
       const changesInbox = new Inbox();
       const roomInbox = new Inbox();
+      const changesSystem = new Inbox();
       const changes = client
         .channel(`notes-${i}`)
-        .on('postgres_changes', { event: 'INSERT', schema: 'public', table: 'cluster_notes' }, changesInbox.push);
+        .on('postgres_changes', { event: 'INSERT', schema: 'public', table: 'cluster_notes' }, changesInbox.push)
+        .on('system', {}, changesSystem.push);
       const room = client.channel('room', { config: { broadcast: { self: true } } }).on('broadcast', { event: 'tick' }, roomInbox.push);
       const lobby = client.channel('lobby', { config: { presence: { key: NAMES[i] } } }).on('presence', { event: 'sync' }, () => {});
       await Promise.all([changes, room, lobby].map((ch) => subscribed(ch, 20_000)));
+      await changesSystem.next(subscribedToPostgres, 20_000);
       subs.push({ client, changes, room, lobby, changesInbox, roomInbox });
     }
   },
@@ -132,6 +144,10 @@ before(
 
 after(
   async () => {
+    if (process.env.CLUSTER_TEST_LOGS) {
+      const fs = await import('node:fs/promises');
+      for (const [i, cb] of nodes.entries()) await fs.writeFile(`${process.env.CLUSTER_TEST_LOGS}-${NAMES[i]}.log`, cb.stdout() + cb.stderr());
+    }
     try {
       for (const c of clients) await c.removeAllChannels().catch(() => {});
       for (const [i, cb] of nodes.entries()) {
@@ -150,8 +166,10 @@ test('three nodes joined the cluster, and exactly one decodes the slot', async (
   for (const [i, cb] of nodes.entries()) {
     assert.match(cb.stdout() + cb.stderr(), /cluster mode: joined/, `${NAMES[i]} did not join:${cb.diagnostics(20)}`);
   }
-  const streaming = await until(decoder, 30_000, () => `no node streams the slot${diagnostics()}`);
+  const streaming = await until(decoder, 30_000, () => `no node decodes the slot${diagnostics()}`);
   assert.equal(streaming.length, 1, `one decoder, not ${streaming.map((i) => NAMES[i])}`);
+  const reports = await Promise.all([0, 1, 2].map(ready));
+  assert.deepEqual(reports.map((r) => r.cluster).sort(), ['decoding', 'reading', 'reading']);
 });
 
 /** Inserts rows n = from..to-1 in turn through `via` (node indexes, round robin) as `user`. */
@@ -186,10 +204,13 @@ test('inserts through every node arrive on every node exactly once, in order, an
   // Bob's subscriber on node b: the owner policy keeps Alice's rows from him.
   const bobClient = await signedIn(1, bob);
   const bobInbox = new Inbox();
+  const bobSystem = new Inbox();
   const bobChannel = bobClient
     .channel('bob-notes')
-    .on('postgres_changes', { event: 'INSERT', schema: 'public', table: 'cluster_notes' }, bobInbox.push);
+    .on('postgres_changes', { event: 'INSERT', schema: 'public', table: 'cluster_notes' }, bobInbox.push)
+    .on('system', {}, bobSystem.push);
   await subscribed(bobChannel, 20_000);
+  await bobSystem.next(subscribedToPostgres, 20_000);
   await insertRows(0, 12, [0, 1, 2]);
   await insertRows(1000, 1001, [2], bob);
   await expectRows([0, 1, 2], 12);
@@ -312,29 +333,33 @@ test(`a project-wide limit of ${LIMIT} realtime events per second holds across t
   assert.equal((await rest(nodes[2], [msg(1), msg(2)])).status, 202, 'a new window has room again');
 });
 
-test('SIGKILL of the decoding node loses nothing: inserts keep arriving exactly once, in order, on the others', async () => {
-  const [victim] = await until(decoder, 30_000, () => `no node streams the slot${diagnostics()}`);
-  const survivors = [0, 1, 2].filter((i) => i !== victim);
+let victim;
+let survivors;
+
+test('SIGKILL of the decoding node loses nothing: inserts keep arriving exactly once, in order, on the others', async (t) => {
+  [victim] = await until(decoder, 30_000, () => `no node decodes the slot${diagnostics()}`);
+  survivors = [0, 1, 2].filter((i) => i !== victim);
   const before = 12;
   // Rows written right up to the kill and during the failover, through the surviving nodes.
   const writing = insertRows(before, before + 20, survivors);
   await sleep(300);
-  const marks = survivors.map((i) => (nodes[i].stdout() + nodes[i].stderr()).match(new RegExp(DECODING, 'g'))?.length ?? 0);
   await nodes[victim].kill9();
+  const killedAt = Date.now();
   dead.add(victim);
   // Its subscriber stops reconnecting to a node that is gone (its channels close in after()).
   subs[victim].client.realtime.disconnect();
-  await writing;
   // Another node takes over the slot.
-  await until(
-    () => survivors.some((i, k) => ((nodes[i].stdout() + nodes[i].stderr()).match(new RegExp(DECODING, 'g'))?.length ?? 0) > marks[k]),
-    30_000,
-    () => `no survivor took over the slot${diagnostics()}`,
-  );
+  const takeover = until(decoder, 30_000, () => `no survivor took over the slot${diagnostics()}`).then(([i]) => [i, Date.now() - killedAt]);
+  await writing;
+  const [heir, gap] = await takeover;
+  assert.ok(survivors.includes(heir));
+  t.diagnostic(`${NAMES[victim]} killed; ${NAMES[heir]} decodes ${gap} ms later (seen through /ready)`);
   await insertRows(before + 20, before + 25, survivors);
   await expectRows(survivors, before + 25);
+});
 
-  // And the dead node's presence leaves the others' lists.
+test("the SIGKILLed node's presence leaves the other nodes' lists", async () => {
+  assert.ok(victim !== undefined, 'the SIGKILL test ran');
   const alive = NAMES.filter((n, i) => i !== victim);
   await until(
     () => presenceKeys(survivors).every((keys) => JSON.stringify(keys) === JSON.stringify(alive)),
