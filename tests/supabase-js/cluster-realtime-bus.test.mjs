@@ -1,7 +1,9 @@
 // Cluster mode (issue 16, item 3): two craftbase nodes on one PostgreSQL and one NATS, a
 // supabase-js client on each, as a load balancer would spread them. A broadcast sent on either
 // node (from a socket, or REST) reaches the subscribers on both, once, with `self` and `ack`
-// kept; presence state is the union of both nodes' members, and joins and leaves reach both.
+// kept; presence state is the union of both nodes' members, and joins and leaves reach both. A
+// third node started later sees the presences already there, and when it is SIGKILLed its
+// presences leave on the others once its membership expires.
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -19,6 +21,8 @@ let nats;
 /** @type {Awaited<ReturnType<typeof startCraftbase>>[]} */
 const nodes = [];
 const clients = [];
+/** The node started by the last test and SIGKILLed there. */
+let late;
 
 /** Waits until `cb`'s log says its bus is up (it starts in the background after `serve`). */
 async function busUp(cb) {
@@ -49,6 +53,7 @@ after(
     try {
       for (const c of clients) await c.removeAllChannels();
       for (const cb of nodes) await cb.stop();
+      if (late) await late.stop().catch(() => {});
     } finally {
       if (nats) await nats.stop();
       if (pg) await pg.stop();
@@ -134,4 +139,36 @@ test('presence: both nodes see the union, joins and leaves cross', async () => {
   const left = await leavesA.next((l) => l.key === 'bob');
   assert.equal(left.leftPresences[0].status, 'away');
   assert.deepEqual(Object.keys(alice.presenceState()), ['alice']);
+});
+
+test('a node started later sees existing presences; when it is SIGKILLed its presences leave', { timeout: 120_000 }, async () => {
+  const onA = await clientOn(0);
+  const [joins, leaves] = [new Inbox(), new Inbox()];
+  const watcher = onA
+    .channel('bus-late', { config: { presence: { key: 'watcher' } } })
+    .on('presence', { event: 'join' }, joins.push)
+    .on('presence', { event: 'leave' }, leaves.push);
+  await subscribed(watcher);
+  assert.equal(await watcher.track({ on: 'a' }), 'ok');
+
+  late = await startCraftbase({
+    env: { DATABASE_URL: pg.url, JWT_SECRET, CRAFTBASE_NATS_URL: nats.url, CRAFTBASE_NODE_ID: 'bus-c' },
+  });
+  await busUp(late);
+  const onC = await clientAs(late, null);
+  const carolJoins = new Inbox();
+  const carol = onC.channel('bus-late', { config: { presence: { key: 'carol' } } }).on('presence', { event: 'join' }, carolJoins.push);
+  await subscribed(carol);
+  // The watcher tracked before C existed: C asked the others for their state when it started.
+  await carolJoins.next((j) => j.key === 'watcher', 15_000);
+  assert.equal(carol.presenceState().watcher?.[0]?.on, 'a');
+  assert.equal(await carol.track({ on: 'c' }), 'ok');
+  await joins.next((j) => j.key === 'carol');
+
+  await late.kill9();
+  onC.realtime.disconnect();
+  // Nothing came from C: its heartbeat (MEMBER_TTL, 10 s) expired and A dropped its presences.
+  const left = await leaves.next((l) => l.key === 'carol', 40_000);
+  assert.equal(left.leftPresences[0].on, 'c');
+  assert.deepEqual(Object.keys(watcher.presenceState()), ['watcher']);
 });
