@@ -50,7 +50,8 @@ impl Realtime {
         Realtime::build(ctx, Limits::from_env(), node.map(Cluster::new))
     }
 
-    fn build(ctx: ServiceContext, limits: Limits, cluster: Option<Cluster>) -> Arc<Realtime> {
+    /// State for `ctx` with these limits, in cluster mode when `cluster` is given.
+    pub fn build(ctx: ServiceContext, limits: Limits, cluster: Option<Cluster>) -> Arc<Realtime> {
         Arc::new(Realtime {
             cluster,
             catalog: Catalog::new(ctx.admin.clone()),
