@@ -6,8 +6,9 @@ use std::time::Duration;
 use anyhow::Context;
 use craftbase_scaleout::{Heartbeat, NatsSettings, Node};
 
-/// How long a node that stopped sending heartbeats stays listed as a member.
-pub const MEMBER_TTL: Duration = Duration::from_secs(10);
+/// How long a node that stopped sending heartbeats stays listed as a member: realtime's, which
+/// drops a node's presences when it expires.
+pub const MEMBER_TTL: Duration = craftbase_realtime::cluster::MEMBER_TTL;
 
 /// This node's place in the cluster while it runs.
 pub struct Joined {

@@ -1,16 +1,22 @@
 //! Who is listening on which topic: the members (and presences) of each topic and the outlets
 //! they are reached by, for broadcast and presence. It knows nothing of tables, catalogs or
 //! filters (`postgres_changes` subscriptions are `changes::registry`'s). Locks here are never
-//! held across an await.
+//! held across an await, and never two at once.
+//!
+//! In cluster mode the hub also has a [`Link`] to the other nodes: what it delivers from a
+//! socket or REST is queued for them too, what they send is delivered here without going back,
+//! and presence state is the union of every node's. Without a cluster the link is unset and
+//! costs one atomic load where it is checked.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use crate::identity::Identity;
 use crate::memory::shrink;
 use crate::mutex::lock;
 use crate::outlet::Outlet;
+use crate::peer::{self, Link, Outgoing, Presence, TopicDiff};
 use crate::protocol::Message;
 use serde_json::{json, Map, Value};
 
@@ -22,14 +28,6 @@ pub fn key(topic: &str, private: bool) -> String {
     } else {
         topic.to_owned()
     }
-}
-
-/// One presence entry.
-#[derive(Clone)]
-struct Presence {
-    key: String,
-    phx_ref: String,
-    meta: Map<String, Value>,
 }
 
 /// A socket joining a topic.
@@ -62,6 +60,8 @@ struct Member {
 pub struct Hub {
     next_socket: AtomicU64,
     topics: Mutex<HashMap<String, Vec<Member>>>,
+    /// The other nodes, in cluster mode (set once by `cluster::bus`).
+    peers: OnceLock<Link>,
 }
 
 impl Hub {
@@ -144,9 +144,43 @@ impl Hub {
         }
     }
 
-    /// Sends a broadcast to a topic's members; the sender too when it asked for `self`.
-    /// Returns how many sockets received it.
+    /// Sends a broadcast to a topic's members; the sender too when it asked for `self`. In
+    /// cluster mode it is queued once for the other nodes' members as well. Returns how many
+    /// sockets here received it.
     pub fn broadcast(
+        &self,
+        topic: &str,
+        from: Option<u64>,
+        payload: &Value,
+        raw: Option<&Arc<[u8]>>,
+    ) -> usize {
+        let sent = self.deliver(topic, from, payload, raw);
+        if let Some(link) = self.peers.get() {
+            link.send(Outgoing::Broadcast {
+                key: topic.to_owned(),
+                frame: peer::encode_broadcast(payload, raw),
+            });
+        }
+        sent
+    }
+
+    /// Delivers a broadcast another node received: to every member here (`self` and `ack`
+    /// were the sending node's business), and not back to the bus.
+    pub fn broadcast_from_peer(
+        &self,
+        topic: &str,
+        payload: &Value,
+        raw: Option<&Arc<[u8]>>,
+    ) -> usize {
+        self.deliver(topic, None, payload, raw)
+    }
+
+    /// Whether a topic has members here (a peer's broadcast to none need not be decoded).
+    pub fn has_members(&self, topic: &str) -> bool {
+        lock(&self.topics).contains_key(topic)
+    }
+
+    fn deliver(
         &self,
         topic: &str,
         from: Option<u64>,
@@ -193,17 +227,25 @@ impl Hub {
         sent
     }
 
-    /// The topic's presences as `presence_state` wants them.
+    /// The topic's presences as `presence_state` wants them: this node's and, in cluster
+    /// mode, every other node's.
     pub fn presence_state(&self, topic: &str) -> Value {
-        let topics = lock(&self.topics);
         let mut state = Map::new();
-        for p in topics
-            .get(topic)
-            .into_iter()
-            .flatten()
-            .filter_map(|m| m.presence.as_ref())
         {
-            push_meta(&mut state, p);
+            let topics = lock(&self.topics);
+            for p in topics
+                .get(topic)
+                .into_iter()
+                .flatten()
+                .filter_map(|m| m.presence.as_ref())
+            {
+                push_meta(&mut state, p);
+            }
+        }
+        if let Some(link) = self.peers.get() {
+            for p in link.remote().on(topic) {
+                push_meta(&mut state, p);
+            }
         }
         Value::Object(state)
     }
@@ -248,12 +290,30 @@ impl Hub {
         }
     }
 
+    /// A local presence change: diffed to the members here and, in cluster mode, queued for
+    /// the other nodes.
     fn presence_diff(&self, topic: &str, joined: Option<&Presence>, left: Option<&Presence>) {
+        self.deliver_diff(topic, joined.into_iter(), left.into_iter());
+        if let Some(link) = self.peers.get() {
+            link.send(Outgoing::Presence {
+                key: topic.to_owned(),
+                joins: joined.cloned().into_iter().collect(),
+                leaves: left.map(|p| p.phx_ref.clone()).into_iter().collect(),
+            });
+        }
+    }
+
+    fn deliver_diff<'a>(
+        &self,
+        topic: &str,
+        joined: impl Iterator<Item = &'a Presence>,
+        left: impl Iterator<Item = &'a Presence>,
+    ) {
         let (mut joins, mut leaves) = (Map::new(), Map::new());
-        if let Some(p) = joined {
+        for p in joined {
             push_meta(&mut joins, p);
         }
-        if let Some(p) = left {
+        for p in left {
             push_meta(&mut leaves, p);
         }
         let payload = json!({"joins": joins, "leaves": leaves});
@@ -264,6 +324,78 @@ impl Hub {
             msg.join_ref = Some(m.join_ref.clone());
             m.outlet.send(msg);
         }
+    }
+
+    /// Connects the hub to the other nodes; `false` (and `link` dropped) if it already is.
+    pub fn connect_peers(&self, link: Link) -> bool {
+        self.peers.set(link).is_ok()
+    }
+
+    /// The link to the other nodes, in cluster mode.
+    pub fn peers(&self) -> Option<&Link> {
+        self.peers.get()
+    }
+
+    /// Another node's presence diff on `topic`: kept, and what changed diffed to the members
+    /// here.
+    pub fn presence_from_peer(
+        &self,
+        node: &str,
+        topic: &str,
+        joins: Vec<Presence>,
+        leaves: &[String],
+    ) {
+        let Some(link) = self.peers.get() else {
+            return;
+        };
+        let diff = link.remote().apply(node, topic, joins, leaves);
+        self.deliver_topic_diffs([diff]);
+    }
+
+    /// Another node's whole presence state (topic → presences), replacing what it had.
+    pub fn replace_peer(&self, node: &str, state: HashMap<String, Vec<Presence>>) {
+        let Some(link) = self.peers.get() else {
+            return;
+        };
+        let diffs = link.remote().replace(node, state);
+        self.deliver_topic_diffs(diffs);
+    }
+
+    /// A node died: its presences leave, diffed to the members here.
+    pub fn forget_peer(&self, node: &str) {
+        let Some(link) = self.peers.get() else {
+            return;
+        };
+        let diffs = link.remote().forget(node);
+        if !diffs.is_empty() {
+            tracing::info!(
+                node,
+                topics = diffs.len(),
+                "cluster node gone: its presences left"
+            );
+        }
+        self.deliver_topic_diffs(diffs);
+    }
+
+    fn deliver_topic_diffs(&self, diffs: impl IntoIterator<Item = TopicDiff>) {
+        for d in diffs {
+            if !d.joins.is_empty() || !d.leaves.is_empty() {
+                self.deliver_diff(&d.key, d.joins.iter(), d.leaves.iter());
+            }
+        }
+    }
+
+    /// This node's presences by topic, for a snapshot to the other nodes.
+    pub fn local_presences(&self) -> Vec<(String, Vec<Presence>)> {
+        let topics = lock(&self.topics);
+        topics
+            .iter()
+            .map(|(key, members)| {
+                let ps: Vec<Presence> = members.iter().filter_map(|m| m.presence.clone()).collect();
+                (key.clone(), ps)
+            })
+            .filter(|(_, ps)| !ps.is_empty())
+            .collect()
     }
 
     /// How many topics have members, and how many channels (a socket joined to a topic) there

@@ -10,6 +10,7 @@ mod memory;
 mod mutex;
 pub mod outlet;
 pub mod partitions;
+pub mod peer;
 pub mod preview;
 pub mod private;
 pub mod protocol;

@@ -53,16 +53,8 @@ impl Realtime {
         Realtime::build(ctx, Limits::from_env(), node.map(Cluster::new))
     }
 
-    /// State for `ctx` with these limits, in cluster mode when `node` is given.
-    pub fn with_cluster(
-        ctx: ServiceContext,
-        limits: Limits,
-        node: Option<craftbase_scaleout::Node>,
-    ) -> Arc<Realtime> {
-        Realtime::build(ctx, limits, node.map(Cluster::new))
-    }
-
-    fn build(ctx: ServiceContext, limits: Limits, cluster: Option<Cluster>) -> Arc<Realtime> {
+    /// State for `ctx` with these limits, in cluster mode when `cluster` is given.
+    pub fn build(ctx: ServiceContext, limits: Limits, cluster: Option<Cluster>) -> Arc<Realtime> {
         let node = cluster.as_ref().map(|c| c.node.clone());
         Arc::new(Realtime {
             tenant_events: TenantEvents::new(limits.tenant_max_events_per_second, node),

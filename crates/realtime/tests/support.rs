@@ -24,8 +24,19 @@ pub struct Env {
 
 pub async fn env() -> Env {
     let db = TestDb::new(craftbase::migrations::platform_and_example).await;
+    let ctx = context(&db);
+    let sql = db.superuser().await;
+    Env {
+        _db: db,
+        rt: Realtime::new(ctx),
+        sql,
+    }
+}
+
+/// A service context over `db` (several realtime states may share one database).
+pub fn context(db: &TestDb) -> ServiceContext {
     let admin = db.config("postgres");
-    let ctx = ServiceContext {
+    ServiceContext {
         db: pool::build(db.config("authenticator"), 4),
         admin: pool::build(admin.clone(), 4),
         admin_conninfo: pool::conninfo(&admin),
@@ -34,12 +45,6 @@ pub async fn env() -> Env {
         roles: Arc::new(RoleSwitch::new(
             ["anon", "authenticated", "service_role"].map(String::from),
         )),
-    };
-    let sql = db.superuser().await;
-    Env {
-        _db: db,
-        rt: Realtime::new(ctx),
-        sql,
     }
 }
 

@@ -5,6 +5,7 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use craftbase_realtime::cluster::Cluster;
 use craftbase_realtime::limits::Limits;
 use craftbase_realtime::outlet::Outlet;
 use craftbase_realtime::protocol::Message;
@@ -41,7 +42,7 @@ async fn node(nats: &NatsServer, id: &str) -> Arc<Realtime> {
         tenant_max_events_per_second: Some(LIMIT),
         ..Limits::default()
     };
-    Realtime::with_cluster(ctx, limits, Some(node))
+    Realtime::build(ctx, limits, Some(Cluster::new(node)))
 }
 
 /// A socket on `rt` joined to `realtime:room` with broadcast acknowledgements.
