@@ -160,13 +160,22 @@ impl Catalog {
         }
     }
 
-    /// Creates a probe function once per process (as the owner).
+    /// Creates a probe function once per process (as the owner). Under a lock on its name:
+    /// nodes of a cluster on one database create the same function at the same moment, and two
+    /// concurrent `create or replace` of one function fail with a unique violation.
     pub async fn ensure_function(&self, name: &Arc<str>, ddl: &str) -> Result<(), anyhow::Error> {
         if lock(&self.functions).contains(name) {
             return Ok(());
         }
-        let client = self.admin.get().await?;
-        client.batch_execute(ddl).await?;
+        let mut client = self.admin.get().await?;
+        let tx = client.transaction().await?;
+        tx.execute(
+            "select pg_advisory_xact_lock(hashtextextended($1, 0))",
+            &[&name.as_ref()],
+        )
+        .await?;
+        tx.batch_execute(ddl).await?;
+        tx.commit().await?;
         lock(&self.functions).insert(name.clone());
         Ok(())
     }
