@@ -239,7 +239,7 @@ async function failover(pg, nats, users) {
     gapMs: gap,
   };
   if (missing.length && process.env.BENCH_DEBUG) {
-    for (const i of survivors) console.error(nodes[i].diagnostics());
+    for (const i of survivors) console.error(nodes[i].diagnostics().split("\n").filter((l) => /WARN|ERROR/.test(l)).join("\n"));
   }
   await closeAll(clients);
   for (const [i, n] of nodes.entries()) if (i !== decoder) await n.stop();

@@ -6,6 +6,7 @@ mod authorize;
 mod broadcast_from_database;
 mod cluster_bus;
 mod ownership;
+mod probe_race;
 mod replay;
 mod replication;
 mod support;
