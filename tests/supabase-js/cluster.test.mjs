@@ -276,11 +276,19 @@ async function windowStart() {
   await sleep(1000 - (Date.now() % 1000) + 5);
 }
 
-test(`a project-wide limit of ${LIMIT} realtime events per second holds across the nodes`, async () => {
-  // A flood from an anonymous sender on each node, watched by Alice's subscribers.
+/** The epoch seconds (the limit's windows) that the moments `times` fall in. */
+const windows = (times) => new Set(times.map((t) => Math.floor(t / 1000))).size;
+
+/**
+ * One flood on channel `topic`: an anonymous sender on each node sends 20 broadcasts at the start
+ * of a window (3 × 20: counted per node, each node would pass its 20), Alice's subscribers watch.
+ * Returns the ids that passed, how many senders were refused, and how many windows the
+ * deliveries spanned (by the watchers' clock).
+ */
+async function flood(topic) {
   const watchers = subs.map((s) => {
     const inbox = new Inbox();
-    const ch = s.client.channel('flood').on('broadcast', { event: 'f' }, inbox.push);
+    const ch = s.client.channel(topic).on('broadcast', { event: 'f' }, (m) => inbox.push({ ...m, at: Date.now() }));
     return { ch, inbox };
   });
   await Promise.all(watchers.map((w) => subscribed(w.ch, 20_000)));
@@ -289,11 +297,10 @@ test(`a project-wide limit of ${LIMIT} realtime events per second holds across t
     const client = createClient(cb.url, cb.anonKey);
     clients.push(client);
     const system = new Inbox();
-    const ch = client.channel('flood').on('system', {}, system.push);
+    const ch = client.channel(topic).on('system', {}, system.push);
     await subscribed(ch, 20_000);
     senders.push({ ch, system });
   }
-  // 3 × 20 in one window: counted per node, each node would pass its 20 (60 in all).
   await windowStart();
   const sends = [];
   for (let k = 0; k < 20; k++) {
@@ -308,29 +315,48 @@ test(`a project-wide limit of ${LIMIT} realtime events per second holds across t
     () => `no sender was refused${diagnostics()}`,
   );
   await sleep(1_000);
-  const ids = new Set(watchers.flatMap((w) => w.inbox.items.map((m) => m.payload.id)));
+  const received = watchers.flatMap((w) => w.inbox.items);
+  for (const w of watchers) await w.ch.unsubscribe();
+  for (const s of senders) await s.ch.unsubscribe();
+  return { ids: new Set(received.map((m) => m.payload.id)), refused, spanned: windows(received.map((m) => m.at)) };
+}
+
+/** Supabase's REST broadcast of `messages` through node `cb`: {status, body}. */
+const restBroadcast = (cb, messages) =>
+  fetch(`${cb.url}/realtime/v1/api/broadcast`, {
+    method: 'POST',
+    headers: { apikey: cb.serviceRoleKey, authorization: `Bearer ${cb.serviceRoleKey}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ messages }),
+  }).then(async (r) => ({ status: r.status, body: await r.json().catch(() => null) }));
+
+test(`a project-wide limit of ${LIMIT} realtime events per second holds across the nodes`, async () => {
+  // A burst that crossed into the next window (a slow machine) may pass twice the limit: again.
+  let result;
+  for (let attempt = 0; attempt < 3; attempt++) {
+    result = await flood(`flood-${attempt}`);
+    if (result.ids.size <= LIMIT || result.spanned === 1) break;
+  }
+  const { ids, refused } = result;
   assert.ok(ids.size <= LIMIT, `${ids.size} of 60 passed; at most ${LIMIT} may`);
   // A node may hold at most batch - 1 = 2 claimed but unspent events in the window.
   assert.ok(ids.size >= LIMIT - 2 * 2, `${ids.size} passed: budget lost between nodes`);
   assert.ok(refused >= 1);
-  for (const w of watchers) await w.ch.unsubscribe();
-  for (const s of senders) await s.ch.unsubscribe();
 
-  // REST broadcast counts against the same limit, in Supabase's 429 answers.
-  const rest = (cb, messages) =>
-    fetch(`${cb.url}/realtime/v1/api/broadcast`, {
-      method: 'POST',
-      headers: { apikey: cb.serviceRoleKey, authorization: `Bearer ${cb.serviceRoleKey}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ messages }),
-    }).then(async (r) => ({ status: r.status, body: await r.json().catch(() => null) }));
+  // REST broadcast counts against the same limit, with Supabase's 429 answers.
   const msg = (i) => ({ topic: 'rest-flood', event: 'f', payload: { i } });
-  await windowStart();
-  const big = await rest(nodes[0], [...Array(LIMIT + 1).keys()].map(msg));
-  const one = await rest(nodes[1], [msg(0)]);
+  let big;
+  let one;
+  for (let attempt = 0; attempt < 3; attempt++) {
+    await windowStart();
+    const started = Date.now();
+    big = await restBroadcast(nodes[0], [...Array(LIMIT + 1).keys()].map(msg));
+    one = await restBroadcast(nodes[1], [msg(0)]);
+    if (windows([started, Date.now()]) === 1) break;
+  }
   assert.deepEqual(big, { status: 429, body: { message: 'Too many messages to broadcast, please reduce the batch size' } });
   assert.deepEqual(one, { status: 429, body: { message: 'You have exceeded your rate limit' } });
   await windowStart();
-  assert.equal((await rest(nodes[2], [msg(1), msg(2)])).status, 202, 'a new window has room again');
+  assert.equal((await restBroadcast(nodes[2], [msg(1), msg(2)])).status, 202, 'a new window has room again');
 });
 
 let victim;
