@@ -8,6 +8,7 @@ pub mod identity;
 pub mod limits;
 mod memory;
 mod mutex;
+pub mod node;
 pub mod outlet;
 pub mod partitions;
 pub mod peer;
@@ -20,6 +21,7 @@ pub mod service;
 pub mod session;
 mod socket;
 pub mod stats;
+pub mod tenant;
 pub mod token;
 
 use std::sync::Arc;

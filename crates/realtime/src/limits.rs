@@ -36,7 +36,7 @@ pub struct Limits {
     /// Client events per second across the whole project: every socket's broadcasts and
     /// presence calls and REST broadcast messages, on every node in cluster mode
     /// (`REALTIME_TENANT_MAX_EVENTS_PER_SECOND`; unset: no project-wide limit). Counted by
-    /// `cluster::tenant`.
+    /// `tenant`.
     pub tenant_max_events_per_second: Option<u32>,
 }
 

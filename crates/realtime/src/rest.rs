@@ -11,11 +11,11 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
 
-use crate::cluster::tenant::Admission;
 use crate::hub;
 use crate::private;
 use crate::protocol::json_len;
 use crate::service::Realtime;
+use crate::tenant::Admission;
 use crate::token::{self, Grant};
 
 fn error(status: StatusCode, message: &str) -> Response {

@@ -8,11 +8,11 @@ use craftbase_shared::ServiceContext;
 
 use crate::changes::catalog::Catalog;
 use crate::changes::registry::Subscriptions;
-use crate::cluster::tenant::TenantEvents;
-use crate::cluster::Cluster;
 use crate::hub::Hub;
 use crate::limits::Limits;
+use crate::node::Cluster;
 use crate::stats;
+use crate::tenant::TenantEvents;
 
 /// The service's shared state: the context, who listens (topics; `postgres_changes`
 /// subscriptions), and the catalog cache.

@@ -11,12 +11,12 @@ use std::time::Instant;
 use serde_json::{json, Value};
 
 use crate::changes::subscribe::Binding;
-use crate::cluster::tenant::Admission;
 use crate::hub;
 use crate::limits::Window;
 use crate::outlet::Outlet;
 use crate::protocol::{Envelope, Message};
 use crate::service::Realtime;
+use crate::tenant::Admission;
 
 use channel::{lenient_bool, Channel};
 
