@@ -194,8 +194,13 @@ async function failover(pg, nats, users) {
   const seen = nodes.map(() => []);
   const clients = await subscribe(nodes, users, (node, row) => seen[node].push([Date.now(), Number(row.id)]));
   await sleep(1000);
-  const states = await Promise.all(nodes.map(async (n) => (await fetch(`${n.url}/ready`)).json()));
-  const decoder = states.findIndex((s) => s.cluster === 'decoding');
+  let decoder = -1;
+  for (let tries = 0; decoder < 0 && tries < 100; tries++) {
+    const states = await Promise.all(nodes.map(async (n) => (await fetch(`${n.url}/ready`)).json()));
+    decoder = states.findIndex((s) => s.cluster === 'decoding');
+    if (decoder < 0) await sleep(100);
+  }
+  if (decoder < 0) throw new Error('no node decodes');
   let stop = false;
   let written = 0;
   const writer = withPg(pg.url, async (c) => {
