@@ -54,17 +54,18 @@ pub struct Setting {
 }
 
 /// Realtime's limits (read by name, not through clap) with their defaults.
-const REALTIME: [(&str, &str); 10] = [
-    ("REALTIME_MAX_PAYLOAD_SIZE_IN_KB", "256"),
-    ("TENANT_MAX_CHANNELS_PER_CLIENT", "100"),
-    ("TENANT_MAX_JOINS_PER_SECOND", "100"),
-    ("TENANT_MAX_EVENTS_PER_SECOND", "100"),
-    ("CLIENT_PRESENCE_MAX_CALLS", "5"),
-    ("CLIENT_PRESENCE_WINDOW_MS", "30000"),
-    ("REALTIME_MAX_BINDINGS_PER_CHANNEL", "100"),
-    ("REALTIME_MAX_TOPIC_BYTES", "255"),
-    ("REALTIME_SOCKET_QUEUE_BYTES", "8388608"),
-    ("REALTIME_SEND_TIMEOUT_MS", "10000"),
+const REALTIME: [(&str, Option<&str>); 11] = [
+    ("REALTIME_MAX_PAYLOAD_SIZE_IN_KB", Some("256")),
+    ("TENANT_MAX_CHANNELS_PER_CLIENT", Some("100")),
+    ("TENANT_MAX_JOINS_PER_SECOND", Some("100")),
+    ("TENANT_MAX_EVENTS_PER_SECOND", Some("100")),
+    ("REALTIME_TENANT_MAX_EVENTS_PER_SECOND", None),
+    ("CLIENT_PRESENCE_MAX_CALLS", Some("5")),
+    ("CLIENT_PRESENCE_WINDOW_MS", Some("30000")),
+    ("REALTIME_MAX_BINDINGS_PER_CHANNEL", Some("100")),
+    ("REALTIME_MAX_TOPIC_BYTES", Some("255")),
+    ("REALTIME_SOCKET_QUEUE_BYTES", Some("8388608")),
+    ("REALTIME_SEND_TIMEOUT_MS", Some("10000")),
 ];
 
 /// Storage's settings (storage-api's names, read by name) with their defaults.
@@ -172,7 +173,13 @@ pub fn list(
     for (name, default) in REALTIME {
         push(
             &mut out,
-            from_env("realtime", name, Some(default.to_owned()), false, from_file),
+            from_env(
+                "realtime",
+                name,
+                default.map(str::to_owned),
+                false,
+                from_file,
+            ),
         );
     }
     for (name, default) in STORAGE {
