@@ -12,34 +12,27 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 
 import { craftbaseBin, createClient, freePort, hermeticEnv, serviceClient, startCraftbase } from './lib/craftbase.mjs';
-import { startNats } from './lib/nats.mjs';
-import { startPgCluster } from './lib/pgcluster.mjs';
+import { startCluster } from './lib/cluster.mjs';
 
 const run = promisify(execFile);
 const PASSWORD = 'correct-horse-battery';
 const LIMIT = 30;
 const JWT_SECRET = 'cluster-test-secret-of-at-least-thirty-two-chars';
 
+let cluster;
 let pg;
-let nats;
 /** @type {Awaited<ReturnType<typeof startCraftbase>>[]} */
-const nodes = [];
+let nodes = [];
 
 before(
   async () => {
-    pg = await startPgCluster();
-    nats = await startNats();
-    const env = {
-      DATABASE_URL: pg.url,
+    cluster = await startCluster({
       JWT_SECRET,
-      CRAFTBASE_NATS_URL: nats.url,
       CRAFTBASE_AUTH_TRUSTED_PROXIES: '1',
       GOTRUE_RATE_LIMIT_TOKEN_REFRESH: String(LIMIT),
-    };
-    // One after the other: the first applies the migrations, the second finds them applied.
-    for (const id of ['node-a', 'node-b']) {
-      nodes.push(await startCraftbase({ env: { ...env, CRAFTBASE_NODE_ID: id } }));
-    }
+    });
+    ({ pg, nodes } = cluster);
+    await cluster.startNodes(['node-a', 'node-b']);
   },
   { timeout: 240_000 },
 );
@@ -49,8 +42,7 @@ after(
     try {
       for (const cb of nodes) await cb.stop();
     } finally {
-      if (nats) await nats.stop();
-      if (pg) await pg.stop();
+      if (cluster) await cluster.stop();
     }
   },
   { timeout: 60_000 },

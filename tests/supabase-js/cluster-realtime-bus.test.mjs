@@ -9,17 +9,15 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 
-import { serviceClient, startCraftbase } from './lib/craftbase.mjs';
-import { startNats } from './lib/nats.mjs';
-import { startPgCluster } from './lib/pgcluster.mjs';
+import { serviceClient } from './lib/craftbase.mjs';
+import { startCluster } from './lib/cluster.mjs';
 import { Inbox, clientAs, subscribed } from './lib/realtime.mjs';
 
 const JWT_SECRET = 'cluster-bus-test-secret-of-at-least-thirty-two-chars';
 
-let pg;
-let nats;
-/** @type {Awaited<ReturnType<typeof startCraftbase>>[]} */
-const nodes = [];
+let cluster;
+/** @type {Awaited<ReturnType<typeof import('./lib/craftbase.mjs').startCraftbase>>[]} */
+let nodes = [];
 const clients = [];
 /** The node started by the last test and SIGKILLed there. */
 let late;
@@ -35,15 +33,9 @@ async function busUp(cb) {
 
 before(
   async () => {
-    pg = await startPgCluster();
-    nats = await startNats();
-    const env = { DATABASE_URL: pg.url, JWT_SECRET, CRAFTBASE_NATS_URL: nats.url };
-    // One after the other: the first applies the migrations, the second finds them applied.
-    for (const id of ['bus-a', 'bus-b']) {
-      const cb = await startCraftbase({ env: { ...env, CRAFTBASE_NODE_ID: id } });
-      nodes.push(cb);
-      await busUp(cb);
-    }
+    cluster = await startCluster({ JWT_SECRET });
+    nodes = cluster.nodes;
+    await cluster.startNodes(['bus-a', 'bus-b'], { started: busUp });
   },
   { timeout: 240_000 },
 );
@@ -55,8 +47,7 @@ after(
       for (const cb of nodes) await cb.stop();
       if (late) await late.stop().catch(() => {});
     } finally {
-      if (nats) await nats.stop();
-      if (pg) await pg.stop();
+      if (cluster) await cluster.stop();
     }
   },
   { timeout: 60_000 },
@@ -151,9 +142,7 @@ test('a node started later sees existing presences; when it is SIGKILLed its pre
   await subscribed(watcher);
   assert.equal(await watcher.track({ on: 'a' }), 'ok');
 
-  late = await startCraftbase({
-    env: { DATABASE_URL: pg.url, JWT_SECRET, CRAFTBASE_NATS_URL: nats.url, CRAFTBASE_NODE_ID: 'bus-c' },
-  });
+  late = await cluster.startNode('bus-c');
   await busUp(late);
   const onC = await clientAs(late, null);
   const carolJoins = new Inbox();

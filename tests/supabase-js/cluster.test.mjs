@@ -12,9 +12,8 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 
-import { createClient, pgQuery, serviceClient, startCraftbase } from './lib/craftbase.mjs';
-import { startNats } from './lib/nats.mjs';
-import { startPgCluster } from './lib/pgcluster.mjs';
+import { createClient, pgQuery, serviceClient } from './lib/craftbase.mjs';
+import { startCluster } from './lib/cluster.mjs';
 import { Inbox, subscribed } from './lib/realtime.mjs';
 
 const JWT_SECRET = 'cluster-test-secret-of-at-least-thirty-two-chars';
@@ -22,10 +21,10 @@ const PASSWORD = 'correct-horse-battery';
 const LIMIT = 30;
 const NAMES = ['node-a', 'node-b', 'node-c'];
 
+let cluster;
 let pg;
-let nats;
-/** @type {Awaited<ReturnType<typeof startCraftbase>>[]} */
-const nodes = [];
+/** @type {Awaited<ReturnType<typeof import('./lib/craftbase.mjs').startCraftbase>>[]} */
+let nodes = [];
 /** Per node: { client, changes, room, lobby, changesInbox, roomInbox } of the signed-in subscriber. */
 const subs = [];
 /** Every supabase-js client made, for closing their channels at the end. */
@@ -80,17 +79,9 @@ function diagnostics() {
 
 before(
   async () => {
-    pg = await startPgCluster();
-    nats = await startNats();
-    const env = {
-      DATABASE_URL: pg.url,
-      JWT_SECRET,
-      CRAFTBASE_NATS_URL: nats.url,
-      REALTIME_TENANT_MAX_EVENTS_PER_SECOND: String(LIMIT),
-    };
-    // The first applies the migrations; the others find them applied.
-    nodes.push(await startCraftbase({ env: { ...env, CRAFTBASE_NODE_ID: NAMES[0] } }));
-    nodes.push(...(await Promise.all(NAMES.slice(1).map((id) => startCraftbase({ env: { ...env, CRAFTBASE_NODE_ID: id } })))));
+    cluster = await startCluster({ JWT_SECRET, REALTIME_TENANT_MAX_EVENTS_PER_SECOND: String(LIMIT) });
+    ({ pg, nodes } = cluster);
+    await cluster.startNodes(NAMES, { parallel: true });
 
     await pgQuery(
       pg.url,
@@ -155,8 +146,7 @@ after(
         else await cb.stop();
       }
     } finally {
-      if (nats) await nats.stop();
-      if (pg) await pg.stop();
+      if (cluster) await cluster.stop();
     }
   },
   { timeout: 60_000 },
