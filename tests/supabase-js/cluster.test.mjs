@@ -383,3 +383,21 @@ test("the SIGKILLed node's presence leaves the other nodes' lists", async () => 
     () => `presence after the kill: ${JSON.stringify(presenceKeys(survivors))}${diagnostics()}`,
   );
 });
+
+test('NATS killed and started again: changes committed meanwhile arrive once, in order, when it is back', async (t) => {
+  assert.ok(survivors, 'the SIGKILL test ran');
+  const before = 37; // rows 0..36 were delivered by the tests above
+  await cluster.nats.kill();
+  const killedAt = Date.now();
+  // REST, auth and the database do not need NATS: the inserts commit; the slot keeps them.
+  await insertRows(before, before + 6, survivors);
+  await sleep(1_000);
+  await cluster.nats.restart();
+  const back = Date.now();
+  await insertRows(before + 6, before + 10, survivors);
+  await expectRows(survivors, before + 10);
+  t.diagnostic(`NATS down ${back - killedAt} ms; every row delivered ${Date.now() - back} ms after it was back`);
+  // One node decodes again.
+  const [heir] = await until(decoder, 30_000, () => `no node decodes after NATS came back${diagnostics()}`);
+  assert.ok(survivors.includes(heir));
+});

@@ -53,9 +53,8 @@ function accepts(port) {
 }
 
 /** Starts nats-server on a free port; returns {url, port, stop()}. */
-export async function startNats() {
-  const store = await fs.mkdtemp(path.join(os.tmpdir(), 'craftbase-nats-'));
-  const port = await freePort();
+/** Starts nats-server on `port` with its JetStream store in `store`; resolves once it listens. */
+async function spawnNats(port, store) {
   const child = spawn(natsBin(), ['-js', '-a', '127.0.0.1', '-p', String(port), '-sd', store], {
     stdio: ['ignore', 'ignore', 'pipe'],
   });
@@ -69,15 +68,35 @@ export async function startNats() {
     if (Date.now() > deadline) throw new Error(`nats-server did not start: ${log}`);
     await sleep(50);
   }
+  return child;
+}
+
+async function killNats(child) {
+  if (child.exitCode === null && child.signalCode === null) {
+    const exited = new Promise((r) => child.once('exit', r));
+    child.kill('SIGKILL');
+    await exited;
+  }
+}
+
+export async function startNats() {
+  const store = await fs.mkdtemp(path.join(os.tmpdir(), 'craftbase-nats-'));
+  const port = await freePort();
+  let child = await spawnNats(port, store);
   return {
     port,
     url: `nats://127.0.0.1:${port}`,
+    /** SIGKILLs the server, keeping its store (a crash). */
+    async kill() {
+      await killNats(child);
+    },
+    /** Starts it again on the same port and store (after `kill`). */
+    async restart() {
+      await killNats(child);
+      child = await spawnNats(port, store);
+    },
     async stop() {
-      if (child.exitCode === null) {
-        const exited = new Promise((r) => child.once('exit', r));
-        child.kill('SIGKILL');
-        await exited;
-      }
+      await killNats(child);
       await fs.rm(store, { recursive: true, force: true });
     },
   };

@@ -144,7 +144,14 @@ pub async fn run_with(rt: &Realtime, handoff: &mut impl Handoff, stop: impl Futu
                     backoff = Duration::from_millis(500);
                 }
                 tracing::warn!(error = %e, retry_in_ms = backoff.as_millis() as u64, "realtime replication stopped; reconnecting");
-                tokio::time::sleep(backoff).await;
+                tokio::select! {
+                    () = tokio::time::sleep(backoff) => {}
+                    // Deposed while waiting (cluster mode): another node decodes now.
+                    () = &mut stop => {
+                        tracing::info!("realtime replication handed over");
+                        return;
+                    }
+                }
                 backoff = (backoff * 2).min(Duration::from_secs(10));
             }
         }

@@ -54,7 +54,7 @@ pub fn spawn(rt: &Arc<Realtime>) {
                 }
             }
         };
-        tokio::spawn(read(rt.clone(), log.clone()));
+        tokio::spawn(read(rt.clone(), node.clone(), log.clone()));
         decode_while_leading(rt, node, log).await;
     });
 }
@@ -186,8 +186,11 @@ impl Handoff for Publish<'_> {
 }
 
 /// Reads the log from its end at start-up and delivers each batch to this node's subscribers;
-/// after a NATS outage, resumes after the last entry read.
-async fn read(rt: Arc<Realtime>, log: ChangeLog) {
+/// after a NATS outage, resumes after the last entry read. A NATS server that restarted has
+/// forgotten the reader's consumer, which the client would notice only after several missed
+/// heartbeats: the reader starts a new one as soon as the connection is back.
+async fn read(rt: Arc<Realtime>, node: Node, log: ChangeLog) {
+    let connected = || node.client().connection_state() == async_nats::connection::State::Connected;
     let mut next: Option<u64> = None;
     let mut last = Position::default();
     loop {
@@ -200,7 +203,22 @@ async fn read(rt: Arc<Realtime>, log: ChangeLog) {
                 // Every node reads `realtime.messages`' inserts through the log.
                 rt.replication_up(true);
                 let mut entries = std::pin::pin!(entries);
-                while let Some(entry) = entries.next().await {
+                let mut watch = tokio::time::interval(RETRY);
+                let mut was_connected = true;
+                loop {
+                    let entry = tokio::select! {
+                        entry = entries.next() => entry,
+                        _ = watch.tick() => {
+                            let now = connected();
+                            if now && !was_connected {
+                                tracing::info!("NATS back: reading the realtime change log again");
+                                break;
+                            }
+                            was_connected = now;
+                            continue;
+                        }
+                    };
+                    let Some(entry) = entry else { break };
                     match entry {
                         Ok(entry) => {
                             if next.is_some_and(|n| entry.sequence > n) {
