@@ -137,7 +137,8 @@ async fn an_older_data_directory_is_upgraded_in_place() {
             "craftbase/auth_saml.sql",
             "craftbase/auth_passkeys.sql",
             "craftbase/storage_schema.sql",
-            "craftbase/realtime_broadcast_authorization.sql"
+            "craftbase/realtime_broadcast_authorization.sql",
+            "craftbase/authenticator_password.sql"
         ],
         "{stderr}"
     );
