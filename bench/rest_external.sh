@@ -32,15 +32,12 @@ DB_PORT=${DB_PORT:-$((PORT + 1))}
 DATA=$(mktemp -d /tmp/craftbase-rest-bench.XXXXXX)
 TCK=$(getconf CLK_TCK)
 
-for tool in wrk pgbench psql jq curl; do
-    command -v "$tool" >/dev/null || { echo "needs $tool (apt-get install -y wrk postgresql-client jq curl)" >&2; exit 1; }
-done
+# shellcheck source=bench/craftbase.sh
+source "$ROOT/bench/craftbase.sh"
+require_tools wrk pgbench psql jq curl "apt-get install -y wrk postgresql-client jq curl"
 
 cleanup() {
-    if [[ -n "${CB:-}" ]] && kill -0 "$CB" 2>/dev/null; then
-        kill -TERM "$CB"
-        wait "$CB" 2>/dev/null || true
-    fi
+    stop_craftbase
     if [[ -z "${KEEP:-}" ]]; then rm -rf "$DATA"; else echo "data directory kept: $DATA" >&2; fi
 }
 trap cleanup EXIT
@@ -48,14 +45,8 @@ trap "exit 130" INT TERM
 
 pool_flag=()
 [[ -n "${POOL:-}" ]] && pool_flag=(--pool-size "$POOL")
-"$BIN" start --project-dir "$ROOT/examples/tool-connect-craft" --data-dir "$DATA" \
-    --port "$PORT" --db-port "$DB_PORT" "${pool_flag[@]}" >"$DATA/craftbase.log" 2>&1 &
-CB=$!
-for _ in $(seq 1 240); do
-    curl -fsS "http://127.0.0.1:$PORT/health" >/dev/null 2>&1 && break
-    kill -0 "$CB" 2>/dev/null || { cat "$DATA/craftbase.log" >&2; exit 1; }
-    sleep 0.5
-done
+start_craftbase "$DATA/craftbase.log" --project-dir "$ROOT/examples/tool-connect-craft" \
+    --data-dir "$DATA" --db-port "$DB_PORT" "${pool_flag[@]}"
 STATUS=$("$BIN" status --json --data-dir "$DATA")
 ANON=$(jq -r .anon_key <<<"$STATUS")
 DB_URL=$(jq -r .db_url <<<"$STATUS")

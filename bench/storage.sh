@@ -31,30 +31,21 @@ DATA=$(mktemp -d /tmp/craftbase-storage-bench.XXXXXX)
 TCK=$(getconf CLK_TCK)
 STREAM_MIB=${STREAM_MIB:-1024}
 
-for tool in curl jq dd; do
-    command -v "$tool" >/dev/null || { echo "needs $tool (apt-get install -y curl jq coreutils)" >&2; exit 1; }
-done
+# shellcheck source=bench/craftbase.sh
+source "$ROOT/bench/craftbase.sh"
+require_tools curl jq dd "apt-get install -y curl jq coreutils"
 
 cleanup() {
     if [[ -n "${SAMPLER:-}" ]]; then kill "$SAMPLER" 2>/dev/null || true; fi
-    if [[ -n "${CB:-}" ]] && kill -0 "$CB" 2>/dev/null; then
-        kill -TERM "$CB"
-        wait "$CB" 2>/dev/null || true
-    fi
+    stop_craftbase
     if [[ -z "${KEEP:-}" ]]; then rm -rf "$DATA"; else echo "data directory kept: $DATA" >&2; fi
 }
 trap cleanup EXIT
 trap "exit 130" INT TERM
 
 mkdir -p "$DATA/project" "$DATA/copies"
-FILE_SIZE_LIMIT=$((2 * 1024 * 1024 * 1024)) "$BIN" start --project-dir "$DATA/project" \
-    --data-dir "$DATA/data" --port "$PORT" --db-port "$DB_PORT" >"$DATA/craftbase.log" 2>&1 &
-CB=$!
-for _ in $(seq 1 240); do
-    curl -fsS "http://127.0.0.1:$PORT/health" >/dev/null 2>&1 && break
-    kill -0 "$CB" 2>/dev/null || { cat "$DATA/craftbase.log" >&2; exit 1; }
-    sleep 0.5
-done
+FILE_SIZE_LIMIT=$((2 * 1024 * 1024 * 1024)) start_craftbase "$DATA/craftbase.log" \
+    --project-dir "$DATA/project" --data-dir "$DATA/data" --db-port "$DB_PORT"
 SERVICE=$("$BIN" status --json --data-dir "$DATA/data" | jq -r .service_role_key)
 API="http://127.0.0.1:$PORT/storage/v1"
 AUTH=(-H "apikey: $SERVICE" -H "Authorization: Bearer $SERVICE")
