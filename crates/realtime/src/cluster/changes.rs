@@ -45,31 +45,33 @@ pub fn spawn(rt: &Arc<Realtime>) {
         let Some(node) = rt.cluster.as_ref().map(|c| c.node.clone()) else {
             return;
         };
-        let log = loop {
-            match node.change_log(LOG, LOG_MAX_AGE).await {
-                Ok(log) => break log,
-                Err(e) => {
-                    tracing::warn!(error = %e, "cannot open the realtime change log; retrying");
-                    tokio::time::sleep(RETRY).await;
-                }
-            }
-        };
+        let log = until_open("change log", || node.change_log(LOG, LOG_MAX_AGE)).await;
         tokio::spawn(read(rt.clone(), node.clone(), log.clone()));
         decode_while_leading(rt, node, log).await;
     });
 }
 
-/// Campaigns for the slot's lease; while this node holds it, streams the slot into the log.
-async fn decode_while_leading(rt: Arc<Realtime>, node: Node, log: ChangeLog) {
-    let lease = loop {
-        match node.lease(LEASE, LEASE_TTL).await {
-            Ok(lease) => break lease,
+/// What `open` opens in NATS, tried again every `RETRY` until NATS answers (a node may start
+/// before its NATS is reachable again).
+async fn until_open<T, F, Fut>(what: &str, open: F) -> T
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Result<T, ScaleoutError>>,
+{
+    loop {
+        match open().await {
+            Ok(opened) => return opened,
             Err(e) => {
-                tracing::warn!(error = %e, "cannot open the realtime decoder lease; retrying");
+                tracing::warn!(error = %e, "cannot open the realtime {what}; retrying");
                 tokio::time::sleep(RETRY).await;
             }
         }
-    };
+    }
+}
+
+/// Campaigns for the slot's lease; while this node holds it, streams the slot into the log.
+async fn decode_while_leading(rt: Arc<Realtime>, node: Node, log: ChangeLog) {
+    let lease = until_open("decoder lease", || node.lease(LEASE, LEASE_TTL)).await;
     let leadership = Leadership::spawn(lease);
     let mut lead = leadership.watch();
     tokio::spawn(resign_on_shutdown(leadership));
